@@ -1,0 +1,59 @@
+package bus
+
+// The topic scheme. Bus topics are dot-separated lowercase words, except
+// downlink topics, which embed the MQTT filter they carry verbatim so that one
+// bus topic corresponds to one cloud subscription.
+const (
+	// TopicUplinkPublish carries requests to send a message to the cloud.
+	// Metadata: [MetaTopic] (cloud topic, required), [MetaQoS] ("0" or "1",
+	// default "0"). Payload: the message body. The reply (see [Bus.Request])
+	// comes once the message was written (QoS 0) or acknowledged (QoS 1); a
+	// non-empty [MetaError] in the reply means it was not delivered and why.
+	// While the uplink is disconnected, publishes are queued (bounded) and
+	// replied to once sent; a full queue is an immediate error reply.
+	TopicUplinkPublish = "uplink.publish"
+
+	// TopicUplinkSubscribe carries requests to subscribe to a cloud filter
+	// (MQTT wildcards + and # allowed). Metadata: [MetaFilter], [MetaQoS].
+	// The reply comes once the broker acknowledged the subscription (or, when
+	// disconnected, once the subscription is recorded; it is then made on
+	// connect). Subscriptions are restored after every reconnect. Messages
+	// that match are published on [Downlink](filter).
+	TopicUplinkSubscribe = "uplink.subscribe"
+
+	// TopicUplinkUnsubscribe carries requests to drop a subscription made
+	// with TopicUplinkSubscribe. Metadata: [MetaFilter]. Only that filter is
+	// removed (unlike the C SDK, which drops every handler for a wildcard).
+	TopicUplinkUnsubscribe = "uplink.unsubscribe"
+
+	// TopicLinkState carries [LinkState] events whenever the uplink's
+	// connection changes state.
+	TopicLinkState = "link.state"
+
+	// TopicClockOffset carries [ClockOffset] events from the time sync
+	// feature after every successful sync.
+	TopicClockOffset = "timesync.offset"
+
+	// TopicReply is the prefix of the per-bus reply topic used by
+	// [Bus.Request]; nothing else publishes there.
+	TopicReply = "bus.reply"
+
+	downlinkPrefix = "downlink:"
+)
+
+// Downlink returns the bus topic on which messages received from the cloud
+// for the subscription filter are published. Metadata of such messages:
+// [MetaTopic] (the concrete topic the message arrived on), [MetaQoS].
+func Downlink(filter string) string { return downlinkPrefix + filter }
+
+// Metadata keys used on the topics above.
+const (
+	MetaTopic         = "topic"
+	MetaQoS           = "qos"
+	MetaFilter        = "filter"
+	MetaError         = "error"
+	MetaReplyTo       = "reply_to"
+	MetaCorrelationID = "correlation_id"
+	MetaContentType   = "content_type"
+	MetaSchema        = "schema"
+)
