@@ -1,0 +1,263 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/core/driver"
+)
+
+// LinkConfig says what a [Link] connects to and how it retries. It is a
+// runtime value that cmd/iotd builds from its own configuration file.
+type LinkConfig struct {
+	// Driver is the registry name of the driver ("tcp", "tls", "at.quectel").
+	Driver string
+	// Address is the "host:port" to dial.
+	Address string
+	// Transport is the kind of connection; empty means driver.Stream.
+	Transport driver.Transport
+	// DriverConfig is the driver's JSON configuration, passed to its Open.
+	// Empty selects the driver's defaults.
+	DriverConfig []byte
+	// DialTimeout bounds one dial (name lookup, connect, handshake).
+	// Default 15s.
+	DialTimeout time.Duration
+	// Backoff says how long to wait between attempts.
+	Backoff BackoffConfig
+}
+
+// DefaultDialTimeout bounds one dial when LinkConfig.DialTimeout is zero.
+const DefaultDialTimeout = 15 * time.Second
+
+// LinkOptions are a Link's collaborators. The zero value works.
+type LinkOptions struct {
+	// Logger receives connection events; nil discards them.
+	Logger *slog.Logger
+	// Bus, when non-nil, receives a [bus.LinkState] event on
+	// [bus.TopicLinkState] at every state change.
+	Bus *bus.Bus
+	// Rand returns numbers uniform in [0, 1) for backoff jitter; nil uses
+	// math/rand/v2. Tests inject a fixed source.
+	Rand func() float64
+}
+
+// Link states, as reported in [bus.LinkState].State.
+const (
+	StateConnecting   = "connecting"
+	StateConnected    = "connected"
+	StateDisconnected = "disconnected"
+	StateStopped      = "stopped"
+)
+
+// Link keeps a connection to one address up through one driver: it dials,
+// hands the connection to a session, and when the session ends waits a
+// jittered, capped backoff and dials again, forever, until its context ends.
+// Create it with [Registry.OpenLink]. A Link is safe for concurrent use, but
+// Run must not be called twice at once.
+type Link struct {
+	cfg     LinkConfig
+	drv     driver.Driver
+	dialer  driver.Dialer
+	backoff *Backoff
+	log     *slog.Logger
+	bus     *bus.Bus
+
+	mu    sync.Mutex // guards state and conn
+	state bus.LinkState
+	conn  driver.Conn
+}
+
+// OpenLink prepares a Link: it looks up cfg.Driver, checks the transport and
+// the backoff configuration and calls the driver's Open. It does no I/O.
+func (r *Registry) OpenLink(cfg LinkConfig, opts LinkOptions) (*Link, error) {
+	if cfg.Address == "" {
+		return nil, &ConfigError{Source: "link", Field: "address", Msg: "empty; set the host:port to connect to"}
+	}
+	if cfg.Transport == "" {
+		cfg.Transport = driver.Stream
+	}
+	if cfg.DialTimeout < 0 {
+		return nil, &ConfigError{Source: "link", Field: "dial_timeout", Msg: fmt.Sprintf("%s is negative", cfg.DialTimeout)}
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	d, err := r.Driver(cfg.Driver)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(d.Transports(), cfg.Transport) {
+		return nil, fmt.Errorf("core: link: driver %q does not offer transport %q (it offers %v): %w",
+			cfg.Driver, cfg.Transport, d.Transports(), driver.ErrNotSupported)
+	}
+	bo, err := NewBackoff(cfg.Backoff, opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	dialer, err := d.Open(cfg.DriverConfig)
+	if err != nil {
+		return nil, fmt.Errorf("core: link: driver %q configuration: %w", cfg.Driver, err)
+	}
+	cfg.DriverConfig = nil // the driver keeps what it needs; the raw config may hold secrets
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Link{
+		cfg: cfg, drv: d, dialer: dialer, backoff: bo, bus: opts.Bus,
+		log: log.With("driver", cfg.Driver, "addr", cfg.Address),
+	}
+	l.state = bus.LinkState{State: StateDisconnected, Driver: cfg.Driver, Endpoint: cfg.Address}
+	return l, nil
+}
+
+// Driver returns the registry name of the link's driver.
+func (l *Link) Driver() string { return l.cfg.Driver }
+
+// Address returns the address the link dials.
+func (l *Link) Address() string { return l.cfg.Address }
+
+// State returns the latest state, as also published on the bus.
+func (l *Link) State() bus.LinkState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state
+}
+
+// Dial makes one connection attempt, bounded by the dial timeout and ctx.
+// Errors are *OpError with Op "dial".
+func (l *Link) Dial(ctx context.Context) (driver.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
+	defer cancel()
+	c, err := l.dialer.Dial(ctx, l.cfg.Transport, l.cfg.Address)
+	if err != nil {
+		return nil, &OpError{Op: "dial", Driver: l.cfg.Driver, Addr: l.cfg.Address, Err: err}
+	}
+	if c == nil {
+		return nil, &OpError{Op: "dial", Driver: l.cfg.Driver, Addr: l.cfg.Address,
+			Err: errors.New("driver returned no connection and no error (driver bug)")}
+	}
+	return c, nil
+}
+
+// ErrSessionEnded is the reason reported when a session returns nil.
+var ErrSessionEnded = errors.New("core: link: session ended")
+
+// Run keeps the link up until ctx ends, then returns nil. Each round it dials;
+// on success it calls session with the connection and ctx. session returns
+// when the connection is lost, with the reason; Run then closes the
+// connection, waits the backoff and dials again. The attempt count, which
+// drives the backoff, grows with every failed dial and every session shorter
+// than BackoffConfig.StableAfter, and restarts from zero after a session that
+// lasted at least that long. Errors of class ClassInvalidConfig are retried
+// like any other (the configuration may be fixed underneath, e.g. a renewed
+// certificate) but logged at Error level.
+func (l *Link) Run(ctx context.Context, session func(ctx context.Context, conn driver.Conn) error) error {
+	attempt := 0
+	defer l.setState(bus.LinkState{State: StateStopped})
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		l.setState(bus.LinkState{State: StateConnecting, Attempt: attempt})
+		conn, err := l.Dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !l.wait(ctx, &attempt, err, "dial failed") {
+				return nil
+			}
+			continue
+		}
+
+		l.mu.Lock()
+		l.conn = conn
+		l.mu.Unlock()
+		l.setState(bus.LinkState{State: StateConnected})
+		l.log.Info("link: connected")
+		start := time.Now()
+		err = session(ctx, conn)
+		lasted := time.Since(start)
+		_ = conn.Close()
+		l.mu.Lock()
+		l.conn = nil
+		l.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = ErrSessionEnded
+		}
+		if lasted >= l.backoff.StableAfter() {
+			attempt = 0
+		}
+		if !l.wait(ctx, &attempt, err, "connection lost") {
+			return nil
+		}
+	}
+}
+
+// wait reports the disconnection, sleeps the backoff for *attempt and
+// increments it. It returns false when ctx ended first.
+func (l *Link) wait(ctx context.Context, attempt *int, cause error, what string) bool {
+	delay := l.backoff.Delay(*attempt)
+	*attempt++
+	lvl := slog.LevelWarn
+	if ClassOf(cause) == ClassInvalidConfig {
+		lvl = slog.LevelError
+	}
+	l.log.Log(ctx, lvl, "link: "+what, "err", cause, "class", ClassOf(cause).String(),
+		"attempt", *attempt, "retry_in", delay)
+	l.setState(bus.LinkState{State: StateDisconnected, Attempt: *attempt, Err: cause.Error(), RetryIn: delay})
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// setState records s (filling driver, endpoint and time) and publishes it.
+func (l *Link) setState(s bus.LinkState) {
+	s.Driver, s.Endpoint, s.Since = l.cfg.Driver, l.cfg.Address, time.Now()
+	l.mu.Lock()
+	l.state = s
+	l.mu.Unlock()
+	if l.bus == nil {
+		return
+	}
+	m, err := bus.NewEvent(s)
+	if err == nil {
+		err = l.bus.Publish(bus.TopicLinkState, m)
+	}
+	if err != nil {
+		l.log.Debug("link: state event not published", "err", err)
+	}
+}
+
+// LinkCapability finds capability T on the link's current connection, then
+// on its dialer, then on its driver (see driver.Lookup). The error wraps
+// driver.ErrNotSupported when no layer offers T.
+func LinkCapability[T any](l *Link) (T, error) {
+	l.mu.Lock()
+	conn := l.conn
+	l.mu.Unlock()
+	if conn != nil {
+		if v, err := driver.Lookup[T](conn); err == nil {
+			return v, nil
+		}
+	}
+	if v, err := driver.Lookup[T](l.dialer); err == nil {
+		return v, nil
+	}
+	return driver.Lookup[T](l.drv)
+}
