@@ -1,0 +1,273 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/driver"
+)
+
+// brokerURL is what paho is told; the connection itself comes from the link
+// through the custom open function, so paho never dials it.
+const brokerURL = "tcp://link.invalid:0"
+
+// disconnectQuiesce is how long paho may take to send DISCONNECT on shutdown,
+// in milliseconds.
+const disconnectQuiesce = 250
+
+// session is one MQTT connection over one link connection.
+type session struct {
+	client paho.Client
+	conn   net.Conn
+	done   chan struct{} // closed when the session ends
+}
+
+// inflight is a message handed to paho and its completion token.
+type inflight struct {
+	msg *outMsg
+	tok paho.Token
+}
+
+// session is the core.Link session function: it connects MQTT over conn,
+// restores subscriptions, sends the queue, and returns when the connection
+// is lost (with the reason) or ctx ends (nil).
+func (u *Uplink) session(ctx context.Context, conn driver.Conn) (err error) {
+	defer func() {
+		if err != nil {
+			u.mu.Lock()
+			u.lastErr = err.Error()
+			u.mu.Unlock()
+		}
+	}()
+	creds, err := u.cfg.Credentials()
+	if err != nil {
+		return fmt.Errorf("uplink: credentials: %w", err)
+	}
+	lost := make(chan error, 1)
+	var handed atomic.Bool
+	opts := paho.NewClientOptions().
+		AddBroker(brokerURL).
+		SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
+			if handed.Swap(true) {
+				return nil, errors.New("uplink: the link's connection was already used")
+			}
+			return conn, nil
+		}).
+		SetClientID(creds.ClientID).
+		SetUsername(creds.Username).
+		SetPassword(creds.Password).
+		SetProtocolVersion(4). // MQTT 3.1.1 only; no fallback to 3.1, which would redial
+		SetCleanSession(u.cfg.cleanSession()).
+		SetKeepAlive(u.cfg.KeepAlive).
+		SetConnectTimeout(u.cfg.ConnectTimeout).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetOrderMatters(true).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			u.deliver(m.Topic(), m.Qos(), m.Payload())
+		}).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	client := paho.NewClient(opts)
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		_ = conn.Close() // unblocks the handshake
+		<-tok.Done()
+		return nil
+	}
+	if err := tok.Error(); err != nil {
+		if rc := tok.(*paho.ConnectToken).ReturnCode(); rc >= packets.ErrRefusedBadProtocolVersion && rc <= packets.ErrRefusedNotAuthorised {
+			return &core.ConnackError{ReturnCode: rc}
+		}
+		return fmt.Errorf("uplink: connect: %w", err)
+	}
+
+	s := &session{client: client, conn: conn, done: make(chan struct{})}
+	u.mu.Lock()
+	u.sess, u.since = s, time.Now()
+	subs := make(map[string]byte, len(u.subs))
+	for f, q := range u.subs {
+		subs[f] = q
+	}
+	u.mu.Unlock()
+	u.log.Info("uplink: MQTT session up", "client_id", creds.ClientID, "subscriptions", len(subs))
+
+	var workers sync.WaitGroup
+	workers.Go(func() { u.restore(ctx, s, subs) })
+	window := make(chan inflight, u.cfg.MaxInflight)
+	slots := make(chan struct{}, u.cfg.MaxInflight)
+	workers.Go(func() { u.send(s, window, slots) })
+	var held []inflight
+	workers.Go(func() { held = u.confirm(s, window, slots) })
+
+	select {
+	case err = <-lost:
+		err = fmt.Errorf("uplink: connection lost: %w", err)
+	case <-ctx.Done():
+		err = nil
+	}
+	u.mu.Lock()
+	u.sess, u.since = nil, time.Time{}
+	u.mu.Unlock()
+	close(s.done)
+	workers.Wait()
+	// Stop paho; after this no token changes any more.
+	client.Disconnect(disconnectQuiesce)
+	_ = conn.Close()
+
+	// Settle what paho held: confirmed ones are replied to, the rest go
+	// back to the head of the queue, in their original order.
+	for m := range drain(window) {
+		held = append(held, m)
+	}
+	var back []*outMsg
+	for _, f := range held {
+		u.flight.Add(-1)
+		if done(f.tok) && f.tok.Error() == nil {
+			u.reply(f.msg.req)
+			continue
+		}
+		back = append(back, f.msg)
+	}
+	u.requeue(back)
+	if len(back) > 0 {
+		u.log.Info("uplink: unconfirmed messages queued again", "count", len(back))
+	}
+	return err
+}
+
+func done(tok paho.Token) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// drain yields what remains in ch without blocking.
+func drain(ch chan inflight) func(func(inflight) bool) {
+	return func(yield func(inflight) bool) {
+		for {
+			select {
+			case f := <-ch:
+				if !yield(f) {
+					return
+				}
+			default:
+				return
+			}
+		}
+	}
+}
+
+// restore re-sends the stored subscriptions after a (re)connect.
+func (u *Uplink) restore(ctx context.Context, s *session, subs map[string]byte) {
+	if len(subs) == 0 {
+		return
+	}
+	refused, err := s.subscribe(ctx, subs)
+	if err != nil {
+		u.log.Warn("uplink: subscriptions not restored; retried on the next connection", "err", err)
+		return
+	}
+	for _, f := range refused {
+		u.log.Error("uplink: "+refusedError(f).Error(), "filter", f)
+	}
+}
+
+// send hands queued messages to paho, at most MaxInflight unconfirmed at a
+// time, until the session ends.
+func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-s.done:
+			return
+		}
+		m := u.pop(s.done)
+		if m == nil {
+			return
+		}
+		u.flight.Add(1)
+		window <- inflight{msg: m, tok: s.client.Publish(m.topic, m.qos, false, m.payload)}
+	}
+}
+
+// confirm waits for paho to confirm each message, in order, and replies. It
+// returns the message it was waiting for when the session ended, if any.
+// A publish that fails while the session is up means the connection is
+// failing: confirm closes it so that the session ends and the message is
+// sent again on the next one.
+func (u *Uplink) confirm(s *session, window <-chan inflight, slots <-chan struct{}) []inflight {
+	for {
+		var f inflight
+		select {
+		case f = <-window:
+		case <-s.done:
+			return nil
+		}
+		select {
+		case <-f.tok.Done():
+		case <-s.done:
+			return []inflight{f}
+		}
+		if err := f.tok.Error(); err != nil {
+			u.log.Debug("uplink: publish failed; dropping the connection to resend", "topic", f.msg.topic, "err", err)
+			_ = s.conn.Close()
+			<-s.done
+			return []inflight{f}
+		}
+		u.flight.Add(-1)
+		u.reply(f.msg.req)
+		<-slots
+	}
+}
+
+// subscribe subscribes to filters and waits for the SUBACK. It returns the
+// filters the broker refused, or an error when the session or ctx ended
+// first.
+func (s *session) subscribe(ctx context.Context, filters map[string]byte) ([]string, error) {
+	tok := s.client.SubscribeMultiple(filters, nil)
+	if err := s.wait(ctx, tok); err != nil {
+		return nil, err
+	}
+	var refused []string
+	for f, rc := range tok.(*paho.SubscribeToken).Result() {
+		if rc > 2 { // 0x80: failure
+			refused = append(refused, f)
+		}
+	}
+	return refused, nil
+}
+
+func (s *session) unsubscribe(ctx context.Context, filter string) error {
+	return s.wait(ctx, s.client.Unsubscribe(filter))
+}
+
+func (s *session) wait(ctx context.Context, tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-s.done:
+		return errors.New("uplink: connection lost before the broker answered")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
