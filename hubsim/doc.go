@@ -1,0 +1,82 @@
+// Package hubsim is a local emulator of Tencent Cloud IoT Hub's device side,
+// so iotd (or any C SDK-compatible device) can be run and tested with no
+// cloud access.
+//
+// What it emulates (PROTOCOL.md §1, §2):
+//
+//   - An MQTT 3.1.1 broker (mochi-mqtt) with a TLS listener, whose server
+//     certificate is issued by a CA hubsim creates in its state directory on
+//     first start (ca.pem, ca-key.pem, server.pem, server-key.pem), and a
+//     plain-TCP listener. The TLS listener verifies client certificates
+//     against that CA when a client presents one.
+//   - CONNECT authentication: the client id is productId+deviceName of a
+//     known device; the username {clientId};{appId};{connId};{expiry} must
+//     name the same client id, app id 21010406 (or 12010126), a connId of 1
+//     to 5 letters or digits and an expiry in the future (hub clock); key
+//     devices sign it (password "hex;hmacsha256" or ";hmacsha1" over the
+//     base64-decoded secret); cert devices present a certificate from the
+//     hubsim CA whose CN is the client id, over TLS only. Refusals answer
+//     CONNACK 2 (identifier), 4 (username/password) or 5 (not authorised),
+//     are logged with the reason, and are kept per device (GET
+//     /devices/{pid}/{dn}, lastRefusal) and hub-wide (GET /refusals).
+//   - A per-device ACL ([Allowed]): {pid}/{dn}/... and $x/y[/z]/{pid}/{dn}[/...]
+//     system topics; nothing over 128 characters. A denied subscribe gets
+//     SUBACK 0x80; a denied publish is acknowledged and dropped (logged,
+//     counted in the device status, kept in its message log as denied).
+//     QoS 2 is denied: SUBACK 0x80 for a subscription, and a QoS 2 publish
+//     closes the connection. Retain is ignored (no retained messages); a
+//     will is accepted in CONNECT and ignored. A second CONNECT with the
+//     same client id takes the session over and disconnects the first.
+//   - The $sys time service: {"type":"get","resource":["time"]} on
+//     $sys/operation/{pid}/{dn} is answered on $sys/operation/result/{pid}/{dn}
+//     with {"type":"get","time":s,"ntptime1":ms,"ntptime2":ms}. Malformed or
+//     other requests are logged and not answered.
+//   - A message log: every device publish (and every hub publish to a
+//     device) is kept in a ring of 256 per device.
+//
+// # Services
+//
+// Cloud features are [Service]s started by the Hub: each registers
+// [Handler]s for device topics with [Hub.Handle], publishes with
+// [Hub.Publish], mounts admin routes on [Hub.Admin], widens the ACL with
+// [Hub.AllowACL], runs background work with [Hub.Go], and feeds messages
+// from other transports (CoAP) through [Hub.Ingest]. The registry is
+// [Hub.Store].
+//
+// # Go API for tests
+//
+//	h, err := hubsim.Start(ctx, hubsim.Config{StateDir: t.TempDir(),
+//		TLSAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+//		Now: clock, Logger: logger})
+//	defer h.Close()
+//	h.TLSAddr(); h.TCPAddr(); h.AdminURL(); h.CAFile()
+//	info, err := h.CreateDevice("PRODUCT1", "dev1", false) // *core.DeviceInfo
+//	path, err := h.WriteDeviceInfo("PRODUCT1", "dev1", dir) // dir/device_info.json (+ cert files, CA)
+//	h.Messages("PRODUCT1", "dev1"); h.Status(...); h.Refusals()
+//	h.Publish("PRODUCT1/dev1/control", payload, 1)
+//
+// An empty address means the default (127.0.0.1:8883, :1883, :8080); [Off]
+// ("-") disables a listener.
+//
+// # Admin API (JSON, loopback)
+//
+//	GET   /info                              addresses and the CA PEM
+//	GET   /products                          POST /products {"productId"}
+//	GET   /devices[?product=P]               POST /devices {"productId","deviceName","authMode":"KEY"|"CERT"}
+//	GET   /devices/{pid}/{dn}                device and status (no credentials)
+//	PATCH /devices/{pid}/{dn}                {"disabled":true|false}
+//	GET   /devices/{pid}/{dn}/credentials    secret or cert+key, product secret, CA
+//	GET   /devices/{pid}/{dn}/messages       message log, oldest first
+//	POST  /devices/{pid}/{dn}/publish?topic=T&qos=Q   body = payload
+//	GET   /refusals                          recent CONNECT refusals
+//
+// Bodies are decoded strictly (unknown fields are errors); errors are
+// {"error": "..."} with 400, 404 or 409. [Client] wraps the API.
+//
+// # State directory
+//
+// registry.json (products, devices and their credentials; 0600, written
+// atomically), the CA and server certificate, and hubsim.lock: a running
+// hub holds an flock on it, so the CLI can safely edit the registry offline
+// only when no hub runs ([OpenState]).
+package hubsim

@@ -1,0 +1,187 @@
+package hubsim
+
+import (
+	"encoding/base64"
+	"slices"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Message ring sizes.
+const (
+	messagesPerDevice = 256
+	recentRefusals    = 64
+)
+
+// Directions of a recorded message.
+const (
+	// Up is a message a device published.
+	Up = "up"
+	// Down is a message the hub published to a device.
+	Down = "down"
+)
+
+// Record is one message seen by the hub, as stored in a device's message
+// log and returned by the admin API.
+type Record struct {
+	Time      time.Time `json:"time"`
+	Direction string    `json:"direction"`
+	Topic     string    `json:"topic"`
+	QoS       byte      `json:"qos"`
+	// Payload is the payload as text, or base64 when Binary is set.
+	Payload string `json:"payload"`
+	Binary  bool   `json:"binary,omitempty"`
+	// Denied is set for a publish the ACL dropped.
+	Denied bool `json:"denied,omitempty"`
+}
+
+// PayloadBytes returns the payload as bytes.
+func (r Record) PayloadBytes() []byte {
+	if r.Binary {
+		b, _ := base64.StdEncoding.DecodeString(r.Payload)
+		return b
+	}
+	return []byte(r.Payload)
+}
+
+func newRecord(t time.Time, dir, topic string, qos byte, payload []byte) Record {
+	r := Record{Time: t.UTC(), Direction: dir, Topic: topic, QoS: qos}
+	if utf8.Valid(payload) {
+		r.Payload = string(payload)
+	} else {
+		r.Payload, r.Binary = base64.StdEncoding.EncodeToString(payload), true
+	}
+	return r
+}
+
+// Refusal is why a CONNECT was refused.
+type Refusal struct {
+	Time     time.Time `json:"time"`
+	ClientID string    `json:"clientId"`
+	Remote   string    `json:"remote"`
+	// Code is the MQTT 3.1.1 CONNACK return code (2, 4 or 5).
+	Code   byte   `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// Status is a device's run-time state, kept in memory only.
+type Status struct {
+	Connected   bool      `json:"connected"`
+	Remote      string    `json:"remote,omitempty"`
+	Listener    string    `json:"listener,omitempty"`
+	LastConnect time.Time `json:"lastConnect,omitzero"`
+	LastRefusal *Refusal  `json:"lastRefusal,omitempty"`
+	// Published and Received count messages from and to the device.
+	Published        int64 `json:"published"`
+	Received         int64 `json:"received"`
+	DeniedPublishes  int64 `json:"deniedPublishes"`
+	DeniedSubscribes int64 `json:"deniedSubscribes"`
+	// Subscriptions are the filters the device holds now.
+	Subscriptions []string `json:"subscriptions"`
+}
+
+type deviceState struct {
+	status Status
+	subs   map[string]byte
+	ring   []Record
+	next   int
+	full   bool
+}
+
+// tracker keeps run-time state per device (by client id) and recent
+// refusals, including those of unknown client ids.
+type tracker struct {
+	mu       sync.Mutex
+	devices  map[string]*deviceState
+	refusals []Refusal
+}
+
+func newTracker() *tracker { return &tracker{devices: map[string]*deviceState{}} }
+
+func (t *tracker) get(clientID string) *deviceState {
+	st, ok := t.devices[clientID]
+	if !ok {
+		st = &deviceState{subs: map[string]byte{}, ring: make([]Record, messagesPerDevice)}
+		t.devices[clientID] = st
+	}
+	return st
+}
+
+func (t *tracker) update(clientID string, f func(*deviceState)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(t.get(clientID))
+}
+
+func (t *tracker) refuse(r Refusal, known bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if known {
+		rr := r
+		t.get(r.ClientID).status.LastRefusal = &rr
+	}
+	t.refusals = append(t.refusals, r)
+	if len(t.refusals) > recentRefusals {
+		t.refusals = t.refusals[len(t.refusals)-recentRefusals:]
+	}
+}
+
+func (t *tracker) record(clientID string, r Record) {
+	t.update(clientID, func(st *deviceState) {
+		st.ring[st.next] = r
+		st.next = (st.next + 1) % len(st.ring)
+		if st.next == 0 {
+			st.full = true
+		}
+		switch {
+		case r.Denied:
+			st.status.DeniedPublishes++
+		case r.Direction == Up:
+			st.status.Published++
+		default:
+			st.status.Received++
+		}
+	})
+}
+
+func (t *tracker) messages(clientID string) []Record {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.devices[clientID]
+	if !ok {
+		return []Record{}
+	}
+	var out []Record
+	if st.full {
+		out = append(out, st.ring[st.next:]...)
+	}
+	out = append(out, st.ring[:st.next]...)
+	return out
+}
+
+func (t *tracker) status(clientID string) Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.devices[clientID]
+	if !ok {
+		return Status{Subscriptions: []string{}}
+	}
+	s := st.status
+	if s.LastRefusal != nil {
+		r := *s.LastRefusal
+		s.LastRefusal = &r
+	}
+	s.Subscriptions = make([]string, 0, len(st.subs))
+	for f := range st.subs {
+		s.Subscriptions = append(s.Subscriptions, f)
+	}
+	slices.Sort(s.Subscriptions)
+	return s
+}
+
+func (t *tracker) recentRefusals() []Refusal {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Refusal{}, t.refusals...)
+}
