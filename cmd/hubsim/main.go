@@ -1,0 +1,35 @@
+// Command hubsim runs the local Tencent Cloud IoT Hub emulator and manages
+// its products and devices.
+//
+//	hubsim serve [--state DIR] [--tls ADDR] [--tcp ADDR] [--admin ADDR]
+//	hubsim device create PRODUCT DEVICE [--cert] --out device_info.json
+//	hubsim device list [--product P] | device show PRODUCT/DEVICE
+//	hubsim product create PRODUCT | product list
+//	hubsim pub PRODUCT/DEVICE TOPIC MSG [--qos 0|1]
+//	hubsim messages PRODUCT/DEVICE
+//
+// Every command except serve talks to a running hubsim through its admin
+// API (--admin, default 127.0.0.1:8080). `device create` also works with no
+// hubsim running: it then edits the state directory (--state) directly,
+// which a running hubsim locks against.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := newRootCmd()
+	cmd.SetOut(os.Stdout)
+	cmd.SetErr(os.Stderr)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "hubsim:", err)
+		os.Exit(1)
+	}
+}
