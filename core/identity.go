@@ -177,7 +177,9 @@ func (d *DeviceInfo) HasProductSecret() bool {
 func (d *DeviceInfo) CertFile() string { return resolvedOr(d.certPath, d.CertDeviceInfo.DevCertFile) }
 
 // KeyFile is the device private key's path, resolved like CertFile.
-func (d *DeviceInfo) KeyFile() string { return resolvedOr(d.keyPath, d.CertDeviceInfo.DevPrivateKeyFile) }
+func (d *DeviceInfo) KeyFile() string {
+	return resolvedOr(d.keyPath, d.CertDeviceInfo.DevPrivateKeyFile)
+}
 
 // CAFile is the optional CA file's path (Python SDK's devCaFile), resolved
 // like CertFile; "" when none is named.

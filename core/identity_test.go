@@ -104,7 +104,7 @@ func TestLoadDeviceInfoCertPaths(t *testing.T) {
 	tests := []struct {
 		name  string
 		place func(t *testing.T, dir string) (cert, key string) // creates files, returns expected paths
-		err   string                                             // expected error text with DIR for the directory
+		err   string                                            // expected error text with DIR for the directory
 	}{
 		{
 			name: "next to device_info.json",
