@@ -1,0 +1,132 @@
+package posix
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/posix/internal/conf"
+	"github.com/iotd/iotd/drivers/posix/internal/neterr"
+)
+
+// Client runs a TLS client handshake over conn, any stream connection (a
+// TCP socket, a modem's socket), and returns the secured connection. ctx
+// bounds the handshake only. serverName is used for SNI and verification
+// unless c.ServerName is set; it may be an IP literal.
+//
+// Client takes ownership of conn: it closes conn when the handshake fails.
+// A failed verification or a rejected handshake returns an error wrapping
+// driver.ErrHandshake and the cause; the message says what to fix.
+//
+// After a Write times out, crypto/tls keeps failing later Writes; redial.
+func (c TLSConfig) Client(ctx context.Context, conn net.Conn, serverName string) (driver.Conn, error) {
+	if err := c.Validate(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	tc, err := c.build(serverName)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c.handshake(ctx, conn, tc, conn.RemoteAddr().String())
+}
+
+func (c TLSConfig) minVersion() (uint16, error) {
+	switch c.MinVersion {
+	case "", "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, conf.Invalid("tls", "min_version", fmt.Sprintf("%q is not supported: use \"1.2\" or \"1.3\"", c.MinVersion))
+}
+
+// build turns the configuration into a crypto/tls client config, reading
+// the CA bundle and client certificate.
+func (c TLSConfig) build(host string) (*tls.Config, error) {
+	minV, err := c.minVersion()
+	if err != nil {
+		return nil, err
+	}
+	roots, err := conf.LoadRoots("tls", c.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := conf.LoadKeyPair("tls", c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	name := c.ServerName
+	if name == "" {
+		name = host
+	}
+	return &tls.Config{
+		RootCAs:            roots,
+		Certificates:       certs,
+		ServerName:         name,
+		InsecureSkipVerify: c.InsecureSkipVerify,
+		MinVersion:         minV,
+	}, nil
+}
+
+func (c TLSConfig) handshake(ctx context.Context, raw net.Conn, tc *tls.Config, addr string) (driver.Conn, error) {
+	if tc.InsecureSkipVerify {
+		slog.Warn("tls: server certificate verification is OFF (insecure_skip_verify); this connection can be impersonated",
+			"addr", addr, "server_name", tc.ServerName)
+	}
+	tconn := tls.Client(raw, tc)
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, handshakeError(ctx, "tls", addr, err)
+	}
+	return newTLSConn(tconn), nil
+}
+
+// handshakeError classifies a failed handshake: ctx ending and transport
+// resets are not handshake failures (a retry may work); everything else is.
+func handshakeError(ctx context.Context, name, addr string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: handshake with %s: %w: %w", name, addr, cerr, err)
+	}
+	if errors.Is(err, driver.ErrReset) || neterr.IsReset(err) {
+		return &neterr.Error{Op: name + ": handshake with " + addr, Kind: driver.ErrReset, Err: err}
+	}
+	if hint := verifyHint(err); hint != "" {
+		return fmt.Errorf("%s: handshake with %s: %w: %w (%s)", name, addr, driver.ErrHandshake, err, hint)
+	}
+	return fmt.Errorf("%s: handshake with %s: %w: %w", name, addr, driver.ErrHandshake, err)
+}
+
+// verifyHint says how to fix a verification failure.
+func verifyHint(err error) string {
+	var (
+		host    x509.HostnameError
+		unknown x509.UnknownAuthorityError
+		invalid x509.CertificateInvalidError
+		op      *net.OpError
+	)
+	switch {
+	case errors.As(err, &host):
+		return "the server certificate does not name the host dialled; set server_name to a name it holds"
+	case errors.As(err, &unknown):
+		return "the server certificate is not signed by a trusted CA; set ca_file to the CA bundle that signed it"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return "the server certificate has expired or is not yet valid; check the certificate and this host's clock"
+	case errors.As(err, &op) && op.Op == "remote error":
+		if strings.Contains(op.Err.Error(), "certificate") {
+			return "the server rejected our client certificate; set cert_file and key_file to a certificate it trusts"
+		}
+		return "the server refused the handshake; if it requires a client certificate, set cert_file and key_file"
+	case errors.Is(err, io.EOF):
+		return "the peer closed the connection during the handshake; is it a TLS server?"
+	}
+	return ""
+}
