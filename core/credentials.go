@@ -52,6 +52,8 @@ const NoExpiry int64 = math.MaxInt64
 // noExpiry32 is what a C SDK built where long is 32 bits writes for "never".
 const noExpiry32 int64 = math.MaxInt32
 
+const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
 // connIDLen is the length of the username's connId (MAX_CONN_ID_LEN - 1).
 const connIDLen = 5
 
@@ -181,7 +183,7 @@ func MQTTCredentials(d *DeviceInfo, o CredentialOptions) (Credentials, error) {
 // newConnID draws connIDLen characters as the C SDK does: a class (upper,
 // lower, digit) uniformly, then a character of it uniformly.
 func newConnID(r io.Reader) (string, error) {
-	classes := [...]string{"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz", "0123456789"}
+	classes := [...]string{alnum[:26], alnum[26:52], alnum[52:]}
 	b := make([]byte, connIDLen)
 	for i := range b {
 		ci, err := uniform(r, len(classes))
@@ -240,7 +242,7 @@ func (u Username) Expired(now time.Time) bool {
 
 // ParseUsername parses "{clientId};{sdkAppId};{connId};{expiry}" strictly:
 // clientId of letters, digits, ':', '_', '-' (at most 58), sdkAppId of
-// digits, connId of exactly 5 letters or digits, expiry a decimal int64
+// digits, connId of 1 to 5 letters or digits (SDKs send 5), expiry a decimal int64
 // without sign or leading zeros. What it accepts, String gives back
 // unchanged.
 func ParseUsername(s string) (Username, error) {
@@ -266,8 +268,8 @@ func ParseUsername(s string) (Username, error) {
 	if u.AppID == "" || len(u.AppID) > 10 || strings.Trim(u.AppID, "0123456789") != "" {
 		return bad("sdkAppId", fmt.Sprintf("%s is not 1 to 10 digits", quoteShort(u.AppID)))
 	}
-	if len(u.ConnID) != connIDLen || strings.Trim(u.ConnID, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
-		return bad("connId", fmt.Sprintf("%s is not %d letters or digits", quoteShort(u.ConnID), connIDLen))
+	if u.ConnID == "" || len(u.ConnID) > connIDLen || strings.Trim(u.ConnID, alnum) != "" {
+		return bad("connId", fmt.Sprintf("%s is not 1 to %d letters or digits", quoteShort(u.ConnID), connIDLen))
 	}
 	e := f[3]
 	if e == "" || strings.Trim(e, "0123456789") != "" || (len(e) > 1 && e[0] == '0') {
@@ -312,7 +314,12 @@ func VerifyPassword(secret []byte, username, password string) error {
 	}
 	m := SignMethod(password[i+1:])
 	if m.hash() == nil {
-		return fmt.Errorf("%w %s: want %q or %q", ErrUnknownSignMethod, quoteShort(string(m)), HMACSHA256, HMACSHA1)
+		// Quote the suffix only when it looks like a method name: it is
+		// part of a password, and a garbled one may hold anything.
+		if len(m) == 0 || len(m) > 16 || strings.Trim(string(m), alnum) != "" {
+			return fmt.Errorf("%w: want %q or %q after the last ';'", ErrUnknownSignMethod, HMACSHA256, HMACSHA1)
+		}
+		return fmt.Errorf("%w %q: want %q or %q", ErrUnknownSignMethod, string(m), HMACSHA256, HMACSHA1)
 	}
 	want := SignUsername(secret, username, m)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {

@@ -198,6 +198,7 @@ func TestParseUsername(t *testing.T) {
 		{"C SDK default", vectorUsername, Username{"ABCDEFGHIJdevice_01", "21010406", "a1B2c", NoExpiry}},
 		{"doc app id, 32-bit never", "P1dev:1-x;12010126;ZZZZZ;2147483647", Username{"P1dev:1-x", "12010126", "ZZZZZ", 2147483647}},
 		{"zero expiry", "Pd;1;abcde;0", Username{"Pd", "1", "abcde", 0}},
+		{"short conn id from another client", "Pd;21010406;x;1700000000", Username{"Pd", "21010406", "x", 1700000000}},
 	}
 	for _, tt := range ok {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,8 +221,9 @@ func TestParseUsername(t *testing.T) {
 		{"client id slash", "P/dev;1;abcde;1", `core: username "P/dev;1;abcde;1": clientId has '/' at offset 1; allowed are letters, digits, ':', '_' and '-'`},
 		{"app id letters", "Pdev;2101x406;abcde;1", `core: username "Pdev;2101x406;abcde;1": sdkAppId "2101x406" is not 1 to 10 digits`},
 		{"app id empty", "Pdev;;abcde;1", `core: username "Pdev;;abcde;1": sdkAppId "" is not 1 to 10 digits`},
-		{"conn id short", "Pdev;1;abcd;1", `core: username "Pdev;1;abcd;1": connId "abcd" is not 5 letters or digits`},
-		{"conn id symbol", "Pdev;1;ab-de;1", `core: username "Pdev;1;ab-de;1": connId "ab-de" is not 5 letters or digits`},
+		{"conn id empty", "Pdev;1;;1", `core: username "Pdev;1;;1": connId "" is not 1 to 5 letters or digits`},
+		{"conn id long", "Pdev;1;abcdef;1", `core: username "Pdev;1;abcdef;1": connId "abcdef" is not 1 to 5 letters or digits`},
+		{"conn id symbol", "Pdev;1;ab-de;1", `core: username "Pdev;1;ab-de;1": connId "ab-de" is not 1 to 5 letters or digits`},
 		{"expiry empty", "Pdev;1;abcde;", `core: username "Pdev;1;abcde;": expiry "" is not a decimal number without sign or leading zeros`},
 		{"expiry negative", "Pdev;1;abcde;-5", `core: username "Pdev;1;abcde;-5": expiry "-5" is not a decimal number without sign or leading zeros`},
 		{"expiry plus", "Pdev;1;abcde;+5", `core: username "Pdev;1;abcde;+5": expiry "+5" is not a decimal number without sign or leading zeros`},
@@ -278,6 +280,8 @@ func TestVerifyPassword(t *testing.T) {
 			`core: unknown password signing method "hmacsha2": want "hmacsha256" or "hmacsha1"`},
 		{"upper-case method", key, c.Username, hexPart + ";HMACSHA256", ErrUnknownSignMethod,
 			`core: unknown password signing method "HMACSHA256": want "hmacsha256" or "hmacsha1"`},
+		{"odd suffix not quoted", key, c.Username, "x;my secret pass", ErrUnknownSignMethod,
+			`core: unknown password signing method: want "hmacsha256" or "hmacsha1" after the last ';'`},
 		{"empty secret", nil, c.Username, c.Password, nil, "core: verify password: empty secret"},
 	}
 	for _, tt := range tests {
