@@ -303,7 +303,7 @@ func (h *Hub) Publish(topic string, payload []byte, qos byte) error {
 	}
 	if dev, ok := DeviceOfTopic(topic, h.deviceExists); ok {
 		h.tracker.record(dev.ClientID(), newRecord(h.now(), Down, topic, qos, payload))
-		h.logPublish("deliver", dev, topic, qos, payload)
+		h.logPublish("publish to device", dev, topic, qos, payload)
 	}
 	if err := h.broker.Publish(topic, payload, false, qos); err != nil {
 		return fmt.Errorf("hubsim: publish %s: %w", topic, err)
