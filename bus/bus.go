@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -174,19 +175,34 @@ func (b *Bus) CloudPublish(ctx context.Context, topic string, payload []byte, qo
 	return nil
 }
 
+// subscribeTimeout bounds the wait for the uplink to acknowledge a
+// subscription request.
+const subscribeTimeout = 15 * time.Second
+
 // CloudSubscribe subscribes to the cloud filter through the uplink and
 // returns the channel of matching messages, which closes when ctx ends. The
 // bus subscription is made before the cloud one, so nothing that arrives
 // after the broker's acknowledgement is missed. Each message must be Acked.
 func (b *Bus) CloudSubscribe(ctx context.Context, filter string, qos byte) (<-chan *message.Message, error) {
-	ch, err := b.ps.Subscribe(ctx, Downlink(filter))
+	// A failed request must not leave a bus subscription behind that nobody
+	// reads; cancelling subCtx ends it.
+	subCtx, subCancel := context.WithCancel(ctx)
+	context.AfterFunc(ctx, subCancel)
+	ch, err := b.ps.Subscribe(subCtx, Downlink(filter))
 	if err != nil {
+		subCancel()
 		return nil, fmt.Errorf("bus: subscribe %s: %w", filter, err)
 	}
 	m := message.NewMessage(watermill.NewUUID(), nil)
 	m.Metadata.Set(MetaFilter, filter)
 	m.Metadata.Set(MetaQoS, strconv.Itoa(int(qos)))
-	if _, err := b.Request(ctx, TopicUplinkSubscribe, m); err != nil {
+	// The channel lives as long as ctx; the request only until the uplink
+	// answers, which it does at once (it records a subscription made while
+	// offline), so a bound here only matters when no uplink runs.
+	rctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	defer cancel()
+	if _, err := b.Request(rctx, TopicUplinkSubscribe, m); err != nil {
+		subCancel()
 		return nil, fmt.Errorf("subscribe %s: %w", filter, err)
 	}
 	return ch, nil

@@ -62,16 +62,9 @@ func (s *Sync) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("timesync: %w", err)
 	}
-	replies, err := s.bus.CloudSubscribe(ctx, s.res, 0)
-	for err != nil {
-		// The uplink may not serve the bus yet; try again shortly.
-		s.log.Debug("subscribe pending", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-		replies, err = s.bus.CloudSubscribe(ctx, s.res, 0)
+	replies, err := s.subscribe(ctx)
+	if err != nil {
+		return nil // ctx ended
 	}
 
 	tick := time.NewTicker(s.cfg.Interval)
@@ -103,6 +96,23 @@ func (s *Sync) Run(ctx context.Context) error {
 			if err := s.syncOnce(ctx, replies); err != nil && ctx.Err() == nil {
 				s.log.Warn("time sync failed", "err", err)
 			}
+		}
+	}
+}
+
+// subscribe subscribes to the result topic, retrying while the uplink does
+// not answer (it may not serve the bus yet). It fails only when ctx ends.
+func (s *Sync) subscribe(ctx context.Context) (<-chan *message.Message, error) {
+	for {
+		replies, err := s.bus.CloudSubscribe(ctx, s.res, 0)
+		if err == nil {
+			return replies, nil
+		}
+		s.log.Debug("subscribe pending", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
 		}
 	}
 }

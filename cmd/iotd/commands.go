@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/daemon"
+)
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "iotd",
+		Short: "Device daemon for Tencent Cloud IoT Hub",
+		Long: `iotd connects a device to Tencent Cloud IoT Hub (or to hubsim, the local emulator)
+through a driver chosen at run time, and offers the hub to local applications.
+
+  iotd run --config iotd.yaml     run the daemon
+  iotd status                     show the connection, clock offset and queue
+  iotd pub TOPIC MESSAGE          publish through the daemon
+  iotd sub FILTER                 print messages as they arrive
+  iotd drivers                    list drivers and probe them
+
+A TOPIC without a slash is short for the device's own topic: "event" means
+"{productId}/{deviceName}/event".`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       daemon.Version,
+	}
+	var socket string
+	root.PersistentFlags().StringVar(&socket, "socket", "", "local API socket (default: $IOTD_SOCKET, then a per-user path)")
+	sock := func() string {
+		if socket != "" {
+			return socket
+		}
+		return daemon.DefaultSocket()
+	}
+	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock))
+	return root
+}
+
+func runCmd(socket *string) *cobra.Command {
+	var cfgPath string
+	var check, connect bool
+	c := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" {
+				return fmt.Errorf("run: --config is required (see iotd.sample.yaml)")
+			}
+			cfg, err := daemon.LoadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			if *socket != "" {
+				cfg.Socket = *socket
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			d, err := daemon.New(cfg, core.Default, log)
+			if err != nil {
+				return err
+			}
+			if check {
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "%s: configuration and %s are valid (device %s)\n",
+					cfgPath, cfg.DeviceInfoPath(), d.Device().ClientID())
+				if !connect {
+					return nil
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+				defer cancel()
+				if err := d.CheckConnect(ctx); err != nil {
+					return fmt.Errorf("connect: %w", err)
+				}
+				fmt.Fprintln(out, "connected: the hub accepted the device")
+				return nil
+			}
+			return d.Run(cmd.Context())
+		},
+	}
+	c.Flags().StringVarP(&cfgPath, "config", "c", "", "configuration file (YAML)")
+	c.Flags().BoolVar(&check, "check", false, "validate the configuration and device identity, then exit")
+	c.Flags().BoolVar(&connect, "connect", false, "with --check: also connect once and exit non-zero if that fails")
+	return c
+}
+
+func newLogger(w io.Writer, lc daemon.LogConfig) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(lc.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if lc.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func statusCmd(sock func() string) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon's connection, driver, endpoint, clock offset and queue depth",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			st, err := daemon.NewClient(sock()).Status(ctx)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(out, st)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func printStatus(w io.Writer, st daemon.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "device\t%s/%s (%s)\n", st.ProductID, st.Device, st.AuthMode)
+	state := st.Link.State
+	if !st.Link.Since.IsZero() {
+		state += " for " + time.Since(st.Link.Since).Round(time.Second).String()
+	}
+	fmt.Fprintf(tw, "connection\t%s\n", state)
+	if st.Link.Err != "" {
+		fmt.Fprintf(tw, "last error\t%s\n", st.Link.Err)
+	}
+	if st.Link.RetryIn > 0 {
+		fmt.Fprintf(tw, "next attempt\tin %s (attempt %d)\n", st.Link.RetryIn.Round(time.Millisecond), st.Link.Attempt+1)
+	}
+	fmt.Fprintf(tw, "driver\t%s\n", st.Link.Driver)
+	fmt.Fprintf(tw, "endpoint\t%s\n", st.Link.Endpoint)
+	if st.LastSync.IsZero() {
+		fmt.Fprintf(tw, "clock offset\tnot synced yet\n")
+	} else {
+		fmt.Fprintf(tw, "clock offset\t%s (synced %s ago)\n", st.ClockOffset.Round(time.Microsecond), time.Since(st.LastSync).Round(time.Second))
+	}
+	fmt.Fprintf(tw, "queue depth\t%d (in flight %d)\n", st.QueueDepth, st.Inflight)
+	fmt.Fprintf(tw, "subscriptions\t%s\n", strings.Join(st.Subscriptions, ", "))
+	fmt.Fprintf(tw, "version\t%s, up %s\n", st.Version, st.Uptime.Round(time.Second))
+	tw.Flush()
+}
+
+func pubCmd(sock func() string) *cobra.Command {
+	var qos int
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "pub TOPIC MESSAGE",
+		Short: "Publish MESSAGE on TOPIC through the daemon (MESSAGE '-' reads stdin)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			msg := args[1]
+			if msg == "-" {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
+				if err != nil {
+					return err
+				}
+				msg = string(b)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			topic, err := daemon.NewClient(sock()).Publish(ctx, daemon.PublishRequest{Topic: args[0], Payload: msg, QoS: qos})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "published %d bytes to %s (qos %d)\n", len(msg), topic, qos)
+			return nil
+		},
+	}
+	c.Flags().IntVarP(&qos, "qos", "q", 0, "QoS 0 or 1")
+	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up if not sent (or acknowledged, QoS 1) within this time")
+	return c
+}
+
+func subCmd(sock func() string) *cobra.Command {
+	var qos, count int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "sub FILTER",
+		Short: "Subscribe through the daemon and print messages as they arrive",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			n := 0
+			enc := json.NewEncoder(out)
+			err := daemon.NewClient(sock()).Subscribe(cmd.Context(), args[0], qos, func(m daemon.Message) error {
+				if asJSON {
+					_ = enc.Encode(m)
+				} else if m.PayloadBase64 != "" {
+					fmt.Fprintf(out, "%s [base64] %s\n", m.Topic, m.PayloadBase64)
+				} else {
+					fmt.Fprintf(out, "%s %s\n", m.Topic, m.Payload)
+				}
+				n++
+				if count > 0 && n >= count {
+					return io.EOF
+				}
+				return nil
+			})
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		},
+	}
+	c.Flags().IntVarP(&qos, "qos", "q", 0, "QoS 0 or 1")
+	c.Flags().IntVarP(&count, "count", "n", 0, "exit after this many messages (0: run until interrupted)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print each message as a JSON line")
+	return c
+}
+
+func driversCmd(sock func() string) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "drivers",
+		Short: "List drivers and probe them (the running daemon's, or this binary's built-ins)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			res, err := daemon.NewClient(sock()).Drivers(ctx)
+			source := "daemon"
+			if err != nil {
+				res, source = core.Default.Probe(ctx, 5*time.Second), "built-in"
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(res)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "NAME\tTRANSPORTS\tSTATE\tDETAIL\n")
+			for _, r := range res {
+				ts := make([]string, len(r.Transports))
+				for i, t := range r.Transports {
+					ts[i] = string(t)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, strings.Join(ts, ","), r.State, r.Err)
+			}
+			tw.Flush()
+			fmt.Fprintf(out, "(%d drivers, from the %s registry)\n", len(res), source)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}

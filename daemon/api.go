@@ -1,0 +1,291 @@
+package daemon
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/core"
+)
+
+// The local API: HTTP/1.1 over a Unix socket, JSON bodies. Paths:
+//
+//	GET  /v1/status                 → Status
+//	POST /v1/publish                ← PublishRequest  → {} or {"error": ...}
+//	GET  /v1/subscribe?filter=F&qos=N → a stream of Message, one JSON per line
+//	GET  /v1/drivers                → []core.ProbeResult
+
+// Status is what `iotd status` shows. It never holds a secret.
+type Status struct {
+	Version   string        `json:"version"`
+	Uptime    time.Duration `json:"uptime_ns"`
+	ProductID string        `json:"product_id"`
+	Device    string        `json:"device_name"`
+	AuthMode  string        `json:"auth_mode"`
+	Link      bus.LinkState `json:"link"`
+	// ConnectedSince is when the current MQTT session started, if connected.
+	ConnectedSince time.Time     `json:"connected_since,omitzero"`
+	ClockOffset    time.Duration `json:"clock_offset_ns"`
+	LastSync       time.Time     `json:"last_sync,omitzero"`
+	QueueDepth     int           `json:"queue_depth"`
+	Inflight       int           `json:"inflight"`
+	Subscriptions  []string      `json:"subscriptions"`
+	LastError      string        `json:"last_error,omitempty"`
+}
+
+// PublishRequest is the body of POST /v1/publish. Exactly one of Payload and
+// PayloadBase64 may be set.
+type PublishRequest struct {
+	Topic         string `json:"topic"`
+	Payload       string `json:"payload,omitempty"`
+	PayloadBase64 string `json:"payload_base64,omitempty"`
+	QoS           int    `json:"qos"`
+}
+
+// Message is one received message on a /v1/subscribe stream. Payload holds
+// the body when it is valid UTF-8, PayloadBase64 otherwise.
+type Message struct {
+	Topic         string    `json:"topic"`
+	QoS           int       `json:"qos"`
+	Payload       string    `json:"payload,omitempty"`
+	PayloadBase64 string    `json:"payload_base64,omitempty"`
+	ReceivedAt    time.Time `json:"received_at"`
+}
+
+type apiServer struct {
+	d   *Daemon
+	ln  net.Listener
+	srv *http.Server
+}
+
+// listenAPI binds the socket, refusing to steal one a live daemon serves.
+func (d *Daemon) listenAPI() (*apiServer, error) {
+	path := d.cfg.SocketPath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("api: another iotd is already serving %s", path)
+	}
+	_ = os.Remove(path) // a stale socket from a crashed daemon
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	// Only the daemon's user may talk to it: the API can publish as the device.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s := &apiServer{d: d, ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("POST /v1/publish", s.publish)
+	mux.HandleFunc("GET /v1/subscribe", s.subscribe)
+	mux.HandleFunc("GET /v1/drivers", s.drivers)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s, nil
+}
+
+func (s *apiServer) serve(ctx context.Context) error {
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(sctx)
+		_ = s.srv.Close()
+	}()
+	err := s.srv.Serve(s.ln)
+	_ = os.Remove(s.d.cfg.SocketPath())
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func (s *apiServer) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.d.Status())
+}
+
+// Status reports the daemon's state.
+func (d *Daemon) Status() Status {
+	us := d.uplink.Status()
+	st := Status{
+		Version:        Version,
+		Uptime:         time.Since(d.started),
+		ProductID:      d.device.ProductID,
+		Device:         d.device.DeviceName,
+		AuthMode:       d.device.AuthMode,
+		Link:           d.link.State(),
+		ConnectedSince: us.ConnectedSince,
+		ClockOffset:    d.clock.Offset(),
+		LastSync:       d.clock.LastSync(),
+		QueueDepth:     us.QueueDepth,
+		Inflight:       us.Inflight,
+		Subscriptions:  us.Subscriptions,
+		LastError:      us.LastError,
+	}
+	if st.Subscriptions == nil {
+		st.Subscriptions = []string{}
+	}
+	return st
+}
+
+func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
+	var req PublishRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("publish: bad request body: %w", err))
+		return
+	}
+	payload := []byte(req.Payload)
+	if req.PayloadBase64 != "" {
+		if req.Payload != "" {
+			writeError(w, http.StatusBadRequest, errors.New("publish: set payload or payload_base64, not both"))
+			return
+		}
+		b, err := base64.StdEncoding.DecodeString(req.PayloadBase64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("publish: payload_base64: %w", err))
+			return
+		}
+		payload = b
+	}
+	topic := s.d.ExpandTopic(req.Topic)
+	if err := s.d.CheckTopic(topic, false); err != nil {
+		writeError(w, http.StatusForbidden, err)
+		return
+	}
+	if req.QoS != 0 && req.QoS != 1 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("publish: qos %d: the hub supports 0 and 1", req.QoS))
+		return
+	}
+	if err := s.d.bus.CloudPublish(r.Context(), topic, payload, byte(req.QoS)); err != nil {
+		writeError(w, http.StatusBadGateway, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"topic": topic})
+}
+
+func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
+	filter := s.d.ExpandTopic(r.URL.Query().Get("filter"))
+	qos, _ := strconv.Atoi(r.URL.Query().Get("qos"))
+	if err := s.d.CheckTopic(filter, true); err != nil {
+		writeError(w, http.StatusForbidden, err)
+		return
+	}
+	if qos != 0 && qos != 1 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("subscribe: qos %d: the hub supports 0 and 1", qos))
+		return
+	}
+	ch, err := s.d.bus.CloudSubscribe(r.Context(), filter, byte(qos))
+	if err != nil {
+		writeError(w, http.StatusBadGateway, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	flush()
+	enc := json.NewEncoder(w)
+	for m := range ch {
+		m.Ack()
+		q, _ := strconv.Atoi(m.Metadata.Get(bus.MetaQoS))
+		out := Message{Topic: m.Metadata.Get(bus.MetaTopic), QoS: q, ReceivedAt: time.Now().UTC()}
+		if utf8.Valid(m.Payload) {
+			out.Payload = string(m.Payload)
+		} else {
+			out.PayloadBase64 = base64.StdEncoding.EncodeToString(m.Payload)
+		}
+		if err := enc.Encode(out); err != nil {
+			return
+		}
+		flush()
+	}
+}
+
+func (s *apiServer) drivers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.d.reg.Probe(r.Context(), 5*time.Second))
+}
+
+// ExpandTopic turns a short topic without a slash ("event") into the
+// device's own topic ("{pid}/{dn}/event"); other topics pass unchanged.
+func (d *Daemon) ExpandTopic(t string) string {
+	return ExpandTopic(t, d.device.ProductID, d.device.DeviceName)
+}
+
+// ExpandTopic is [Daemon.ExpandTopic] for a given device.
+func ExpandTopic(t, productID, deviceName string) string {
+	if t != "" && !strings.Contains(t, "/") && !strings.HasPrefix(t, "$") {
+		return productID + "/" + deviceName + "/" + t
+	}
+	return t
+}
+
+// CheckTopic refuses, before anything reaches the hub, a topic the hub
+// would refuse for this device: the hub lets a device use only
+// "{pid}/{dn}/..." and system topics that name it ("$shadow/operation/{pid}/{dn}").
+// Publishing QoS 1 to a refused topic makes the hub drop the connection, so
+// this check keeps one bad request from turning into a reconnect loop.
+func (d *Daemon) CheckTopic(topic string, filter bool) error {
+	return CheckTopic(topic, d.device.ProductID, d.device.DeviceName, filter)
+}
+
+// CheckTopic is [Daemon.CheckTopic] for a given device.
+func CheckTopic(topic, productID, deviceName string, filter bool) error {
+	if topic == "" {
+		return errors.New("topic: empty")
+	}
+	segs := strings.Split(topic, "/")
+	if filter {
+		for i, s := range segs {
+			if (strings.Contains(s, "+") && s != "+") || (strings.Contains(s, "#") && (s != "#" || i != len(segs)-1)) {
+				return fmt.Errorf("filter %q: '+' must fill a whole level and '#' must be the whole last level", topic)
+			}
+		}
+		// Wildcards are fine in a filter; check the rest as a topic.
+		if err := core.ValidateTopic(strings.NewReplacer("+", "x", "#", "x").Replace(topic)); err != nil {
+			return err
+		}
+	} else if err := core.ValidateTopic(topic); err != nil {
+		return err
+	}
+	own := productID + "/" + deviceName
+	if strings.HasPrefix(topic, "$") {
+		for i := 1; i+1 < len(segs); i++ {
+			if segs[i] == productID && segs[i+1] == deviceName {
+				return nil
+			}
+		}
+	} else if len(segs) >= 3 && segs[0] == productID && segs[1] == deviceName {
+		return nil
+	}
+	return fmt.Errorf("topic %q does not belong to this device: the hub allows only %s/... and system topics naming %s", topic, own, own)
+}

@@ -1,0 +1,145 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"syscall"
+
+	"github.com/iotd/iotd/core"
+)
+
+// Client talks to a running daemon's local API.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	return &Client{
+		socket: socket,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", socket)
+			},
+		}},
+	}
+}
+
+// ErrNotRunning means no daemon answers on the socket.
+var ErrNotRunning = errors.New("iotd is not running")
+
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://iotd"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.wrap(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return decodeError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (c *Client) wrap(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (no daemon on %s; start it with `iotd run --config FILE`, or pass --socket)", ErrNotRunning, c.socket)
+	}
+	return fmt.Errorf("iotd api: %w", err)
+}
+
+func decodeError(resp *http.Response) error {
+	var e struct {
+		Error string `json:"error"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return errors.New(e.Error)
+	}
+	return fmt.Errorf("iotd api: %s", resp.Status)
+}
+
+// Status fetches the daemon's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+	return s, err
+}
+
+// Publish sends a message through the daemon and waits until it was sent
+// (QoS 0) or acknowledged (QoS 1). It returns the topic as expanded.
+func (c *Client) Publish(ctx context.Context, req PublishRequest) (string, error) {
+	var out struct {
+		Topic string `json:"topic"`
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/publish", req, &out)
+	return out.Topic, err
+}
+
+// Drivers lists the daemon's drivers with their probe results.
+func (c *Client) Drivers(ctx context.Context) ([]core.ProbeResult, error) {
+	var out []core.ProbeResult
+	err := c.do(ctx, http.MethodGet, "/v1/drivers", nil, &out)
+	return out, err
+}
+
+// Subscribe streams messages matching filter to fn until ctx ends, the
+// daemon goes away, or fn returns an error.
+func (c *Client) Subscribe(ctx context.Context, filter string, qos int, fn func(Message) error) error {
+	q := url.Values{"filter": {filter}, "qos": {strconv.Itoa(qos)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://iotd/v1/subscribe?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.wrap(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return decodeError(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var m Message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return fmt.Errorf("iotd api: bad message line: %w", err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("iotd api: %w", err)
+	}
+	return errors.New("iotd api: the daemon closed the stream")
+}

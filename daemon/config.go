@@ -1,0 +1,208 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/features/timesync"
+)
+
+// Config is the daemon's configuration file (YAML). Every key is optional;
+// the zero value connects with device_info.json from the working directory
+// over TLS to the real hub. See iotd.sample.yaml for the annotated version.
+type Config struct {
+	// DeviceInfo is the path of the device identity file, in the C SDK's
+	// device_info.json format. Relative paths are resolved against the
+	// directory of the configuration file.
+	DeviceInfo string `yaml:"device_info"`
+	// StateDir holds what iotd persists (queues, checkpoints).
+	StateDir string `yaml:"state_dir"`
+	// Socket is the local API's Unix socket path.
+	Socket string `yaml:"socket"`
+
+	Log      LogConfig      `yaml:"log"`
+	Link     LinkConfig     `yaml:"link"`
+	MQTT     MQTTConfig     `yaml:"mqtt"`
+	Features FeaturesConfig `yaml:"features"`
+
+	// dir is the directory of the file the config came from.
+	dir string
+}
+
+// LogConfig selects log level and format.
+type LogConfig struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is text or json (default text).
+	Format string `yaml:"format"`
+}
+
+// LinkConfig selects the driver and endpoint.
+type LinkConfig struct {
+	// Driver is a registered driver name (default "tls"); `iotd drivers`
+	// lists them.
+	Driver string `yaml:"driver"`
+	// Endpoint is host:port (default {productId}.iotcloud.tencentdevices.com
+	// with port 8883 for tls, 1883 for tcp).
+	Endpoint string `yaml:"endpoint"`
+	// DialTimeout bounds one connection attempt including the handshake.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// Backoff shapes the waits between reconnection attempts.
+	Backoff core.BackoffConfig `yaml:"backoff"`
+	// DriverConfig is passed to the driver as JSON; its keys are the
+	// driver's (tls: ca_file, server_name, insecure_skip_verify, ...).
+	// Relative file paths in keys ending in "_file" are resolved against
+	// the configuration file's directory. For CERT devices using the tls
+	// driver, cert_file and key_file default to the device's files.
+	DriverConfig map[string]any `yaml:"driver_config"`
+}
+
+// MQTTConfig shapes the MQTT session.
+type MQTTConfig struct {
+	// KeepAlive in the CONNECT packet (default 240s, at most 690s).
+	KeepAlive time.Duration `yaml:"keepalive"`
+	// ConnectTimeout bounds CONNECT→CONNACK (default 10s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// QueueSize bounds publishes held while disconnected (default 1000).
+	QueueSize int `yaml:"queue_size"`
+	// SignMethod is hmacsha256 (default) or hmacsha1.
+	SignMethod string `yaml:"sign_method"`
+	// UsernameExpiry is how long a signed username stays valid (default 0:
+	// never expires). Keep it 0 on boards without a real-time clock.
+	UsernameExpiry time.Duration `yaml:"username_expiry"`
+}
+
+// FeaturesConfig configures the features.
+type FeaturesConfig struct {
+	TimeSync timesync.Config `yaml:"timesync"`
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+
+// ParseConfig decodes a configuration strictly: an unknown key is an error
+// that names it and its line. source names the file in errors; dir is the
+// directory relative paths are resolved against.
+func ParseConfig(data []byte, source, dir string) (*Config, error) {
+	cfg := &Config{dir: dir}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		msg := err.Error()
+		msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		msg = yamlLine.ReplaceAllString(msg, `line $1: unknown key "$2"`)
+		msg = strings.ReplaceAll(msg, "\n  ", "; ")
+		return nil, &core.ConfigError{Source: source, Msg: msg}
+	}
+	if err := cfg.Validate(); err != nil {
+		var ce *core.ConfigError
+		if errors.As(err, &ce) {
+			ce.Source = source
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadConfig reads and strictly decodes the file at path.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(data, path, filepath.Dir(abs))
+}
+
+// Validate checks values that decoding alone cannot.
+func (c *Config) Validate() error {
+	bad := func(field, msg string) error {
+		return &core.ConfigError{Source: "config", Field: field, Msg: msg}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", fmt.Sprintf("%q: use debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return bad("log.format", fmt.Sprintf("%q: use text or json", c.Log.Format))
+	}
+	switch core.SignMethod(c.MQTT.SignMethod) {
+	case "", core.HMACSHA256, core.HMACSHA1:
+	default:
+		return bad("mqtt.sign_method", fmt.Sprintf("%q: use hmacsha256 or hmacsha1", c.MQTT.SignMethod))
+	}
+	if c.MQTT.KeepAlive < 0 || c.MQTT.KeepAlive > 690*time.Second {
+		return bad("mqtt.keepalive", "must be between 0 and 690s (the hub's limit)")
+	}
+	if c.MQTT.QueueSize < 0 {
+		return bad("mqtt.queue_size", "must not be negative")
+	}
+	if c.MQTT.UsernameExpiry < 0 {
+		return bad("mqtt.username_expiry", "must not be negative")
+	}
+	if c.Link.DialTimeout < 0 {
+		return bad("link.dial_timeout", "must not be negative")
+	}
+	if err := c.Link.Backoff.Validate(); err != nil {
+		return bad("link.backoff", err.Error())
+	}
+	if err := c.Features.TimeSync.Validate(); err != nil {
+		return bad("features.timesync", err.Error())
+	}
+	return nil
+}
+
+// path resolves p against the configuration file's directory.
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// DeviceInfoPath is the resolved device_info.json path.
+func (c *Config) DeviceInfoPath() string {
+	if c.DeviceInfo == "" {
+		return c.path("device_info.json")
+	}
+	return c.path(c.DeviceInfo)
+}
+
+// SocketPath is the resolved local API socket path.
+func (c *Config) SocketPath() string {
+	if c.Socket != "" {
+		return c.path(c.Socket)
+	}
+	return DefaultSocket()
+}
+
+// DefaultSocket is where the daemon listens and the CLI looks when neither
+// the config nor --socket nor IOTD_SOCKET says otherwise.
+func DefaultSocket() string {
+	if s := os.Getenv("IOTD_SOCKET"); s != "" {
+		return s
+	}
+	if os.Geteuid() == 0 {
+		return "/run/iotd.sock"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "iotd.sock")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("iotd-%d.sock", os.Geteuid()))
+}

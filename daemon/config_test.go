@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotd/iotd/core"
+)
+
+func TestSampleDecodesStrictly(t *testing.T) {
+	cfg, err := ParseConfig([]byte(Sample), "iotd.sample.yaml", "/etc/iotd")
+	require.NoError(t, err)
+	assert.Equal(t, "tls", cfg.Link.Driver)
+	assert.Equal(t, 240*time.Second, cfg.MQTT.KeepAlive)
+	assert.Equal(t, 15*time.Second, cfg.Link.DialTimeout)
+	assert.Equal(t, "/etc/iotd/device_info.json", cfg.DeviceInfoPath())
+	assert.Equal(t, time.Hour, cfg.Features.TimeSync.Interval)
+	assert.Equal(t, false, cfg.Link.DriverConfig["insecure_skip_verify"])
+}
+
+func TestEmptyConfigIsValid(t *testing.T) {
+	cfg, err := ParseConfig(nil, "empty.yaml", "/x")
+	require.NoError(t, err)
+	assert.Equal(t, "/x/device_info.json", cfg.DeviceInfoPath())
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level key", "device_infoo: x\n", `iotd.yaml: line 1: unknown key "device_infoo"`},
+		{"unknown nested key", "mqtt:\n  keepalive: 60s\n  keep_alive: 60s\n", `line 3: unknown key "keep_alive"`},
+		{"bad duration", "mqtt:\n  keepalive: soon\n", "iotd.yaml"},
+		{"keepalive over the hub limit", "mqtt:\n  keepalive: 700s\n", "iotd.yaml: mqtt.keepalive: must be between 0 and 690s"},
+		{"sign method", "mqtt:\n  sign_method: md5\n", `mqtt.sign_method: "md5": use hmacsha256 or hmacsha1`},
+		{"log level", "log:\n  level: loud\n", `log.level: "loud"`},
+		{"not yaml", "link: [\n", "iotd.yaml"},
+		{"timesync", "features:\n  timesync:\n    interval: 1ms\n", "features.timesync"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.yaml), "iotd.yaml", "/x")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "\n", "errors are one line")
+			assert.Equal(t, core.ClassInvalidConfig, core.ClassOf(err))
+		})
+	}
+}
+
+func TestLoadConfigResolvesRelativeToFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "iotd.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("device_info: dev/info.json\nsocket: api.sock\n"), 0o600))
+	cfg, err := LoadConfig(p)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "dev/info.json"), cfg.DeviceInfoPath())
+	assert.Equal(t, filepath.Join(dir, "api.sock"), cfg.SocketPath())
+
+	_, err = LoadConfig(filepath.Join(dir, "missing.yaml"))
+	assert.ErrorContains(t, err, "missing.yaml")
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(Sample))
+	f.Add([]byte("link: {driver: tcp}\n"))
+	f.Add([]byte("mqtt:\n  keepalive: -1s\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := ParseConfig(b, "f.yaml", "/x")
+		if err == nil {
+			require.NoError(t, cfg.Validate())
+		}
+	})
+}
+
+func TestTopicRules(t *testing.T) {
+	tests := []struct {
+		topic  string
+		filter bool
+		ok     bool
+	}{
+		{"P1/d1/event", false, true},
+		{"P1/d1/a/b", false, true},
+		{"P1/d1/+", true, true},
+		{"P1/d1/+", false, false},
+		{"P1/d2/event", false, false},
+		{"P2/d1/event", false, false},
+		{"P1/d1", false, false},
+		{"$shadow/operation/P1/d1", false, true},
+		{"$rrpc/txd/P1/d1/123", false, true},
+		{"$rrpc/rxd/P1/d1/+", true, true},
+		{"$shadow/operation/P1/d2", false, false},
+		{"$sys/operation/result/P2/d1", true, false},
+		{"", false, false},
+		{"P1/d1/a+", true, false},
+		{"P1/d1/#/x", true, false},
+		{"P1/d1/#", true, true},
+	}
+	for _, tt := range tests {
+		err := CheckTopic(tt.topic, "P1", "d1", tt.filter)
+		if tt.ok {
+			assert.NoError(t, err, tt.topic)
+		} else {
+			assert.Error(t, err, tt.topic)
+		}
+	}
+	assert.Equal(t, "P1/d1/event", ExpandTopic("event", "P1", "d1"))
+	assert.Equal(t, "x/y", ExpandTopic("x/y", "P1", "d1"))
+	assert.Equal(t, "$x", ExpandTopic("$x", "P1", "d1"))
+}

@@ -1,0 +1,252 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/iotd/iotd/bus"
+	mqttup "github.com/iotd/iotd/bus/mqtt"
+	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/features/timesync"
+)
+
+// Version is iotd's version, set at build time with -ldflags.
+var Version = "dev"
+
+// HubDomain is the real hub's MQTT domain suffix (PROTOCOL.md §1.1).
+const HubDomain = "iotcloud.tencentdevices.com"
+
+// Daemon is a configured, not yet running iotd. Build it with [New], then
+// call Run.
+type Daemon struct {
+	cfg      *Config
+	reg      *core.Registry
+	log      *slog.Logger
+	device   *core.DeviceInfo
+	bus      *bus.Bus
+	clock    *core.Clock
+	link     *core.Link
+	uplink   *mqttup.Uplink
+	timesync *timesync.Sync
+	started  time.Time
+	ready    chan struct{} // closed once the local API listens
+}
+
+// New loads the device identity, resolves the driver and builds every
+// component, without network I/O. Errors name the file, key or driver at
+// fault.
+func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dev, err := core.LoadDeviceInfo(cfg.DeviceInfoPath())
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, reg: reg, log: log, device: dev, clock: &core.Clock{}, ready: make(chan struct{})}
+
+	linkCfg, err := d.linkConfig()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bus.New(bus.Config{}, log)
+	if err != nil {
+		return nil, err
+	}
+	d.bus = b
+	d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, Bus: b})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	method := core.SignMethod(cfg.MQTT.SignMethod)
+	d.uplink, err = mqttup.New(mqttup.Config{
+		Credentials: func() (core.Credentials, error) {
+			return core.MQTTCredentials(dev, core.CredentialOptions{
+				Method: method, Expiry: cfg.MQTT.UsernameExpiry, Now: d.clock.Now,
+			})
+		},
+		KeepAlive:      cfg.MQTT.KeepAlive,
+		ConnectTimeout: cfg.MQTT.ConnectTimeout,
+		QueueSize:      cfg.MQTT.QueueSize,
+	}, d.link, b, log)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	d.timesync, err = timesync.New(cfg.Features.TimeSync, b, d.clock, dev.ProductID, dev.DeviceName, log)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// linkConfig turns the link section and the identity into a core.LinkConfig.
+func (d *Daemon) linkConfig() (core.LinkConfig, error) {
+	lc := d.cfg.Link
+	name := lc.Driver
+	if name == "" {
+		name = "tls"
+	}
+	drv, err := d.reg.Driver(name)
+	if err != nil {
+		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver", Msg: err.Error()}
+	}
+	if !containsTransport(drv.Transports(), driver.Stream) {
+		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver",
+			Msg: fmt.Sprintf("driver %q offers no stream transport; MQTT needs one", name)}
+	}
+	endpoint := lc.Endpoint
+	if endpoint == "" {
+		port := "8883"
+		if name == "tcp" {
+			port = "1883"
+		}
+		endpoint = net.JoinHostPort(d.device.ProductID+"."+HubDomain, port)
+	}
+	if _, _, err := net.SplitHostPort(endpoint); err != nil {
+		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.endpoint", Msg: fmt.Sprintf("%q is not host:port", endpoint)}
+	}
+	dc := map[string]any{}
+	for k, v := range lc.DriverConfig {
+		if s, ok := v.(string); ok && strings.HasSuffix(k, "_file") {
+			v = d.cfg.path(s)
+		}
+		dc[k] = v
+	}
+	if strings.EqualFold(d.device.AuthMode, core.AuthCert) && name == "tls" {
+		if _, ok := dc["cert_file"]; !ok {
+			dc["cert_file"] = d.device.CertFile()
+		}
+		if _, ok := dc["key_file"]; !ok {
+			dc["key_file"] = d.device.KeyFile()
+		}
+	}
+	raw, err := json.Marshal(dc)
+	if err != nil {
+		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver_config", Msg: err.Error()}
+	}
+	return core.LinkConfig{
+		Driver: name, Address: endpoint, Transport: driver.Stream,
+		DriverConfig: raw, DialTimeout: lc.DialTimeout, Backoff: lc.Backoff,
+	}, nil
+}
+
+func containsTransport(ts []driver.Transport, t driver.Transport) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Device returns the loaded identity.
+func (d *Daemon) Device() *core.DeviceInfo { return d.device }
+
+// Bus returns the daemon's bus.
+func (d *Daemon) Bus() *bus.Bus { return d.bus }
+
+// Ready is closed once the local API accepts connections.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// Run runs the daemon until ctx ends, then shuts down in reverse start order
+// and returns nil; it returns an error only if something could not start.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.bus.Close()
+	d.started = time.Now()
+	api, err := d.listenAPI()
+	if err != nil {
+		return err
+	}
+	d.log.Info("iotd starting", "version", Version, "device", d.device.ClientID(),
+		"auth", d.device.AuthMode, "driver", d.link.Driver(), "endpoint", d.link.Address(), "socket", d.cfg.SocketPath())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	start := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	go d.logLinkStates(ctx)
+	start("uplink", d.uplink.Run)
+	// Features talk to the uplink through the bus; start them once it
+	// listens, so their first requests are not dropped.
+	select {
+	case <-d.uplink.Serving():
+	case <-ctx.Done():
+	}
+	start("timesync", d.timesync.Run)
+	start("api", api.serve)
+	close(d.ready)
+
+	<-ctx.Done()
+	wg.Wait()
+	d.log.Info("iotd stopped")
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// logLinkStates prints link state changes with a hint about the cause when
+// the hub refused us, so a user sees why at once.
+func (d *Daemon) logLinkStates(ctx context.Context) {
+	ch, err := d.bus.Subscribe(ctx, bus.TopicLinkState)
+	if err != nil {
+		return
+	}
+	for m := range ch {
+		m.Ack()
+		var st bus.LinkState
+		if bus.DecodeEvent(m, &st) != nil {
+			continue
+		}
+		if st.State == "disconnected" && st.Err != "" {
+			if hint := d.refusalHint(st.Err); hint != "" {
+				d.log.Error("hub refused the connection", "err", st.Err, "hint", hint)
+			}
+		}
+	}
+}
+
+// refusalHint explains a CONNACK refusal in terms of what the user can
+// check. MQTT 3.1.1 carries no reason text, so the hint uses what iotd knows:
+// its own configuration and clock.
+func (d *Daemon) refusalHint(errText string) string {
+	switch {
+	case strings.Contains(errText, "bad username or password"):
+		if strings.EqualFold(d.device.AuthMode, core.AuthCert) {
+			return "the hub rejected the device certificate's credentials; check cert_deviceinfo files"
+		}
+		if d.cfg.MQTT.UsernameExpiry == 0 {
+			return "the signature does not match: key_deviceinfo.deviceSecret in " + d.cfg.DeviceInfoPath() + " is wrong (the username never expires, so it is not an expiry)"
+		}
+		return fmt.Sprintf("either key_deviceinfo.deviceSecret is wrong or the signed username expired: it was valid for %s from local time %s; if this clock is behind the hub's, fix the clock or raise mqtt.username_expiry",
+			d.cfg.MQTT.UsernameExpiry, d.clock.Now().UTC().Format(time.RFC3339))
+	case strings.Contains(errText, "identifier rejected"):
+		return fmt.Sprintf("the hub does not know client id %q: check productId and deviceName in %s", d.device.ClientID(), d.cfg.DeviceInfoPath())
+	case strings.Contains(errText, "not authorized"):
+		return "the device is not allowed to connect this way (a CERT device needs its client certificate; a disabled device is refused)"
+	}
+	return ""
+}
