@@ -3,13 +3,10 @@ package posix
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"strings"
 
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix/internal/conf"
@@ -99,34 +96,8 @@ func handshakeError(ctx context.Context, name, addr string, err error) error {
 	if errors.Is(err, driver.ErrReset) || neterr.IsReset(err) {
 		return &neterr.Error{Op: name + ": handshake with " + addr, Kind: driver.ErrReset, Err: err}
 	}
-	if hint := verifyHint(err); hint != "" {
+	if hint := neterr.VerifyHint(err); hint != "" {
 		return fmt.Errorf("%s: handshake with %s: %w: %w (%s)", name, addr, driver.ErrHandshake, err, hint)
 	}
 	return fmt.Errorf("%s: handshake with %s: %w: %w", name, addr, driver.ErrHandshake, err)
-}
-
-// verifyHint says how to fix a verification failure.
-func verifyHint(err error) string {
-	var (
-		host    x509.HostnameError
-		unknown x509.UnknownAuthorityError
-		invalid x509.CertificateInvalidError
-		op      *net.OpError
-	)
-	switch {
-	case errors.As(err, &host):
-		return "the server certificate does not name the host dialled; set server_name to a name it holds"
-	case errors.As(err, &unknown):
-		return "the server certificate is not signed by a trusted CA; set ca_file to the CA bundle that signed it"
-	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return "the server certificate has expired or is not yet valid; check the certificate and this host's clock"
-	case errors.As(err, &op) && op.Op == "remote error":
-		if strings.Contains(op.Err.Error(), "certificate") {
-			return "the server rejected our client certificate; set cert_file and key_file to a certificate it trusts"
-		}
-		return "the server refused the handshake; if it requires a client certificate, set cert_file and key_file"
-	case errors.Is(err, io.EOF):
-		return "the peer closed the connection during the handshake; is it a TLS server?"
-	}
-	return ""
 }

@@ -180,7 +180,7 @@ func tlsIOError(op string, err error) error {
 	var ne *net.OpError
 	if err != nil && errors.As(err, &ne) && ne.Op == "remote error" {
 		if strings.Contains(ne.Err.Error(), "certificate") {
-			return &neterr.Error{Op: op, Kind: driver.ErrHandshake, Err: fmt.Errorf("%w (%s)", err, verifyHint(err))}
+			return &neterr.Error{Op: op, Kind: driver.ErrHandshake, Err: fmt.Errorf("%w (%s)", err, neterr.VerifyHint(err))}
 		}
 		return &neterr.Error{Op: op, Kind: driver.ErrReset, Err: err}
 	}

@@ -1,0 +1,8 @@
+package dtls
+
+import "github.com/iotd/iotd/core"
+
+// init records the driver; it does no I/O.
+func init() {
+	core.MustRegister(New())
+}
