@@ -86,6 +86,13 @@ func (b *mochiBroker) Start(t *testing.T) {
 	require.NoError(t, srv.AddHook(new(refuseHook), nil))
 	require.NoError(t, srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.addr})))
 	require.NoError(t, srv.Serve())
+	// Wait until the accept loop runs: closing mochi before that races
+	// inside mochi.
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.addr).SetClientID("probe"))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	c.Disconnect(0)
 	b.mu.Lock()
 	b.srv = srv
 	b.mu.Unlock()

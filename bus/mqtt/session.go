@@ -21,6 +21,13 @@ import (
 // through the custom open function, so paho never dials it.
 const brokerURL = "tcp://link.invalid:0"
 
+// writeTimeout bounds how long paho waits to hand a packet to its writer and
+// to write it. A publish made just as the connection dies waits this long in
+// paho before failing (paho offers no way to cut that wait short), so it is
+// kept short: 5 s writes 16 KiB, the C SDK's largest packet, at 28 kbit/s.
+// The session does not wait for such a publish; it is queued again when it fails.
+const writeTimeout = 5 * time.Second
+
 // disconnectQuiesce is how long paho may take to send DISCONNECT on shutdown,
 // in milliseconds.
 const disconnectQuiesce = 250
@@ -30,6 +37,9 @@ type session struct {
 	client paho.Client
 	conn   net.Conn
 	done   chan struct{} // closed when the session ends
+
+	mu      sync.Mutex // guards settled and sends to the window
+	settled bool       // the window was drained; late publishes settle themselves
 }
 
 // inflight is a message handed to paho and its completion token.
@@ -70,6 +80,7 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn) (err error) {
 		SetCleanSession(u.cfg.cleanSession()).
 		SetKeepAlive(u.cfg.KeepAlive).
 		SetConnectTimeout(u.cfg.ConnectTimeout).
+		SetWriteTimeout(writeTimeout).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetOrderMatters(true).
@@ -108,12 +119,14 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn) (err error) {
 	u.mu.Unlock()
 	u.log.Info("uplink: MQTT session up", "client_id", creds.ClientID, "subscriptions", len(subs))
 
-	var workers sync.WaitGroup
-	workers.Go(func() { u.restore(ctx, s, subs) })
+	// restore and send may be stuck inside paho (up to writeTimeout) when
+	// the connection dies, so the session does not wait for them; Run does.
+	u.bg.Go(func() { u.restore(ctx, s, subs) })
 	window := make(chan inflight, u.cfg.MaxInflight)
 	slots := make(chan struct{}, u.cfg.MaxInflight)
-	workers.Go(func() { u.send(s, window, slots) })
+	u.bg.Go(func() { u.send(s, window, slots) })
 	var held []inflight
+	var workers sync.WaitGroup
 	workers.Go(func() { held = u.confirm(s, window, slots) })
 
 	select {
@@ -133,17 +146,17 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn) (err error) {
 
 	// Settle what paho held: confirmed ones are replied to, the rest go
 	// back to the head of the queue, in their original order.
+	s.mu.Lock()
+	s.settled = true
 	for m := range drain(window) {
 		held = append(held, m)
 	}
+	s.mu.Unlock()
 	var back []*outMsg
 	for _, f := range held {
-		u.flight.Add(-1)
-		if done(f.tok) && f.tok.Error() == nil {
-			u.reply(f.msg.req)
-			continue
+		if m := u.settle(f); m != nil {
+			back = append(back, m)
 		}
-		back = append(back, f.msg)
 	}
 	u.requeue(back)
 	if len(back) > 0 {
@@ -206,8 +219,30 @@ func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 			return
 		}
 		u.flight.Add(1)
-		window <- inflight{msg: m, tok: s.client.Publish(m.topic, m.qos, false, m.payload)}
+		f := inflight{msg: m, tok: s.client.Publish(m.topic, m.qos, false, m.payload)}
+		s.mu.Lock()
+		if s.settled {
+			s.mu.Unlock()
+			if m := u.settle(f); m != nil {
+				u.requeue([]*outMsg{m})
+			}
+			return
+		}
+		window <- f // never blocks: a slot was taken
+		s.mu.Unlock()
 	}
+}
+
+// settle ends the flight of f after its session ended: a confirmed message
+// is replied to and nil returned; an unconfirmed one is returned, to be
+// queued again.
+func (u *Uplink) settle(f inflight) *outMsg {
+	u.flight.Add(-1)
+	if done(f.tok) && f.tok.Error() == nil {
+		u.reply(f.msg.req)
+		return nil
+	}
+	return f.msg
 }
 
 // confirm waits for paho to confirm each message, in order, and replies. It

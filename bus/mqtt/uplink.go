@@ -24,9 +24,10 @@ type Uplink struct {
 	bus  *bus.Bus
 	log  *slog.Logger
 
-	serving chan struct{} // closed once the bus topics are subscribed
-	wake    chan struct{} // capacity 1: the queue may have grown
-	reqs    sync.WaitGroup
+	serving chan struct{}  // closed once the bus topics are subscribed
+	wake    chan struct{}  // capacity 1: the queue may have grown
+	reqs    sync.WaitGroup // request handlers waiting for the broker
+	bg      sync.WaitGroup // session helpers that may outlive their session
 	flight  atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
@@ -150,6 +151,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 	cancel()
 	loops.Wait()
 	u.reqs.Wait()
+	u.bg.Wait()
 	u.mu.Lock()
 	queued := u.queue
 	u.queue = nil

@@ -102,7 +102,9 @@ func (h *harness) hold() func() {
 	}
 }
 
-func (h *harness) connected() bool { return h.link.State().State == core.StateConnected && !h.up.Status().ConnectedSince.IsZero() }
+func (h *harness) connected() bool {
+	return h.link.State().State == core.StateConnected && !h.up.Status().ConnectedSince.IsZero()
+}
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
@@ -324,7 +326,10 @@ func TestUplinkReportsConnackRefusal(t *testing.T) {
 	b := startMochi(t, "")
 	h := newHarness(t, b.Addr(), harnessOpts{username: "bad"})
 	waitFor(t, "two refused attempts", func() bool { return h.creds.Load() >= 2 })
-	waitFor(t, "refusal reported", func() bool { return h.up.Status().LastError != "" })
+	waitFor(t, "refusal reported", func() bool {
+		st := h.up.Status()
+		return st.LastError != "" && st.State.State == core.StateDisconnected
+	})
 	st := h.up.Status()
 	// mochi answers a refused login with "not authorized" (5).
 	assert.Contains(t, st.LastError, "CONNACK return code 5")
