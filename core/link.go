@@ -149,6 +149,15 @@ func (l *Link) Dial(ctx context.Context) (driver.Conn, error) {
 // ErrSessionEnded is the reason reported when a session returns nil.
 var ErrSessionEnded = errors.New("core: link: session ended")
 
+// Session is what a Link runs over each connection it dials: a protocol
+// (MQTT, CoAP) that uses conn until it is lost. The session calls ready once
+// its own handshake succeeded (for MQTT, on CONNACK); only then does the Link
+// report "connected", so a connection the peer refuses at the protocol level
+// never shows as connected. ready may be called at most once, from any
+// goroutine. The session returns when the connection is lost, with the
+// reason, or nil when ctx ends; it need not close conn.
+type Session func(ctx context.Context, conn driver.Conn, ready func()) error
+
 // Run keeps the link up until ctx ends, then returns nil. Each round it dials;
 // on success it calls session with the connection and ctx. session returns
 // when the connection is lost, with the reason; Run then closes the
@@ -158,7 +167,11 @@ var ErrSessionEnded = errors.New("core: link: session ended")
 // lasted at least that long. Errors of class ClassInvalidConfig are retried
 // like any other (the configuration may be fixed underneath, e.g. a renewed
 // certificate) but logged at Error level.
-func (l *Link) Run(ctx context.Context, session func(ctx context.Context, conn driver.Conn) error) error {
+//
+// States: "connecting" while dialling and until the session calls ready,
+// "connected" from then, "disconnected" (with the reason and the wait)
+// between attempts, "stopped" once Run returns.
+func (l *Link) Run(ctx context.Context, session Session) error {
 	attempt := 0
 	defer l.setState(bus.LinkState{State: StateStopped})
 	for {
@@ -180,10 +193,15 @@ func (l *Link) Run(ctx context.Context, session func(ctx context.Context, conn d
 		l.mu.Lock()
 		l.conn = conn
 		l.mu.Unlock()
-		l.setState(bus.LinkState{State: StateConnected})
-		l.log.Info("link: connected")
+		var once sync.Once
+		ready := func() {
+			once.Do(func() {
+				l.setState(bus.LinkState{State: StateConnected})
+				l.log.Info("link: connected")
+			})
+		}
 		start := time.Now()
-		err = session(ctx, conn)
+		err = session(ctx, conn, ready)
 		lasted := time.Since(start)
 		_ = conn.Close()
 		l.mu.Lock()

@@ -150,8 +150,10 @@ func TestLinkBacksOffGrowsCapsAndConnects(t *testing.T) {
 		}}, LinkOptions{Bus: b, Rand: fixedRand(0.5)})
 
 		sessions := 0
-		err = l.Run(ctx, func(ctx context.Context, conn driver.Conn) error {
+		err = l.Run(ctx, func(ctx context.Context, conn driver.Conn, ready func()) error {
 			sessions++
+			assert.Equal(t, StateConnecting, l.State().State, "not connected before the session says so")
+			ready()
 			assert.Equal(t, StateConnected, l.State().State)
 			mp, err := LinkCapability[driver.MaxPayloader](l)
 			if assert.NoError(t, err) {
@@ -216,7 +218,8 @@ func TestLinkStableSessionResetsAttempts(t *testing.T) {
 				l := newTestLink(t, &scriptDriver{}, LinkConfig{}, LinkOptions{Bus: b, Rand: fixedRand(0)})
 
 				n := 0
-				require.NoError(t, l.Run(ctx, func(ctx context.Context, conn driver.Conn) error {
+				require.NoError(t, l.Run(ctx, func(ctx context.Context, conn driver.Conn, ready func()) error {
+					ready()
 					if n++; n > len(tt.want) {
 						cancel()
 						return nil
@@ -256,7 +259,8 @@ func TestLinkRunReturnsOnCancel(t *testing.T) {
 				l := newTestLink(t, tt.driver, LinkConfig{}, LinkOptions{})
 				done := make(chan error)
 				go func() {
-					done <- l.Run(ctx, func(ctx context.Context, conn driver.Conn) error {
+					done <- l.Run(ctx, func(ctx context.Context, conn driver.Conn, ready func()) error {
+						ready()
 						<-ctx.Done()
 						return ctx.Err()
 					})
@@ -299,7 +303,7 @@ func TestLinkLogsInvalidConfigAtErrorAndKeepsRetrying(t *testing.T) {
 		h := &levelRecorder{levels: map[string][]slog.Level{}}
 		l := newTestLink(t, d, LinkConfig{}, LinkOptions{Logger: slog.New(h), Rand: fixedRand(0)})
 		ctx, cancel := context.WithCancel(t.Context())
-		require.NoError(t, l.Run(ctx, func(context.Context, driver.Conn) error { cancel(); return nil }))
+		require.NoError(t, l.Run(ctx, func(context.Context, driver.Conn, func()) error { cancel(); return nil }))
 		assert.Equal(t, 4, d.Dials())
 		assert.Equal(t, []slog.Level{slog.LevelError, slog.LevelError, slog.LevelWarn}, h.levels["link: dial failed"])
 	})

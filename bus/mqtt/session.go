@@ -51,7 +51,7 @@ type inflight struct {
 // session is the core.Link session function: it connects MQTT over conn,
 // restores subscriptions, sends the queue, and returns when the connection
 // is lost (with the reason) or ctx ends (nil).
-func (u *Uplink) session(ctx context.Context, conn driver.Conn) (err error) {
+func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (err error) {
 	defer func() {
 		if err != nil {
 			u.mu.Lock()
@@ -118,6 +118,7 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn) (err error) {
 	}
 	u.mu.Unlock()
 	u.log.Info("uplink: MQTT session up", "client_id", creds.ClientID, "subscriptions", len(subs))
+	ready()
 
 	// restore and send may be stuck inside paho (up to writeTimeout) when
 	// the connection dies, so the session does not wait for them; Run does.

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every package under drivers/ that registers a driver in init has a
+// builtin_<name>.go shim here, and the shim's build tag names it, so
+// `-tags iotd_omit_<name>` leaves exactly that package out.
+func TestEveryRegisteringPackageHasABuiltinShim(t *testing.T) {
+	shims := map[string]string{} // import path → build tag
+	files, err := filepath.Glob("builtin_*.go")
+	require.NoError(t, err)
+	tagRe := regexp.MustCompile(`(?m)^//go:build !iotd_omit_(\w+)$`)
+	impRe := regexp.MustCompile(`(?m)^import _ "([^"]+)"$`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		tag, imp := tagRe.FindSubmatch(b), impRe.FindSubmatch(b)
+		require.NotNil(t, tag, "%s: no iotd_omit build tag", f)
+		require.NotNil(t, imp, "%s: no blank import", f)
+		want := strings.TrimSuffix(strings.TrimPrefix(f, "builtin_"), ".go")
+		assert.Equal(t, want, string(tag[1]), "%s: tag does not match the file name", f)
+		shims[string(imp[1])] = string(tag[1])
+	}
+
+	root := filepath.Join("..", "..")
+	err = filepath.WalkDir(filepath.Join(root, "drivers"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), "core.MustRegister(") {
+			rel, _ := filepath.Rel(root, filepath.Dir(p))
+			imp := "github.com/iotd/iotd/" + filepath.ToSlash(rel)
+			assert.Contains(t, shims, imp, "%s registers drivers but cmd/iotd has no builtin shim for it", imp)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+}

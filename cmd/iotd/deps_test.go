@@ -1,0 +1,64 @@
+package main
+
+import (
+	"go/build"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// goList returns the import paths the packages depend on, transitively.
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list"}, args...)...).CombinedOutput()
+	require.NoError(t, err, string(out))
+	return strings.Fields(string(out))
+}
+
+// The driver contract is what vendors import: it must stay standard library
+// only, so a vendor's build pulls in nothing of ours and nothing third-party.
+func TestDriverContractIsStdlibOnly(t *testing.T) {
+	deps := goList(t, "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "github.com/iotd/iotd/core/driver")
+	assert.Equal(t, []string{"github.com/iotd/iotd/core/driver"}, deps)
+}
+
+// Layering: the bus knows nothing of core; drivers know nothing of features
+// or the uplink.
+func TestLayering(t *testing.T) {
+	for pkg, banned := range map[string][]string{
+		"github.com/iotd/iotd/bus":                {"github.com/iotd/iotd/core"},
+		"github.com/iotd/iotd/drivers/posix":      {"github.com/iotd/iotd/features", "github.com/iotd/iotd/bus/mqtt", "github.com/eclipse/paho.mqtt.golang"},
+		"github.com/iotd/iotd/drivers/posix/dtls": {"github.com/iotd/iotd/features", "github.com/iotd/iotd/bus/mqtt"},
+		"github.com/iotd/iotd/features/timesync":  {"github.com/eclipse/paho.mqtt.golang", "github.com/iotd/iotd/drivers"},
+	} {
+		for _, dep := range goList(t, "-deps", pkg) {
+			for _, b := range banned {
+				assert.False(t, dep == b || strings.HasPrefix(dep, b+"/"), "%s must not depend on %s (via %s)", pkg, b, dep)
+			}
+		}
+	}
+}
+
+// Leaving the dtls driver out of a build must leave pion out too, so a
+// small build does not pay for what it does not use.
+func TestOmitDTLSDropsPion(t *testing.T) {
+	deps := goList(t, "-tags", "iotd_omit_dtls", "-deps", "github.com/iotd/iotd/cmd/iotd")
+	for _, d := range deps {
+		assert.False(t, strings.HasPrefix(d, "github.com/pion/"), "iotd_omit_dtls build still links %s", d)
+	}
+}
+
+// Every package has a doc comment that says what it is for.
+func TestEveryPackageHasADocComment(t *testing.T) {
+	dirs := goList(t, "-f", "{{.Dir}}", "github.com/iotd/iotd/...")
+	for _, dir := range dirs {
+		pkg, err := build.ImportDir(dir, build.ImportComment)
+		if err != nil {
+			continue
+		}
+		assert.NotEmpty(t, strings.TrimSpace(pkg.Doc), "package in %s has no doc comment", dir)
+	}
+}
