@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -110,6 +111,7 @@ func (b *mochiBroker) Stop(t *testing.T) {
 
 type mosquittoBroker struct {
 	addr, conf string
+	durable    bool
 	mu         sync.Mutex
 	cmd        *exec.Cmd
 	exited     chan struct{}
@@ -119,6 +121,13 @@ type mosquittoBroker struct {
 // startMosquitto starts mosquitto on a free loopback port. Without the
 // binary the test is skipped, except under CI=true, where it fails.
 func startMosquitto(t *testing.T) *mosquittoBroker {
+	t.Helper()
+	return startMosquittoWith(t, false)
+}
+
+// startMosquittoWith starts mosquitto; durable turns persistence on and
+// makes Stop graceful (SIGTERM), so that mosquitto saves its queues.
+func startMosquittoWith(t *testing.T, durable bool) *mosquittoBroker {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -130,10 +139,22 @@ func startMosquitto(t *testing.T) *mosquittoBroker {
 	_ = bin
 	addr := freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	persistence := "persistence false\n"
+	if durable {
+		// Saved on a graceful stop, so queued messages for persistent
+		// sessions survive the restart.
+		persistence = fmt.Sprintf("persistence true\npersistence_location %s/\n", dir)
+		// Run as root, mosquitto switches to the "mosquitto" user, which
+		// cannot write into the test's private directory; stay who we are.
+		if u, err := user.Current(); err == nil {
+			persistence += "user " + u.Username + "\n"
+		}
+	}
 	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(
-		"listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 10000\nlog_dest none\n", port)), 0o600))
-	b := &mosquittoBroker{addr: addr, conf: conf}
+		"listener %s 127.0.0.1\nallow_anonymous true\n%smax_queued_messages 10000\nlog_dest none\n", port, persistence)), 0o600))
+	b := &mosquittoBroker{addr: addr, conf: conf, durable: durable}
 	b.Start(t)
 	t.Cleanup(func() { b.Stop(t) })
 	return b
@@ -171,7 +192,8 @@ func (b *mosquittoBroker) Start(t *testing.T) {
 	}
 }
 
-// Stop kills mosquitto with SIGKILL and waits for it to exit.
+// Stop kills mosquitto and waits for it to exit: SIGKILL, or SIGTERM for a
+// durable broker.
 func (b *mosquittoBroker) Stop(t *testing.T) {
 	b.mu.Lock()
 	cmd, exited := b.cmd, b.exited
@@ -180,7 +202,11 @@ func (b *mosquittoBroker) Stop(t *testing.T) {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
+	sig := syscall.SIGKILL
+	if b.durable {
+		sig = syscall.SIGTERM
+	}
+	_ = cmd.Process.Signal(sig)
 	<-exited
 }
 
