@@ -81,7 +81,9 @@ func (s *Sync) Run(ctx context.Context) error {
 			}
 			m.Ack()
 			var st bus.LinkState
-			if bus.DecodeEvent(m, &st) == nil && st.State == "connected" {
+			// A sync that already ran on this connection (the one at
+			// start, usually) makes another one pointless.
+			if bus.DecodeEvent(m, &st) == nil && st.State == "connected" && !s.clock.LastSync().After(st.Since) {
 				select {
 				case syncNow <- struct{}{}:
 				default:

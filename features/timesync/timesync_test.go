@@ -149,7 +149,8 @@ func TestSyncSetsClockAndResyncsOnReconnect(t *testing.T) {
 	assert.InDelta(t, float64(-72*time.Hour), float64(o.Offset), float64(time.Second))
 	assert.Equal(t, o.Offset, clock.Offset())
 
-	ev, err := bus.NewEvent(bus.LinkState{State: "connected"})
+	// A reconnect after the last sync triggers a new one.
+	ev, err := bus.NewEvent(bus.LinkState{State: "connected", Since: time.Now()})
 	require.NoError(t, err)
 	require.NoError(t, b.Publish(bus.TopicLinkState, ev))
 	next()
