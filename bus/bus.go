@@ -43,9 +43,14 @@ func New(cfg Config, log *slog.Logger) (*Bus, error) {
 	if cfg.OutputBuffer <= 0 {
 		cfg.OutputBuffer = 256
 	}
+	// watermill builds log attributes for every message before the level
+	// check; skip that work entirely unless someone reads debug logs.
+	var wlog watermill.LoggerAdapter = watermill.NopLogger{}
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		wlog = watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	}
 	b := &Bus{
-		ps: gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: cfg.OutputBuffer},
-			watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})),
+		ps:         gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: cfg.OutputBuffer}, wlog),
 		log:        log,
 		replyTopic: TopicReply + "." + watermill.NewShortUUID(),
 		pending:    make(map[string]chan *message.Message),
