@@ -137,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 
 	h.mountAdmin()
-	services := append([]Service{timeService{}}, cfg.Services...)
+	services := append(builtinServices(), cfg.Services...)
 	for _, s := range services {
 		if err := s.Start(h.ctx, h); err != nil {
 			return nil, fmt.Errorf("hubsim: start service %s: %w", s.Name(), err)

@@ -31,6 +31,9 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.admin, "admin", hubsim.DefaultAdminAddr, "admin API address (serve: listen; others: connect)")
 	root.PersistentFlags().StringVar(&g.state, "state", hubsim.DefaultStateDir, "state directory (CA, certificates, registry)")
 	root.AddCommand(serveCmd(g), deviceCmd(g), productCmd(g), pubCmd(g), messagesCmd(g))
+	for _, f := range extraCommands {
+		root.AddCommand(f(g))
+	}
 	return root
 }
 
