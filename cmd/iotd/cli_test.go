@@ -69,7 +69,7 @@ func TestBadInputExitsWithOneLine(t *testing.T) {
 		{"unknown key", []string{"run", "--config", write("typo.yaml", good+"mqtt:\n  keep_alive: 60s\n")}, `unknown key "keep_alive"`},
 		{"unknown driver", []string{"run", "--config", write("drv.yaml", "link:\n  driver: pigeon\n")}, `unknown driver "pigeon"`},
 		{"unreachable host", []string{"run", "--check", "--connect", "--config", write("unreach.yaml", "link:\n  endpoint: nonexistent.invalid:8883\n  dial_timeout: 3s\n")}, "nonexistent.invalid"},
-		{"untrusted certificate", []string{"run", "--check", "--connect", "--config", write("untrusted.yaml", "link:\n  endpoint: " + hub.TLSAddr() + "\n")}, "certificate"},
+		{"untrusted certificate", []string{"run", "--check", "--connect", "--config", write("untrusted.yaml", "link:\n  endpoint: "+hub.TLSAddr()+"\n")}, "certificate"},
 		{"daemon not running", []string{"status", "--socket", filepath.Join(dir, "none.sock")}, "iotd is not running"},
 	}
 	for _, tt := range tests {
