@@ -231,7 +231,7 @@ func (l *Link) wait(ctx context.Context, attempt *int, cause error, what string)
 	if ClassOf(cause) == ClassInvalidConfig {
 		lvl = slog.LevelError
 	}
-	l.log.Log(ctx, lvl, "link: "+what, "err", cause, "class", ClassOf(cause).String(),
+	l.log.Log(ctx, lvl, "link: "+what, "err", cause, "class", ClassOf(cause).String(), "code", int(CodeOf(cause)),
 		"attempt", *attempt, "retry_in", delay)
 	l.setState(bus.LinkState{State: StateDisconnected, Attempt: *attempt, Err: cause.Error(), RetryIn: delay})
 	t := time.NewTimer(delay)
