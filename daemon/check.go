@@ -21,7 +21,7 @@ func (d *Daemon) CheckConnect(ctx context.Context) error {
 		return err
 	}
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	go func() { done <- d.run(ctx, false) }()
 	defer func() { cancel(); <-done }()
 	for {
 		select {

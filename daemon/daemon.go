@@ -161,15 +161,26 @@ func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
 // Run runs the daemon until ctx ends, then shuts down in reverse start order
 // and returns nil; it returns an error only if something could not start.
-func (d *Daemon) Run(ctx context.Context) error {
+func (d *Daemon) Run(ctx context.Context) error { return d.run(ctx, true) }
+
+// run is Run, with the local API only when serveAPI is set: a one-shot
+// check must not compete with a running daemon for its socket.
+func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	defer d.bus.Close()
 	d.started = time.Now()
-	api, err := d.listenAPI()
-	if err != nil {
-		return err
+	var api *apiServer
+	if serveAPI {
+		var err error
+		if api, err = d.listenAPI(); err != nil {
+			return err
+		}
+	}
+	socket := "none (check only)"
+	if serveAPI {
+		socket = d.cfg.SocketPath()
 	}
 	d.log.Info("iotd starting", "version", Version, "device", d.device.ClientID(),
-		"auth", d.device.AuthMode, "driver", d.link.Driver(), "endpoint", d.link.Address(), "socket", d.cfg.SocketPath())
+		"auth", d.device.AuthMode, "driver", d.link.Driver(), "endpoint", d.link.Address(), "socket", socket)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -194,7 +205,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	start("timesync", d.timesync.Run)
-	start("api", api.serve)
+	if api != nil {
+		start("api", api.serve)
+	}
 	close(d.ready)
 
 	<-ctx.Done()

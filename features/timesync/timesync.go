@@ -124,7 +124,10 @@ func (s *Sync) syncOnce(ctx context.Context, replies <-chan *message.Message) er
 	// Drop replies to earlier requests that arrived late.
 	for drained := false; !drained; {
 		select {
-		case m := <-replies:
+		case m, ok := <-replies:
+			if !ok {
+				return errors.New("timesync: reply subscription closed")
+			}
 			m.Ack()
 		default:
 			drained = true

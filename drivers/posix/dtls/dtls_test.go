@@ -193,19 +193,33 @@ func TestDatagramRules(t *testing.T) {
 		assert.ErrorIs(t, c.Close(), net.ErrClosed)
 	})
 	t.Run("peer ends the session", func(t *testing.T) {
-		srv := serveEcho(t, pskServerConfig(dev, 0)) // its own, to get its server conn
-		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.addr)
-		assert.Equal(t, "hi", echo(t, c, "hi"))
-		var s net.Conn
-		select {
-		case s = <-srv.accepts:
-		case <-time.After(30 * time.Second):
-			require.FailNow(t, "no server conn")
+		// close_notify is one datagram and is not retransmitted; pion, now
+		// and then, never surfaces it (seen: 1 run in 30 under -race). So
+		// up to three sessions are tried: each must end in ErrReset or, when
+		// the alert was lost, a read timeout; at least one must see it.
+		var timeouts int
+		for attempt := 0; attempt < 3; attempt++ {
+			srv := serveEcho(t, pskServerConfig(dev, 0)) // its own, to get its server conn
+			c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.addr)
+			assert.Equal(t, "hi", echo(t, c, "hi"))
+			var s net.Conn
+			select {
+			case s = <-srv.accepts:
+			case <-time.After(30 * time.Second):
+				require.FailNow(t, "no server conn")
+			}
+			_ = s.Close() // sends close_notify (the echo loop may have closed it first)
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+			_, err := c.Read(make([]byte, 16))
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				timeouts++
+				continue
+			}
+			assert.ErrorIs(t, err, driver.ErrReset)
+			assert.NotErrorIs(t, err, net.ErrClosed)
+			return
 		}
-		_ = s.Close() // sends close_notify (the echo loop may have closed it first)
-		_, err := c.Read(make([]byte, 16))
-		assert.ErrorIs(t, err, driver.ErrReset)
-		assert.NotErrorIs(t, err, net.ErrClosed)
+		t.Fatalf("close_notify never arrived in %d sessions", timeouts)
 	})
 }
 
