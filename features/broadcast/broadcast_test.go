@@ -2,8 +2,10 @@ package broadcast
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -133,4 +135,36 @@ func TestConfigValidate(t *testing.T) {
 	assert.ErrorContains(t, Config{Queue: -1}.Validate(), "queue")
 	_, err := New(Config{}, nil, "P", "d", nil)
 	assert.Error(t, err)
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	hub := hubtest.StartHub(t, nil)
+	d := hubtest.Connect(t, hub, "PBCASTLEAK", "d")
+	before := runtime.NumGoroutine()
+	bc, err := New(Config{Hook: hook.Config{Command: []string{"/bin/cat"}}}, d.Bus, "PBCASTLEAK", "d", nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bc.Run(ctx) }()
+	msgs := bc.Subscribe(context.Background())
+	require.Eventually(t, func() bool {
+		return slices.Contains(hub.Status("PBCASTLEAK", "d").Subscriptions, Topic("PBCASTLEAK", "d"))
+	}, 10*time.Second, 10*time.Millisecond)
+	_, err = hubsim.NewClient(hub.AdminURL()).Broadcast(ctx, "PBCASTLEAK", []byte("x"))
+	require.NoError(t, err)
+	next(t, msgs)
+	require.Eventually(t, func() bool { return bc.Stats().HookRuns == 1 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	http.DefaultClient.CloseIdleConnections() // the admin API client's keep-alive
+	// Poll by hand: testify's Eventually runs its condition on goroutines
+	// of its own.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after Run returned:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
 }

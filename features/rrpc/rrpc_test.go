@@ -2,8 +2,10 @@ package rrpc
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -222,5 +224,43 @@ func TestConfigValidate(t *testing.T) {
 				assert.ErrorContains(t, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestNoGoroutineLeak runs requests through a hook and a subscriber, then
+// stops Run and checks every goroutine it started has ended.
+func TestNoGoroutineLeak(t *testing.T) {
+	hub := hubtest.StartHub(t, nil)
+	d := hubtest.Connect(t, hub, "PRRPCLEAK1", "dev")
+	before := runtime.NumGoroutine()
+
+	r, err := New(Config{Hook: hook.Config{Command: []string{"/bin/cat"}}}, d.Bus, "PRRPCLEAK1", "dev", nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	sub := r.Subscribe(context.Background()) // closed by Run's end
+	require.Eventually(t, func() bool {
+		return slices.Contains(hub.Status("PRRPCLEAK1", "dev").Subscriptions, RequestFilter("PRRPCLEAK1", "dev"))
+	}, 10*time.Second, 10*time.Millisecond)
+	rep, err := hubsim.NewClient(hub.AdminURL()).RRPC(context.Background(), "PRRPCLEAK1", "dev", []byte("hi"), 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "hi", string(rep.PayloadBytes()))
+	<-sub
+	cancel()
+	require.NoError(t, <-done)
+	_, ok := <-sub
+	assert.False(t, ok)
+	assert.ErrorIs(t, r.Reply(context.Background(), "1", nil), ErrStopped)
+	http.DefaultClient.CloseIdleConnections() // the admin API client's keep-alive
+	// Poll by hand: testify's Eventually runs its condition on goroutines
+	// of its own.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after Run returned:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
