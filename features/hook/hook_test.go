@@ -79,7 +79,7 @@ func TestRunMissingProgram(t *testing.T) {
 // TestTimeoutKillsProcessGroup checks that a child of the hook dies with it.
 func TestTimeoutKillsProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	r, err := New(Config{Command: []string{script(t, "sleep 60 & echo $! > "+pidFile+"; wait")}, Timeout: 300 * time.Millisecond}, nil)
+	r, err := New(Config{Command: []string{script(t, "sleep 60 & echo $! > "+pidFile+"; wait")}, Timeout: 500 * time.Millisecond}, nil)
 	require.NoError(t, err)
 	_, err = r.Run(context.Background(), nil, nil)
 	require.ErrorIs(t, err, ErrTimeout)

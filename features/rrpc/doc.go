@@ -11,6 +11,11 @@
 // number may be in flight and answered in any order — unlike the C SDK,
 // which keeps only the last process id (PROTOCOL.md §8.3 item 12).
 //
+// The hook gets the request payload on stdin and IOTD_FEATURE=rrpc,
+// IOTD_TOPIC, IOTD_PROCESS_ID, IOTD_PRODUCT_ID, IOTD_DEVICE_NAME and
+// IOTD_DEADLINE (RFC 3339, when the request is forgotten) in its
+// environment. Its run is bounded by both its own timeout and the deadline.
+//
 // A request whose hook fails or times out gets no reply (the cloud caller
 // times out, as with a device that does not answer) unless a local
 // subscriber answers it; the failure is logged and counted. A request topic
