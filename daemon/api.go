@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/rrpc"
 )
 
 // The local API: HTTP/1.1 over a Unix socket, JSON bodies. Paths:
@@ -25,6 +25,9 @@ import (
 //	POST /v1/publish                ← PublishRequest  → {} or {"error": ...}
 //	GET  /v1/subscribe?filter=F&qos=N → a stream of Message, one JSON per line
 //	GET  /v1/drivers                → []core.ProbeResult
+//	GET  /v1/rrpc/requests          → a stream of RRPCRequest
+//	POST /v1/rrpc/reply             ← RRPCReply (same process id as the request)
+//	GET  /v1/broadcast              → a stream of BroadcastMessage
 
 // Status is what `iotd status` shows. It never holds a secret.
 type Status struct {
@@ -42,6 +45,14 @@ type Status struct {
 	Inflight       int           `json:"inflight"`
 	Subscriptions  []string      `json:"subscriptions"`
 	LastError      string        `json:"last_error,omitempty"`
+	// Features holds each feature's counters, bad input included.
+	Features FeatureStats `json:"features"`
+}
+
+// FeatureStats are the features' counters.
+type FeatureStats struct {
+	RRPC      rrpc.Stats      `json:"rrpc"`
+	Broadcast broadcast.Stats `json:"broadcast"`
 }
 
 // PublishRequest is the body of POST /v1/publish. Exactly one of Payload and
@@ -95,6 +106,9 @@ func (d *Daemon) listenAPI() (*apiServer, error) {
 	mux.HandleFunc("POST /v1/publish", s.publish)
 	mux.HandleFunc("GET /v1/subscribe", s.subscribe)
 	mux.HandleFunc("GET /v1/drivers", s.drivers)
+	mux.HandleFunc("GET /v1/rrpc/requests", s.rrpcRequests)
+	mux.HandleFunc("POST /v1/rrpc/reply", s.rrpcReply)
+	mux.HandleFunc("GET /v1/broadcast", s.broadcasts)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
@@ -146,6 +160,7 @@ func (d *Daemon) Status() Status {
 		Inflight:       us.Inflight,
 		Subscriptions:  us.Subscriptions,
 		LastError:      us.LastError,
+		Features:       FeatureStats{RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats()},
 	}
 	if st.Subscriptions == nil {
 		st.Subscriptions = []string{}
@@ -161,18 +176,10 @@ func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("publish: bad request body: %w", err))
 		return
 	}
-	payload := []byte(req.Payload)
-	if req.PayloadBase64 != "" {
-		if req.Payload != "" {
-			writeError(w, http.StatusBadRequest, errors.New("publish: set payload or payload_base64, not both"))
-			return
-		}
-		b, err := base64.StdEncoding.DecodeString(req.PayloadBase64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("publish: payload_base64: %w", err))
-			return
-		}
-		payload = b
+	payload, err := payloadOf(req.Payload, req.PayloadBase64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("publish: %w", err))
+		return
 	}
 	topic := s.d.ExpandTopic(req.Topic)
 	if err := s.d.CheckTopic(topic, false); err != nil {
@@ -219,11 +226,7 @@ func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
 		m.Ack()
 		q, _ := strconv.Atoi(m.Metadata.Get(bus.MetaQoS))
 		out := Message{Topic: m.Metadata.Get(bus.MetaTopic), QoS: q, ReceivedAt: time.Now().UTC()}
-		if utf8.Valid(m.Payload) {
-			out.Payload = string(m.Payload)
-		} else {
-			out.PayloadBase64 = base64.StdEncoding.EncodeToString(m.Payload)
-		}
+		out.Payload, out.PayloadBase64 = textOrBase64(m.Payload)
 		if err := enc.Encode(out); err != nil {
 			return
 		}

@@ -112,12 +112,39 @@ func (c *Client) Drivers(ctx context.Context) ([]core.ProbeResult, error) {
 // daemon goes away, or fn returns an error.
 func (c *Client) Subscribe(ctx context.Context, filter string, qos int, fn func(Message) error) error {
 	q := url.Values{"filter": {filter}, "qos": {strconv.Itoa(qos)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://iotd/v1/subscribe?"+q.Encode(), nil)
+	return streamLines(ctx, c, "/v1/subscribe?"+q.Encode(), fn)
+}
+
+// RRPCRequests streams RRPC requests to fn; answer each with RRPCReply.
+func (c *Client) RRPCRequests(ctx context.Context, fn func(RRPCRequest) error) error {
+	return streamLines(ctx, c, "/v1/rrpc/requests", fn)
+}
+
+// RRPCReply answers the RRPC request with the given process id.
+func (c *Client) RRPCReply(ctx context.Context, processID string, payload []byte) error {
+	req := RRPCReply{ProcessID: processID}
+	req.Payload, req.PayloadBase64 = textOrBase64(payload)
+	return c.do(ctx, http.MethodPost, "/v1/rrpc/reply", req, nil)
+}
+
+// Broadcasts streams broadcast messages to fn.
+func (c *Client) Broadcasts(ctx context.Context, fn func(BroadcastMessage) error) error {
+	return streamLines(ctx, c, "/v1/broadcast", fn)
+}
+
+// streamLines reads a JSON-lines stream from path and calls fn for each
+// value until ctx ends (nil), the daemon closes the stream (an error), or fn
+// returns an error (that error).
+func streamLines[T any](ctx context.Context, c *Client, path string, fn func(T) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://iotd"+path, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return c.wrap(err)
 	}
 	defer resp.Body.Close()
@@ -127,11 +154,11 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos int, fn func(
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
-		var m Message
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return fmt.Errorf("iotd api: bad message line: %w", err)
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return fmt.Errorf("iotd api: bad stream line: %w", err)
 		}
-		if err := fn(m); err != nil {
+		if err := fn(v); err != nil {
 			return err
 		}
 	}

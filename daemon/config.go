@@ -14,6 +14,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/timesync"
 )
 
@@ -84,7 +86,9 @@ type MQTTConfig struct {
 
 // FeaturesConfig configures the features.
 type FeaturesConfig struct {
-	TimeSync timesync.Config `yaml:"timesync"`
+	TimeSync  timesync.Config  `yaml:"timesync"`
+	RRPC      rrpc.Config      `yaml:"rrpc"`
+	Broadcast broadcast.Config `yaml:"broadcast"`
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
@@ -164,6 +168,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Features.TimeSync.Validate(); err != nil {
 		return bad("features.timesync", err.Error())
+	}
+	if err := c.Features.RRPC.Validate(); err != nil {
+		return bad("features.rrpc", err.Error())
+	}
+	if err := c.Features.Broadcast.Validate(); err != nil {
+		return bad("features.broadcast", err.Error())
 	}
 	return nil
 }

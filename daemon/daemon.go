@@ -15,6 +15,8 @@ import (
 	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/timesync"
 )
 
@@ -36,6 +38,8 @@ type Daemon struct {
 	link     *core.Link
 	uplink   *mqttup.Uplink
 	timesync *timesync.Sync
+	rrpc     *rrpc.RRPC
+	bcast    *broadcast.Broadcast
 	started  time.Time
 	ready    chan struct{} // closed once the local API listens
 }
@@ -83,6 +87,12 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.timesync, err = timesync.New(cfg.Features.TimeSync, b, d.clock, dev.ProductID, dev.DeviceName, log)
+	if err == nil {
+		d.rrpc, err = rrpc.New(cfg.Features.RRPC, b, dev.ProductID, dev.DeviceName, log)
+	}
+	if err == nil {
+		d.bcast, err = broadcast.New(cfg.Features.Broadcast, b, dev.ProductID, dev.DeviceName, log)
+	}
 	if err != nil {
 		b.Close()
 		return nil, err
@@ -185,7 +195,7 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 8)
 	start := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -205,6 +215,8 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	case <-ctx.Done():
 	}
 	start("timesync", d.timesync.Run)
+	start("rrpc", d.rrpc.Run)
+	start("broadcast", d.bcast.Run)
 	if api != nil {
 		start("api", api.serve)
 	}

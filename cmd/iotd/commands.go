@@ -28,6 +28,8 @@ through a driver chosen at run time, and offers the hub to local applications.
   iotd pub TOPIC MESSAGE          publish through the daemon
   iotd sub FILTER                 print messages as they arrive
   iotd drivers                    list drivers and probe them
+  iotd rrpc watch|reply           answer the cloud's synchronous calls
+  iotd broadcast watch            print the product's broadcasts
 
 A TOPIC without a slash is short for the device's own topic: "event" means
 "{productId}/{deviceName}/event".`,
@@ -43,7 +45,8 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 		}
 		return daemon.DefaultSocket()
 	}
-	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock))
+	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
+		rrpcCmd(sock), broadcastCmd(sock))
 	return root
 }
 
@@ -92,6 +95,10 @@ func runCmd(socket *string) *cobra.Command {
 	c.Flags().BoolVar(&check, "check", false, "validate the configuration and device identity, then exit")
 	c.Flags().BoolVar(&connect, "connect", false, "with --check: also connect once and exit non-zero if that fails")
 	return c
+}
+
+func contextWithTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), d)
 }
 
 func newLogger(w io.Writer, lc daemon.LogConfig) *slog.Logger {
@@ -161,6 +168,12 @@ func printStatus(w io.Writer, st daemon.Status) {
 	}
 	fmt.Fprintf(tw, "queue depth\t%d (in flight %d)\n", st.QueueDepth, st.Inflight)
 	fmt.Fprintf(tw, "subscriptions\t%s\n", strings.Join(st.Subscriptions, ", "))
+	r := st.Features.RRPC
+	fmt.Fprintf(tw, "rrpc\t%d requests, %d replies, %d timeouts, %d malformed, %d hook failures, %d dropped\n",
+		r.Requests, r.Replies, r.Timeouts, r.Malformed, r.HookFailures, r.Dropped)
+	b := st.Features.Broadcast
+	fmt.Fprintf(tw, "broadcast\t%d received, %d hook runs, %d hook failures, %d dropped\n",
+		b.Received, b.HookRuns, b.HookFailures, b.Dropped)
 	fmt.Fprintf(tw, "version\t%s, up %s\n", st.Version, st.Uptime.Round(time.Second))
 	tw.Flush()
 }

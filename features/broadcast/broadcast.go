@@ -40,6 +40,8 @@ type Stats struct {
 	// full; SubscriberDrops those that skipped a lagging local subscriber.
 	Dropped         int64 `json:"dropped"`
 	SubscriberDrops int64 `json:"subscriberDrops"`
+	// Subscribers is the number of local subscribers now.
+	Subscribers int `json:"subscribers"`
 }
 
 // Broadcast is the broadcast feature. Create it with [New]; call Run. Its
@@ -230,8 +232,11 @@ func (bc *Broadcast) Subscribe(ctx context.Context) <-chan Message {
 
 // Stats returns the counters.
 func (bc *Broadcast) Stats() Stats {
+	bc.mu.Lock()
+	n := len(bc.subs)
+	bc.mu.Unlock()
 	return Stats{Received: bc.received.Load(), HookRuns: bc.hookRuns.Load(), HookFailures: bc.hookFailures.Load(),
-		Dropped: bc.dropped.Load(), SubscriberDrops: bc.subDrops.Load()}
+		Dropped: bc.dropped.Load(), SubscriberDrops: bc.subDrops.Load(), Subscribers: n}
 }
 
 func (bc *Broadcast) stop() {

@@ -92,9 +92,9 @@ func TestReachesProductOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "to product 2", string(next(t, xMsgs).Payload))
 
-	assert.Equal(t, Stats{Received: 1, HookRuns: 1}, a.Stats())
-	assert.Equal(t, Stats{Received: 1}, b.Stats())
-	assert.Equal(t, Stats{Received: 1}, x.Stats())
+	assert.Equal(t, Stats{Received: 1, HookRuns: 1, Subscribers: 1}, a.Stats())
+	assert.Equal(t, Stats{Received: 1, Subscribers: 1}, b.Stats())
+	assert.Equal(t, Stats{Received: 1, Subscribers: 1}, x.Stats())
 }
 
 func TestHookFailureCounted(t *testing.T) {

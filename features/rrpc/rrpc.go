@@ -58,6 +58,8 @@ type Stats struct {
 	ReplyErrors int64 `json:"replyErrors"`
 	// Pending is the number of requests waiting for a reply now.
 	Pending int `json:"pending"`
+	// Subscribers is the number of local subscribers now.
+	Subscribers int `json:"subscribers"`
 }
 
 type pending struct {
@@ -321,9 +323,9 @@ func (r *RRPC) Subscribe(ctx context.Context) <-chan Request {
 // Stats returns the counters.
 func (r *RRPC) Stats() Stats {
 	r.mu.Lock()
-	n := len(r.pending)
+	n, subs := len(r.pending), len(r.subs)
 	r.mu.Unlock()
-	return Stats{
+	return Stats{Subscribers: subs,
 		Requests: r.requests.Load(), Replies: r.replies.Load(), Timeouts: r.timeouts.Load(),
 		Malformed: r.malformed.Load(), HookFailures: r.hookFailures.Load(), Dropped: r.dropped.Load(),
 		SubscriberDrops: r.subDrops.Load(), ReplyErrors: r.replyErrors.Load(), Pending: n,

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotd/iotd/daemon"
+)
+
+func rrpcCmd(sock func() string) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "rrpc",
+		Short: "Answer the cloud's synchronous calls (RRPC) from the command line",
+		Long: `RRPC requests arrive on $rrpc/rxd/{productId}/{deviceName}/{processId}; the reply goes
+to $rrpc/txd/.../{processId}. The daemon runs the hook command from features.rrpc.hook
+for each request, and also streams requests to local clients:
+
+  iotd rrpc watch                       print requests as they arrive
+  iotd rrpc reply PROCESS_ID PAYLOAD    answer one (before its deadline)`,
+	}
+	var asJSON bool
+	watch := &cobra.Command{
+		Use:   "watch",
+		Short: "Print RRPC requests as they arrive",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			enc := json.NewEncoder(out)
+			return daemon.NewClient(sock()).RRPCRequests(cmd.Context(), func(r daemon.RRPCRequest) error {
+				if asJSON {
+					return enc.Encode(r)
+				}
+				body := r.Payload
+				if r.PayloadBase64 != "" {
+					body = "[base64] " + r.PayloadBase64
+				}
+				_, err := fmt.Fprintf(out, "%s (reply within %s) %s\n", r.ProcessID, time.Until(r.Deadline).Round(time.Second), body)
+				return err
+			})
+		},
+	}
+	watch.Flags().BoolVar(&asJSON, "json", false, "print each request as a JSON line")
+	var timeout time.Duration
+	reply := &cobra.Command{
+		Use:   "reply PROCESS_ID PAYLOAD",
+		Short: "Answer the RRPC request with this process id",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := contextWithTimeout(cmd, timeout)
+			defer cancel()
+			if err := daemon.NewClient(sock()).RRPCReply(ctx, args[0], []byte(args[1])); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "replied to %s\n", args[0])
+			return nil
+		},
+	}
+	reply.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
+	c.AddCommand(watch, reply)
+	return c
+}
+
+func broadcastCmd(sock func() string) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "broadcast",
+		Short: "Messages the cloud broadcasts to every device of the product",
+	}
+	var asJSON bool
+	watch := &cobra.Command{
+		Use:   "watch",
+		Short: "Print broadcast messages as they arrive",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			enc := json.NewEncoder(out)
+			return daemon.NewClient(sock()).Broadcasts(cmd.Context(), func(m daemon.BroadcastMessage) error {
+				if asJSON {
+					return enc.Encode(m)
+				}
+				body := m.Payload
+				if m.PayloadBase64 != "" {
+					body = "[base64] " + m.PayloadBase64
+				}
+				_, err := fmt.Fprintf(out, "%s %s\n", m.Topic, body)
+				return err
+			})
+		},
+	}
+	watch.Flags().BoolVar(&asJSON, "json", false, "print each message as a JSON line")
+	c.AddCommand(watch)
+	return c
+}
