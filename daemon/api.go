@@ -17,6 +17,7 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/rrpc"
+	"github.com/iotd/iotd/features/shadow"
 )
 
 // The local API: HTTP/1.1 over a Unix socket, JSON bodies. Paths:
@@ -25,6 +26,11 @@ import (
 //	POST /v1/publish                ← PublishRequest  → {} or {"error": ...}
 //	GET  /v1/subscribe?filter=F&qos=N → a stream of Message, one JSON per line
 //	GET  /v1/drivers                → []core.ProbeResult
+//	GET  /v1/shadow                 → shadow.Document, the last known copy (no round trip)
+//	POST /v1/shadow/get             → shadow.Document, read from the hub
+//	POST /v1/shadow/report          ← ShadowReport → shadow.Document
+//	POST /v1/shadow/clear-desired   → shadow.Document
+//	GET  /v1/shadow/watch           → a stream of shadow.Delta
 //	GET  /v1/rrpc/requests          → a stream of RRPCRequest
 //	POST /v1/rrpc/reply             ← RRPCReply (same process id as the request)
 //	GET  /v1/broadcast              → a stream of BroadcastMessage
@@ -51,6 +57,7 @@ type Status struct {
 
 // FeatureStats are the features' counters.
 type FeatureStats struct {
+	Shadow    shadow.Stats    `json:"shadow"`
 	RRPC      rrpc.Stats      `json:"rrpc"`
 	Broadcast broadcast.Stats `json:"broadcast"`
 }
@@ -106,6 +113,11 @@ func (d *Daemon) listenAPI() (*apiServer, error) {
 	mux.HandleFunc("POST /v1/publish", s.publish)
 	mux.HandleFunc("GET /v1/subscribe", s.subscribe)
 	mux.HandleFunc("GET /v1/drivers", s.drivers)
+	mux.HandleFunc("GET /v1/shadow", s.shadowCached)
+	mux.HandleFunc("POST /v1/shadow/get", s.shadowGet)
+	mux.HandleFunc("POST /v1/shadow/report", s.shadowReport)
+	mux.HandleFunc("POST /v1/shadow/clear-desired", s.shadowClearDesired)
+	mux.HandleFunc("GET /v1/shadow/watch", s.shadowWatch)
 	mux.HandleFunc("GET /v1/rrpc/requests", s.rrpcRequests)
 	mux.HandleFunc("POST /v1/rrpc/reply", s.rrpcReply)
 	mux.HandleFunc("GET /v1/broadcast", s.broadcasts)
@@ -160,7 +172,7 @@ func (d *Daemon) Status() Status {
 		Inflight:       us.Inflight,
 		Subscriptions:  us.Subscriptions,
 		LastError:      us.LastError,
-		Features:       FeatureStats{RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats()},
+		Features:       FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats()},
 	}
 	if st.Subscriptions == nil {
 		st.Subscriptions = []string{}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/features/shadow"
 )
 
 // Client talks to a running daemon's local API.
@@ -169,4 +170,31 @@ func streamLines[T any](ctx context.Context, c *Client, path string, fn func(T) 
 		return fmt.Errorf("iotd api: %w", err)
 	}
 	return errors.New("iotd api: the daemon closed the stream")
+}
+
+// Shadow returns the daemon's last known shadow document, or, with fresh,
+// reads it from the hub first.
+func (c *Client) Shadow(ctx context.Context, fresh bool) (shadow.Document, error) {
+	var doc shadow.Document
+	if fresh {
+		return doc, c.do(ctx, http.MethodPost, "/v1/shadow/get", nil, &doc)
+	}
+	return doc, c.do(ctx, http.MethodGet, "/v1/shadow", nil, &doc)
+}
+
+// ShadowReport reports values and returns the document after the update.
+func (c *Client) ShadowReport(ctx context.Context, req ShadowReport) (shadow.Document, error) {
+	var doc shadow.Document
+	return doc, c.do(ctx, http.MethodPost, "/v1/shadow/report", req, &doc)
+}
+
+// ShadowClearDesired removes all desired state.
+func (c *Client) ShadowClearDesired(ctx context.Context) (shadow.Document, error) {
+	var doc shadow.Document
+	return doc, c.do(ctx, http.MethodPost, "/v1/shadow/clear-desired", nil, &doc)
+}
+
+// ShadowWatch streams shadow deltas to fn.
+func (c *Client) ShadowWatch(ctx context.Context, fn func(shadow.Delta) error) error {
+	return streamLines(ctx, c, "/v1/shadow/watch", fn)
 }

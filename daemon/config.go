@@ -16,6 +16,7 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/rrpc"
+	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/features/timesync"
 )
 
@@ -87,6 +88,7 @@ type MQTTConfig struct {
 // FeaturesConfig configures the features.
 type FeaturesConfig struct {
 	TimeSync  timesync.Config  `yaml:"timesync"`
+	Shadow    shadow.Config    `yaml:"shadow"`
 	RRPC      rrpc.Config      `yaml:"rrpc"`
 	Broadcast broadcast.Config `yaml:"broadcast"`
 }
@@ -168,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Features.TimeSync.Validate(); err != nil {
 		return bad("features.timesync", err.Error())
+	}
+	if err := c.Features.Shadow.Validate(); err != nil {
+		return bad("features.shadow", err.Error())
 	}
 	if err := c.Features.RRPC.Validate(); err != nil {
 		return bad("features.rrpc", err.Error())

@@ -17,6 +17,7 @@ import (
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/rrpc"
+	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/features/timesync"
 )
 
@@ -38,6 +39,7 @@ type Daemon struct {
 	link     *core.Link
 	uplink   *mqttup.Uplink
 	timesync *timesync.Sync
+	shadow   *shadow.Shadow
 	rrpc     *rrpc.RRPC
 	bcast    *broadcast.Broadcast
 	started  time.Time
@@ -87,6 +89,9 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.timesync, err = timesync.New(cfg.Features.TimeSync, b, d.clock, dev.ProductID, dev.DeviceName, log)
+	if err == nil {
+		d.shadow, err = shadow.New(cfg.Features.Shadow, b, dev.ProductID, dev.DeviceName, log)
+	}
 	if err == nil {
 		d.rrpc, err = rrpc.New(cfg.Features.RRPC, b, dev.ProductID, dev.DeviceName, log)
 	}
@@ -215,6 +220,7 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	case <-ctx.Done():
 	}
 	start("timesync", d.timesync.Run)
+	start("shadow", d.shadow.Run)
 	start("rrpc", d.rrpc.Run)
 	start("broadcast", d.bcast.Run)
 	if api != nil {

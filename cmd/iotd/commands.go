@@ -28,6 +28,7 @@ through a driver chosen at run time, and offers the hub to local applications.
   iotd pub TOPIC MESSAGE          publish through the daemon
   iotd sub FILTER                 print messages as they arrive
   iotd drivers                    list drivers and probe them
+  iotd shadow get|report|watch     the device shadow
   iotd rrpc watch|reply           answer the cloud's synchronous calls
   iotd broadcast watch            print the product's broadcasts
 
@@ -46,7 +47,7 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 		return daemon.DefaultSocket()
 	}
 	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
-		rrpcCmd(sock), broadcastCmd(sock))
+		shadowCmd(sock), rrpcCmd(sock), broadcastCmd(sock))
 	return root
 }
 
@@ -168,6 +169,9 @@ func printStatus(w io.Writer, st daemon.Status) {
 	}
 	fmt.Fprintf(tw, "queue depth\t%d (in flight %d)\n", st.QueueDepth, st.Inflight)
 	fmt.Fprintf(tw, "subscriptions\t%s\n", strings.Join(st.Subscriptions, ", "))
+	sh := st.Features.Shadow
+	fmt.Fprintf(tw, "shadow\t%d requests, %d rejected, %d timeouts, %d conflicts, %d deltas applied, %d stale, %d unregistered, %d malformed, %d unknown type, %d too large\n",
+		sh.Requests, sh.Rejected, sh.Timeouts, sh.Conflicts, sh.DeltasApplied, sh.Stale, sh.Unregistered, sh.Malformed, sh.UnknownType, sh.TooLarge)
 	r := st.Features.RRPC
 	fmt.Fprintf(tw, "rrpc\t%d requests, %d replies, %d timeouts, %d malformed, %d hook failures, %d dropped\n",
 		r.Requests, r.Replies, r.Timeouts, r.Malformed, r.HookFailures, r.Dropped)
