@@ -218,9 +218,14 @@ func TestDeltaPushedWhileReconnectingIsNotLost(t *testing.T) {
 
 	// Another client takes the device's session over: the uplink is kicked
 	// and reconnects. The delta sent meanwhile finds no subscriber.
+	// Dials are held, so the change certainly happens while the device is
+	// offline and only the read after reconnecting can bring it.
+	release := dev.HoldDials()
 	kickOut(t, hub, dev)
+	require.Eventually(t, func() bool { return !dev.Connected() }, wait, 5*time.Millisecond)
 	_, err = admin.SetDesired(ctxT(t), pid, dn, raw(t, `{"mode":"boost"}`), false)
 	require.NoError(t, err)
+	release()
 	assert.Equal(t, `"boost"`, h.next(t))
 	waitDesiredCleared(t, hub, pid, dn, "mode", `"boost"`)
 }

@@ -43,6 +43,7 @@ type Device struct {
 	Bus    *bus.Bus
 	Link   *core.Link
 	Uplink *mqttup.Uplink
+	gate   *gate
 	stop   func()
 }
 
@@ -61,8 +62,9 @@ func ConnectAs(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo) *Device {
 	t.Helper()
 	b, err := bus.New(bus.Config{}, nil)
 	require.NoError(t, err)
+	g := &gate{}
 	reg := core.NewRegistry()
-	require.NoError(t, reg.Register(posix.NewTLS()))
+	require.NoError(t, reg.Register(gatedDriver{posix.NewTLS(), g}))
 	link, err := reg.OpenLink(core.LinkConfig{
 		Driver: "tls", Address: hub.TLSAddr(), Transport: driver.Stream,
 		DriverConfig: []byte(`{"ca_file":"` + hub.CAFile() + `"}`),
@@ -77,7 +79,7 @@ func ConnectAs(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo) *Device {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- up.Run(ctx) }()
-	d := &Device{Hub: hub, Info: info, Bus: b, Link: link, Uplink: up}
+	d := &Device{Hub: hub, Info: info, Bus: b, Link: link, Uplink: up, gate: g}
 	var stopped bool
 	d.stop = func() {
 		if stopped {
@@ -109,3 +111,8 @@ func (d *Device) Stop() { d.stop() }
 
 // Connected reports whether the MQTT session is up.
 func (d *Device) Connected() bool { return !d.Uplink.Status().ConnectedSince.IsZero() }
+
+// HoldDials keeps the device from connecting (each dial waits) until the
+// returned function is called: a test can then change things on the hub
+// while the device is certainly offline.
+func (d *Device) HoldDials() (release func()) { return d.gate.hold() }
