@@ -118,11 +118,16 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 	}
 	u.mu.Unlock()
 	u.log.Info("uplink: MQTT session up", "client_id", creds.ClientID, "subscriptions", len(subs))
-	ready()
 
 	// restore and send may be stuck inside paho (up to writeTimeout) when
 	// the connection dies, so the session does not wait for them; Run does.
-	u.bg.Go(func() { u.restore(ctx, s, subs) })
+	// "connected" is announced once the subscriptions are back, so that a
+	// feature reacting to it (re-reading its shadow, say) gets its answer.
+	u.bg.Go(func() {
+		if u.restore(ctx, s, subs) {
+			ready()
+		}
+	})
 	window := make(chan inflight, u.cfg.MaxInflight)
 	slots := make(chan struct{}, u.cfg.MaxInflight)
 	u.bg.Go(func() { u.send(s, window, slots) })
@@ -191,19 +196,22 @@ func drain(ch chan inflight) func(func(inflight) bool) {
 	}
 }
 
-// restore re-sends the stored subscriptions after a (re)connect.
-func (u *Uplink) restore(ctx context.Context, s *session, subs map[string]byte) {
+// restore re-sends the stored subscriptions after a (re)connect. It reports
+// whether the broker answered (refusals included); false means the session
+// ended first.
+func (u *Uplink) restore(ctx context.Context, s *session, subs map[string]byte) bool {
 	if len(subs) == 0 {
-		return
+		return true
 	}
 	refused, err := s.subscribe(ctx, subs)
 	if err != nil {
 		u.log.Warn("uplink: subscriptions not restored; retried on the next connection", "err", err)
-		return
+		return false
 	}
 	for _, f := range refused {
 		u.log.Error("uplink: "+refusedError(f).Error(), "filter", f)
 	}
+	return true
 }
 
 // send hands queued messages to paho, at most MaxInflight unconfirmed at a
