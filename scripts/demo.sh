@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: start hubsim (the local hub emulator) and iotd, connected over
 # real TLS on loopback with a freshly created device, and show the story in
-# this terminal: connect, clock sync, messages both ways, status.
+# this terminal: connect, clock sync, messages both ways, status, the device
+# shadow, an RRPC call and a broadcast.
 # Ports and names can be overridden: HUBSIM_TLS, HUBSIM_TCP, HUBSIM_ADMIN,
 # PRODUCT, DEVICE. Everything lives in ./.run; `make clean` removes it.
 set -euo pipefail
@@ -56,6 +57,10 @@ mqtt:
 features:
   timesync:
     interval: 30s
+  rrpc:
+    hook:   # answers the cloud's synchronous calls; stdin is the request
+      command: ["/bin/sh", "-c", "printf 'pong from %s: %s' \"\$IOTD_DEVICE_NAME\" \"\$(cat)\""]
+      timeout: 5s
 YAML
 
 bold "starting iotd run --config $RUN/iotd.yaml"
@@ -84,11 +89,40 @@ sleep 0.3
 bold "hubsim messages $PRODUCT/$DEVICE"
 "$BIN/hubsim" messages "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN"
 
+bold "device shadow: iotd shadow report temperature=21.5 mode=eco"
+"$BIN/iotd" shadow report temperature=21.5 mode=eco
+
+bold "iotd shadow watch   (waits for the cloud to change the desired state)"
+"$BIN/iotd" shadow watch --count 1 | sed -u 's/^/[watch]  /' &
+watchpid=$!
+sleep 0.5
+bold "hubsim shadow desire $PRODUCT/$DEVICE light=on   (the cloud side)"
+"$BIN/hubsim" shadow desire "$PRODUCT/$DEVICE" light=on --admin "$HUBSIM_ADMIN"
+wait "$watchpid" || true
+bold "the application applies it: iotd shadow report light=on --clear-desired"
+"$BIN/iotd" shadow report light=on --clear-desired
+"$BIN/iotd" shadow get --fresh
+
+bold "RRPC: hubsim rrpc $PRODUCT/$DEVICE ping   (answered by the hook in iotd.yaml)"
+"$BIN/hubsim" rrpc "$PRODUCT/$DEVICE" ping --timeout 5s --admin "$HUBSIM_ADMIN"
+
+bold "broadcast: iotd broadcast watch, then hubsim broadcast $PRODUCT ..."
+"$BIN/iotd" broadcast watch --count 1 | sed -u 's/^/[bcast]  /' &
+bcastpid=$!
+sleep 0.5
+"$BIN/hubsim" broadcast "$PRODUCT" "maintenance tonight at 02:00" --admin "$HUBSIM_ADMIN"
+wait "$bcastpid" || true
+
+bold "iotd status"
+"$BIN/iotd" status
+
 bold "running; iotd resyncs its clock every 30s. Try in another terminal:"
 cat <<EOT
   IOTD_SOCKET=$IOTD_SOCKET $BIN/iotd status
   IOTD_SOCKET=$IOTD_SOCKET $BIN/iotd pub event hello
   $BIN/hubsim pub $PRODUCT/$DEVICE $PRODUCT/$DEVICE/control hi --admin $HUBSIM_ADMIN
+  $BIN/hubsim shadow desire $PRODUCT/$DEVICE fan=3 --admin $HUBSIM_ADMIN   (and watch: iotd shadow watch)
+  $BIN/hubsim rrpc $PRODUCT/$DEVICE hello --admin $HUBSIM_ADMIN
 Press Ctrl-C to stop.
 EOT
 wait

@@ -22,6 +22,7 @@ for each request, and also streams requests to local clients:
   iotd rrpc reply PROCESS_ID PAYLOAD    answer one (before its deadline)`,
 	}
 	var asJSON bool
+	var count int
 	watch := &cobra.Command{
 		Use:   "watch",
 		Short: "Print RRPC requests as they arrive",
@@ -29,20 +30,27 @@ for each request, and also streams requests to local clients:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
-			return daemon.NewClient(sock()).RRPCRequests(cmd.Context(), func(r daemon.RRPCRequest) error {
+			n := 0
+			return ignoreDone(daemon.NewClient(sock()).RRPCRequests(cmd.Context(), func(r daemon.RRPCRequest) error {
 				if asJSON {
-					return enc.Encode(r)
+					if err := enc.Encode(r); err != nil {
+						return err
+					}
+					return countDone(&n, count)
 				}
 				body := r.Payload
 				if r.PayloadBase64 != "" {
 					body = "[base64] " + r.PayloadBase64
 				}
-				_, err := fmt.Fprintf(out, "%s (reply within %s) %s\n", r.ProcessID, time.Until(r.Deadline).Round(time.Second), body)
-				return err
-			})
+				if _, err := fmt.Fprintf(out, "%s (reply within %s) %s\n", r.ProcessID, time.Until(r.Deadline).Round(time.Second), body); err != nil {
+					return err
+				}
+				return countDone(&n, count)
+			}))
 		},
 	}
 	watch.Flags().BoolVar(&asJSON, "json", false, "print each request as a JSON line")
+	watch.Flags().IntVarP(&count, "count", "n", 0, "exit after this many requests (0: run until interrupted)")
 	var timeout time.Duration
 	reply := &cobra.Command{
 		Use:   "reply PROCESS_ID PAYLOAD",
@@ -69,6 +77,7 @@ func broadcastCmd(sock func() string) *cobra.Command {
 		Short: "Messages the cloud broadcasts to every device of the product",
 	}
 	var asJSON bool
+	var count int
 	watch := &cobra.Command{
 		Use:   "watch",
 		Short: "Print broadcast messages as they arrive",
@@ -76,20 +85,27 @@ func broadcastCmd(sock func() string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
-			return daemon.NewClient(sock()).Broadcasts(cmd.Context(), func(m daemon.BroadcastMessage) error {
+			n := 0
+			return ignoreDone(daemon.NewClient(sock()).Broadcasts(cmd.Context(), func(m daemon.BroadcastMessage) error {
 				if asJSON {
-					return enc.Encode(m)
+					if err := enc.Encode(m); err != nil {
+						return err
+					}
+					return countDone(&n, count)
 				}
 				body := m.Payload
 				if m.PayloadBase64 != "" {
 					body = "[base64] " + m.PayloadBase64
 				}
-				_, err := fmt.Fprintf(out, "%s %s\n", m.Topic, body)
-				return err
-			})
+				if _, err := fmt.Fprintf(out, "%s %s\n", m.Topic, body); err != nil {
+					return err
+				}
+				return countDone(&n, count)
+			}))
 		},
 	}
 	watch.Flags().BoolVar(&asJSON, "json", false, "print each message as a JSON line")
+	watch.Flags().IntVarP(&count, "count", "n", 0, "exit after this many messages (0: run until interrupted)")
 	c.AddCommand(watch)
 	return c
 }

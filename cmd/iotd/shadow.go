@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -96,6 +97,7 @@ reconnect, and applies deltas in version order.
 	}
 
 	var watchJSON bool
+	var watchCount int
 	watch := &cobra.Command{
 		Use:   "watch",
 		Short: "Print deltas (desired values that differ from reported) as they arrive",
@@ -103,18 +105,42 @@ reconnect, and applies deltas in version order.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
-			return daemon.NewClient(sock()).ShadowWatch(cmd.Context(), func(d shadow.Delta) error {
+			n := 0
+			err := daemon.NewClient(sock()).ShadowWatch(cmd.Context(), func(d shadow.Delta) error {
 				if watchJSON {
-					return enc.Encode(d)
+					if err := enc.Encode(d); err != nil {
+						return err
+					}
+				} else if _, err := fmt.Fprintf(out, "version %d (%s): %s\n", d.Version, d.Source, formatState(d.State)); err != nil {
+					return err
 				}
-				_, err := fmt.Fprintf(out, "version %d (%s): %s\n", d.Version, d.Source, formatState(d.State))
-				return err
+				return countDone(&n, watchCount)
 			})
+			return ignoreDone(err)
 		},
 	}
 	watch.Flags().BoolVar(&watchJSON, "json", false, "print each delta as a JSON line")
+	watch.Flags().IntVarP(&watchCount, "count", "n", 0, "exit after this many deltas (0: run until interrupted)")
 	c.AddCommand(get, report, clearCmd, watch)
 	return c
+}
+
+// errDone ends a watch after --count items.
+var errDone = errors.New("done")
+
+func countDone(n *int, limit int) error {
+	*n++
+	if limit > 0 && *n >= limit {
+		return errDone
+	}
+	return nil
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	return err
 }
 
 func formatState(m map[string]json.RawMessage) string {

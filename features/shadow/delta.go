@@ -117,8 +117,18 @@ func (s *Shadow) apply(ctx context.Context, d Delta) {
 		s.mu.Unlock()
 		if h == nil {
 			s.count(func(st *Stats) { st.Unregistered++ })
-			s.log.Warn("shadow: delta for an unregistered property ignored; register a handler for it or remove it from desired",
-				"property", k, "version", d.Version)
+			s.mu.Lock()
+			watched := len(s.watchers)
+			s.mu.Unlock()
+			if watched > 0 {
+				// A local application watching deltas applies it and
+				// reports; that is the daemon's usual way.
+				s.log.Info("shadow: delta for a property with no handler, left to the watching applications",
+					"property", k, "version", d.Version, "watchers", watched)
+			} else {
+				s.log.Warn("shadow: delta for an unregistered property ignored; register a handler for it or remove it from desired",
+					"property", k, "version", d.Version)
+			}
 			continue
 		}
 		if err := call(ctx, h, d.State[k], d.Version); err != nil {
