@@ -123,14 +123,25 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 	// the connection dies, so the session does not wait for them; Run does.
 	// "connected" is announced once the subscriptions are back, so that a
 	// feature reacting to it (re-reading its shadow, say) gets its answer.
+	// Queued publishes wait for the subscriptions too: a feature that
+	// subscribed and then published expects the answer to find its
+	// subscription in place, on every connection.
+	restored := make(chan struct{})
 	u.bg.Go(func() {
 		if u.restore(ctx, s, subs) {
+			close(restored)
 			ready()
 		}
 	})
 	window := make(chan inflight, u.cfg.MaxInflight)
 	slots := make(chan struct{}, u.cfg.MaxInflight)
-	u.bg.Go(func() { u.send(s, window, slots) })
+	u.bg.Go(func() {
+		select {
+		case <-restored:
+			u.send(s, window, slots)
+		case <-s.done:
+		}
+	})
 	var held []inflight
 	var workers sync.WaitGroup
 	workers.Go(func() { held = u.confirm(s, window, slots) })

@@ -26,6 +26,8 @@ type Delta struct {
 	// e.g. after a reconnect).
 	Source   string    `json:"source"`
 	Received time.Time `json:"received"`
+
+	watched int // local watchers it was handed to
 }
 
 // watchBuffer is each watcher's channel capacity; a watcher that falls
@@ -66,14 +68,15 @@ func (s *Shadow) Watch(ctx context.Context) <-chan Delta {
 // enqueueLocked queues d for the handlers and hands it to the watchers.
 func (s *Shadow) enqueueLocked(d Delta) {
 	s.applied = max(s.applied, d.Version)
-	s.queue = append(s.queue, d)
 	for ch := range s.watchers {
 		select {
 		case ch <- d:
+			d.watched++
 		default:
 			s.stats.WatchDropped++
 		}
 	}
+	s.queue = append(s.queue, d)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -117,10 +120,7 @@ func (s *Shadow) apply(ctx context.Context, d Delta) {
 		s.mu.Unlock()
 		if h == nil {
 			s.count(func(st *Stats) { st.Unregistered++ })
-			s.mu.Lock()
-			watched := len(s.watchers)
-			s.mu.Unlock()
-			if watched > 0 {
+			if watched := d.watched; watched > 0 {
 				// A local application watching deltas applies it and
 				// reports; that is the daemon's usual way.
 				s.log.Info("shadow: delta for a property with no handler, left to the watching applications",
