@@ -31,6 +31,15 @@
 //     $sys/operation/{pid}/{dn} is answered on $sys/operation/result/{pid}/{dn}
 //     with {"type":"get","time":s,"ntptime1":ms,"ntptime2":ms}. Malformed or
 //     other requests are logged and not answered.
+//   - The device shadow ($shadow/operation): get, update (merge or
+//     overwriteUpdate), desired null clears, version checked (5005 on a
+//     mismatch), delta computed as desired keys that differ from reported
+//     and pushed when desired changes through the admin API; documents
+//     persisted in shadows.json.
+//   - RRPC: POST /devices/{pid}/{dn}/rrpc sends $rrpc/rxd/{pid}/{dn}/{id}
+//     and waits for the reply on $rrpc/txd/{pid}/{dn}/{id}.
+//   - Broadcast: POST /products/{pid}/broadcast sends to
+//     $broadcast/rxd/{pid}/{dn} of every online device of the product.
 //   - A message log: every device publish (and every hub publish to a
 //     device) is kept in a ring of 256 per device.
 //

@@ -7,6 +7,9 @@
 //	hubsim product create PRODUCT | product list
 //	hubsim pub PRODUCT/DEVICE TOPIC MSG [--qos 0|1]
 //	hubsim messages PRODUCT/DEVICE
+//	hubsim shadow get PRODUCT/DEVICE | shadow desire PRODUCT/DEVICE key=value ... [--replace]
+//	hubsim rrpc PRODUCT/DEVICE PAYLOAD [--timeout 5s]
+//	hubsim broadcast PRODUCT PAYLOAD
 //
 // Every command except serve talks to a running hubsim through its admin
 // API (--admin, default 127.0.0.1:8080). `device create` also works with no
