@@ -233,3 +233,21 @@ func (b *Bus) Close() error {
 	b.mu.Unlock()
 	return err
 }
+
+// CloudSubscribeWait is CloudSubscribe for a feature's own topics at start:
+// while the uplink does not answer yet (or refuses), it logs at debug level
+// and tries again every second. It fails only when ctx ends.
+func (b *Bus) CloudSubscribeWait(ctx context.Context, filter string, qos byte) (<-chan *message.Message, error) {
+	for {
+		ch, err := b.CloudSubscribe(ctx, filter, qos)
+		if err == nil {
+			return ch, nil
+		}
+		b.log.Debug("bus: subscription pending", "filter", filter, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/broadcast"
@@ -225,25 +227,13 @@ func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	flush := func() {
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-	}
-	flush()
-	enc := json.NewEncoder(w)
-	for m := range ch {
+	streamJSON(w, ch, func(m *message.Message) any {
 		m.Ack()
 		q, _ := strconv.Atoi(m.Metadata.Get(bus.MetaQoS))
 		out := Message{Topic: m.Metadata.Get(bus.MetaTopic), QoS: q, ReceivedAt: time.Now().UTC()}
 		out.Payload, out.PayloadBase64 = textOrBase64(m.Payload)
-		if err := enc.Encode(out); err != nil {
-			return
-		}
-		flush()
-	}
+		return out
+	})
 }
 
 func (s *apiServer) drivers(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,7 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/internal/hubtest"
 )
 
 // syncBuffer is a log sink safe for the daemon's goroutines.
@@ -47,16 +48,7 @@ func testRegistry(t *testing.T) *core.Registry {
 }
 
 func startHub(t *testing.T, now func() time.Time) *hubsim.Hub {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	hub, err := hubsim.Start(ctx, hubsim.Config{
-		StateDir: t.TempDir(), TLSAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		Now: now, Logger: slog.New(slog.DiscardHandler),
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = hub.Close() })
-	return hub
+	return hubtest.StartHub(t, now)
 }
 
 // deviceDir creates a device in hub and writes its device_info.json (and

@@ -108,7 +108,7 @@ func (bc *Broadcast) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	msgs, err := bc.subscribe(ctx)
+	msgs, err := bc.bus.CloudSubscribeWait(ctx, bc.topic, 1)
 	if err != nil {
 		return nil // ctx ended
 	}
@@ -130,21 +130,6 @@ func (bc *Broadcast) Run(ctx context.Context) error {
 			}
 			m.Ack()
 			bc.deliver(m, queue)
-		}
-	}
-}
-
-func (bc *Broadcast) subscribe(ctx context.Context) (<-chan *message.Message, error) {
-	for {
-		ch, err := bc.bus.CloudSubscribe(ctx, bc.topic, 1)
-		if err == nil {
-			return ch, nil
-		}
-		bc.log.Debug("subscribe pending", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
 		}
 	}
 }

@@ -129,7 +129,7 @@ func (r *RRPC) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	reqs, err := r.subscribe(ctx)
+	reqs, err := r.bus.CloudSubscribeWait(ctx, r.filter, 0)
 	if err != nil {
 		return nil // ctx ended
 	}
@@ -144,23 +144,6 @@ func (r *RRPC) Run(ctx context.Context) error {
 			}
 			m.Ack()
 			r.handle(ctx, m)
-		}
-	}
-}
-
-// subscribe retries while the uplink does not answer (it may not serve the
-// bus yet). It fails only when ctx ends.
-func (r *RRPC) subscribe(ctx context.Context) (<-chan *message.Message, error) {
-	for {
-		ch, err := r.bus.CloudSubscribe(ctx, r.filter, 0)
-		if err == nil {
-			return ch, nil
-		}
-		r.log.Debug("subscribe pending", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
 		}
 	}
 }

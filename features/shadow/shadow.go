@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/iotd/iotd/bus"
 )
 
@@ -120,7 +118,7 @@ func (s *Shadow) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("shadow: %w", err)
 	}
-	results, err := s.subscribe(ctx)
+	results, err := s.bus.CloudSubscribeWait(ctx, s.resTopic, 0)
 	if err != nil {
 		return nil // ctx ended
 	}
@@ -147,23 +145,6 @@ func (s *Shadow) Run(ctx context.Context) error {
 			}
 			m.Ack()
 			s.receive(m.Payload)
-		}
-	}
-}
-
-// subscribe subscribes to the result topic, retrying while the uplink does
-// not answer. It fails only when ctx ends.
-func (s *Shadow) subscribe(ctx context.Context) (<-chan *message.Message, error) {
-	for {
-		ch, err := s.bus.CloudSubscribe(ctx, s.resTopic, 0)
-		if err == nil {
-			return ch, nil
-		}
-		s.log.Debug("subscribe pending", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
 		}
 	}
 }

@@ -62,7 +62,7 @@ func (s *Sync) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("timesync: %w", err)
 	}
-	replies, err := s.subscribe(ctx)
+	replies, err := s.bus.CloudSubscribeWait(ctx, s.res, 0)
 	if err != nil {
 		return nil // ctx ended
 	}
@@ -98,23 +98,6 @@ func (s *Sync) Run(ctx context.Context) error {
 			if err := s.syncOnce(ctx, replies); err != nil && ctx.Err() == nil {
 				s.log.Warn("time sync failed", "err", err)
 			}
-		}
-	}
-}
-
-// subscribe subscribes to the result topic, retrying while the uplink does
-// not answer (it may not serve the bus yet). It fails only when ctx ends.
-func (s *Sync) subscribe(ctx context.Context) (<-chan *message.Message, error) {
-	for {
-		replies, err := s.bus.CloudSubscribe(ctx, s.res, 0)
-		if err == nil {
-			return replies, nil
-		}
-		s.log.Debug("subscribe pending", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
 		}
 	}
 }
