@@ -132,9 +132,14 @@ func (s *shadowService) resultTopic(ref DeviceRef) string {
 // handle answers one device request.
 func (s *shadowService) handle(m Message) {
 	h := s.h
+	// The document is the topic's device: the publisher itself, or a
+	// sub-device its gateway acts for (the ACL let the publish through).
 	ref := m.Device
-	if m.Topic != "$shadow/operation/"+ref.ProductID+"/"+ref.DeviceName {
-		h.log.Warn("shadow request ignored", "device", ref.String(), "topic", m.Topic, "reason", "topic of another device")
+	if parts := strings.Split(m.Topic, "/"); len(parts) == 4 {
+		ref = DeviceRef{ProductID: parts[2], DeviceName: parts[3]}
+	}
+	if m.Topic != "$shadow/operation/"+ref.ProductID+"/"+ref.DeviceName || !h.deviceExists(ref) {
+		h.log.Warn("shadow request ignored", "device", m.Device.String(), "topic", m.Topic, "reason", "not a device's shadow topic")
 		return
 	}
 	req, code, err := ParseShadowRequest(m.Payload)
