@@ -1,0 +1,300 @@
+package ota
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Failure is a download or install outcome that ends the update: Code is a
+// protocol result code, Msg says what happened for the fail report.
+type Failure struct {
+	Code int
+	Msg  string
+	Err  error
+}
+
+func (f *Failure) Error() string { return "ota: " + f.Msg }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// ErrDiskFull is wrapped by the Failure of a write that ran out of space.
+var ErrDiskFull = errors.New("ota: disk full")
+
+var errStalled = errors.New("no data received")
+
+// Downloader fetches a firmware file into a partial file with HTTP Range
+// resume, checkpointing as it goes. Its fields must not change while a
+// Download runs.
+type Downloader struct {
+	// Client performs the requests; its Transport decides how connections
+	// are made (core.HTTPTransport for a driver).
+	Client *http.Client
+	// CheckpointEvery, StallTimeout and Retries are as in [Config]; zero
+	// values mean the defaults.
+	CheckpointEvery int
+	StallTimeout    time.Duration
+	Retries         int
+	// RetryWait is the first wait after an attempt without progress; it
+	// doubles up to 10s (default 500ms).
+	RetryWait time.Duration
+}
+
+// Download fetches cp's update into cp.Partial from cp.Written on, calling
+// save after every fsynced chunk (cp.Written and cp.HashState updated) and
+// progress with the bytes written so far. It retries dropped connections
+// and server errors, resuming where the file ends, and finally checks the
+// MD5. A result that ends the update is a *Failure; ctx ending returns
+// ctx's error with the checkpoint consistent.
+func (d *Downloader) Download(ctx context.Context, cp *Checkpoint, save func(*Checkpoint) error, progress func(int64)) error {
+	h, n, err := restoreHash(cp)
+	if err != nil {
+		return &Failure{Code: CodeInstallFailed, Msg: err.Error(), Err: err}
+	}
+	cp.Written = n
+	f, err := os.OpenFile(cp.Partial, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return &Failure{Code: CodeInstallFailed, Msg: fmt.Sprintf("open partial file: %v", err), Err: err}
+	}
+	defer f.Close()
+
+	retries := d.Retries
+	if retries == 0 {
+		retries = DefaultRetries
+	}
+	wait := d.RetryWait
+	if wait == 0 {
+		wait = 500 * time.Millisecond
+	}
+	fruitless := 0
+	for cp.Written < cp.Size {
+		before := cp.Written
+		err := d.attempt(ctx, cp, f, h, save, progress)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var fl *Failure
+		if errors.As(err, &fl) {
+			return fl
+		}
+		if cp.Written > before {
+			fruitless = 0
+		} else {
+			fruitless++
+		}
+		if fruitless >= retries {
+			return &Failure{Code: CodeTimeout, Err: err,
+				Msg: fmt.Sprintf("download stopped at byte %d of %d after %d attempts without progress: %v", cp.Written, cp.Size, fruitless, err)}
+		}
+		w := time.Duration(0)
+		if fruitless > 0 {
+			w = min(wait<<(fruitless-1), 10*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(w):
+		}
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != cp.MD5 {
+		return &Failure{Code: CodeMD5Mismatch, Msg: fmt.Sprintf("MD5 mismatch: the %d bytes downloaded hash to %s, the update says %s", cp.Size, sum, cp.MD5)}
+	}
+	return nil
+}
+
+// attempt makes one request from cp.Written and writes what arrives.
+func (d *Downloader) attempt(ctx context.Context, cp *Checkpoint, f *os.File, h hash.Hash, save func(*Checkpoint) error, progress func(int64)) error {
+	stall := d.StallTimeout
+	if stall == 0 {
+		stall = DefaultStallTimeout
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(stall, func() { cancel(fmt.Errorf("%w for %s", errStalled, stall)) })
+	defer watchdog.Stop()
+
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, cp.URL, nil)
+	if err != nil {
+		return &Failure{Code: CodeNotFound, Msg: fmt.Sprintf("url %q: %v", cp.URL, err), Err: err}
+	}
+	// The inclusive end is size-1 (RFC 9110), not size as in the C SDK.
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", cp.Written, cp.Size-1))
+	req.Header.Set("Accept-Encoding", "identity")
+	client := d.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if c := context.Cause(actx); c != nil && ctx.Err() == nil {
+			return c
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return &Failure{Code: CodeNotFound, Msg: fmt.Sprintf("firmware not found: GET %s answered 404", redact(cp.URL))}
+	case resp.StatusCode == http.StatusForbidden:
+		return &Failure{Code: CodeForbidden, Msg: fmt.Sprintf("access denied: GET %s answered 403 (an expired signed URL?)", redact(cp.URL))}
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		// The file is not what the checkpoint says: start again from 0.
+		return d.reset(cp, f, h, save, fmt.Errorf("server refused range from byte %d (416); starting over", cp.Written))
+	case resp.StatusCode >= 500:
+		return fmt.Errorf("server error: %s", resp.Status)
+	case resp.StatusCode == http.StatusOK:
+		if cp.Written > 0 {
+			// The server ignored Range: the body starts at byte 0.
+			if err := d.reset(cp, f, h, save, nil); err != nil {
+				return err
+			}
+		}
+		if resp.ContentLength >= 0 && resp.ContentLength != cp.Size {
+			return &Failure{Code: CodeMD5Mismatch, Msg: fmt.Sprintf("the server's file is %d bytes, the update says %d", resp.ContentLength, cp.Size)}
+		}
+	case resp.StatusCode == http.StatusPartialContent:
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != cp.Written {
+			return fmt.Errorf("server sent Content-Range %q for a request from byte %d", resp.Header.Get("Content-Range"), cp.Written)
+		}
+		if total >= 0 && total != cp.Size {
+			return &Failure{Code: CodeMD5Mismatch, Msg: fmt.Sprintf("the server's file is %d bytes, the update says %d", total, cp.Size)}
+		}
+	default:
+		return &Failure{Code: CodeNotFound, Msg: fmt.Sprintf("GET %s answered %s", redact(cp.URL), resp.Status)}
+	}
+
+	if _, err := f.Seek(cp.Written, io.SeekStart); err != nil {
+		return diskFailure(cp, err)
+	}
+	// Bytes past the checkpoint were never vouched for: drop them.
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > cp.Written {
+		if err := f.Truncate(cp.Written); err != nil {
+			return diskFailure(cp, err)
+		}
+	}
+	chunk := d.CheckpointEvery
+	if chunk == 0 {
+		chunk = DefaultCheckpointEvery
+	}
+	buf := make([]byte, chunk)
+	body := &kickReader{r: resp.Body, kick: func() { watchdog.Reset(stall) }}
+	for cp.Written < cp.Size {
+		want := min(int64(chunk), cp.Size-cp.Written)
+		n, rerr := io.ReadFull(body, buf[:want])
+		if n > 0 {
+			if _, err := f.Write(buf[:n]); err != nil {
+				return diskFailure(cp, err)
+			}
+			if err := f.Sync(); err != nil {
+				return diskFailure(cp, err)
+			}
+			h.Write(buf[:n])
+			cp.Written += int64(n)
+			cp.HashState = marshalHash(h)
+			if err := save(cp); err != nil {
+				return diskFailure(cp, err)
+			}
+			if progress != nil {
+				progress(cp.Written)
+			}
+		}
+		if rerr != nil {
+			if c := context.Cause(actx); c != nil && ctx.Err() == nil {
+				return c
+			}
+			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("connection closed at byte %d of %d", cp.Written, cp.Size)
+			}
+			return rerr
+		}
+	}
+	return nil
+}
+
+// reset empties the partial file and the hash. cause, when not nil, is
+// returned so that the caller retries.
+func (d *Downloader) reset(cp *Checkpoint, f *os.File, h hash.Hash, save func(*Checkpoint) error, cause error) error {
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if err := f.Truncate(0); err != nil {
+			return diskFailure(cp, err)
+		}
+	}
+	h.Reset()
+	cp.Written = 0
+	cp.HashState = marshalHash(h)
+	if err := save(cp); err != nil {
+		return diskFailure(cp, err)
+	}
+	return cause
+}
+
+func diskFailure(cp *Checkpoint, err error) *Failure {
+	if errors.Is(err, syscall.ENOSPC) {
+		return &Failure{Code: CodeInstallFailed, Err: errors.Join(ErrDiskFull, err),
+			Msg: fmt.Sprintf("disk full at byte %d of %d writing %s: free %d bytes there; the partial file is kept and the download resumes when the update is sent again",
+				cp.Written, cp.Size, cp.Partial, cp.Size-cp.Written)}
+	}
+	return &Failure{Code: CodeInstallFailed, Err: err, Msg: fmt.Sprintf("writing the download: %v", err)}
+}
+
+// parseContentRange reads "bytes START-END/TOTAL"; total is -1 for "*".
+func parseContentRange(s string) (start, total int64, ok bool) {
+	rest, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	if tot == "*" {
+		return start, -1, true
+	}
+	total, err = strconv.ParseInt(tot, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return start, total, true
+}
+
+// redact drops a URL's query, which for signed URLs holds the signature.
+func redact(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
+}
+
+// kickReader calls kick after every read that returned data.
+type kickReader struct {
+	r    io.Reader
+	kick func()
+}
+
+func (k *kickReader) Read(p []byte) (int, error) {
+	n, err := k.r.Read(p)
+	if n > 0 {
+		k.kick()
+	}
+	return n, err
+}
