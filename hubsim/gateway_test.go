@@ -76,7 +76,9 @@ func bindEntry(d Device, key string) gatewayDevice {
 		SignMethod: "hmacsha1", AuthType: auth, Signature: GatewaySignature(key, d.ProductID, d.DeviceName, random, ts)}
 }
 
-func ref(d Device) gatewayDevice { return gatewayDevice{ProductID: d.ProductID, DeviceName: d.DeviceName} }
+func ref(d Device) gatewayDevice {
+	return gatewayDevice{ProductID: d.ProductID, DeviceName: d.DeviceName}
+}
 
 func TestGatewayOperations(t *testing.T) {
 	h := startHub(t, "")
