@@ -80,7 +80,7 @@ type Uploader struct {
 	token   atomic.Int64
 
 	accepted, dropped, truncated, uploaded, posts atomic.Int64
-	postErrors, badAnswers, levelUpdates         atomic.Int64
+	postErrors, badAnswers, levelUpdates          atomic.Int64
 
 	mu      sync.Mutex // guards the fields below
 	spool   *spool
