@@ -101,7 +101,6 @@ func (g *gatewayService) Start(_ context.Context, h *Hub) error {
 	}
 	h.AllowACL(g.allow)
 	h.Handle("gateway", "$gateway/operation/+/+", g.handle)
-	h.Handle("gateway", "#", g.logForSubDevice)
 	h.Admin().HandleFunc("GET /gateways/{pid}/{dn}/subdevices", func(w http.ResponseWriter, r *http.Request) {
 		d, err := h.store.Device(r.PathValue("pid"), r.PathValue("dn"))
 		if err != nil {
@@ -303,18 +302,9 @@ func (g *gatewayService) offlineAll(gw DeviceRef) {
 	}
 }
 
-// logForSubDevice records a publish a gateway made on an online
-// sub-device's topic in that sub-device's message log as well.
-func (g *gatewayService) logForSubDevice(m Message) {
-	sub, ok := g.actingFor(m.Device, m.Topic)
-	if !ok {
-		return
-	}
-	g.h.tracker.record(sub.ClientID(), newRecord(m.Received, Up, m.Topic, m.QoS, m.Payload))
-}
-
 // gatewayHook follows gateway sessions (a new or ended session takes the
-// sub-devices offline) and marks subscriptions in progress for the ACL.
+// sub-devices offline), marks subscriptions in progress for the ACL, and
+// logs a gateway's publishes for a sub-device in the sub-device's log.
 type gatewayHook struct {
 	mqtt.HookBase
 	g *gatewayService
@@ -324,7 +314,7 @@ func (k *gatewayHook) ID() string { return "hubsim-gateway" }
 
 func (k *gatewayHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribe, mqtt.OnSubscribed:
+	case mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnPublish:
 		return true
 	}
 	return false

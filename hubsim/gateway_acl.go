@@ -146,6 +146,21 @@ func (k *gatewayHook) OnSubscribed(cl *mqtt.Client, _ packets.Packet, _ []byte) 
 	g.mu.Unlock()
 }
 
+// OnPublish runs after the hub's own hook, which drops (and ends the chain
+// for) publishes the ACL denies: a publish seen here was allowed. One on
+// an online sub-device's topic is recorded in that sub-device's message
+// log too, before the publisher gets its acknowledgement.
+func (k *gatewayHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	dev, ok := k.device(cl)
+	if !ok {
+		return pk, nil
+	}
+	if sub, acting := k.g.actingFor(dev, pk.TopicName); acting {
+		k.g.h.tracker.record(sub.ClientID(), newRecord(k.g.h.now(), Up, pk.TopicName, pk.FixedHeader.Qos, pk.Payload))
+	}
+	return pk, nil
+}
+
 func (k *gatewayHook) device(cl *mqtt.Client) (DeviceRef, bool) {
 	if cl.Net.Inline {
 		return DeviceRef{}, false
