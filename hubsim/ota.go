@@ -215,13 +215,14 @@ func (s *OTAService) Push(dev DeviceRef, req OTAPushRequest) (OTAUpdate, error) 
 		u.FileSize = req.FileSize
 	}
 	payload, _ := json.Marshal(u)
-	if err := s.h.Publish("$ota/update/"+dev.ProductID+"/"+dev.DeviceName, payload, 1); err != nil {
-		return OTAUpdate{}, err
-	}
+	// Recorded before publishing: the device may answer at once.
 	s.mu.Lock()
 	st := s.deviceLocked(dev)
 	st.Target, st.State, st.Percent, st.ResultCode, st.ResultMsg = u.Version, "pushed", "", "", ""
 	s.mu.Unlock()
+	if err := s.h.Publish("$ota/update/"+dev.ProductID+"/"+dev.DeviceName, payload, 1); err != nil {
+		return OTAUpdate{}, err
+	}
 	return u, nil
 }
 
