@@ -283,3 +283,24 @@ func kick(t *testing.T, r *rig) {
 	require.NoError(t, tok.Error())
 	t.Cleanup(func() { cl.Disconnect(0) })
 }
+
+func TestLevelZeroHoldsErrorsUntilCommError(t *testing.T) {
+	r := newRig(t, "PLOGUP0008")
+	ctx := context.Background()
+	u := r.start(t, Config{FlushInterval: time.Hour, FlushBytes: 1 << 20})
+	require.NoError(t, r.client.SetLogLevel(ctx, r.pid, "dev", LevelCommErrors))
+	require.Eventually(t, func() bool { return u.Level() == LevelCommErrors }, 10*time.Second, 10*time.Millisecond)
+	assert.False(t, u.Add(slog.LevelWarn, "app", "not an error"))
+	require.True(t, u.Add(slog.LevelError, "app", "held"))
+	require.Eventually(t, func() bool { return len(u.queue) == 0 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, u.Flush(ctx))
+	assert.Empty(t, r.lines(t), "no communication error yet: the line is held")
+
+	release := r.dev.HoldDials()
+	kick(t, r)
+	require.Eventually(t, func() bool { return !r.dev.Connected() }, 10*time.Second, 10*time.Millisecond)
+	release()
+	require.Eventually(t, func() bool { return u.Flush(ctx) == nil && len(r.lines(t)) == 1 }, 20*time.Second, 20*time.Millisecond,
+		"after the link reported an error the held line is sent")
+	assert.True(t, strings.HasSuffix(r.lines(t)[0], ": held"))
+}
