@@ -18,6 +18,7 @@ import (
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/shadow"
 )
@@ -36,6 +37,7 @@ import (
 //	GET  /v1/rrpc/requests          → a stream of RRPCRequest
 //	POST /v1/rrpc/reply             ← RRPCReply (same process id as the request)
 //	GET  /v1/broadcast              → a stream of BroadcastMessage
+//	GET  /v1/ota                    → ota.Status (version, state, percent, last error)
 
 // Status is what `iotd status` shows. It never holds a secret.
 type Status struct {
@@ -62,6 +64,7 @@ type FeatureStats struct {
 	Shadow    shadow.Stats    `json:"shadow"`
 	RRPC      rrpc.Stats      `json:"rrpc"`
 	Broadcast broadcast.Stats `json:"broadcast"`
+	OTA       ota.Status      `json:"ota"`
 }
 
 // PublishRequest is the body of POST /v1/publish. Exactly one of Payload and
@@ -123,6 +126,7 @@ func (d *Daemon) listenAPI() (*apiServer, error) {
 	mux.HandleFunc("GET /v1/rrpc/requests", s.rrpcRequests)
 	mux.HandleFunc("POST /v1/rrpc/reply", s.rrpcReply)
 	mux.HandleFunc("GET /v1/broadcast", s.broadcasts)
+	mux.HandleFunc("GET /v1/ota", s.otaStatus)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
@@ -174,7 +178,7 @@ func (d *Daemon) Status() Status {
 		Inflight:       us.Inflight,
 		Subscriptions:  us.Subscriptions,
 		LastError:      us.LastError,
-		Features:       FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats()},
+		Features:       FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats(), OTA: d.ota.Status()},
 	}
 	if st.Subscriptions == nil {
 		st.Subscriptions = []string{}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/shadow"
 )
 
@@ -197,4 +198,10 @@ func (c *Client) ShadowClearDesired(ctx context.Context) (shadow.Document, error
 // ShadowWatch streams shadow deltas to fn.
 func (c *Client) ShadowWatch(ctx context.Context, fn func(shadow.Delta) error) error {
 	return streamLines(ctx, c, "/v1/shadow/watch", fn)
+}
+
+// OTA returns the firmware update state.
+func (c *Client) OTA(ctx context.Context) (ota.Status, error) {
+	var s ota.Status
+	return s, c.do(ctx, http.MethodGet, "/v1/ota", nil, &s)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/features/timesync"
@@ -91,6 +92,7 @@ type FeaturesConfig struct {
 	Shadow    shadow.Config    `yaml:"shadow"`
 	RRPC      rrpc.Config      `yaml:"rrpc"`
 	Broadcast broadcast.Config `yaml:"broadcast"`
+	OTA       ota.Config       `yaml:"ota"`
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
@@ -179,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Features.Broadcast.Validate(); err != nil {
 		return bad("features.broadcast", err.Error())
+	}
+	if err := c.Features.OTA.Validate(); err != nil {
+		return bad("features.ota", err.Error())
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/features/timesync"
@@ -42,6 +43,7 @@ type Daemon struct {
 	shadow   *shadow.Shadow
 	rrpc     *rrpc.RRPC
 	bcast    *broadcast.Broadcast
+	ota      *ota.OTA
 	started  time.Time
 	ready    chan struct{} // closed once the local API listens
 }
@@ -97,6 +99,9 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 	}
 	if err == nil {
 		d.bcast, err = broadcast.New(cfg.Features.Broadcast, b, dev.ProductID, dev.DeviceName, log)
+	}
+	if err == nil {
+		d.ota, err = d.newOTA()
 	}
 	if err != nil {
 		b.Close()
@@ -223,6 +228,7 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	start("shadow", d.shadow.Run)
 	start("rrpc", d.rrpc.Run)
 	start("broadcast", d.bcast.Run)
+	start("ota", d.ota.Run)
 	if api != nil {
 		start("api", api.serve)
 	}

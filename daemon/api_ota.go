@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/features/ota"
+)
+
+// defaultStateDir is used when the configuration sets no state_dir: a
+// directory next to the configuration file.
+const defaultStateDir = "iotd-state"
+
+// StateDirPath is the resolved state directory.
+func (c *Config) StateDirPath() string {
+	if c.StateDir == "" {
+		return c.path(defaultStateDir)
+	}
+	return c.path(c.StateDir)
+}
+
+// newOTA builds the OTA feature: file paths resolved against the
+// configuration's directory, downloads through features.ota.http_driver
+// with TLS roots from features.ota.ca_file (empty: the system's).
+func (d *Daemon) newOTA() (*ota.OTA, error) {
+	cfg := d.cfg.Features.OTA
+	cfg.CAFile = d.cfg.path(cfg.CAFile)
+	cfg.VersionFile = d.cfg.path(cfg.VersionFile)
+	cfg.Dir = d.cfg.path(cfg.Dir)
+	bad := func(field, msg string) error {
+		return &core.ConfigError{Source: "config", Field: "features.ota." + field, Msg: msg}
+	}
+	var tlsCfg *tls.Config
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, bad("ca_file", err.Error())
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, bad("ca_file", fmt.Sprintf("%s holds no PEM certificate", cfg.CAFile))
+		}
+		tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	var tr http.RoundTripper
+	if !cfg.Disabled {
+		driverName := cfg.WithDefaults().HTTPDriver
+		t, err := d.reg.HTTPTransport(driverName, nil, tlsCfg)
+		if err != nil {
+			return nil, bad("http_driver", err.Error())
+		}
+		tr = t
+	}
+	return ota.New(cfg, d.bus, d.device.ProductID, d.device.DeviceName,
+		ota.Env{StateDir: d.cfg.StateDirPath(), Transport: tr}, d.log)
+}
+
+func (s *apiServer) otaStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.d.ota.Status())
+}
