@@ -211,6 +211,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 			switch st.State {
 			case "connected":
+				// A new session: the hub took the sub-devices offline with
+				// the old one, even if no "disconnected" was seen.
+				g.linkDown()
 				g.requestRestore()
 			case "disconnected", "stopped":
 				g.linkDown()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -395,4 +396,31 @@ func TestTimeoutAndNotRunning(t *testing.T) {
 	}
 	assert.True(t, errors.Is(err, gateway.ErrTimeout), "got %v", err)
 	assert.Positive(t, g.Stats().Timeouts)
+}
+
+// TestNoGoroutineLeak runs operations and a restore, then checks that
+// every goroutine the gateway started ended with Run.
+func TestNoGoroutineLeak(t *testing.T) {
+	hub := hubtest.StartHub(t, nil)
+	gwDev := hubtest.Connect(t, hub, "PGWT000008", "gw")
+	s := keySub(t, hub, "PSUBT00009", "s")
+	before := runtime.NumGoroutine()
+	g, err := gateway.New(gateway.Config{SubDevices: []gateway.SubDeviceConfig{s}, AutoBind: true}, gwDev.Bus, "PGWT000008", "gw", nil, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	waitStates(t, g, map[string]string{"PSUBT00009/s": "online"})
+	_, err = g.Describe(ctxT(t))
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, <-done)
+	deadline := time.Now().Add(wait)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after Run returned, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
 }
