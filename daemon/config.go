@@ -38,6 +38,10 @@ type Config struct {
 	Link     LinkConfig     `yaml:"link"`
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	Features FeaturesConfig `yaml:"features"`
+	// Registration configures dynamic registration, which runs before the
+	// first connection when device_info.json has a product secret but no
+	// device credentials.
+	Registration RegistrationConfig `yaml:"registration"`
 
 	// dir is the directory of the file the config came from.
 	dir string
@@ -166,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Link.DialTimeout < 0 {
 		return bad("link.dial_timeout", "must not be negative")
+	}
+	if err := c.Registration.Validate(); err != nil {
+		return bad("registration", err.Error())
 	}
 	if err := c.Link.Backoff.Validate(); err != nil {
 		return bad("link.backoff", err.Error())
