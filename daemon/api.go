@@ -18,6 +18,8 @@ import (
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/gateway"
+	"github.com/iotd/iotd/features/logupload"
 	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/shadow"
@@ -37,6 +39,11 @@ import (
 //	GET  /v1/rrpc/requests          → a stream of RRPCRequest
 //	POST /v1/rrpc/reply             ← RRPCReply (same process id as the request)
 //	GET  /v1/broadcast              → a stream of BroadcastMessage
+//	GET  /v1/gateway                → []gateway.SubDevice (known sub-devices and their state)
+//	GET  /v1/gateway/describe       → []gateway.Ref (what the hub has bound)
+//	POST /v1/gateway/subdevices     ← gateway.SubDeviceConfig (add one at run time)
+//	POST /v1/gateway/{op}           ← GatewayRequest → GatewayResults (online, offline, bind, unbind)
+//	POST /v1/log                    ← LogLine (uploaded with iotd's logs when upload is on)
 //	GET  /v1/ota                    → ota.Status (version, state, percent, last error)
 
 // Status is what `iotd status` shows. It never holds a secret.
@@ -65,6 +72,9 @@ type FeatureStats struct {
 	RRPC      rrpc.Stats      `json:"rrpc"`
 	Broadcast broadcast.Stats `json:"broadcast"`
 	OTA       ota.Status      `json:"ota"`
+	Gateway   gateway.Stats   `json:"gateway"`
+	// LogUpload is nil when log upload is off.
+	LogUpload *logupload.Stats `json:"logupload,omitempty"`
 }
 
 // PublishRequest is the body of POST /v1/publish. Exactly one of Payload and
@@ -127,6 +137,11 @@ func (d *Daemon) listenAPI() (*apiServer, error) {
 	mux.HandleFunc("POST /v1/rrpc/reply", s.rrpcReply)
 	mux.HandleFunc("GET /v1/broadcast", s.broadcasts)
 	mux.HandleFunc("GET /v1/ota", s.otaStatus)
+	mux.HandleFunc("GET /v1/gateway", s.gatewayList)
+	mux.HandleFunc("GET /v1/gateway/describe", s.gatewayDescribe)
+	mux.HandleFunc("POST /v1/gateway/subdevices", s.gatewayAdd)
+	mux.HandleFunc("POST /v1/gateway/{op}", s.gatewayOp)
+	mux.HandleFunc("POST /v1/log", s.logLine)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
@@ -178,7 +193,12 @@ func (d *Daemon) Status() Status {
 		Inflight:       us.Inflight,
 		Subscriptions:  us.Subscriptions,
 		LastError:      us.LastError,
-		Features:       FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats(), OTA: d.ota.Status()},
+		Features: FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats(),
+			OTA: d.ota.Status(), Gateway: d.gateway.Stats()},
+	}
+	if d.logup != nil {
+		ls := d.logup.Stats()
+		st.Features.LogUpload = &ls
 	}
 	if st.Subscriptions == nil {
 		st.Subscriptions = []string{}

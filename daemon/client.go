@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/features/gateway"
 	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/shadow"
 )
@@ -204,4 +205,33 @@ func (c *Client) ShadowWatch(ctx context.Context, fn func(shadow.Delta) error) e
 func (c *Client) OTA(ctx context.Context) (ota.Status, error) {
 	var s ota.Status
 	return s, c.do(ctx, http.MethodGet, "/v1/ota", nil, &s)
+}
+
+// GatewaySubDevices lists the gateway's known sub-devices and their state.
+func (c *Client) GatewaySubDevices(ctx context.Context) ([]gateway.SubDevice, error) {
+	var out []gateway.SubDevice
+	return out, c.do(ctx, http.MethodGet, "/v1/gateway", nil, &out)
+}
+
+// GatewayDescribe asks the hub which sub-devices are bound to the gateway.
+func (c *Client) GatewayDescribe(ctx context.Context) ([]gateway.Ref, error) {
+	var out []gateway.Ref
+	return out, c.do(ctx, http.MethodGet, "/v1/gateway/describe", nil, &out)
+}
+
+// GatewayOp runs online, offline, bind or unbind for the named sub-devices
+// ("PRODUCT/DEVICE"; none means all known, except for unbind).
+func (c *Client) GatewayOp(ctx context.Context, op string, devices []string) (GatewayResults, error) {
+	var out GatewayResults
+	return out, c.do(ctx, http.MethodPost, "/v1/gateway/"+url.PathEscape(op), GatewayRequest{Devices: devices}, &out)
+}
+
+// GatewayAdd adds a sub-device at run time.
+func (c *Client) GatewayAdd(ctx context.Context, sub gateway.SubDeviceConfig) error {
+	return c.do(ctx, http.MethodPost, "/v1/gateway/subdevices", sub, nil)
+}
+
+// Log hands a line to the log uploader.
+func (c *Client) Log(ctx context.Context, line LogLine) error {
+	return c.do(ctx, http.MethodPost, "/v1/log", line, nil)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/gateway"
 	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/shadow"
@@ -97,6 +98,8 @@ type FeaturesConfig struct {
 	RRPC      rrpc.Config      `yaml:"rrpc"`
 	Broadcast broadcast.Config `yaml:"broadcast"`
 	OTA       ota.Config       `yaml:"ota"`
+	Gateway   gateway.Config   `yaml:"gateway"`
+	LogUpload LogUploadConfig  `yaml:"logupload"`
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
@@ -182,6 +185,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Features.Shadow.Validate(); err != nil {
 		return bad("features.shadow", err.Error())
+	}
+	if err := c.Features.Gateway.Validate(); err != nil {
+		return bad("features.gateway", err.Error())
+	}
+	if err := c.Features.LogUpload.Validate(); err != nil {
+		return bad("features.logupload", err.Error())
 	}
 	if err := c.Features.RRPC.Validate(); err != nil {
 		return bad("features.rrpc", err.Error())

@@ -16,6 +16,8 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/features/broadcast"
+	"github.com/iotd/iotd/features/gateway"
+	"github.com/iotd/iotd/features/logupload"
 	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/shadow"
@@ -44,6 +46,8 @@ type Daemon struct {
 	rrpc     *rrpc.RRPC
 	bcast    *broadcast.Broadcast
 	ota      *ota.OTA
+	gateway  *gateway.Gateway
+	logup    *logupload.Uploader // nil unless enabled
 	started  time.Time
 	ready    chan struct{} // closed once the local API listens
 }
@@ -70,6 +74,12 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.bus = b
+	// With log upload on, everything below logs through it too.
+	if d.logup, log, err = d.newLogUpload(log); err != nil {
+		b.Close()
+		return nil, err
+	}
+	d.log = log
 	d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, Bus: b})
 	if err != nil {
 		b.Close()
@@ -102,6 +112,10 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 	}
 	if err == nil {
 		d.ota, err = d.newOTA()
+	}
+	if err == nil {
+		gcfg := cfg.Features.Gateway.WithDeviceInfo(dev.SubDevices())
+		d.gateway, err = gateway.New(gcfg, b, dev.ProductID, dev.DeviceName, d.clock.Now, log)
 	}
 	if err != nil {
 		b.Close()
@@ -205,7 +219,7 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
+	errs := make(chan error, 16)
 	start := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -229,6 +243,10 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	start("rrpc", d.rrpc.Run)
 	start("broadcast", d.bcast.Run)
 	start("ota", d.ota.Run)
+	start("gateway", d.gateway.Run)
+	if d.logup != nil {
+		start("logupload", d.logup.Run)
+	}
 	if api != nil {
 		start("api", api.serve)
 	}
