@@ -283,8 +283,18 @@ func ExpandTopic(t, productID, deviceName string) string {
 // "{pid}/{dn}/..." and system topics that name it ("$shadow/operation/{pid}/{dn}").
 // Publishing QoS 1 to a refused topic makes the hub drop the connection, so
 // this check keeps one bad request from turning into a reconnect loop.
+// A gateway may also use the topics of its online sub-devices.
 func (d *Daemon) CheckTopic(topic string, filter bool) error {
-	return CheckTopic(topic, d.device.ProductID, d.device.DeviceName, filter)
+	err := CheckTopic(topic, d.device.ProductID, d.device.DeviceName, filter)
+	if err == nil || d.gateway == nil {
+		return err
+	}
+	for _, sub := range d.gateway.List() {
+		if sub.State == gateway.StateOnline && CheckTopic(topic, sub.ProductID, sub.DeviceName, filter) == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // CheckTopic is [Daemon.CheckTopic] for a given device.

@@ -1,0 +1,99 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotd/iotd/features/gateway"
+	"github.com/iotd/iotd/hubsim"
+)
+
+// A gateway daemon binds its configured sub-devices, brings them online,
+// and lets local applications publish and subscribe as them.
+func TestGatewayThroughDaemon(t *testing.T) {
+	hub := startHub(t, nil)
+	dir := deviceDir(t, hub, "PGW0000001", "gw1", false)
+	var subs strings.Builder
+	for _, dn := range []string{"s1", "s2"} {
+		info, err := hub.CreateDevice("PSUB000001", dn, false)
+		require.NoError(t, err)
+		fmt.Fprintf(&subs, "      - {product_id: PSUB000001, device_name: %s, device_secret: %q}\n", dn, info.KeyDeviceInfo.DeviceSecret)
+	}
+	r := startDaemon(t, configFor(t, hub, dir, "features:\n  gateway:\n    auto_bind: true\n    sub_devices:\n"+subs.String()))
+	r.waitStatus(t, "connected", connected)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.Eventually(t, func() bool {
+		list, err := r.client.GatewaySubDevices(ctx)
+		if err != nil || len(list) != 2 {
+			return false
+		}
+		for _, s := range list {
+			if s.State != gateway.StateOnline {
+				return false
+			}
+		}
+		return true
+	}, 15*time.Second, 20*time.Millisecond)
+
+	// Publish as a sub-device: it lands in the sub-device's log at the hub.
+	_, err := r.client.Publish(ctx, PublishRequest{Topic: "PSUB000001/s1/event", Payload: "from s1", QoS: 1})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, m := range hub.Messages("PSUB000001", "s1") {
+			if m.Payload == "from s1" && !m.Denied {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond)
+
+	// Take s2 offline: its topics are refused again, locally.
+	res, err := r.client.GatewayOp(ctx, "offline", []string{"PSUB000001/s2"})
+	require.NoError(t, err)
+	require.Len(t, res.Results, 1)
+	assert.Empty(t, res.Error)
+	_, err = r.client.Publish(ctx, PublishRequest{Topic: "PSUB000001/s2/event", Payload: "x", QoS: 1})
+	assert.ErrorContains(t, err, "does not belong to this device")
+
+	views, err := hubsim.NewClient(hub.AdminURL()).SubDevices(ctx, "PGW0000001", "gw1")
+	require.NoError(t, err)
+	assert.Len(t, views, 2)
+}
+
+// With log upload on, iotd's own log lines and an application's line
+// reach the hub's log service, signed.
+func TestLogUploadThroughDaemon(t *testing.T) {
+	hub := startHub(t, nil)
+	dir := deviceDir(t, hub, "PLOG000001", "dev1", false)
+	admin := hubsim.NewClient(hub.AdminURL())
+	r := startDaemon(t, configFor(t, hub, dir, fmt.Sprintf(
+		"features:\n  logupload:\n    enabled: true\n    url: %s\n    level: 4\n    flush_interval: 100ms\n", admin.LogURL())))
+	r.waitStatus(t, "connected", connected)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, r.client.Log(ctx, LogLine{Level: "warn", Source: "sensor-app", Text: "humidity sensor not answering"}))
+	var lines []hubsim.LogLine
+	require.Eventually(t, func() bool {
+		var err error
+		lines, err = admin.Logs(ctx, "PLOG000001", "dev1")
+		if err != nil {
+			return false
+		}
+		var own, app bool
+		for _, l := range lines {
+			own = own || strings.Contains(l.Line, "iotd starting") || strings.Contains(l.Line, "link: connected")
+			app = app || strings.Contains(l.Line, "humidity sensor not answering")
+		}
+		return own && app
+	}, 15*time.Second, 50*time.Millisecond, "lines at the hub: %v", lines)
+	st, err := r.client.Status(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, st.Features.LogUpload)
+}
