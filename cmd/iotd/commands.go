@@ -28,9 +28,12 @@ through a driver chosen at run time, and offers the hub to local applications.
   iotd pub TOPIC MESSAGE          publish through the daemon
   iotd sub FILTER                 print messages as they arrive
   iotd drivers                    list drivers and probe them
+  iotd register --config FILE     dynamic registration (product secret → device credentials)
   iotd shadow get|report|watch     the device shadow
   iotd rrpc watch|reply           answer the cloud's synchronous calls
   iotd broadcast watch            print the product's broadcasts
+  iotd gateway list|online|...    the gateway's sub-devices
+  iotd log LEVEL TEXT             upload a line with iotd's logs
 
 A TOPIC without a slash is short for the device's own topic: "event" means
 "{productId}/{deviceName}/event".`,
@@ -48,6 +51,8 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 	}
 	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
 		shadowCmd(sock), rrpcCmd(sock), broadcastCmd(sock))
+	root.AddCommand(registerCmd(), gatewayCmd(sock), logCmd(sock))
+	root.AddCommand(otaCmd(sock))
 	return root
 }
 
@@ -70,6 +75,9 @@ func runCmd(socket *string) *cobra.Command {
 				cfg.Socket = *socket
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			if _, err := daemon.Register(cmd.Context(), cfg, core.Default, log); err != nil {
+				return err
+			}
 			d, err := daemon.New(cfg, core.Default, log)
 			if err != nil {
 				return err
@@ -178,6 +186,14 @@ func printStatus(w io.Writer, st daemon.Status) {
 	b := st.Features.Broadcast
 	fmt.Fprintf(tw, "broadcast\t%d received, %d hook runs, %d hook failures, %d dropped\n",
 		b.Received, b.HookRuns, b.HookFailures, b.Dropped)
+	if g := st.Features.Gateway; g.Requests > 0 {
+		fmt.Fprintf(tw, "gateway\t%d requests, %d succeeded, %d rejected, %d timeouts, %d restores, %d malformed\n",
+			g.Requests, g.Succeeded, g.Rejected, g.Timeouts, g.Restores, g.Malformed)
+	}
+	if l := st.Features.LogUpload; l != nil {
+		fmt.Fprintf(tw, "log upload\tlevel %d, %d lines uploaded in %d posts, %d dropped, %d post errors, %d batches spooled\n",
+			l.Level, l.Uploaded, l.Posts, l.Dropped, l.PostErrors, l.Spooled)
+	}
 	fmt.Fprintf(tw, "version\t%s, up %s\n", st.Version, st.Uptime.Round(time.Second))
 	tw.Flush()
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/features/ota"
+)
+
+// otaPoll is how often a followed update is polled.
+const otaPoll = 250 * time.Millisecond
+
+func otaCmd(sock func() string) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "ota",
+		Short: "Firmware updates pushed by the cloud",
+		Long: `The daemon reports its firmware version on $ota/report, downloads what the cloud pushes
+on $ota/update (resuming after interruptions), checks the MD5 and installs it with the
+hook from features.ota.hook.
+
+  iotd ota status            current version, state, percent, last error;
+                             on a terminal, a live progress bar while downloading
+  iotd ota status --watch    follow the current update to its end (exit status 1
+                             if it fails); if it ended already, print how
+  iotd ota status --watch --target 1.1.0
+                             wait for the update to 1.1.0 and follow it`,
+	}
+	var asJSON, watch bool
+	var target string
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show the firmware version and the state of an update",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			cl := daemon.NewClient(sock())
+			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
+			st, err := cl.OTA(ctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			if asJSON && !watch {
+				return json.NewEncoder(out).Encode(st)
+			}
+			tty := isTerminal(out)
+			if target != "" {
+				watch = true
+			}
+			if !watch && !(tty && busy(st.State)) {
+				printOTA(out, st)
+				return nil
+			}
+			return followOTA(cmd.Context(), cl, out, st, tty, asJSON, target)
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (with --watch: one line per change)")
+	status.Flags().BoolVarP(&watch, "watch", "w", false, "follow the update until it is done or failed (if none ran yet, wait for one)")
+	status.Flags().StringVar(&target, "target", "", "with --watch: follow the update to this version, waiting for it to be pushed")
+	c.AddCommand(status)
+	return c
+}
+
+func busy(state string) bool { return state == ota.StateDownloading || state == ota.StateBurning }
+
+func printOTA(w io.Writer, st ota.Status) {
+	if st.Disabled {
+		fmt.Fprintln(w, "OTA is disabled (features.ota.disabled)")
+		return
+	}
+	fmt.Fprintf(w, "version:  %s\nstate:    %s\n", st.Version, st.State)
+	if st.TargetVersion != "" {
+		fmt.Fprintf(w, "target:   %s\n", st.TargetVersion)
+	}
+	if st.Size > 0 {
+		fmt.Fprintf(w, "progress: %d%% (%s of %s)\n", st.Percent, mib(st.Bytes), mib(st.Size))
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(w, "error:    %d %s\n", st.ResultCode, st.LastError)
+	}
+}
+
+// followOTA polls the daemon until the update ends: the one in progress,
+// or with target the one to that version. With no update yet (idle), or
+// target not yet the update's, it waits for one. On a terminal it redraws
+// one progress line; otherwise it prints a line whenever the text changes.
+func followOTA(ctx context.Context, cl *daemon.Client, w io.Writer, st ota.Status, tty, asJSON bool, target string) error {
+	var last string
+	lastBytes, lastAt := st.Bytes, time.Now()
+	var rate float64
+	drawn := false
+	t := time.NewTicker(otaPoll)
+	defer t.Stop()
+	for {
+		if st.State != ota.StateIdle && (target == "" || st.TargetVersion == target) {
+			if now := time.Now(); now.Sub(lastAt) >= time.Second {
+				rate = float64(st.Bytes-lastBytes) / now.Sub(lastAt).Seconds()
+				lastBytes, lastAt = st.Bytes, now
+			}
+			line := progressLine(st, rate, tty)
+			switch {
+			case asJSON:
+				if key := fmt.Sprintf("%s %d", st.State, st.Percent); key != last {
+					last = key
+					_ = json.NewEncoder(w).Encode(st)
+				}
+			case tty:
+				fmt.Fprintf(w, "\r%-79s", line)
+				drawn = true
+			case line != last:
+				last = line
+				fmt.Fprintln(w, line)
+			}
+			if !busy(st.State) {
+				if drawn {
+					fmt.Fprintln(w)
+				}
+				if st.State == ota.StateFailed {
+					return fmt.Errorf("update to %s failed (%d): %s", st.TargetVersion, st.ResultCode, st.LastError)
+				}
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if drawn {
+				fmt.Fprintln(w)
+			}
+			return nil
+		case <-t.C:
+		}
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		next, err := cl.OTA(qctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		st = next
+	}
+}
+
+// progressLine renders the state; on a terminal with a bar.
+func progressLine(st ota.Status, rate float64, tty bool) string {
+	switch st.State {
+	case ota.StateDownloading:
+		s := fmt.Sprintf("%s %3d%%  %s / %s", st.TargetVersion, st.Percent, mib(st.Bytes), mib(st.Size))
+		if tty {
+			const width = 30
+			n := st.Percent * width / 100
+			s = fmt.Sprintf("%s [%s%s] %3d%%  %s / %s", st.TargetVersion, strings.Repeat("#", n), strings.Repeat(".", width-n),
+				st.Percent, mib(st.Bytes), mib(st.Size))
+			if rate > 0 {
+				s += fmt.Sprintf("  %s/s", mib(int64(rate)))
+			}
+		}
+		return s
+	case ota.StateBurning:
+		return st.TargetVersion + " downloaded and verified; installing"
+	case ota.StateDone:
+		return st.TargetVersion + " installed; version is now " + st.Version
+	case ota.StateFailed:
+		return fmt.Sprintf("%s failed (%d): %s", st.TargetVersion, st.ResultCode, st.LastError)
+	}
+	return st.State
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
