@@ -65,8 +65,8 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 	return &c, nil
 }
 
-// loadCheckpoint reads the checkpoint in dir; (nil, nil) when there is none.
-func loadCheckpoint(dir string) (*Checkpoint, error) {
+// LoadCheckpoint reads the checkpoint in dir; (nil, nil) when there is none.
+func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	data, err := os.ReadFile(filepath.Join(dir, checkpointName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -77,7 +77,9 @@ func loadCheckpoint(dir string) (*Checkpoint, error) {
 	return ParseCheckpoint(data)
 }
 
-func saveCheckpoint(dir string, c *Checkpoint) error {
+// SaveCheckpoint writes c into dir atomically (temp file, fsync, rename)
+// with mode 0600.
+func SaveCheckpoint(dir string, c *Checkpoint) error {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return err

@@ -176,7 +176,7 @@ func (o *OTA) Run(ctx context.Context) error {
 // resume continues a download a previous run left, or reports an install
 // that was interrupted.
 func (o *OTA) resume(ctx context.Context) {
-	cp, err := loadCheckpoint(o.dir)
+	cp, err := LoadCheckpoint(o.dir)
 	if err != nil {
 		o.log.Warn("OTA checkpoint unusable; removed", "err", err)
 		_ = removeCheckpoint(o.dir)
@@ -228,7 +228,7 @@ func (o *OTA) handle(ctx context.Context, payload []byte) {
 		o.stopJob()
 	}
 	o.updates.Add(1)
-	cp, err := loadCheckpoint(o.dir)
+	cp, err := LoadCheckpoint(o.dir)
 	if err != nil {
 		o.log.Warn("OTA checkpoint unusable; starting over", "err", err)
 		cp = nil
@@ -244,7 +244,7 @@ func (o *OTA) handle(ctx context.Context, payload []byte) {
 			Partial: filepath.Join(o.dir, "firmware-"+u.Version+".part")}
 		_ = os.Remove(cp.Partial)
 	}
-	if err := saveCheckpoint(o.dir, cp); err != nil {
+	if err := SaveCheckpoint(o.dir, cp); err != nil {
 		o.fail(ctx, cp, diskFailure(cp, err))
 		return
 	}
@@ -299,7 +299,7 @@ func (o *OTA) runJob(ctx context.Context, cp *Checkpoint) {
 	} else {
 		report(percent(cp.Written, cp.Size))
 	}
-	save := func(c *Checkpoint) error { return saveCheckpoint(o.dir, c) }
+	save := func(c *Checkpoint) error { return SaveCheckpoint(o.dir, c) }
 	err := o.dl.Download(ctx, cp, save, func(n int64) {
 		pct := percent(n, cp.Size)
 		o.mu.Lock()
@@ -334,7 +334,7 @@ func (o *OTA) runJob(ctx context.Context, cp *Checkpoint) {
 // install runs the hook for a verified file and reports the outcome.
 func (o *OTA) install(ctx context.Context, cp *Checkpoint) {
 	cp.Installing = true
-	if err := saveCheckpoint(o.dir, cp); err != nil {
+	if err := SaveCheckpoint(o.dir, cp); err != nil {
 		o.fail(ctx, cp, diskFailure(cp, err))
 		return
 	}
@@ -398,7 +398,7 @@ func (o *OTA) fail(ctx context.Context, cp *Checkpoint, f *Failure) {
 // does not retry it on its own; the same update sent again resumes it.
 func (o *OTA) keepFailed(cp *Checkpoint) {
 	cp.Failed = true
-	_ = saveCheckpoint(o.dir, cp)
+	_ = SaveCheckpoint(o.dir, cp)
 }
 
 // discard removes a checkpoint and its partial file.

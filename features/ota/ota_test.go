@@ -173,7 +173,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	r.push(t, "4.0.0", data, hubsim.OTAPushRequest{})
 	waitStatus(t, r.ota, func(s Status) bool { return s.Bytes >= 512<<10 })
 	r.stop()
-	cp, err := loadCheckpoint(filepath.Join(r.dir, "ota"))
+	cp, err := LoadCheckpoint(filepath.Join(r.dir, "ota"))
 	require.NoError(t, err)
 	require.NotNil(t, cp)
 	require.Positive(t, cp.Written)
