@@ -133,6 +133,7 @@ func (s *OTAService) Start(ctx context.Context, h *Hub) error {
 		return err
 	}
 	s.srv = srv
+	h.log.Info("OTA firmware server", "url", srv.url(""), "ca", h.CAFile())
 	otaMu.Lock()
 	otaByHub[h] = s
 	otaMu.Unlock()
