@@ -261,6 +261,7 @@ func (o *OTA) start(cp *Checkpoint) {
 	o.st.State, o.st.TargetVersion, o.st.Size = StateDownloading, cp.Version, cp.Size
 	o.st.Bytes, o.st.Percent = cp.Written, percent(cp.Written, cp.Size)
 	o.st.ResultCode, o.st.LastError, o.st.Updated = 0, "", time.Now()
+	o.log.Info("OTA downloading", "version", cp.Version, "size", cp.Size, "from_byte", cp.Written, "url", redact(cp.URL))
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
