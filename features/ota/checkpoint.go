@@ -1,12 +1,14 @@
 package ota
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,14 +20,24 @@ import (
 const checkpointName = "checkpoint.json"
 
 // Checkpoint is what survives a restart of a download in progress. It is
-// written atomically (temp file, fsync, rename) with mode 0600.
+// written atomically (temp file, rename) with mode 0600 after every chunk,
+// which survives the process being killed; at most once a second (and at
+// the end) the partial file and the checkpoint are also fsynced, which
+// survives a power cut. Synced and SyncedHashState record that durable
+// point: on restore, the bytes after it are re-hashed from its state and
+// kept only if they hash to HashState, so a power cut that lost the tail of
+// the file costs at most a second of download, never a corrupt image.
 type Checkpoint struct {
 	Version string `json:"version"`
 	URL     string `json:"url"`
 	MD5     string `json:"md5sum"`
 	Size    int64  `json:"file_size"`
-	// Written bytes of the partial file are fsynced and hashed.
+	// Written bytes of the partial file are written and hashed.
 	Written int64 `json:"written"`
+	// Synced bytes (≤ Written) were fsynced; SyncedHashState is the MD5
+	// state after them.
+	Synced          int64  `json:"synced,omitempty"`
+	SyncedHashState []byte `json:"synced_hash_state,omitempty"`
 	// Partial is the partial file's path.
 	Partial string `json:"partial"`
 	// HashState is crypto/md5's marshalled state after Written bytes.
@@ -59,6 +71,9 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 	if c.Written < 0 || c.Written > c.Size {
 		return nil, fmt.Errorf("%w: written %d outside 0..%d", ErrBadCheckpoint, c.Written, c.Size)
 	}
+	if c.Synced < 0 || c.Synced > c.Written {
+		return nil, fmt.Errorf("%w: synced %d outside 0..%d", ErrBadCheckpoint, c.Synced, c.Written)
+	}
 	if c.Partial == "" || !filepath.IsAbs(c.Partial) {
 		return nil, fmt.Errorf("%w: partial file path %q is not absolute", ErrBadCheckpoint, c.Partial)
 	}
@@ -74,12 +89,88 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ota: %w", err)
 	}
-	return ParseCheckpoint(data)
+	c, err := ParseCheckpoint(data)
+	if err != nil {
+		return nil, err
+	}
+	// A fast record of the same download, further on, is newer. Its bytes
+	// after the durable point are checked against its hash state before
+	// they are trusted (restoreHash).
+	if f := loadFast(dir); f != nil && f.Update() == c.Update() && f.Partial == c.Partial &&
+		f.Written > c.Written && f.Synced >= c.Synced && !c.Installing && !c.Failed {
+		return f, nil
+	}
+	return c, nil
 }
 
-// SaveCheckpoint writes c into dir atomically (temp file, fsync, rename)
-// with mode 0600.
+// SaveCheckpoint writes c into dir atomically with mode 0600: durably
+// (temp file, fsync, rename, directory fsync) when c is at its synced point,
+// else with a plain atomic replace that survives the process dying but not
+// necessarily a power cut (see Checkpoint for why that is safe).
 func SaveCheckpoint(dir string, c *Checkpoint) error {
+	if c.Synced == c.Written {
+		if err := saveDurable(dir, c); err != nil {
+			return err
+		}
+		// The durable checkpoint is the newest now; an older fast record
+		// must not win over it.
+		_ = os.Remove(filepath.Join(dir, fastName))
+		return nil
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	// One pwrite over an existing file: creating a temporary file per
+	// chunk cost more than the download itself. The record carries its
+	// length and CRC, so a torn write is recognised and ignored.
+	rec := append([]byte(fmt.Sprintf("%s %08x %d\n", fastMagic, crc32.ChecksumIEEE(data), len(data))), data...)
+	f, err := os.OpenFile(filepath.Join(dir, fastName), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("ota: checkpoint: %w", err)
+	}
+	_, werr := f.WriteAt(rec, 0)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return fmt.Errorf("ota: checkpoint: %w", err)
+	}
+	return nil
+}
+
+// fastName holds the checkpoint written between two durable ones.
+const (
+	fastName  = "checkpoint.fast"
+	fastMagic = "iotd-ota-checkpoint-1"
+)
+
+// loadFast returns the fast checkpoint record in dir, or nil when there is
+// none or it is torn or foreign.
+func loadFast(dir string) *Checkpoint {
+	b, err := os.ReadFile(filepath.Join(dir, fastName))
+	if err != nil {
+		return nil
+	}
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
+		return nil
+	}
+	var sum uint32
+	var n int
+	if _, err := fmt.Sscanf(string(b[:nl]), fastMagic+" %08x %d", &sum, &n); err != nil || n < 0 || nl+1+n > len(b) {
+		return nil
+	}
+	data := b[nl+1 : nl+1+n]
+	if crc32.ChecksumIEEE(data) != sum {
+		return nil
+	}
+	c, err := ParseCheckpoint(data)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// saveDurable writes c into dir atomically and durably.
+func saveDurable(dir string, c *Checkpoint) error {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -91,6 +182,7 @@ func SaveCheckpoint(dir string, c *Checkpoint) error {
 }
 
 func removeCheckpoint(dir string) error {
+	_ = os.Remove(filepath.Join(dir, fastName))
 	err := os.Remove(filepath.Join(dir, checkpointName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -112,9 +204,15 @@ func restoreHash(c *Checkpoint) (hash.Hash, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("ota: partial file: %w", err)
 	}
-	if fi.Size() >= c.Written && len(c.HashState) > 0 {
-		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.HashState); err == nil && stateLen(c.HashState) == c.Written {
-			return h, c.Written, nil
+	if fi.Size() >= c.Written && len(c.HashState) > 0 && stateLen(c.HashState) == c.Written {
+		if c.Synced == c.Written {
+			if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.HashState); err == nil {
+				return h, c.Written, nil
+			}
+		} else if n, ok := verifyTail(c); ok {
+			// The unsynced tail is intact (or, after a power cut, the
+			// synced part is): continue from there.
+			return n.h, n.at, nil
 		}
 		h = md5.New()
 	}
@@ -129,6 +227,43 @@ func restoreHash(c *Checkpoint) (hash.Hash, int64, error) {
 		return nil, 0, fmt.Errorf("ota: re-hash partial file: %w", err)
 	}
 	return h, got, nil
+}
+
+type restored struct {
+	h  hash.Hash
+	at int64
+}
+
+// verifyTail re-hashes the bytes between the synced point and Written from
+// the synced state. If they hash to HashState they are what was downloaded
+// and the download continues from Written; if not (a power cut lost them),
+// it continues from the synced point. ok is false when the synced state
+// itself is unusable.
+func verifyTail(c *Checkpoint) (restored, bool) {
+	h := md5.New()
+	if c.Synced > 0 {
+		if stateLen(c.SyncedHashState) != c.Synced || h.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.SyncedHashState) != nil {
+			return restored{}, false
+		}
+	}
+	f, err := os.Open(c.Partial)
+	if err != nil {
+		return restored{}, false
+	}
+	defer f.Close()
+	if _, err := f.Seek(c.Synced, io.SeekStart); err != nil {
+		return restored{}, false
+	}
+	synced := marshalHash(h)
+	if n, err := io.Copy(h, io.LimitReader(f, c.Written-c.Synced)); err == nil && n == c.Written-c.Synced &&
+		bytes.Equal(marshalHash(h), c.HashState) {
+		return restored{h, c.Written}, true
+	}
+	back := md5.New()
+	if back.(encoding.BinaryUnmarshaler).UnmarshalBinary(synced) != nil {
+		return restored{}, false
+	}
+	return restored{back, c.Synced}, true
 }
 
 // stateLen is the byte count recorded in a marshalled crypto/md5 state: its

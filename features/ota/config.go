@@ -44,9 +44,10 @@ type Config struct {
 	// CAFile holds PEM roots that verify the firmware server; empty means
 	// the system roots.
 	CAFile string `yaml:"ca_file" json:"ca_file"`
-	// CheckpointEvery is how many bytes are written between two fsynced
-	// checkpoints (default 64 KiB): at most this much is fetched again after
-	// an interruption.
+	// CheckpointEvery is how many bytes are written between two checkpoints
+	// (default 64 KiB): at most this much is fetched again after iotd is
+	// killed. The partial file and checkpoint are fsynced at most once a
+	// second, so a power cut costs at most a second of download.
 	CheckpointEvery int `yaml:"checkpoint_every" json:"checkpoint_every"`
 	// StallTimeout fails an attempt that receives nothing for this long
 	// (default 30s).

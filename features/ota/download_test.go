@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -97,4 +98,71 @@ func TestParseContentRange(t *testing.T) {
 			}
 		})
 	}
+}
+
+// After a power cut the bytes after the last fsync may be gone or garbage
+// although a later checkpoint says they were written: restore notices, as
+// they no longer hash to the saved state, and continues from the synced
+// point; intact bytes are kept.
+func TestRestoreVerifiesTheUnsyncedTail(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 3000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	partial := filepath.Join(dir, "fw.part")
+	require.NoError(t, os.WriteFile(partial, data, 0o600))
+	hashAt := func(n int) []byte {
+		h := md5.New()
+		h.Write(data[:n])
+		return marshalHash(h)
+	}
+	cp := &Checkpoint{Version: "1.0", URL: "https://h/fw", MD5: strings.Repeat("0", 32), Size: 5000,
+		Written: 3000, HashState: hashAt(3000), Synced: 1000, SyncedHashState: hashAt(1000), Partial: partial}
+
+	_, at, err := restoreHash(cp)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3000), at, "an intact tail is kept")
+
+	data[2500] ^= 0xff // the power cut lost what was after the fsync
+	require.NoError(t, os.WriteFile(partial, data, 0o600))
+	h, at, err := restoreHash(cp)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1000), at, "a damaged tail is fetched again")
+	assert.Equal(t, hashAt(1000), marshalHash(h))
+}
+
+// The fast record between two durable checkpoints wins when it is intact
+// and belongs to the same download; a torn one is ignored.
+func TestFastCheckpointRecord(t *testing.T) {
+	dir := t.TempDir()
+	partial := filepath.Join(dir, "fw.part")
+	base := Checkpoint{Version: "1.0", URL: "https://h/fw", MD5: strings.Repeat("0", 32), Size: 5000, Partial: partial}
+	durable := base
+	durable.Written, durable.Synced = 1000, 1000
+	require.NoError(t, SaveCheckpoint(dir, &durable))
+	fast := base
+	fast.Written, fast.Synced = 3000, 1000
+	require.NoError(t, SaveCheckpoint(dir, &fast))
+
+	got, err := LoadCheckpoint(dir)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3000), got.Written)
+
+	b, err := os.ReadFile(filepath.Join(dir, fastName))
+	require.NoError(t, err)
+	b[len(b)-3] ^= 0x20 // a torn write
+	require.NoError(t, os.WriteFile(filepath.Join(dir, fastName), b, 0o600))
+	got, err = LoadCheckpoint(dir)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1000), got.Written)
+
+	// Another update's record never applies.
+	other := fast
+	other.Version = "2.0"
+	require.NoError(t, SaveCheckpoint(dir, &other))
+	got, err = LoadCheckpoint(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "1.0", got.Version)
+	assert.Equal(t, int64(1000), got.Written)
 }
