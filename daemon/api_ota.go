@@ -1,11 +1,7 @@
 package daemon
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/ota"
@@ -14,14 +10,6 @@ import (
 // defaultStateDir is used when the configuration sets no state_dir: a
 // directory next to the configuration file.
 const defaultStateDir = "iotd-state"
-
-// StateDirPath is the resolved state directory.
-func (c *Config) StateDirPath() string {
-	if c.StateDir == "" {
-		return c.path(defaultStateDir)
-	}
-	return c.path(c.StateDir)
-}
 
 // newOTA builds the OTA feature: file paths resolved against the
 // configuration's directory, downloads through features.ota.http_driver
@@ -34,17 +22,9 @@ func (d *Daemon) newOTA() (*ota.OTA, error) {
 	bad := func(field, msg string) error {
 		return &core.ConfigError{Source: "config", Field: "features.ota." + field, Msg: msg}
 	}
-	var tlsCfg *tls.Config
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, bad("ca_file", err.Error())
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, bad("ca_file", fmt.Sprintf("%s holds no PEM certificate", cfg.CAFile))
-		}
-		tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tlsCfg, err := loadRoots(cfg.CAFile)
+	if err != nil {
+		return nil, bad("ca_file", err.Error())
 	}
 	var tr http.RoundTripper
 	if !cfg.Disabled {

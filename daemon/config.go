@@ -242,3 +242,11 @@ func DefaultSocket() string {
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("iotd-%d.sock", os.Geteuid()))
 }
+
+// StateDirPath is the resolved state directory.
+func (c *Config) StateDirPath() string {
+	if c.StateDir == "" {
+		return c.path(defaultStateDir)
+	}
+	return c.path(c.StateDir)
+}

@@ -34,23 +34,32 @@ func httpClient(reg *core.Registry, driverName, caFile string, timeout time.Dura
 	if driverName == "" {
 		driverName = "tcp"
 	}
-	var tlsConf *tls.Config
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, &core.ConfigError{Source: "config", Field: "ca_file", Msg: "cannot read the CA file", Err: err}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &core.ConfigError{Source: "config", Field: "ca_file", Msg: caFile + ": no PEM certificates in it"}
-		}
-		tlsConf = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tlsConf, err := loadRoots(caFile)
+	if err != nil {
+		return nil, &core.ConfigError{Source: "config", Field: "ca_file", Msg: err.Error()}
 	}
 	tr, err := reg.HTTPTransport(driverName, nil, tlsConf)
 	if err != nil {
 		return nil, err
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// loadRoots returns a TLS configuration that verifies servers against the
+// PEM certificates in caFile, or nil (the system's roots) when caFile is "".
+func loadRoots(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Register registers the device of cfg with the hub when its
