@@ -32,6 +32,7 @@ through a driver chosen at run time, and offers the hub to local applications.
   iotd shadow get|report|watch     the device shadow
   iotd rrpc watch|reply           answer the cloud's synchronous calls
   iotd broadcast watch            print the product's broadcasts
+  iotd ota status [--watch]       firmware version and update progress
   iotd gateway list|online|...    the gateway's sub-devices
   iotd log LEVEL TEXT             upload a line with iotd's logs
 
@@ -186,6 +187,16 @@ func printStatus(w io.Writer, st daemon.Status) {
 	b := st.Features.Broadcast
 	fmt.Fprintf(tw, "broadcast\t%d received, %d hook runs, %d hook failures, %d dropped\n",
 		b.Received, b.HookRuns, b.HookFailures, b.Dropped)
+	if o := st.Features.OTA; !o.Disabled {
+		line := fmt.Sprintf("firmware %s, %s", o.Version, o.State)
+		if o.TargetVersion != "" && o.TargetVersion != o.Version {
+			line += fmt.Sprintf(" (%s: %d%%)", o.TargetVersion, o.Percent)
+		}
+		if o.LastError != "" {
+			line += ", last error: " + o.LastError
+		}
+		fmt.Fprintf(tw, "ota\t%s\n", line)
+	}
 	if g := st.Features.Gateway; g.Requests > 0 {
 		fmt.Fprintf(tw, "gateway\t%d requests, %d succeeded, %d rejected, %d timeouts, %d restores, %d malformed\n",
 			g.Requests, g.Succeeded, g.Rejected, g.Timeouts, g.Restores, g.Malformed)
