@@ -20,12 +20,22 @@ type ShadowReport struct {
 	Overwrite bool `json:"overwrite,omitempty"`
 }
 
-func (s *apiServer) shadowCached(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.d.shadow.Document())
+func (s *apiServer) shadowCached(w http.ResponseWriter, r *http.Request) {
+	sh, err := s.d.shadowFor(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sh.Document())
 }
 
 func (s *apiServer) shadowGet(w http.ResponseWriter, r *http.Request) {
-	doc, err := s.d.shadow.Get(r.Context())
+	sh, err := s.d.shadowFor(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	doc, err := sh.Get(r.Context())
 	if err != nil {
 		writeError(w, shadowStatus(err), err)
 		return
@@ -34,6 +44,11 @@ func (s *apiServer) shadowGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *apiServer) shadowReport(w http.ResponseWriter, r *http.Request) {
+	sh, err := s.d.shadowFor(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
 	var req ShadowReport
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -52,7 +67,7 @@ func (s *apiServer) shadowReport(w http.ResponseWriter, r *http.Request) {
 			u.ClearDesiredKeys = append(u.ClearDesiredKeys, k)
 		}
 	}
-	doc, err := s.d.shadow.Update(r.Context(), u)
+	doc, err := sh.Update(r.Context(), u)
 	if err != nil {
 		writeError(w, shadowStatus(err), err)
 		return
@@ -61,7 +76,12 @@ func (s *apiServer) shadowReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *apiServer) shadowClearDesired(w http.ResponseWriter, r *http.Request) {
-	doc, err := s.d.shadow.ClearDesired(r.Context())
+	sh, err := s.d.shadowFor(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	doc, err := sh.ClearDesired(r.Context())
 	if err != nil {
 		writeError(w, shadowStatus(err), err)
 		return
@@ -70,7 +90,12 @@ func (s *apiServer) shadowClearDesired(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *apiServer) shadowWatch(w http.ResponseWriter, r *http.Request) {
-	streamJSON(w, s.d.shadow.Watch(r.Context()), func(d shadow.Delta) any { return d })
+	sh, err := s.d.shadowFor(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	streamJSON(w, sh.Watch(r.Context()), func(d shadow.Delta) any { return d })
 }
 
 // shadowStatus maps a shadow error to an HTTP status.

@@ -24,6 +24,22 @@ import (
 type Client struct {
 	socket string
 	http   *http.Client
+	device string // PRODUCT/DEVICE for a sub-device's shadow, or ""
+}
+
+// WithDevice returns a client whose shadow calls address the named
+// sub-device ("PRODUCT/DEVICE") of a gateway daemon.
+func (c *Client) WithDevice(device string) *Client {
+	c2 := *c
+	c2.device = device
+	return &c2
+}
+
+func (c *Client) deviceQuery() string {
+	if c.device == "" {
+		return ""
+	}
+	return "?" + url.Values{"device": {c.device}}.Encode()
 }
 
 // NewClient returns a client for the daemon listening on socket.
@@ -179,26 +195,26 @@ func streamLines[T any](ctx context.Context, c *Client, path string, fn func(T) 
 func (c *Client) Shadow(ctx context.Context, fresh bool) (shadow.Document, error) {
 	var doc shadow.Document
 	if fresh {
-		return doc, c.do(ctx, http.MethodPost, "/v1/shadow/get", nil, &doc)
+		return doc, c.do(ctx, http.MethodPost, "/v1/shadow/get"+c.deviceQuery(), nil, &doc)
 	}
-	return doc, c.do(ctx, http.MethodGet, "/v1/shadow", nil, &doc)
+	return doc, c.do(ctx, http.MethodGet, "/v1/shadow"+c.deviceQuery(), nil, &doc)
 }
 
 // ShadowReport reports values and returns the document after the update.
 func (c *Client) ShadowReport(ctx context.Context, req ShadowReport) (shadow.Document, error) {
 	var doc shadow.Document
-	return doc, c.do(ctx, http.MethodPost, "/v1/shadow/report", req, &doc)
+	return doc, c.do(ctx, http.MethodPost, "/v1/shadow/report"+c.deviceQuery(), req, &doc)
 }
 
 // ShadowClearDesired removes all desired state.
 func (c *Client) ShadowClearDesired(ctx context.Context) (shadow.Document, error) {
 	var doc shadow.Document
-	return doc, c.do(ctx, http.MethodPost, "/v1/shadow/clear-desired", nil, &doc)
+	return doc, c.do(ctx, http.MethodPost, "/v1/shadow/clear-desired"+c.deviceQuery(), nil, &doc)
 }
 
 // ShadowWatch streams shadow deltas to fn.
 func (c *Client) ShadowWatch(ctx context.Context, fn func(shadow.Delta) error) error {
-	return streamLines(ctx, c, "/v1/shadow/watch", fn)
+	return streamLines(ctx, c, "/v1/shadow/watch"+c.deviceQuery(), fn)
 }
 
 // OTA returns the firmware update state.

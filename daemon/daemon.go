@@ -48,6 +48,7 @@ type Daemon struct {
 	ota      *ota.OTA
 	gateway  *gateway.Gateway
 	logup    *logupload.Uploader // nil unless enabled
+	subs     subShadows
 	started  time.Time
 	ready    chan struct{} // closed once the local API listens
 }
@@ -230,6 +231,14 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 			}
 		}()
 	}
+	d.subs.mu.Lock()
+	d.subs.spawn = start
+	d.subs.mu.Unlock()
+	defer func() {
+		d.subs.mu.Lock()
+		d.subs.spawn = nil
+		d.subs.mu.Unlock()
+	}()
 	go d.logLinkStates(ctx)
 	start("uplink", d.uplink.Run)
 	// Features talk to the uplink through the bus; start them once it

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -54,6 +55,20 @@ func TestGatewayThroughDaemon(t *testing.T) {
 		return false
 	}, 5*time.Second, 20*time.Millisecond)
 
+	// The sub-device's own shadow, through the gateway.
+	sub := r.client.WithDevice("PSUB000001/s1")
+	_, err = sub.ShadowReport(ctx, ShadowReport{Reported: map[string]json.RawMessage{"brightness": json.RawMessage(`80`)}})
+	require.NoError(t, err)
+	view, err := hubsim.NewClient(hub.AdminURL()).Shadow(ctx, "PSUB000001", "s1")
+	require.NoError(t, err)
+	assert.JSONEq(t, `80`, string(view.Reported["brightness"]))
+	doc, err := sub.Shadow(ctx, false)
+	require.NoError(t, err)
+	assert.Equal(t, view.Version, doc.Version)
+	own, err := r.client.Shadow(ctx, true)
+	require.NoError(t, err)
+	assert.NotContains(t, own.Reported, "brightness", "the gateway's own shadow is separate")
+
 	// Take s2 offline: its topics are refused again, locally.
 	res, err := r.client.GatewayOp(ctx, "offline", []string{"PSUB000001/s2"})
 	require.NoError(t, err)
@@ -61,6 +76,9 @@ func TestGatewayThroughDaemon(t *testing.T) {
 	assert.Empty(t, res.Error)
 	_, err = r.client.Publish(ctx, PublishRequest{Topic: "PSUB000001/s2/event", Payload: "x", QoS: 1})
 	assert.ErrorContains(t, err, "does not belong to this device")
+
+	_, err = r.client.WithDevice("PSUB000001/s2").Shadow(ctx, true)
+	assert.ErrorContains(t, err, "not an online sub-device")
 
 	views, err := hubsim.NewClient(hub.AdminURL()).SubDevices(ctx, "PGW0000001", "gw1")
 	require.NoError(t, err)

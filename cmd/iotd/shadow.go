@@ -29,7 +29,10 @@ reconnect, and applies deltas in version order.
   iotd shadow watch                            print deltas as they arrive`,
 	}
 	var timeout time.Duration
+	var device string
 	c.PersistentFlags().DurationVar(&timeout, "timeout", 15*time.Second, "give up after this long")
+	c.PersistentFlags().StringVar(&device, "device", "", "PRODUCT/DEVICE: an online sub-device's shadow (gateway daemons)")
+	client := func() *daemon.Client { return daemon.NewClient(sock()).WithDevice(device) }
 
 	var fresh, asJSON bool
 	get := &cobra.Command{
@@ -39,7 +42,7 @@ reconnect, and applies deltas in version order.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			doc, err := daemon.NewClient(sock()).Shadow(ctx, fresh)
+			doc, err := client().Shadow(ctx, fresh)
 			if err != nil {
 				return err
 			}
@@ -69,7 +72,7 @@ reconnect, and applies deltas in version order.
 			}
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			doc, err := daemon.NewClient(sock()).ShadowReport(ctx, req)
+			doc, err := client().ShadowReport(ctx, req)
 			if err != nil {
 				return err
 			}
@@ -87,7 +90,7 @@ reconnect, and applies deltas in version order.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			doc, err := daemon.NewClient(sock()).ShadowClearDesired(ctx)
+			doc, err := client().ShadowClearDesired(ctx)
 			if err != nil {
 				return err
 			}
@@ -106,7 +109,7 @@ reconnect, and applies deltas in version order.
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
 			n := 0
-			err := daemon.NewClient(sock()).ShadowWatch(cmd.Context(), func(d shadow.Delta) error {
+			err := client().ShadowWatch(cmd.Context(), func(d shadow.Delta) error {
 				if watchJSON {
 					if err := enc.Encode(d); err != nil {
 						return err
