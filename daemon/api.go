@@ -73,6 +73,8 @@ type FeatureStats struct {
 	Broadcast broadcast.Stats `json:"broadcast"`
 	OTA       ota.Status      `json:"ota"`
 	Gateway   gateway.Stats   `json:"gateway"`
+	// SubDeviceOTA is the OTA state of each online sub-device that has one.
+	SubDeviceOTA map[string]ota.Status `json:"sub_device_ota,omitempty"`
 	// LogUpload is nil when log upload is off.
 	LogUpload *logupload.Stats `json:"logupload,omitempty"`
 }
@@ -194,7 +196,7 @@ func (d *Daemon) Status() Status {
 		Subscriptions:  us.Subscriptions,
 		LastError:      us.LastError,
 		Features: FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats(),
-			OTA: d.ota.Status(), Gateway: d.gateway.Stats()},
+			OTA: d.ota.Status(), Gateway: d.gateway.Stats(), SubDeviceOTA: d.subOTAStatus()},
 	}
 	if d.logup != nil {
 		ls := d.logup.Stats()

@@ -15,12 +15,17 @@ const defaultStateDir = "iotd-state"
 // configuration's directory, downloads through features.ota.http_driver
 // with TLS roots from features.ota.ca_file (empty: the system's).
 func (d *Daemon) newOTA() (*ota.OTA, error) {
-	cfg := d.cfg.Features.OTA
+	return d.newOTAFor(d.cfg.Features.OTA, "features.ota", d.device.ProductID, d.device.DeviceName, d.cfg.StateDirPath())
+}
+
+// newOTAFor builds an OTA feature for device pid/dn (the daemon's own or a
+// gateway's sub-device) keeping its state in stateDir.
+func (d *Daemon) newOTAFor(cfg ota.Config, key, pid, dn, stateDir string) (*ota.OTA, error) {
 	cfg.CAFile = d.cfg.path(cfg.CAFile)
 	cfg.VersionFile = d.cfg.path(cfg.VersionFile)
 	cfg.Dir = d.cfg.path(cfg.Dir)
 	bad := func(field, msg string) error {
-		return &core.ConfigError{Source: "config", Field: "features.ota." + field, Msg: msg}
+		return &core.ConfigError{Source: "config", Field: key + "." + field, Msg: msg}
 	}
 	tlsCfg, err := loadRoots(cfg.CAFile)
 	if err != nil {
@@ -35,8 +40,11 @@ func (d *Daemon) newOTA() (*ota.OTA, error) {
 		}
 		tr = t
 	}
-	return ota.New(cfg, d.bus, d.device.ProductID, d.device.DeviceName,
-		ota.Env{StateDir: d.cfg.StateDirPath(), Transport: tr}, d.log)
+	log := d.log
+	if pid != d.device.ProductID || dn != d.device.DeviceName {
+		log = log.With("sub_device", pid+"/"+dn)
+	}
+	return ota.New(cfg, d.bus, pid, dn, ota.Env{StateDir: stateDir, Transport: tr}, log)
 }
 
 func (s *apiServer) otaStatus(w http.ResponseWriter, _ *http.Request) {

@@ -99,7 +99,10 @@ type FeaturesConfig struct {
 	Broadcast broadcast.Config `yaml:"broadcast"`
 	OTA       ota.Config       `yaml:"ota"`
 	Gateway   gateway.Config   `yaml:"gateway"`
-	LogUpload LogUploadConfig  `yaml:"logupload"`
+	// SubDeviceOTA runs OTA for a gateway's sub-devices, keyed by
+	// "PRODUCT/DEVICE", while each is online through this gateway.
+	SubDeviceOTA map[string]ota.Config `yaml:"sub_device_ota"`
+	LogUpload    LogUploadConfig       `yaml:"logupload"`
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
@@ -185,6 +188,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Features.Shadow.Validate(); err != nil {
 		return bad("features.shadow", err.Error())
+	}
+	for name, oc := range c.Features.SubDeviceOTA {
+		if _, err := gateway.ParseRef(name); err != nil {
+			return bad("features.sub_device_ota", err.Error())
+		}
+		if err := oc.Validate(); err != nil {
+			return bad("features.sub_device_ota."+name, err.Error())
+		}
 	}
 	if err := c.Features.Gateway.Validate(); err != nil {
 		return bad("features.gateway", err.Error())

@@ -49,6 +49,7 @@ type Daemon struct {
 	gateway  *gateway.Gateway
 	logup    *logupload.Uploader // nil unless enabled
 	subs     subShadows
+	subOTA   subOTA
 	started  time.Time
 	ready    chan struct{} // closed once the local API listens
 }
@@ -253,6 +254,7 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	start("broadcast", d.bcast.Run)
 	start("ota", d.ota.Run)
 	start("gateway", d.gateway.Run)
+	start("sub-device ota", d.runSubOTA)
 	if d.logup != nil {
 		start("logupload", d.logup.Run)
 	}

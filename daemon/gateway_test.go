@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +117,49 @@ func TestLogUploadThroughDaemon(t *testing.T) {
 	st, err := r.client.Status(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, st.Features.LogUpload)
+}
+
+// A sub-device online through the gateway gets its own OTA: its version is
+// reported when it comes online, and an update pushed to it is downloaded,
+// installed by its hook and reported done, under its own identity.
+func TestSubDeviceOTAThroughGateway(t *testing.T) {
+	hub := startHub(t, nil)
+	dir := deviceDir(t, hub, "PGW0000002", "gw1", false)
+	info, err := hub.CreateDevice("PSUB000002", "lamp", false)
+	require.NoError(t, err)
+	installed := filepath.Join(t.TempDir(), "installed")
+	cfg := configFor(t, hub, dir, fmt.Sprintf(`features:
+  gateway:
+    auto_bind: true
+    sub_devices:
+      - {product_id: PSUB000002, device_name: lamp, device_secret: %q}
+  sub_device_ota:
+    PSUB000002/lamp:
+      version: 0.9.0
+      ca_file: %s
+      hook: {command: ["/bin/sh", "-c", "echo \"$2\" >> %s", "install"]}
+`, info.KeyDeviceInfo.DeviceSecret, hub.CAFile(), installed))
+	r := startDaemon(t, cfg)
+	r.waitStatus(t, "connected", connected)
+	sub := hubsim.DeviceRef{ProductID: "PSUB000002", DeviceName: "lamp"}
+	require.Eventually(t, func() bool { return hub.OTA().DeviceStatus(sub).Version == "0.9.0" }, 15*time.Second, 20*time.Millisecond,
+		"the sub-device's version is reported once it is online; log:\n%s", r.log)
+
+	image := bytes.Repeat([]byte("lamp firmware "), 50000)
+	_, err = hub.OTA().Upload("lamp-1.0.bin", "1.0.0", image)
+	require.NoError(t, err)
+	_, err = hub.OTA().Push(sub, hubsim.OTAPushRequest{Version: "1.0.0"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st := hub.OTA().DeviceStatus(sub)
+		return st.State == "done" && st.Version == "1.0.0"
+	}, 20*time.Second, 20*time.Millisecond)
+	b, err := os.ReadFile(installed)
+	require.NoError(t, err)
+	assert.Equal(t, "1.0.0\n", string(b))
+	gw := hub.OTA().DeviceStatus(hubsim.DeviceRef{ProductID: "PGW0000002", DeviceName: "gw1"})
+	assert.NotEqual(t, "1.0.0", gw.Version, "the gateway's own version is untouched")
+	st, err := r.client.Status(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "1.0.0", st.Features.SubDeviceOTA["PSUB000002/lamp"].Version)
 }

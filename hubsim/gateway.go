@@ -100,6 +100,11 @@ func (g *gatewayService) Start(_ context.Context, h *Hub) error {
 		return fmt.Errorf("hubsim: gateway hook: %w", err)
 	}
 	h.AllowACL(g.allow)
+	h.AddPresence(func(dev DeviceRef) bool {
+		g.mu.RLock()
+		defer g.mu.RUnlock()
+		return g.online[dev]
+	})
 	h.Handle("gateway", "$gateway/operation/+/+", g.handle)
 	h.Admin().HandleFunc("GET /gateways/{pid}/{dn}/subdevices", func(w http.ResponseWriter, r *http.Request) {
 		d, err := h.store.Device(r.PathValue("pid"), r.PathValue("dn"))

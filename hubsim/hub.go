@@ -84,9 +84,10 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.RWMutex // guards routes, aclRules, active
+	mu       sync.RWMutex // guards routes, aclRules, presence, active
 	routes   []route
 	aclRules []ACLRule
+	presence []func(DeviceRef) bool
 	active   map[string]*mqtt.Client // connected session per client id
 
 	closeOnce sync.Once

@@ -202,8 +202,8 @@ func (s *OTAService) Push(dev DeviceRef, req OTAPushRequest) (OTAUpdate, error) 
 	if !ok {
 		return OTAUpdate{}, fmt.Errorf("%w: no firmware %q (version %q) uploaded; upload it first (POST /ota/firmware?version=V)", ErrNotFound, req.Firmware, req.Version)
 	}
-	if !s.h.tracker.status(dev.ClientID()).Connected {
-		return OTAUpdate{}, fmt.Errorf("%w: device %s is offline; an OTA push needs a connected device", ErrOffline, dev)
+	if !s.h.Reachable(dev) {
+		return OTAUpdate{}, fmt.Errorf("%w: device %s is offline (neither connected nor online through a gateway); an OTA push needs it reachable", ErrOffline, dev)
 	}
 	u := OTAUpdate{Type: "update_firmware", Version: f.Version, URL: f.URL, MD5: f.MD5, FileSize: f.Size}
 	if req.MD5 != "" {
@@ -246,9 +246,12 @@ func (s *OTAService) deviceLocked(dev DeviceRef) *OTADeviceStatus {
 }
 
 func (s *OTAService) onReport(m Message) {
+	// The device is the one the topic names: the ACL, checked before
+	// handlers run, let the publisher use it (itself, or a gateway for an
+	// online sub-device).
 	dev, err := otaTopicDevice(m.Topic)
-	if err != nil || dev != m.Device {
-		s.h.log.Warn("ota report ignored", "device", m.Device.String(), "topic", m.Topic, "reason", "not the device's report topic")
+	if err != nil {
+		s.h.log.Warn("ota report ignored", "device", m.Device.String(), "topic", m.Topic, "reason", "not a report topic")
 		return
 	}
 	r, err := ParseOTAReport(m.Payload)

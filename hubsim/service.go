@@ -63,6 +63,31 @@ func (h *Hub) AllowACL(rule ACLRule) {
 	h.aclRules = append(h.aclRules, rule)
 }
 
+// AddPresence adds a way for a device to be reachable without a session
+// of its own: a gateway's sub-device that is online through it.
+func (h *Hub) AddPresence(online func(DeviceRef) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.presence = append(h.presence, online)
+}
+
+// Reachable reports whether messages to dev can arrive now: it is connected
+// itself, or online through a gateway.
+func (h *Hub) Reachable(dev DeviceRef) bool {
+	if h.tracker.status(dev.ClientID()).Connected {
+		return true
+	}
+	h.mu.RLock()
+	presence := h.presence
+	h.mu.RUnlock()
+	for _, online := range presence {
+		if online(dev) {
+			return true
+		}
+	}
+	return false
+}
+
 // Go runs f on a goroutine the hub waits for at Close; f must return when
 // ctx ends.
 func (h *Hub) Go(f func(ctx context.Context)) {
