@@ -40,6 +40,16 @@
 //     and waits for the reply on $rrpc/txd/{pid}/{dn}/{id}.
 //   - Broadcast: POST /products/{pid}/broadcast sends to
 //     $broadcast/rxd/{pid}/{dn} of every online device of the product.
+//   - OTA: firmware uploaded through the admin API and served over HTTPS
+//     (hubsim's CA, Range support, fault switches) on its own listener;
+//     update_firmware pushed on $ota/update; version and progress reports
+//     recorded per device (also for sub-devices online through a gateway).
+//   - Gateways: bind signatures verified, topology persisted, online state
+//     tracked; a gateway may use only its online sub-devices' topics.
+//   - The log service (POST /cgi-bin/report-log, signatures verified, lines
+//     kept per device) and $log/operation levels.
+//   - Dynamic registration (POST /register/dev): signature, AES payload, the
+//     hub's error codes; per product off, pre-created names or auto-create.
 //   - A message log: every device publish (and every hub publish to a
 //     device) is kept in a ring of 256 per device.
 //

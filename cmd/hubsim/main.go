@@ -10,6 +10,10 @@
 //	hubsim shadow get PRODUCT/DEVICE | shadow desire PRODUCT/DEVICE key=value ... [--replace]
 //	hubsim rrpc PRODUCT/DEVICE PAYLOAD [--timeout 5s]
 //	hubsim broadcast PRODUCT PAYLOAD
+//	hubsim ota push PRODUCT/DEVICE FILE --version V | ota status PRODUCT/DEVICE | ota info
+//	hubsim gateway list PRODUCT/DEVICE
+//	hubsim logs PRODUCT/DEVICE | loglevel PRODUCT/DEVICE N
+//	hubsim dynreg PRODUCT [off|precreate|autocreate] [--cert]
 //
 // Every command except serve talks to a running hubsim through its admin
 // API (--admin, default 127.0.0.1:8080). `device create` also works with no
