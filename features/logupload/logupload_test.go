@@ -48,24 +48,7 @@ func (r *rig) start(t *testing.T, cfg Config) *Uploader {
 }
 
 func runFor(t *testing.T, u *Uploader) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- u.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return")
-		}
-	}
-	t.Cleanup(stop)
+	stop = hubtest.Run(t, u.Run)
 	require.Eventually(t, func() bool { return u.Flush(context.Background()) != ErrStopped }, 5*time.Second, 5*time.Millisecond)
 	return stop
 }

@@ -73,25 +73,8 @@ func startRigOn(t *testing.T, hub *hubsim.Hub, pid string, cfg Config) *rig {
 	}
 	o, err := New(cfg, dev.Bus, pid, "dev1", Env{StateDir: dir, Transport: transport(t, hub)}, nil)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx) }()
 	r := &rig{hub: hub, dev: dev, ota: o, dir: dir, pid: pid, dn: "dev1"}
-	var stopped bool
-	r.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("ota: Run did not return within 10s of cancel")
-		}
-	}
-	t.Cleanup(r.stop)
+	r.stop = hubtest.Run(t, o.Run)
 	r.waitHub(t, "version report", func(s hubsim.OTADeviceStatus) bool { return s.Version != "" })
 	return r
 }
