@@ -29,7 +29,7 @@ through a driver chosen at run time, and offers the hub to local applications.
   iotd sub FILTER                 print messages as they arrive
   iotd drivers                    list drivers and probe them
   iotd register --config FILE     dynamic registration (product secret → device credentials)
-  iotd shadow get|report|watch     the device shadow
+  iotd shadow get|report|watch    the device shadow
   iotd rrpc watch|reply           answer the cloud's synchronous calls
   iotd broadcast watch            print the product's broadcasts
   iotd ota status [--watch]       firmware version and update progress
