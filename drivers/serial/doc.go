@@ -1,0 +1,21 @@
+// Package serial opens serial ports (USB and UART modems) for iotd.
+//
+// A [Port] is a minimal byte stream: Read, Write and Close. [Open] backs it
+// with github.com/tarm/serial and always sets a read timeout, because tarm's
+// Close blocks forever on a pending Read when no timeout is set. tarm reports
+// a read timeout as (0, io.EOF) on Linux and (0, nil) on Windows; a Port
+// turns both into [ErrNoData], so that callers can tell "no byte arrived yet"
+// from the end of the stream. Another backend (go.bug.st/serial) can be
+// dropped in behind the same interface.
+//
+// [List] discovers ports on Linux: /dev/ttyUSB*, /dev/ttyACM* and the
+// /dev/serial/by-id links, with the USB interface number read from sysfs
+// (bInterfaceNumber), which is how the AT port of a multi-port modem is
+// picked (Quectel and SIMCom: interface 2).
+//
+// Importing the package registers the "serial" driver in core.Default. It
+// only reports, through Probe, whether serial ports exist: a serial port is
+// a link to a modem, not a network transport, so its Dial always fails with
+// driver.ErrNotSupported. The AT modem drivers (drivers/at) open connections
+// through the modem on such a port.
+package serial

@@ -1,0 +1,7 @@
+package serial
+
+import "github.com/iotd/iotd/core"
+
+func init() {
+	core.MustRegister(New())
+}
