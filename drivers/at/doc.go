@@ -1,0 +1,39 @@
+// Package at is iotd's AT command engine: it talks to a modem over any
+// io.ReadWriter (usually a drivers/serial Port) and knows nothing of a
+// particular vendor. Dialects (ESP-AT, Quectel, SIMCom, u-blox) build on it.
+//
+// One reader goroutine owns the byte stream. It splits it into lines (CR or
+// LF ends a line; empty lines and NUL bytes are dropped), recognises prompts
+// that have no line end (">", "> ", "@") while a command waits for one, and
+// switches to reading exactly N raw bytes when a handler says so, so that
+// socket data containing CR, LF, "OK", NUL or Ctrl-Z passes intact.
+//
+// Every line goes to exactly one place, in this order:
+//
+//  1. the echo of the pending command (skipped);
+//  2. a two-phase waiter ([Command.Await]) whose prefix it matches;
+//  3. the pending command, when the line starts with the command's response
+//     prefix ("+CSQ" for "AT+CSQ");
+//  4. the pending command as its final result (OK, ERROR, +CME ERROR: n,
+//     +CMS ERROR: n, NO CARRIER, BUSY, NO ANSWER, NO DIALTONE, and the
+//     vendor finals of [Options.Finals]); a final with no pending command
+//     is dropped;
+//  5. a URC handler registered with [Engine.HandleURC] (longest prefix wins),
+//     wherever the line arrives, including in the middle of a response;
+//  6. the pending command as an information line;
+//  7. otherwise it is logged at debug level and dropped.
+//
+// Only an exact final completes a command: a line that merely contains
+// "ERROR" is not an error (the C SDK's substring match is a known bug).
+//
+// Commands are serialised: concurrent callers of [Engine.Do] queue, each
+// with its own timeout, and an error names the command (without its
+// arguments, which may hold secrets). A two-phase command (OK now, result
+// URC later) releases the line after its final result and waits for the URC
+// with its own deadline while other commands run.
+//
+// Known limit: when a command times out, its final result may still arrive
+// later. If it arrives while no command is pending it is dropped; if the next
+// command is already pending, the wire carries nothing that tells the two
+// apart. Dialects should resynchronise after a timeout (send "AT" until OK).
+package at
