@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -264,4 +265,16 @@ func TestRejectsLineEndInCommand(t *testing.T) {
 	_, err := e.Run(context.Background(), "AT\r+CFUN=0")
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "line end"))
+}
+
+func TestModemHangupStopsEngine(t *testing.T) {
+	m, e := newEngine(t, at.Options{})
+	ch := async(e, at.Command{Text: "AT+CGATT=1", Timeout: time.Hour})
+	m.expect("AT+CGATT=1")
+	require.NoError(t, m.Hangup())
+	r := wait(t, ch)
+	require.ErrorIs(t, r.err, at.ErrClosed)
+	assert.ErrorIs(t, r.err, io.EOF)
+	recv(t, e.Done())
+	assert.ErrorIs(t, e.Err(), io.EOF)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	tarm "github.com/tarm/serial"
@@ -17,8 +18,9 @@ type Port interface {
 	// Read reads up to len(p) bytes. When no byte arrives within the
 	// port's read timeout it returns 0 and an error for which
 	// errors.Is(err, ErrNoData) holds; the port stays usable. After Close
-	// it returns an error wrapping os.ErrClosed. Any other error means the
-	// port is gone (device unplugged).
+	// it returns an error wrapping os.ErrClosed. When the device hangs up
+	// (USB unplug, the far end of a pty closed) it returns an error
+	// wrapping io.EOF. Any other error also means the port is unusable.
 	Read(p []byte) (int, error)
 	// Write writes all of p or returns an error.
 	Write(p []byte) (int, error)
@@ -74,14 +76,15 @@ func Open(c Config) (Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serial: open %s at %d baud: %w (check the path, the baud rate, and that you may open it: group dialout)", c.Name, c.Baud, err)
 	}
-	return &tarmPort{p: p, name: c.Name}, nil
+	return &tarmPort{p: p, name: c.Name, timeout: rt}, nil
 }
 
 // tarmPort adapts *tarm.Port to Port.
 type tarmPort struct {
-	p      *tarm.Port
-	name   string
-	closed atomic.Bool
+	p       *tarm.Port
+	name    string
+	timeout time.Duration
+	closed  atomic.Bool
 }
 
 func (t *tarmPort) Read(b []byte) (int, error) {
@@ -91,6 +94,7 @@ func (t *tarmPort) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	start := time.Now()
 	n, err := t.p.Read(b)
 	switch {
 	case t.closed.Load() && n == 0:
@@ -102,9 +106,17 @@ func (t *tarmPort) Read(b []byte) (int, error) {
 			err = nil
 		}
 		return n, err
+	case (err == nil || errors.Is(err, io.EOF)) && time.Since(start) < t.timeout/2:
+		// With VMIN=0/VTIME>0 the kernel returns nothing before the
+		// timeout only on hang-up: the device is gone (USB unplug, the
+		// other end of a pty closed).
+		return 0, fmt.Errorf("serial: read %s: %w: the device hung up (unplugged?)", t.name, io.EOF)
 	case err == nil || errors.Is(err, io.EOF):
-		// VMIN=0/VTIME>0: a read with nothing to return is the timeout.
+		// A read with nothing to return after VTIME is the timeout.
 		return 0, ErrNoData
+	case errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO):
+		// What a tty reports once hung up.
+		return 0, fmt.Errorf("serial: read %s: %w: the device hung up (unplugged?): %w", t.name, io.EOF, err)
 	default:
 		return 0, fmt.Errorf("serial: read %s: %w", t.name, err)
 	}

@@ -120,3 +120,17 @@ func TestPortWriteThenReadLines(t *testing.T) {
 	require.NoError(t, pair.Send("\r\nOK\r\n"))
 	assert.True(t, bytes.Equal([]byte("\r\nOK\r\n"), readFull(t, p, 6)))
 }
+
+func TestPortHangupIsEOFNotNoData(t *testing.T) {
+	pair, p := openPair(t)
+	require.NoError(t, pair.Hangup())
+	buf := make([]byte, 16)
+	var err error
+	for i := 0; i < 50; i++ {
+		if _, err = p.Read(buf); !errors.Is(err, serial.ErrNoData) {
+			break
+		}
+	}
+	require.ErrorIs(t, err, io.EOF)
+	assert.NotErrorIs(t, err, serial.ErrNoData)
+}

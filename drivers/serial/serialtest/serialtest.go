@@ -122,3 +122,7 @@ func (p *Pair) Send(s string) error {
 	_, err := p.Modem.Write([]byte(s))
 	return err
 }
+
+// Hangup closes the modem side, as unplugging a USB modem would: reads of
+// the port then report the end of the stream.
+func (p *Pair) Hangup() error { return p.Modem.Close() }
