@@ -262,8 +262,12 @@ func (e *Engine) onPrompt(byte) {
 	e.mu.Unlock()
 }
 
-// printable shortens and sanitises a line for a debug log.
+// printable shortens and sanitises a line for a debug log. An echoed
+// command line keeps only its name: its arguments may hold a password.
 func printable(s string) string {
+	if len(s) >= 2 && strings.EqualFold(s[:2], "AT") {
+		return commandName(s) + " (arguments hidden)"
+	}
 	if len(s) > 64 {
 		s = s[:64] + "..."
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -278,3 +279,27 @@ func TestModemHangupStopsEngine(t *testing.T) {
 	recv(t, e.Done())
 	assert.ErrorIs(t, e.Err(), io.EOF)
 }
+
+func TestDroppedLinesLoggedWithoutSecrets(t *testing.T) {
+	var mu sync.Mutex
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m, e := newEngine(t, at.Options{Logger: log})
+	marks := make(chan string, 1)
+	require.NoError(t, e.HandleURC(at.URC{Prefix: "+MARK", Line: func(l string) int { marks <- l; return 0 }}))
+	m.send("AT+CWJAP=\"home\",\"s3cret-pass\"\r\r\nstray line\r\n+MARK\r\n")
+	recv(t, marks)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, buf.String(), "AT+CWJAP")
+	assert.Contains(t, buf.String(), "stray line")
+	assert.NotContains(t, buf.String(), "s3cret")
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
