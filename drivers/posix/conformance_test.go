@@ -26,7 +26,6 @@ func TestConformance(t *testing.T) {
 			// Read pending during Close can return the io.EOF of the peer's
 			// answering close_notify instead of net.ErrClosed. Fix: in
 			// tlsConn.Read, return neterr.Closed once c.closed is closed.
-			KnownFailures: map[string]string{"S11": "posix tls: a Read pending during Close may return io.EOF"},
 		}},
 		{"udp", conformance.Harness{Driver: posix.NewUDP(), Features: conformance.Features{Capabilities: []string{"max_payload"}}}},
 	}

@@ -53,6 +53,15 @@ func newTLSConn(c *tls.Conn) *tlsConn {
 
 func (c *tlsConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if err != nil {
+		select {
+		case <-c.closed:
+			// Our Close ended it, whatever the wire said (the peer may
+			// have answered our close_notify, which reads as EOF).
+			return n, neterr.Closed("read", c.LocalAddr())
+		default:
+		}
+	}
 	return n, tlsIOError("tls: read", err)
 }
 
