@@ -22,10 +22,6 @@ func TestConformance(t *testing.T) {
 			Config: func(env conformance.Env) ([]byte, error) {
 				return json.Marshal(posix.TLSConfig{CAFile: env.CAFile})
 			},
-			// tlsConn.Read does not check whether Close was called, so a
-			// Read pending during Close can return the io.EOF of the peer's
-			// answering close_notify instead of net.ErrClosed. Fix: in
-			// tlsConn.Read, return neterr.Closed once c.closed is closed.
 		}},
 		{"udp", conformance.Harness{Driver: posix.NewUDP(), Features: conformance.Features{Capabilities: []string{"max_payload"}}}},
 	}
