@@ -125,6 +125,8 @@ func connectKey(t *testing.T, h *Hub, c conn, pid, dn string) paho.Client {
 	user, pass := signUsername(t, pid+dn, "21010406", testNow.Add(time.Hour).Unix(), d.Secret, "hmacsha256")
 	cl, err := connect(t, c, pid+dn, user, pass)
 	require.NoError(t, err)
+	// The hub records the session once established, just after CONNACK.
+	waitFor(t, pid+"/"+dn+" recorded as connected", func() bool { return h.Status(pid, dn).Connected })
 	return cl
 }
 
