@@ -97,7 +97,9 @@ func ConnectAs(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo) *Device {
 	}
 	t.Cleanup(d.stop)
 	deadline := time.Now().Add(15 * time.Second)
-	for up.Status().ConnectedSince.IsZero() {
+	// Connected on both sides: the uplink saw CONNACK, and the hub recorded
+	// the session (just after sending CONNACK).
+	for up.Status().ConnectedSince.IsZero() || !hub.Status(info.ProductID, info.DeviceName).Connected {
 		if time.Now().After(deadline) {
 			t.Fatalf("hubtest: %s did not connect: %+v", info.ClientID(), up.Status())
 		}
