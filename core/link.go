@@ -193,15 +193,25 @@ func (l *Link) Run(ctx context.Context, session Session) error {
 		l.mu.Lock()
 		l.conn = conn
 		l.mu.Unlock()
-		var once sync.Once
+		// ready may come from another goroutine of the session; once the
+		// session has returned it must not announce a dead connection.
+		var readyMu sync.Mutex
+		announced, over := false, false
 		ready := func() {
-			once.Do(func() {
-				l.setState(bus.LinkState{State: StateConnected})
-				l.log.Info("link: connected")
-			})
+			readyMu.Lock()
+			defer readyMu.Unlock()
+			if announced || over {
+				return
+			}
+			announced = true
+			l.setState(bus.LinkState{State: StateConnected})
+			l.log.Info("link: connected")
 		}
 		start := time.Now()
 		err = session(ctx, conn, ready)
+		readyMu.Lock()
+		over = true
+		readyMu.Unlock()
 		lasted := time.Since(start)
 		_ = conn.Close()
 		l.mu.Lock()

@@ -363,3 +363,27 @@ func TestOpenLinkRejects(t *testing.T) {
 		})
 	}
 }
+
+// A session that calls ready after it has returned (a straggling goroutine
+// of a dead connection) must not make the link look connected.
+func TestLinkIgnoresReadyAfterSessionEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		l := newTestLink(t, &scriptDriver{}, LinkConfig{}, LinkOptions{Rand: fixedRand(0)})
+		var late func()
+		n := 0
+		require.NoError(t, l.Run(ctx, func(ctx context.Context, conn driver.Conn, ready func()) error {
+			n++
+			if n == 1 {
+				late = ready
+				return fmt.Errorf("read: %w", driver.ErrReset)
+			}
+			late() // the first session's ready, called too late
+			assert.Equal(t, StateConnecting, l.State().State)
+			cancel()
+			return nil
+		}))
+		synctest.Wait()
+	})
+}
