@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -115,11 +116,16 @@ func (d *Daemon) listenAPI() (*apiServer, error) {
 		return nil, fmt.Errorf("api: another iotd is already serving %s", path)
 	}
 	_ = os.Remove(path) // a stale socket from a crashed daemon
+	// Only the daemon's user may talk to it: the API can publish as the
+	// device. The umask makes the socket 0600 from the start (a chmod after
+	// bind would leave a moment when anyone could connect); this runs
+	// before any other goroutine of the daemon creates files.
+	old := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	// Only the daemon's user may talk to it: the API can publish as the device.
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("api: %w", err)

@@ -144,6 +144,9 @@ func TestKeyDeviceOverTLSEndToEnd(t *testing.T) {
 	r := startDaemon(t, configFor(t, hub, dir, ""))
 
 	st := r.waitStatus(t, "clock sync", func(st Status) bool { return connected(st) && !st.LastSync.IsZero() })
+	fi, err := os.Stat(filepath.Join(dir, "iotd.sock"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "only the daemon's user may use the API")
 	assert.Equal(t, "tls", st.Link.Driver)
 	assert.Equal(t, hub.TLSAddr(), st.Link.Endpoint)
 	assert.Less(t, st.ClockOffset.Abs(), 5*time.Second, "hub and daemon share this machine's clock")
