@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/internal/pki"
@@ -176,6 +177,15 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 	return h, nil
 }
 
+// disconnectAll disconnects every client; it is the listeners' close hook.
+func (h *Hub) disconnectAll(string) {
+	for _, cl := range h.broker.Clients.GetAll() {
+		if !cl.Net.Inline && !cl.Closed() {
+			_ = h.broker.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
+}
+
 // Close stops the admin API, disconnects every client, stops the services
 // and releases the state directory. It is safe to call more than once.
 func (h *Hub) Close() error {
@@ -189,6 +199,16 @@ func (h *Hub) Close() error {
 			_ = h.adminLn.Close()
 		}
 		if h.broker != nil {
+			// mochi's own shutdown can deadlock: Clients.GetByListener
+			// takes the clients' read lock twice, and a client leaving at
+			// that moment queues a writer between the two. Close the
+			// listeners first with a disconnect that does not use it; the
+			// broker's Close then finds them closed and skips its own.
+			for _, l := range []*listeners.TCP{h.tlsL, h.tcpL} {
+				if l != nil {
+					l.Close(h.disconnectAll)
+				}
+			}
 			_ = h.broker.Close()
 		}
 		h.wg.Wait()

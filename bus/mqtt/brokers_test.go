@@ -65,6 +65,7 @@ type mochiBroker struct {
 	addr string
 	mu   sync.Mutex
 	srv  *mochi.Server
+	l    *listeners.TCP
 }
 
 // startMochi starts an in-process mochi broker on addr ("" = a free port).
@@ -85,7 +86,8 @@ func (b *mochiBroker) Start(t *testing.T) {
 	t.Helper()
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, srv.AddHook(new(refuseHook), nil))
-	require.NoError(t, srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.addr})))
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.addr})
+	require.NoError(t, srv.AddListener(l))
 	require.NoError(t, srv.Serve())
 	// Wait until the accept loop runs: closing mochi before that races
 	// inside mochi.
@@ -95,17 +97,17 @@ func (b *mochiBroker) Start(t *testing.T) {
 	require.NoError(t, tok.Error())
 	c.Disconnect(0)
 	b.mu.Lock()
-	b.srv = srv
+	b.srv, b.l = srv, l
 	b.mu.Unlock()
 }
 
 func (b *mochiBroker) Stop(t *testing.T) {
 	b.mu.Lock()
-	srv := b.srv
-	b.srv = nil
+	srv, l := b.srv, b.l
+	b.srv, b.l = nil, nil
 	b.mu.Unlock()
 	if srv != nil {
-		_ = srv.Close()
+		closeMochi(srv, l)
 	}
 }
 

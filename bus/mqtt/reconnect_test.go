@@ -176,25 +176,26 @@ func TestUplinkResendsAfterAbruptBrokerDeath(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	addr := freePort(t)
-	start := func() *mochi.Server {
+	start := func() (*mochi.Server, *listeners.TCP) {
 		srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(t, srv.AddHook(&recordHook{mu: &mu, seen: seen}, nil))
 		require.NoError(t, srv.AddHook(new(refuseHook), nil))
-		require.NoError(t, srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})))
+		l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+		require.NoError(t, srv.AddListener(l))
 		require.NoError(t, srv.Serve())
-		return srv
+		return srv, l
 	}
-	srv := start()
+	srv, l := start()
 	h := newHarness(t, addr, harnessOpts{backoff: core.BackoffConfig{
 		Initial: core.Duration(100 * time.Millisecond), Max: core.Duration(time.Second),
 	}})
 	waitFor(t, "connected", h.connected)
 	wait := publishStream(t, h)
 	waitFor(t, "part of the stream", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 100 })
-	require.NoError(t, srv.Close())
+	closeMochi(srv, l)
 	waitFor(t, "link down", func() bool { return !h.connected() })
-	srv = start()
-	defer srv.Close()
+	srv, l = start()
+	defer closeMochi(srv, l)
 	wait()
 	mu.Lock()
 	defer mu.Unlock()
