@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iotd/iotd/internal/fanout"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/iotd/iotd/bus"
@@ -56,10 +58,7 @@ type Broadcast struct {
 	topic string
 	now   func() time.Time
 
-	mu      sync.Mutex // guards subs, nextSub, stopped
-	subs    map[uint64]chan Message
-	nextSub uint64
-	stopped bool
+	subs fanout.Set[Message]
 
 	received, hookRuns, hookFailures, dropped, subDrops atomic.Int64
 }
@@ -84,7 +83,7 @@ func New(cfg Config, b *bus.Bus, productID, deviceName string, log *slog.Logger)
 	}
 	log = log.With("feature", "broadcast")
 	bc := &Broadcast{cfg: cfg, bus: b, log: log, pid: productID, dn: deviceName,
-		topic: Topic(productID, deviceName), now: time.Now, subs: map[uint64]chan Message{}}
+		topic: Topic(productID, deviceName), now: time.Now}
 	if cfg.Hook.Enabled() {
 		h, err := hook.New(cfg.Hook, log)
 		if err != nil {
@@ -141,16 +140,10 @@ func (bc *Broadcast) deliver(m *message.Message, queue chan Message) {
 	}
 	bc.received.Add(1)
 	bc.log.Debug("broadcast received", "bytes", len(msg.Payload))
-	bc.mu.Lock()
-	for _, ch := range bc.subs {
-		select {
-		case ch <- msg:
-		default:
-			bc.subDrops.Add(1)
-			bc.log.Warn("broadcast skipped a local subscriber", "reason", "subscriber is not reading")
-		}
+	if _, dropped := bc.subs.Send(msg); dropped > 0 {
+		bc.subDrops.Add(int64(dropped))
+		bc.log.Warn("broadcast skipped local subscribers", "subscribers", dropped, "reason", "subscriber is not reading")
 	}
-	bc.mu.Unlock()
 	if queue == nil {
 		return
 	}
@@ -194,42 +187,14 @@ func (bc *Broadcast) hookWorker(ctx context.Context, queue <-chan Message) {
 // behind misses messages (counted in Stats.SubscriberDrops) rather than
 // holding up the others.
 func (bc *Broadcast) Subscribe(ctx context.Context) <-chan Message {
-	ch := make(chan Message, subscriberBuffer)
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	if bc.stopped {
-		close(ch)
-		return ch
-	}
-	id := bc.nextSub
-	bc.nextSub++
-	bc.subs[id] = ch
-	context.AfterFunc(ctx, func() {
-		bc.mu.Lock()
-		defer bc.mu.Unlock()
-		if c, ok := bc.subs[id]; ok {
-			delete(bc.subs, id)
-			close(c)
-		}
-	})
-	return ch
+	return bc.subs.Subscribe(ctx, subscriberBuffer)
 }
 
 // Stats returns the counters.
 func (bc *Broadcast) Stats() Stats {
-	bc.mu.Lock()
-	n := len(bc.subs)
-	bc.mu.Unlock()
+	n := bc.subs.Len()
 	return Stats{Received: bc.received.Load(), HookRuns: bc.hookRuns.Load(), HookFailures: bc.hookFailures.Load(),
 		Dropped: bc.dropped.Load(), SubscriberDrops: bc.subDrops.Load(), Subscribers: n}
 }
 
-func (bc *Broadcast) stop() {
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	bc.stopped = true
-	for id, ch := range bc.subs {
-		delete(bc.subs, id)
-		close(ch)
-	}
-}
+func (bc *Broadcast) stop() { bc.subs.Close() }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iotd/iotd/internal/fanout"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/iotd/iotd/bus"
@@ -79,10 +81,10 @@ type RRPC struct {
 	filter string
 	now    func() time.Time
 
-	mu      sync.Mutex // guards the fields below
+	subs fanout.Set[Request] // safe on its own
+
+	mu      sync.Mutex // guards pending and stopped
 	pending map[string]*pending
-	subs    map[uint64]chan Request
-	nextSub uint64
 	stopped bool
 
 	wg sync.WaitGroup // hook runs
@@ -109,7 +111,7 @@ func New(cfg Config, b *bus.Bus, productID, deviceName string, log *slog.Logger)
 	log = log.With("feature", "rrpc")
 	r := &RRPC{cfg: cfg, bus: b, log: log, pid: productID, dn: deviceName,
 		filter: RequestFilter(productID, deviceName), now: time.Now,
-		pending: map[string]*pending{}, subs: map[uint64]chan Request{}}
+		pending: map[string]*pending{}}
 	if cfg.Hook.Enabled() {
 		h, err := hook.New(cfg.Hook, log)
 		if err != nil {
@@ -176,16 +178,12 @@ func (r *RRPC) handle(ctx context.Context, m *message.Message) {
 			"reason", fmt.Sprintf("%d requests already wait for a reply (max_pending)", len(r.pending)))
 		return
 	}
-	local := false
-	for _, ch := range r.subs {
-		select {
-		case ch <- req:
-			local = true
-		default:
-			r.subDrops.Add(1)
-			r.log.Warn("RRPC request skipped a local subscriber", "process_id", id, "reason", "subscriber is not reading")
-		}
+	delivered, dropped := r.subs.Send(req)
+	if dropped > 0 {
+		r.subDrops.Add(int64(dropped))
+		r.log.Warn("RRPC request skipped local subscribers", "process_id", id, "subscribers", dropped, "reason", "subscriber is not reading")
 	}
+	local := delivered > 0
 	if !local && r.hook == nil {
 		r.dropped.Add(1)
 		r.log.Warn("RRPC request dropped", "process_id", id,
@@ -282,33 +280,15 @@ func (r *RRPC) Reply(ctx context.Context, processID string, payload []byte) erro
 // subscriber that falls more than a few requests behind misses requests
 // (counted in Stats.SubscriberDrops) rather than holding up the others.
 func (r *RRPC) Subscribe(ctx context.Context) <-chan Request {
-	ch := make(chan Request, subscriberBuffer)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		close(ch)
-		return ch
-	}
-	id := r.nextSub
-	r.nextSub++
-	r.subs[id] = ch
-	context.AfterFunc(ctx, func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if c, ok := r.subs[id]; ok {
-			delete(r.subs, id)
-			close(c)
-		}
-	})
-	return ch
+	return r.subs.Subscribe(ctx, subscriberBuffer)
 }
 
 // Stats returns the counters.
 func (r *RRPC) Stats() Stats {
 	r.mu.Lock()
-	n, subs := len(r.pending), len(r.subs)
+	n := len(r.pending)
 	r.mu.Unlock()
-	return Stats{Subscribers: subs,
+	return Stats{Subscribers: r.subs.Len(),
 		Requests: r.requests.Load(), Replies: r.replies.Load(), Timeouts: r.timeouts.Load(),
 		Malformed: r.malformed.Load(), HookFailures: r.hookFailures.Load(), Dropped: r.dropped.Load(),
 		SubscriberDrops: r.subDrops.Load(), ReplyErrors: r.replyErrors.Load(), Pending: n,
@@ -323,10 +303,7 @@ func (r *RRPC) stop() {
 		p.timer.Stop()
 		delete(r.pending, id)
 	}
-	for id, ch := range r.subs {
-		delete(r.subs, id)
-		close(ch)
-	}
+	r.subs.Close()
 	r.mu.Unlock()
 	r.wg.Wait()
 }
