@@ -36,4 +36,3 @@ func TestSet(t *testing.T) {
 	d, x = s.Send(3)
 	assert.Zero(t, d+x)
 }
-
