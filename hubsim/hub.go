@@ -43,6 +43,27 @@ type Config struct {
 	Logger *slog.Logger
 	// Services are started after the built-in ones.
 	Services []Service
+
+	// CoAPAddr is the UDP listen address of CoAP over DTLS (PSK), the
+	// hub's port 5684 (PROTOCOL.md §4). Unlike the addresses above, empty
+	// means off, so that no test binds a fixed port: cmd/hubsim passes
+	// DefaultCoAPAddr. Port 0 picks a free port; Off disables it too.
+	CoAPAddr string
+	// CoAPPlainAddr is the UDP listen address of plain CoAP (the SDK's
+	// NOTLS builds); empty or Off means off.
+	CoAPPlainAddr string
+	// CoAPTokenTTL is how long a CoAP auth token stays valid (hub clock);
+	// 0 means DefaultCoAPTokenTTL.
+	CoAPTokenTTL time.Duration
+	// CoAPSeparate answers accepted CoAP publishes with an ACK 2.03 and,
+	// when the device asked for a response, a separate CON 2.05 later,
+	// instead of a piggy-backed 2.05. [CoAPService.SetSeparate] changes it
+	// at run time.
+	CoAPSeparate bool
+	// CoAPIdleTimeout closes a CoAP session (DTLS connection or plain
+	// peer) that sent nothing for this long; 0 means
+	// DefaultCoAPIdleTimeout.
+	CoAPIdleTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {

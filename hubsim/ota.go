@@ -98,6 +98,10 @@ type OTAService struct {
 	firmware map[string]*firmwareFile // by name
 	byVer    map[string]string        // version → last uploaded name
 	devices  map[string]*OTADeviceStatus
+	// pending is the update_firmware last pushed per device, until the
+	// device reports that version or a done/fail (for CoAP devices, which
+	// get it as the answer to report_version).
+	pending map[string]OTAUpdate
 }
 
 type firmwareFile struct {
@@ -113,7 +117,7 @@ var (
 
 func init() {
 	registerBuiltin(func() Service {
-		return &OTAService{firmware: map[string]*firmwareFile{}, byVer: map[string]string{}, devices: map[string]*OTADeviceStatus{}}
+		return &OTAService{firmware: map[string]*firmwareFile{}, byVer: map[string]string{}, devices: map[string]*OTADeviceStatus{}, pending: map[string]OTAUpdate{}}
 	})
 }
 
@@ -220,11 +224,22 @@ func (s *OTAService) Push(dev DeviceRef, req OTAPushRequest) (OTAUpdate, error) 
 	s.mu.Lock()
 	st := s.deviceLocked(dev)
 	st.Target, st.State, st.Percent, st.ResultCode, st.ResultMsg = u.Version, "pushed", "", "", ""
+	s.pending[dev.String()] = u
 	s.mu.Unlock()
 	if err := s.h.Publish("$ota/update/"+dev.ProductID+"/"+dev.DeviceName, payload, 1); err != nil {
 		return OTAUpdate{}, err
 	}
 	return u, nil
+}
+
+// PendingUpdate returns the update_firmware last pushed to dev if the
+// device has since reported neither that version nor a done or fail
+// progress; the CoAP endpoint answers a report_version with it.
+func (s *OTAService) PendingUpdate(dev DeviceRef) (OTAUpdate, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.pending[dev.String()]
+	return u, ok
 }
 
 // DeviceStatus returns what the device reported.
@@ -269,7 +284,13 @@ func (s *OTAService) onReport(m Message) {
 	switch r.Type {
 	case "report_version":
 		st.Version = r.Version
+		if s.pending[dev.String()].Version == r.Version {
+			delete(s.pending, dev.String())
+		}
 	case "report_progress":
+		if r.State == "done" || r.State == "fail" {
+			delete(s.pending, dev.String())
+		}
 		st.State, st.ResultCode, st.ResultMsg = r.State, r.ResultCode, r.ResultMsg
 		if r.Percent != "" {
 			st.Percent = r.Percent
