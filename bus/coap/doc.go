@@ -1,0 +1,43 @@
+// Package coap is iotd's CoAP uplink: it speaks the IoT Hub's CoAP channel
+// (PROTOCOL.md §4) over the datagram connections a [core.Link] makes —
+// DTLS with the device's PSK by default, plain UDP when configured — and
+// serves the same bus protocol as package bus/mqtt (uplink.publish,
+// uplink.subscribe, uplink.unsubscribe, downlink:<filter>), so features and
+// `iotd pub` do not know which channel carries their messages.
+//
+// A session is one DTLS handshake (done by the Link's driver) followed by
+// the hub's auth exchange, which yields a token sent with every publish
+// (option 61). The Link reports "connected" only after auth succeeded. A
+// publish answered 4.01 (token expired or unknown) triggers one re-auth and
+// one retry. The session, and with it the DTLS session, stays up between
+// publishes, so a device that only reports can sleep without a handshake per
+// message; it ends when the connection fails or when consecutive exchanges
+// time out, and the Link redials with backoff.
+//
+// Reliability follows RFC 7252 §4.2 rather than the C SDK's fixed interval:
+// every request is confirmable, retransmitted after ACK_TIMEOUT × a random
+// factor in [1, 1.5), doubling each time, up to MAX_RETRANSMIT times. One
+// request is outstanding at a time (NSTART = 1). Responses are matched by
+// message id (piggy-backed in the ACK) or, after an ACK with 2.03 or a true
+// empty ACK (0.00), by token (a separate CON or NON response, which is
+// ACKed when confirmable). Duplicates, strays and undecodable datagrams are
+// counted and ignored.
+//
+// CoAP has no downlink. Subscriptions are refused, except for topics fed by
+// responses: the 2.05 payload answering a publish on $ota/report/{pid}/{dn}
+// is delivered on the bus as a message on $ota/update/{pid}/{dn}, which is
+// how the hub returns update_firmware over CoAP, so package features/ota
+// works unchanged. An OTA report_version goes out with need-response "1",
+// other OTA reports with "0".
+//
+// The auth payload is the 14 characters "21010406;{connId}". The C SDK
+// sends 16 bytes (those characters, a NUL and one uninitialised byte:
+// PROTOCOL.md §8.3 item 11); sending stack garbage is a bug, not a
+// protocol requirement, and the server reads the text up to the NUL.
+//
+// Messages are encoded and decoded with go-coap's UDP codec
+// (github.com/plgd-dev/go-coap/v3/udp/coder). It carries the custom
+// options 61 and 62 as opaque values, and a Uri-Path option is written as
+// given, so the whole topic with its slashes travels in one option as the
+// hub expects; go-coap's own SetPath, which splits at slashes, is not used.
+package coap
