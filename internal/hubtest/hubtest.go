@@ -20,15 +20,17 @@ import (
 	"github.com/iotd/iotd/hubsim"
 )
 
-// StartHub starts a hubsim with all listeners on free loopback ports and a
-// state directory of the test's; it stops at the end of the test. now may be
-// nil.
+// StartHub starts a hubsim with all listeners on free loopback ports (CoAP
+// over DTLS and plain CoAP included: hub.CoAPAddr(), hub.CoAPPlainAddr())
+// and a state directory of the test's; it stops at the end of the test.
+// now may be nil.
 func StartHub(t testing.TB, now func() time.Time) *hubsim.Hub {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	hub, err := hubsim.Start(ctx, hubsim.Config{
 		StateDir: t.TempDir(), TLSAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		CoAPAddr: "127.0.0.1:0", CoAPPlainAddr: "127.0.0.1:0",
 		Now: now, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)

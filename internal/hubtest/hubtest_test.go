@@ -2,6 +2,7 @@ package hubtest
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -20,4 +21,15 @@ func TestConnectAndPublish(t *testing.T) {
 	assert.Equal(t, "hi", recs[len(recs)-1].Payload)
 	d.Stop()
 	assert.False(t, d.Connected())
+}
+
+func TestStartHubServesCoAPOnFreePorts(t *testing.T) {
+	hub := StartHub(t, nil)
+	for name, addr := range map[string]string{"dtls": hub.CoAPAddr(), "udp": hub.CoAPPlainAddr()} {
+		host, port, err := net.SplitHostPort(addr)
+		require.NoError(t, err, name)
+		assert.Equal(t, "127.0.0.1", host, name)
+		assert.NotContains(t, []string{"0", "5684"}, port, name)
+	}
+	assert.NotEqual(t, hub.CoAPAddr(), hub.CoAPPlainAddr())
 }
