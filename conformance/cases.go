@@ -3,8 +3,6 @@ package conformance
 import (
 	"fmt"
 
-	"github.com/stretchr/testify/assert"
-
 	"github.com/iotd/iotd/conformance/peer"
 	"github.com/iotd/iotd/core/driver"
 )
@@ -56,8 +54,12 @@ func Cases() []Case {
 		{ID: "S13", Name: "CloseTwice", Level: Must, Transport: driver.Stream, Doc: "a second Close is harmless; calls after Close return net.ErrClosed",
 			applies: st, run: func(c *C) { caseCloseTwice(c, echoStream) }},
 		{ID: "S14", Name: "ParallelConns", Level: Must, Transport: driver.Stream, Doc: "four conns echo at once without cross-talk", applies: st, run: caseParallelConns},
-		{ID: "S15", Name: "Nettest", Level: Must, Transport: driver.Stream, Doc: "golang.org/x/net/nettest.TestConn passes (runs under TestDriver only)",
-			applies: st, needsT: runNettest},
+		{ID: "S15", Name: "Nettest", Level: Must, Transport: driver.Stream, Doc: "golang.org/x/net/nettest.TestConn passes (runs under conformancetest.TestDriver only)",
+			applies: st, External: true},
+		{ID: "S16", Name: "FragmentedPath", Level: Must, Transport: driver.Stream, Doc: "through a relay that cuts the stream into 1..8-byte pieces with pauses, 64 KiB echo byte-exact",
+			applies: st, run: caseFragmentedPath},
+		{ID: "S17", Name: "NoGoroutineLeak", Level: Must, Transport: driver.Stream, Doc: "16 dial/echo/close cycles leave no goroutines behind",
+			applies: st, run: func(c *C) { caseNoLeak(c, echoStream, pingStream) }},
 
 		{ID: "T01", Name: "ExpiredCertificate", Level: Must, Transport: driver.Stream, Doc: "an expired server certificate fails Dial with ErrHandshake",
 			applies: sec, run: caseBadCert(func(t *peer.TLSSet) *peer.Stream { return t.Expired }, "an expired certificate")},
@@ -79,7 +81,28 @@ func Cases() []Case {
 			applies: dg, run: func(c *C) { caseCloseTwice(c, (*C).datagram) }},
 		{ID: "D08", Name: "Addresses", Level: Must, Transport: driver.Datagram, Doc: "LocalAddr and RemoteAddr are never nil",
 			applies: dg, run: func(c *C) { caseAddresses(c, (*C).datagram) }},
+		{ID: "D10", Name: "ReorderDuplicate", Level: Must, Transport: driver.Datagram, Doc: "through a link that reorders and duplicates (no loss), every datagram arrives whole",
+			applies: dg, run: caseReorderDuplicate},
+		{ID: "D11", Name: "NoGoroutineLeak", Level: Must, Transport: driver.Datagram, Doc: "16 dial/echo/close cycles leave no goroutines behind",
+			applies: dg, run: func(c *C) { caseNoLeak(c, (*C).datagram, pingDatagram) }},
 		{ID: "D09", Name: "ImpairedLink", Level: Should, Transport: driver.Datagram, Doc: "through 10% loss, duplication and reordering each way, datagrams arrive whole and the conn stays usable", applies: dg, run: caseImpairedLink},
+
+		// The cases below disturb the driver (kill its process, reboot its
+		// modem), so they run last.
+		{ID: "M01", Name: "RebootFailsConn", Level: Must, Doc: "a modem reboot fails a pending Read and later calls with ErrBadConn",
+			applies: needsModem, run: caseModemReboot},
+		{ID: "M02", Name: "DialAfterReboot", Level: Must, Doc: "after a modem reboot the driver recovers: a new Dial echoes",
+			applies: needsModem, run: caseDialAfterReboot},
+		{ID: "M03", Name: "GarbageOnLine", Level: Must, Doc: "line noise from the modem does not break an open conn's echo or a new Dial",
+			applies: needsModem, run: caseModemGarbage},
+		{ID: "M04", Name: "FragmentedOutput", Level: Must, Doc: "modem output arriving in 1..8-byte pieces still echoes byte-exact",
+			applies: needsModem, run: caseModemFragment},
+		{ID: "P01", Name: "KillFailsConn", Level: Must, Doc: "killing the driver's process fails a pending Read and later calls with ErrBadConn",
+			applies: needsLifecycle, run: caseKill},
+		{ID: "P02", Name: "DialAfterRestart", Level: Must, Doc: "after the host restarts the driver, a fresh Open and Dial echo",
+			applies: needsLifecycle, run: caseDialAfterRestart},
+		{ID: "P03", Name: "DialerSurvivesRestart", Level: Should, Doc: "after a restart, the Dialer opened before the kill dials again",
+			applies: needsLifecycle, run: caseDialerSurvives},
 	}
 }
 
@@ -97,5 +120,5 @@ func caseUndeclared(c *C) {
 	if err == nil {
 		_ = conn.Close()
 	}
-	assert.ErrorIs(c, err, driver.ErrNotSupported, "Dial(%s) on a driver without that transport", t)
+	c.expectIs(err, driver.ErrNotSupported, "Dial(%s) on a driver without that transport", t)
 }

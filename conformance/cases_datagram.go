@@ -8,9 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/iotd/iotd/conformance/peer"
 	"github.com/iotd/iotd/core/driver"
 )
@@ -30,24 +27,23 @@ func (c *C) exchangeTries(conn driver.Conn, msg []byte, sent map[string]bool, tr
 	sent[string(msg)] = true
 	buf := make([]byte, 64<<10+1)
 	for try := 1; try <= tries; try++ {
-		require.NoError(c, conn.SetWriteDeadline(time.Now().Add(guard)))
+		c.requireNoErr(conn.SetWriteDeadline(time.Now().Add(c.guard())), "SetWriteDeadline")
 		n, err := conn.Write(msg)
-		require.NoError(c, err, "Write of a %d-byte datagram", len(msg))
-		require.Equal(c, len(msg), n, "Write must send all of p")
-		require.NoError(c, conn.SetReadDeadline(time.Now().Add(time.Second)))
+		c.requireNoErr(err, "Write of a %d-byte datagram", len(msg))
+		c.requiref(n == len(msg), "Write of a %d-byte datagram returned n = %d: it must send all of p", len(msg), n)
+		c.requireNoErr(conn.SetReadDeadline(time.Now().Add(time.Second)), "SetReadDeadline")
 		for {
 			n, err := conn.Read(buf)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				break // lost; resend
 			}
-			require.NoError(c, err, "Read of an echoed datagram")
+			c.requireNoErr(err, "Read of an echoed datagram")
 			got := buf[:n]
 			if bytes.Equal(got, msg) {
 				return
 			}
 			if !sent[string(got)] {
-				c.Errorf("Read returned %d bytes that are not one whole datagram sent (boundaries lost?)", n)
-				c.FailNow()
+				c.Fatalf("Read returned %d bytes that are not one whole datagram sent (boundaries lost?)", n)
 			}
 		}
 	}
@@ -90,38 +86,37 @@ func caseShortBuffer(c *C) {
 	var n int
 	var err error
 	for try := 1; try <= dgramTries; try++ {
-		require.NoError(c, conn.SetWriteDeadline(time.Now().Add(guard)))
+		c.requireNoErr(conn.SetWriteDeadline(time.Now().Add(c.guard())), "SetWriteDeadline")
 		_, err = conn.Write(long)
-		require.NoError(c, err)
-		require.NoError(c, conn.SetReadDeadline(time.Now().Add(time.Second)))
+		c.requireNoErr(err, "Write of a 100-byte datagram")
+		c.requireNoErr(conn.SetReadDeadline(time.Now().Add(time.Second)), "SetReadDeadline")
 		n, err = conn.Read(buf)
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
 	}
-	assert.ErrorIs(c, err, driver.ErrShortBuffer, "Read of a 100-byte datagram into 10 bytes")
-	assert.Equal(c, len(buf), n, "n of a truncated Read is len(p)")
-	assert.Equal(c, long[:10], buf, "a truncated Read holds the datagram's start")
+	c.expectIs(err, driver.ErrShortBuffer, "Read of a 100-byte datagram into 10 bytes")
+	c.expectf(n == len(buf), "a truncated Read returned n = %d, want len(p) = %d", n, len(buf))
+	c.expectf(bytes.Equal(long[:10], buf), "a truncated Read must hold the datagram's start: got %x, want %x", buf, long[:10])
 	// The rest of the truncated datagram is gone: the next datagram reads whole.
 	small := []byte("after the truncated one")
 	big := make([]byte, 1024)
 	for try := 1; try <= dgramTries; try++ {
-		require.NoError(c, conn.SetWriteDeadline(time.Now().Add(guard)))
+		c.requireNoErr(conn.SetWriteDeadline(time.Now().Add(c.guard())), "SetWriteDeadline")
 		_, err = conn.Write(small)
-		require.NoError(c, err)
-		require.NoError(c, conn.SetReadDeadline(time.Now().Add(time.Second)))
+		c.requireNoErr(err, "Write after a truncated datagram")
+		c.requireNoErr(conn.SetReadDeadline(time.Now().Add(time.Second)), "SetReadDeadline")
 		for {
 			n, err = conn.Read(big)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				break
 			}
-			require.NoError(c, err, "Read after a truncated datagram")
+			c.requireNoErr(err, "Read after a truncated datagram")
 			if bytes.Equal(big[:n], small) {
 				return
 			}
 			if !sent[string(big[:n])] {
-				c.Errorf("Read after a truncated datagram returned %q: the truncated remainder was not discarded", big[:n])
-				c.FailNow()
+				c.Fatalf("Read after a truncated datagram returned %q: the truncated remainder was not discarded", big[:n])
 			}
 		}
 	}
@@ -131,15 +126,15 @@ func caseShortBuffer(c *C) {
 func caseTooLarge(c *C) {
 	conn := c.datagram()
 	limit := c.maxPayload(conn)
-	require.Positive(c, limit, "MaxPayload")
-	require.NoError(c, conn.SetWriteDeadline(time.Now().Add(guard)))
+	c.requiref(limit > 0, "MaxPayload() = %d, want a positive size", limit)
+	c.requireNoErr(conn.SetWriteDeadline(time.Now().Add(c.guard())), "SetWriteDeadline")
 	n, err := conn.Write(make([]byte, limit+1))
-	assert.ErrorIs(c, err, driver.ErrTooLarge, "Write of MaxPayload()+1 bytes")
-	assert.Zero(c, n, "nothing is sent of a too-large datagram")
+	c.expectIs(err, driver.ErrTooLarge, "Write of MaxPayload()+1 bytes")
+	c.expectf(n == 0, "a too-large Write returned n = %d: nothing may be sent", n)
 	if limit <= 65507 {
 		n, err = conn.Write(make([]byte, limit))
-		assert.NoError(c, err, "Write of exactly MaxPayload() bytes")
-		assert.Equal(c, limit, n)
+		c.expectNoErr(err, "Write of exactly MaxPayload() bytes")
+		c.expectf(n == limit, "Write of MaxPayload() = %d bytes returned n = %d", limit, n)
 	}
 }
 
@@ -149,7 +144,7 @@ func caseImpairedLink(c *C) {
 	relay, err := peer.NewRelay(c.s.dgramAddr, peer.Faults{
 		Loss: 0.1, Duplicate: 0.1, Reorder: 0.1, Latency: 2 * time.Millisecond, Seed: 6,
 	})
-	require.NoError(c, err)
+	c.requireNoErr(err, "start the fault relay")
 	c.Cleanup(func() { _ = relay.Close() })
 	conn := c.dial(driver.Datagram, relay.Addr())
 	const count = 40
@@ -157,27 +152,27 @@ func caseImpairedLink(c *C) {
 	for i := range count {
 		msg := fmt.Appendf(pattern(64, i), "seq %03d", i)
 		sent[string(msg)] = true
-		require.NoError(c, conn.SetWriteDeadline(time.Now().Add(guard)))
+		c.requireNoErr(conn.SetWriteDeadline(time.Now().Add(c.guard())), "SetWriteDeadline")
 		_, err := conn.Write(msg)
-		require.NoError(c, err, "Write through a lossy link")
+		c.requireNoErr(err, "Write through a lossy link")
 	}
 	got := map[string]bool{}
 	buf := make([]byte, 2048)
 	for {
-		require.NoError(c, conn.SetReadDeadline(time.Now().Add(time.Second)))
+		c.requireNoErr(conn.SetReadDeadline(time.Now().Add(time.Second)), "SetReadDeadline")
 		n, err := conn.Read(buf)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
-		require.NotErrorIs(c, err, io.EOF, "datagram conns never return io.EOF")
-		require.NoError(c, err, "Read through a lossy link")
+		c.requiref(!errors.Is(err, io.EOF), "Read through a lossy link returned io.EOF: datagram conns never do")
+		c.requireNoErr(err, "Read through a lossy link")
 		if !sent[string(buf[:n])] {
 			c.Errorf("received %d bytes that were never sent whole", n)
 			continue
 		}
 		got[string(buf[:n])] = true
 	}
-	assert.NotEmpty(c, got, "nothing at all arrived through a link losing 10%% each way")
+	c.expectf(len(got) > 0, "nothing at all arrived through a link losing 10%% each way")
 	// The conn is still usable after the lossy burst.
 	c.exchangeTries(conn, []byte("still there?"), sent, 20)
 }

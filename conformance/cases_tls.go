@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"github.com/stretchr/testify/assert"
-
 	"github.com/iotd/iotd/conformance/peer"
 	"github.com/iotd/iotd/core/driver"
 )
@@ -14,6 +12,6 @@ func caseBadCert(pick func(*peer.TLSSet) *peer.Stream, what string) func(*C) {
 		if err == nil {
 			_ = conn.Close()
 		}
-		assert.ErrorIs(c, err, driver.ErrHandshake, "Dial to a server with %s", what)
+		c.expectIs(err, driver.ErrHandshake, "Dial to a server with %s", what)
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 // Version is the version of the suite, written into every certificate.
 // Bump it when a case is added, removed or made stricter.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Harness is what a driver's test hands the suite.
 type Harness struct {
@@ -39,6 +39,50 @@ type Harness struct {
 	// that a known driver bug does not break the build. A listed case that
 	// passes is logged, as a reminder to remove it.
 	KnownFailures map[string]string
+
+	// TimeScale multiplies the bound the suite puts on each blocking step
+	// (5 s by default) for slow links, such as a modem on a serial line.
+	// Zero means 1. It is written into the report.
+	TimeScale float64
+
+	// Lifecycle, when set, says the driver lives in another process (a
+	// plugin) and lets the suite kill it; the P cases run. Nil skips them.
+	Lifecycle Lifecycle
+
+	// Modem, when set, says the driver talks to an AT modem that the
+	// suite can disturb; the M cases run. Nil skips them.
+	Modem Modem
+}
+
+// Lifecycle is the hook into a driver that runs in its own process. The
+// plugin host implements it (on *plugins.Plugin).
+type Lifecycle interface {
+	// Kill ends the driver's process abruptly (SIGKILL), as a crash would,
+	// and returns once the process is gone. It does not wait for a
+	// restart.
+	Kill() error
+
+	// Restarted returns nil once the driver runs again after a Kill (the
+	// host relaunched it) and Driver.Open and Dial work again, or ctx's
+	// error when ctx ends first. It returns at once when the driver runs.
+	Restarted(ctx context.Context) error
+}
+
+// Modem is the hook into the modem under an AT driver (a simulated modem:
+// atsim). Its methods act on the modem, not on the driver, and return at
+// once; the driver sees their effect on its serial line.
+type Modem interface {
+	// Reboot restarts the modem as a power cycle would: its open sockets
+	// are gone and it prints its boot banner and URCs (RDY) again.
+	Reboot() error
+
+	// Garbage writes n bytes of line noise (non-protocol bytes, no
+	// complete response line) to the driver's serial line.
+	Garbage(n int) error
+
+	// Fragment makes the modem, while on, write its output to the serial
+	// line in small pieces (1–8 bytes) with short pauses between them.
+	Fragment(on bool)
 }
 
 // Env is what the suite tells Harness.Config.

@@ -1,28 +1,27 @@
 package conformance
 
 import (
-	"errors"
+	"bytes"
 	"io"
 	"net"
-	"os"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/conformance/peer"
 	"github.com/iotd/iotd/core/driver"
 )
 
-// guard bounds a single blocking step inside a case; it only stops a hang
-// and is never a timing assertion.
-const guard = 20 * time.Second
+// baseGuard bounds a single blocking step inside a case (scaled by
+// Harness.TimeScale); it only stops a hang and is never a timing assertion.
+const baseGuard = 5 * time.Second
+
+// guard is this run's bound on one blocking step.
+func (c *C) guard() time.Duration { return c.s.guard }
 
 // dial opens a conn of transport t to addr and closes it after the case.
 func (c *C) dial(t driver.Transport, addr string) driver.Conn {
 	conn, err := c.s.dialer.Dial(c.ctx, t, addr)
-	require.NoError(c, err, "Dial(%s, %s)", t, addr)
-	require.NotNil(c, conn, "Dial returned a nil Conn without an error")
+	c.requireNoErr(err, "Dial(%s, %s)", t, addr)
+	c.requiref(conn != nil, "Dial(%s, %s) returned a nil Conn without an error", t, addr)
 	c.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
@@ -30,10 +29,10 @@ func (c *C) dial(t driver.Transport, addr string) driver.Conn {
 // stream dials the stream peer and sends cmd.
 func (c *C) stream(cmd peer.Command) driver.Conn {
 	conn := c.dial(driver.Stream, c.s.stream.Addr())
-	require.NoError(c, conn.SetWriteDeadline(time.Now().Add(guard)))
+	c.requireNoErr(conn.SetWriteDeadline(time.Now().Add(c.guard())), "SetWriteDeadline")
 	_, err := conn.Write(cmd.Line())
-	require.NoError(c, err, "write the peer command %q", cmd)
-	require.NoError(c, conn.SetWriteDeadline(time.Time{}))
+	c.requireNoErr(err, "write the peer command %q", cmd)
+	c.requireNoErr(conn.SetWriteDeadline(time.Time{}), "SetWriteDeadline(zero)")
 	return conn
 }
 
@@ -51,31 +50,28 @@ func pattern(n, seed int) []byte {
 
 // readFull reads exactly len(p) bytes within the guard.
 func (c *C) readFull(conn net.Conn, p []byte) {
-	require.NoError(c, conn.SetReadDeadline(time.Now().Add(guard)))
-	_, err := io.ReadFull(conn, p)
-	require.NoError(c, err, "read %d bytes", len(p))
+	c.requireNoErr(conn.SetReadDeadline(time.Now().Add(c.guard())), "SetReadDeadline")
+	n, err := io.ReadFull(conn, p)
+	c.requireNoErr(err, "read %d bytes (got %d)", len(p), n)
 }
 
 // echoOnce writes msg on a stream conn and reads it back.
 func (c *C) echoOnce(conn net.Conn, msg []byte) {
-	require.NoError(c, conn.SetWriteDeadline(time.Now().Add(guard)))
+	c.requireNoErr(conn.SetWriteDeadline(time.Now().Add(c.guard())), "SetWriteDeadline")
 	_, err := conn.Write(msg)
-	require.NoError(c, err, "write")
+	c.requireNoErr(err, "write %d bytes", len(msg))
 	got := make([]byte, len(msg))
 	c.readFull(conn, got)
-	assert.Equal(c, msg, got, "echoed bytes")
+	c.expectf(bytes.Equal(msg, got), "the echo of %d bytes differs from what was sent, first at byte %d", len(msg), firstDiff(msg, got))
 }
 
-// isTimeout checks the contract's deadline error: os.ErrDeadlineExceeded
-// and a net.Error whose Timeout() is true.
-func (c *C) isTimeout(err error, op string) {
-	require.Error(c, err, "%s past its deadline must fail", op)
-	assert.ErrorIs(c, err, os.ErrDeadlineExceeded, "%s past its deadline", op)
-	var ne net.Error
-	if assert.ErrorAs(c, err, &ne, "%s timeout must implement net.Error", op) {
-		assert.True(c, ne.Timeout(), "%s timeout: net.Error.Timeout()", op)
+// firstDiff returns the index of the first byte where a and b differ.
+func firstDiff(a, b []byte) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
 	}
-	assert.False(c, errors.Is(err, io.EOF), "%s timeout must not be io.EOF", op)
+	return i
 }
 
 // wait waits for ch within the guard, failing the case if it does not come.
@@ -83,9 +79,25 @@ func wait[T any](c *C, ch <-chan T, what string) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(guard):
-		c.Errorf("%s: still blocked after %v", what, guard)
-		c.FailNow()
+	case <-time.After(c.guard()):
+		c.Fatalf("%s: still blocked after %v", what, c.guard())
 	}
 	panic("unreachable")
+}
+
+// readAsync runs one Read on conn in a goroutine and returns its outcome
+// channel; the caller waits on it with [wait], so a Read that ignores its
+// deadline fails the case instead of hanging it.
+func readAsync(conn net.Conn, size int) <-chan readResult {
+	ch := make(chan readResult, 1)
+	go func() {
+		n, err := conn.Read(make([]byte, size))
+		ch <- readResult{n, err}
+	}()
+	return ch
+}
+
+type readResult struct {
+	n   int
+	err error
 }

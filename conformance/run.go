@@ -2,114 +2,115 @@ package conformance
 
 import (
 	"context"
+	"os"
+	"regexp"
 	"runtime"
+	"runtime/debug"
 	"slices"
-	"strings"
-	"testing"
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
 )
 
+// Option changes how [Run] runs the cases.
+type Option func(*runConfig)
+
+type runConfig struct {
+	filter  *regexp.Regexp
+	started func(Case)
+	done    func(CaseResult)
+}
+
+// Select runs only the cases whose ID or FullName re matches; the others
+// are reported as [Excluded], and a report with an excluded case is not a
+// certificate. A nil re selects every case.
+func Select(re *regexp.Regexp) Option { return func(c *runConfig) { c.filter = re } }
+
+// Progress calls started before each case runs and done after it, from
+// Run's goroutine; either may be nil. A front end prints progress with it.
+func Progress(started func(Case), done func(CaseResult)) Option {
+	return func(c *runConfig) { c.started, c.done = started, done }
+}
+
 // Run runs every case against the harness's driver and returns the report.
 // The error is about the run itself (a peer that would not start, a
 // configuration the driver rejected), not about the driver failing cases:
-// those are in the report (see [Report.Certified]). Cases that need a
-// *testing.T (nettest) are reported as skipped; run [TestDriver] for them.
-func Run(ctx context.Context, h Harness) (Report, error) {
-	rep := newReport(h)
-	s, err := newSuite(ctx, h)
+// those are in the report (see [Report.Certified]). External cases (they
+// need a *testing.T) are reported as skipped; conformancetest.TestDriver
+// runs them.
+func Run(ctx context.Context, h Harness, opts ...Option) (Report, error) {
+	var cfg runConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	rep := NewReport(h)
+	if cfg.filter != nil {
+		rep.Selection = cfg.filter.String()
+	}
+	x, err := Start(ctx, h)
 	if err != nil {
 		return rep, err
 	}
-	defer s.close()
+	defer x.Close()
 	start := time.Now()
 	for _, k := range Cases() {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if k.needsT != nil {
-			res := CaseResult{ID: k.ID, Name: k.Name, Level: k.Level, Transport: k.Transport, Status: Skipped}
-			if res.Reason = k.applies(s); res.Reason == "" {
-				res.Reason = "needs a *testing.T: run it through conformance.TestDriver under go test"
+		res := CaseResult{ID: k.ID, Name: k.Name, Level: k.Level, Transport: k.Transport}
+		switch {
+		case cfg.filter != nil && !cfg.filter.MatchString(k.ID) && !cfg.filter.MatchString(k.FullName()):
+			res.Status, res.Reason = Excluded, "excluded by the selection "+cfg.filter.String()
+			if why := x.Applies(k); why != "" {
+				res.Status, res.Reason = Skipped, why
 			}
-			rep.Cases = append(rep.Cases, res)
-			continue
+		case k.External:
+			res.Status = Skipped
+			if res.Reason = x.Applies(k); res.Reason == "" {
+				res.Reason = "needs a *testing.T: run it through conformancetest.TestDriver under go test"
+			}
+		default:
+			if cfg.started != nil && x.Applies(k) == "" {
+				cfg.started(k)
+			}
+			res = x.RunCase(ctx, k)
 		}
-		rep.Cases = append(rep.Cases, runCase(ctx, s, k))
+		rep.Cases = append(rep.Cases, res)
+		if cfg.done != nil {
+			cfg.done(res)
+		}
 	}
 	rep.Duration = time.Since(start)
 	return rep, nil
 }
 
-// TestDriver runs every case as a subtest of t, named "ID_Name", and logs
-// the summary. A case that does not apply is skipped with its reason;
-// failed MUST and SHOULD cases both fail the test. A driver's test calls it
-// in one line:
-//
-//	func TestConformance(t *testing.T) {
-//		conformance.TestDriver(t, conformance.Harness{Driver: mydriver.New()})
-//	}
-func TestDriver(t *testing.T, h Harness) {
-	t.Helper()
-	s, err := newSuite(t.Context(), h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.close)
-	rep := newReport(h)
-	start := time.Now()
-	for _, k := range Cases() {
-		t.Run(k.FullName(), func(t *testing.T) {
-			if k.needsT != nil {
-				if reason := k.applies(s); reason != "" {
-					rep.Cases = append(rep.Cases, CaseResult{ID: k.ID, Name: k.Name, Level: k.Level, Transport: k.Transport, Status: Skipped, Reason: reason})
-					t.Skip(reason)
-				}
-				began := time.Now()
-				k.needsT(t, s)
-				res := CaseResult{ID: k.ID, Name: k.Name, Level: k.Level, Transport: k.Transport, Status: Passed, Duration: time.Since(began)}
-				if t.Failed() {
-					res.Status = Failed
-				}
-				rep.Cases = append(rep.Cases, res)
-				return
-			}
-			res := runCase(t.Context(), s, k)
-			rep.Cases = append(rep.Cases, res)
-			switch res.Status {
-			case Failed:
-				if why, known := h.KnownFailures[k.ID]; known {
-					t.Skipf("known failure (%s); this run: %s", why, strings.Join(res.Failures, "; "))
-				}
-				for _, f := range res.Failures {
-					t.Errorf("%s (%s) %s: %s", k.ID, k.Level, k.Doc, f)
-				}
-			case Skipped:
-				t.Skip(res.Reason)
-			case Passed:
-				if why, known := h.KnownFailures[k.ID]; known {
-					t.Logf("listed as a known failure (%s) but passed this run", why)
-				}
-			}
-		})
-	}
-	rep.Duration = time.Since(start)
-	t.Log("\n" + rep.Summary())
-}
-
-// newReport fills the parts of a report known before any case runs.
-func newReport(h Harness) Report {
+// NewReport returns a report with the parts known before any case runs:
+// suite, driver, capabilities and environment. Front ends append the
+// cases' results.
+func NewReport(h Harness) Report {
 	rep := Report{
 		Suite:        "iotd transport conformance",
 		SuiteVersion: Version,
 		Capabilities: slices.Clone(h.Features.Capabilities),
 		Started:      time.Now().UTC(),
+		TimeScale:    1,
 		Environment: Environment{
 			GoVersion: runtime.Version(),
 			OS:        runtime.GOOS,
 			Arch:      runtime.GOARCH,
+			CPUs:      runtime.NumCPU(),
 		},
+	}
+	if h.TimeScale > 0 {
+		rep.TimeScale = h.TimeScale
+	}
+	rep.Environment.Host, _ = os.Hostname()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rep.SuiteRevision = s.Value
+			}
+		}
 	}
 	if h.Driver != nil {
 		rep.Driver = h.Driver.Name()
@@ -120,6 +121,15 @@ func newReport(h Harness) Report {
 	}
 	if h.Features.TLS {
 		rep.Capabilities = append(rep.Capabilities, "feature:tls")
+	}
+	if h.Lifecycle != nil {
+		rep.Capabilities = append(rep.Capabilities, "hook:lifecycle")
+	}
+	if h.Modem != nil {
+		rep.Capabilities = append(rep.Capabilities, "hook:modem")
+	}
+	if rep.Capabilities == nil {
+		rep.Capabilities = []string{}
 	}
 	return rep
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/iotd/iotd/conformance/peer"
 	"github.com/iotd/iotd/core/driver"
@@ -19,8 +20,10 @@ import (
 type suite struct {
 	h      Harness
 	dialer driver.Dialer
+	config []byte // the harness's configuration, for a fresh Open
 	env    Env
 	tmp    string
+	guard  time.Duration
 
 	stream    *peer.Stream // plain or TLS (good certificate)
 	tlsSet    *peer.TLSSet
@@ -37,7 +40,13 @@ func newSuite(ctx context.Context, h Harness) (_ *suite, err error) {
 	if h.Driver == nil {
 		return nil, errors.New("conformance: Harness.Driver is nil")
 	}
-	s := &suite{h: h}
+	if h.TimeScale < 0 || h.TimeScale != h.TimeScale {
+		return nil, fmt.Errorf("conformance: Harness.TimeScale %v must be positive (0 means 1)", h.TimeScale)
+	}
+	s := &suite{h: h, guard: baseGuard}
+	if h.TimeScale > 0 {
+		s.guard = time.Duration(float64(baseGuard) * h.TimeScale)
+	}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -79,6 +88,7 @@ func newSuite(ctx context.Context, h Harness) (_ *suite, err error) {
 			return nil, fmt.Errorf("conformance: harness config: %w", err)
 		}
 	}
+	s.config = config
 	if s.dialer, err = h.Driver.Open(config); err != nil {
 		return nil, fmt.Errorf("conformance: open driver %q with the harness config: %w", h.Driver.Name(), err)
 	}

@@ -1,8 +1,10 @@
 // Package peer holds the reference peers the conformance suite starts on
 // loopback: a TCP echo server driven by a one-line control command
 // ([Stream]), its TLS variants with good and deliberately bad certificates
-// ([NewTLSSet]), a UDP echo ([UDPEcho]) and a deterministic fault-injecting
-// UDP relay ([Relay]).
+// ([NewTLSSet]), a UDP echo ([UDPEcho]), a deterministic fault-injecting
+// UDP relay ([Relay]: loss, duplication, reordering, latency) and a
+// deterministic fragmenting TCP relay ([StreamRelay]: the stream cut into
+// small pieces with pauses).
 //
 // # Stream control protocol
 //

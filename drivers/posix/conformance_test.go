@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/iotd/iotd/conformance"
+	"github.com/iotd/iotd/conformance/conformancetest"
 	"github.com/iotd/iotd/drivers/posix"
 )
 
@@ -27,7 +28,7 @@ func TestConformance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conformance.TestDriver(t, tt.harness)
+			conformancetest.TestDriver(t, tt.harness)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/iotd/iotd/conformance"
+	"github.com/iotd/iotd/conformance/conformancetest"
 	"github.com/iotd/iotd/drivers/posix/dtls"
 )
 
@@ -14,7 +15,7 @@ import (
 // run through it.
 func TestConformance(t *testing.T) {
 	dev := newDevice(t, "CONFORMANCEdevice")
-	conformance.TestDriver(t, conformance.Harness{
+	conformancetest.TestDriver(t, conformance.Harness{
 		Driver:   dtls.New(),
 		Features: conformance.Features{Capabilities: []string{"psk", "max_payload"}},
 		Config: func(conformance.Env) ([]byte, error) {

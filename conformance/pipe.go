@@ -5,22 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"testing"
 	"time"
-
-	"golang.org/x/net/nettest"
 
 	"github.com/iotd/iotd/core/driver"
 )
-
-// runNettest runs golang.org/x/net/nettest.TestConn with the driver's conn
-// as c1 and the server side of the connection (TLS when the driver
-// declares TLS) as c2.
-func runNettest(t *testing.T, s *suite) {
-	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-		return s.pipe()
-	})
-}
 
 // pipe dials the driver to a fresh loopback listener and returns both ends.
 func (s *suite) pipe() (c1, c2 net.Conn, stop func(), err error) {
@@ -38,7 +26,7 @@ func (s *suite) pipe() (c1, c2 net.Conn, stop func(), err error) {
 		conn, err := ln.Accept()
 		if err == nil && s.tlsSet != nil {
 			tc := tls.Server(conn, s.tlsSet.GoodConfig)
-			_ = conn.SetDeadline(time.Now().Add(guard))
+			_ = conn.SetDeadline(time.Now().Add(s.guard))
 			if err = tc.Handshake(); err != nil {
 				_ = conn.Close()
 			} else {
@@ -48,7 +36,7 @@ func (s *suite) pipe() (c1, c2 net.Conn, stop func(), err error) {
 		}
 		ch <- accepted{conn, err}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	ctx, cancel := context.WithTimeout(context.Background(), s.guard)
 	defer cancel()
 	c1, err = s.dialer.Dial(ctx, driver.Stream, ln.Addr().String())
 	if err != nil {
