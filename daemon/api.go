@@ -55,7 +55,11 @@ type Status struct {
 	Device    string        `json:"device_name"`
 	AuthMode  string        `json:"auth_mode"`
 	Link      bus.LinkState `json:"link"`
-	// ConnectedSince is when the current MQTT session started, if connected.
+	// Channel is mqtt or coap.
+	Channel string `json:"channel"`
+	// CoAP holds the CoAP channel's token age and counters; nil on mqtt.
+	CoAP *CoAPStatus `json:"coap,omitempty"`
+	// ConnectedSince is when the current MQTT or CoAP session started, if connected.
 	ConnectedSince time.Time     `json:"connected_since,omitzero"`
 	ClockOffset    time.Duration `json:"clock_offset_ns"`
 	LastSync       time.Time     `json:"last_sync,omitzero"`
@@ -186,24 +190,19 @@ func (s *apiServer) status(w http.ResponseWriter, _ *http.Request) {
 
 // Status reports the daemon's state.
 func (d *Daemon) Status() Status {
-	us := d.uplink.Status()
 	st := Status{
-		Version:        Version,
-		Uptime:         time.Since(d.started),
-		ProductID:      d.device.ProductID,
-		Device:         d.device.DeviceName,
-		AuthMode:       d.device.AuthMode,
-		Link:           d.link.State(),
-		ConnectedSince: us.ConnectedSince,
-		ClockOffset:    d.clock.Offset(),
-		LastSync:       d.clock.LastSync(),
-		QueueDepth:     us.QueueDepth,
-		Inflight:       us.Inflight,
-		Subscriptions:  us.Subscriptions,
-		LastError:      us.LastError,
+		Version:     Version,
+		Uptime:      time.Since(d.started),
+		ProductID:   d.device.ProductID,
+		Device:      d.device.DeviceName,
+		AuthMode:    d.device.AuthMode,
+		Link:        d.link.State(),
+		ClockOffset: d.clock.Offset(),
+		LastSync:    d.clock.LastSync(),
 		Features: FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats(),
 			OTA: d.ota.Status(), Gateway: d.gateway.Stats(), SubDeviceOTA: d.subOTAStatus()},
 	}
+	d.uplinkStatus(&st)
 	if d.logup != nil {
 		ls := d.logup.Stats()
 		st.Features.LogUpload = &ls

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	coapup "github.com/iotd/iotd/bus/coap"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/gateway"
@@ -35,9 +36,15 @@ type Config struct {
 	// Socket is the local API's Unix socket path.
 	Socket string `yaml:"socket"`
 
-	Log      LogConfig      `yaml:"log"`
-	Link     LinkConfig     `yaml:"link"`
-	MQTT     MQTTConfig     `yaml:"mqtt"`
+	Log LogConfig `yaml:"log"`
+	// Channel is how iotd talks to the hub: mqtt (default) or coap. CoAP
+	// carries publishes and OTA only; features that need MQTT downlink are
+	// turned off with it.
+	Channel string     `yaml:"channel"`
+	Link    LinkConfig `yaml:"link"`
+	MQTT    MQTTConfig `yaml:"mqtt"`
+	// CoAP shapes the CoAP channel (used when Channel is coap).
+	CoAP     coapup.Config  `yaml:"coap"`
 	Features FeaturesConfig `yaml:"features"`
 	// Registration configures dynamic registration, which runs before the
 	// first connection when device_info.json has a product secret but no
@@ -173,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.UsernameExpiry < 0 {
 		return bad("mqtt.username_expiry", "must not be negative")
+	}
+	if err := c.validateChannel(); err != nil {
+		return err
 	}
 	if c.Link.DialTimeout < 0 {
 		return bad("link.dial_timeout", "must not be negative")

@@ -21,6 +21,35 @@ func TestSampleDecodesStrictly(t *testing.T) {
 	assert.Equal(t, "/etc/iotd/device_info.json", cfg.DeviceInfoPath())
 	assert.Equal(t, time.Hour, cfg.Features.TimeSync.Interval)
 	assert.Equal(t, false, cfg.Link.DriverConfig["insecure_skip_verify"])
+	assert.Equal(t, "mqtt", cfg.Channel)
+	assert.Equal(t, 2*time.Second, cfg.CoAP.AckTimeout)
+	assert.Equal(t, 4, cfg.CoAP.MaxRetransmit)
+	assert.Equal(t, 1024, cfg.CoAP.MaxPayload)
+	assert.Equal(t, 100, cfg.CoAP.QueueSize)
+}
+
+func TestChannelConfig(t *testing.T) {
+	rows := []struct {
+		name    string
+		yaml    string
+		wantErr string
+	}{
+		{"coap", "channel: coap\ncoap: {ack_timeout: 1s, max_retransmit: 3, need_response: true}\n", ""},
+		{"unknown channel", "channel: http\n", `c.yaml: channel: "http": use mqtt or coap`},
+		{"bad coap value", "coap: {max_retransmit: 50}\n", "c.yaml: coap.max_retransmit: 50 is out of range; use 1 to 20 (default 4)"},
+		{"unknown coap key", "coap: {ack: 1s}\n", `c.yaml: line 1: unknown key "ack"`},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(row.yaml), "c.yaml", "/x")
+			if row.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, row.wantErr, err.Error())
+		})
+	}
 }
 
 func TestEmptyConfigIsValid(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/bus"
+	coapup "github.com/iotd/iotd/bus/coap"
 	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
@@ -40,7 +41,9 @@ type Daemon struct {
 	bus      *bus.Bus
 	clock    *core.Clock
 	link     *core.Link
-	uplink   *mqttup.Uplink
+	uplink   uplink
+	mqtt     *mqttup.Uplink // set when the channel is mqtt
+	coap     *coapup.Uplink // set when the channel is coap
 	timesync *timesync.Sync
 	shadow   *shadow.Shadow
 	rrpc     *rrpc.RRPC
@@ -65,6 +68,10 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	var mqttOnly []string
+	if cfg.channel() == ChannelCoAP {
+		cfg, mqttOnly = withoutMQTTOnlyFeatures(cfg)
+	}
 	d := &Daemon{cfg: cfg, reg: reg, log: log, device: dev, clock: &core.Clock{}, ready: make(chan struct{})}
 
 	linkCfg, err := d.linkConfig()
@@ -87,20 +94,14 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		b.Close()
 		return nil, err
 	}
-	method := core.SignMethod(cfg.MQTT.SignMethod)
-	d.uplink, err = mqttup.New(mqttup.Config{
-		Credentials: func() (core.Credentials, error) {
-			return core.MQTTCredentials(dev, core.CredentialOptions{
-				Method: method, Expiry: cfg.MQTT.UsernameExpiry, Now: d.clock.Now,
-			})
-		},
-		KeepAlive:      cfg.MQTT.KeepAlive,
-		ConnectTimeout: cfg.MQTT.ConnectTimeout,
-		QueueSize:      cfg.MQTT.QueueSize,
-	}, d.link, b, log)
+	d.uplink, err = d.newUplink(b, log)
 	if err != nil {
 		b.Close()
 		return nil, err
+	}
+	if len(mqttOnly) > 0 {
+		log.Warn("channel coap: features that need MQTT downlink are off: "+strings.Join(mqttOnly, ", ")+"; OTA and publishing work (use channel: mqtt for the rest)",
+			"disabled", mqttOnly)
 	}
 	d.timesync, err = timesync.New(cfg.Features.TimeSync, b, d.clock, dev.ProductID, dev.DeviceName, log)
 	if err == nil {
@@ -129,7 +130,21 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 // linkConfig turns the link section and the identity into a core.LinkConfig.
 func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 	lc := d.cfg.Link
+	coap := d.cfg.channel() == ChannelCoAP
 	name := lc.Driver
+	dc := map[string]any{}
+	for k, v := range lc.DriverConfig {
+		if s, ok := v.(string); ok && strings.HasSuffix(k, "_file") {
+			v = d.cfg.path(s)
+		}
+		dc[k] = v
+	}
+	endpoint := lc.Endpoint
+	transport := driver.Stream
+	if coap {
+		name, endpoint = d.coapLinkDefaults(name, endpoint, dc)
+		transport = driver.Datagram
+	}
 	if name == "" {
 		name = "tls"
 	}
@@ -137,11 +152,14 @@ func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 	if err != nil {
 		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver", Msg: err.Error()}
 	}
-	if !containsTransport(drv.Transports(), driver.Stream) {
+	if !containsTransport(drv.Transports(), transport) {
+		need := "MQTT needs one (for CoAP set channel: coap)"
+		if coap {
+			need = "the CoAP channel needs one (dtls or udp)"
+		}
 		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver",
-			Msg: fmt.Sprintf("driver %q offers no stream transport; MQTT needs one", name)}
+			Msg: fmt.Sprintf("driver %q offers no %s transport; %s", name, transport, need)}
 	}
-	endpoint := lc.Endpoint
 	if endpoint == "" {
 		port := "8883"
 		if name == "tcp" {
@@ -152,14 +170,7 @@ func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 	if _, _, err := net.SplitHostPort(endpoint); err != nil {
 		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.endpoint", Msg: fmt.Sprintf("%q is not host:port", endpoint)}
 	}
-	dc := map[string]any{}
-	for k, v := range lc.DriverConfig {
-		if s, ok := v.(string); ok && strings.HasSuffix(k, "_file") {
-			v = d.cfg.path(s)
-		}
-		dc[k] = v
-	}
-	if strings.EqualFold(d.device.AuthMode, core.AuthCert) && name == "tls" {
+	if strings.EqualFold(d.device.AuthMode, core.AuthCert) && (name == "tls" || name == "dtls") {
 		if _, ok := dc["cert_file"]; !ok {
 			dc["cert_file"] = d.device.CertFile()
 		}
@@ -172,7 +183,7 @@ func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver_config", Msg: err.Error()}
 	}
 	return core.LinkConfig{
-		Driver: name, Address: endpoint, Transport: driver.Stream,
+		Driver: name, Address: endpoint, Transport: transport,
 		DriverConfig: raw, DialTimeout: lc.DialTimeout, Backoff: lc.Backoff,
 	}, nil
 }
@@ -216,7 +227,7 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 		socket = d.cfg.SocketPath()
 	}
 	d.log.Info("iotd starting", "version", Version, "device", d.device.ClientID(),
-		"auth", d.device.AuthMode, "driver", d.link.Driver(), "endpoint", d.link.Address(), "socket", socket)
+		"auth", d.device.AuthMode, "channel", d.cfg.channel(), "driver", d.link.Driver(), "endpoint", d.link.Address(), "socket", socket)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

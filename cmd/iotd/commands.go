@@ -169,6 +169,18 @@ func printStatus(w io.Writer, st daemon.Status) {
 	if st.Link.RetryIn > 0 {
 		fmt.Fprintf(tw, "next attempt\tin %s (attempt %d)\n", st.Link.RetryIn.Round(time.Millisecond), st.Link.Attempt+1)
 	}
+	if st.Channel != "" {
+		fmt.Fprintf(tw, "channel\t%s\n", st.Channel)
+	}
+	if c := st.CoAP; c != nil {
+		token := "none"
+		if c.TokenAge > 0 {
+			token = "age " + c.TokenAge.Round(time.Second).String()
+		}
+		n := c.Counters
+		fmt.Fprintf(tw, "coap\tauth token %s; %d requests, %d retransmissions, %d timeouts, %d re-auths (4.01), %d separate responses, %d duplicates, %d malformed, %d refused, %d too large\n",
+			token, n.Requests, n.Retransmissions, n.Timeouts, n.Reauths, n.Separate, n.Duplicates, n.Malformed, n.Refused, n.TooLarge)
+	}
 	fmt.Fprintf(tw, "driver\t%s\n", st.Link.Driver)
 	fmt.Fprintf(tw, "endpoint\t%s\n", st.Link.Endpoint)
 	if st.LastSync.IsZero() {

@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/iotd/iotd/bus"
+	coapup "github.com/iotd/iotd/bus/coap"
+	mqttup "github.com/iotd/iotd/bus/mqtt"
+	"github.com/iotd/iotd/core"
+)
+
+// Channels: how the daemon talks to the hub.
+const (
+	// ChannelMQTT is MQTT over a stream link (tls by default): everything
+	// works.
+	ChannelMQTT = "mqtt"
+	// ChannelCoAP is the hub's CoAP channel over a datagram link (dtls by
+	// default): publishes and OTA only, since CoAP has no downlink.
+	ChannelCoAP = "coap"
+)
+
+// CoAPPort is the hub's CoAP port, DTLS or plain (PROTOCOL.md §4).
+const CoAPPort = "5684"
+
+// uplink is what the daemon needs of either uplink.
+type uplink interface {
+	Run(ctx context.Context) error
+	Serving() <-chan struct{}
+}
+
+// channel returns the configured channel, mqtt when unset.
+func (c *Config) channel() string {
+	if c.Channel == "" {
+		return ChannelMQTT
+	}
+	return strings.ToLower(c.Channel)
+}
+
+func (c *Config) validateChannel() error {
+	bad := func(field, msg string) error {
+		return &core.ConfigError{Source: "config", Field: field, Msg: msg}
+	}
+	switch c.channel() {
+	case ChannelMQTT, ChannelCoAP:
+	default:
+		return bad("channel", fmt.Sprintf("%q: use mqtt or coap", c.Channel))
+	}
+	cc := c.CoAP
+	cc.ProductID, cc.DeviceName = "-", "-" // filled from device_info.json later
+	if err := cc.Validate(); err != nil {
+		var ce *core.ConfigError
+		if errors.As(err, &ce) {
+			return bad("coap."+ce.Field, ce.Msg)
+		}
+		return bad("coap", err.Error())
+	}
+	return nil
+}
+
+// withoutMQTTOnlyFeatures returns a copy of cfg in which the features that
+// need an MQTT downlink are off, and their names; for the CoAP channel.
+func withoutMQTTOnlyFeatures(cfg *Config) (*Config, []string) {
+	c := *cfg
+	f := &c.Features
+	var off []string
+	disable := func(name string, disabled *bool) {
+		if !*disabled {
+			*disabled = true
+			off = append(off, name)
+		}
+	}
+	disable("timesync", &f.TimeSync.Disabled)
+	disable("shadow", &f.Shadow.Disabled)
+	disable("rrpc", &f.RRPC.Disabled)
+	disable("broadcast", &f.Broadcast.Disabled)
+	disable("gateway", &f.Gateway.Disabled)
+	if len(f.SubDeviceOTA) > 0 {
+		f.SubDeviceOTA = nil
+		off = append(off, "sub_device_ota")
+	}
+	return &c, off
+}
+
+// coapLinkDefaults fills what the CoAP channel changes in the link: the
+// dtls driver, port 5684, and for a KEY device over dtls the PSK (identity
+// = client id, key = device secret) unless driver_config sets it.
+func (d *Daemon) coapLinkDefaults(name, endpoint string, dc map[string]any) (string, string) {
+	if name == "" {
+		name = "dtls"
+	}
+	if endpoint == "" {
+		endpoint = d.device.ProductID + "." + HubDomain + ":" + CoAPPort
+	}
+	if name == "dtls" && !d.device.IsCert() {
+		_, hasPSK := dc["psk"]
+		_, hasID := dc["psk_identity"]
+		if !hasPSK && !hasID {
+			dc["psk_identity"] = d.device.ClientID()
+			dc["psk"] = d.device.KeyDeviceInfo.DeviceSecret
+		}
+	}
+	return name, endpoint
+}
+
+// newUplink builds the uplink of the configured channel.
+func (d *Daemon) newUplink(b *bus.Bus, log *slog.Logger) (uplink, error) {
+	cfg := d.cfg
+	if cfg.channel() == ChannelCoAP {
+		cc := cfg.CoAP
+		cc.ProductID, cc.DeviceName = d.device.ProductID, d.device.DeviceName
+		u, err := coapup.New(cc, d.link, b, log)
+		if err != nil {
+			return nil, err
+		}
+		d.coap = u
+		return u, nil
+	}
+	method := core.SignMethod(cfg.MQTT.SignMethod)
+	dev := d.device
+	u, err := mqttup.New(mqttup.Config{
+		Credentials: func() (core.Credentials, error) {
+			return core.MQTTCredentials(dev, core.CredentialOptions{
+				Method: method, Expiry: cfg.MQTT.UsernameExpiry, Now: d.clock.Now,
+			})
+		},
+		KeepAlive:      cfg.MQTT.KeepAlive,
+		ConnectTimeout: cfg.MQTT.ConnectTimeout,
+		QueueSize:      cfg.MQTT.QueueSize,
+	}, d.link, b, log)
+	if err != nil {
+		return nil, err
+	}
+	d.mqtt = u
+	return u, nil
+}
+
+// uplinkStatus fills the uplink's part of st.
+func (d *Daemon) uplinkStatus(st *Status) {
+	st.Channel = d.cfg.channel()
+	if d.coap != nil {
+		cs := d.coap.Status()
+		st.ConnectedSince, st.QueueDepth, st.Inflight = cs.ConnectedSince, cs.QueueDepth, cs.Inflight
+		st.Subscriptions, st.LastError = cs.Subscriptions, cs.LastError
+		st.CoAP = &CoAPStatus{TokenAge: cs.TokenAge, Counters: cs.Counters}
+		return
+	}
+	us := d.mqtt.Status()
+	st.ConnectedSince, st.QueueDepth, st.Inflight = us.ConnectedSince, us.QueueDepth, us.Inflight
+	st.Subscriptions, st.LastError = us.Subscriptions, us.LastError
+}
+
+// CoAPStatus is the CoAP channel's part of [Status].
+type CoAPStatus struct {
+	// TokenAge is the age of the auth token in use; 0 when disconnected.
+	TokenAge time.Duration `json:"token_age_ns"`
+	// Counters: requests, retransmissions, timeouts, re-auths, separate
+	// responses, duplicates, malformed datagrams, refusals, too large.
+	Counters coapup.Counters `json:"counters"`
+}
