@@ -40,7 +40,7 @@ const maxTokenLen = 255
 // *StatusError; a 2.05 without a usable token is an error too.
 func (e *engine) auth(ctx context.Context) (string, error) {
 	path := AuthPath(e.cfg.ProductID, e.cfg.DeviceName)
-	r, err := e.roundTrip(ctx, Request{Path: path, Payload: AuthPayload(newConnID())})
+	r, err := e.roundTrip(ctx, Request{Path: path, Payload: AuthPayload(newConnID())}, true)
 	if err != nil {
 		return "", fmt.Errorf("coap: auth: %w", err)
 	}

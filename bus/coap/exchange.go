@@ -236,7 +236,10 @@ func newToken() []byte {
 
 // roundTrip sends req as a confirmable request and waits for its response,
 // retransmitting as RFC 7252 §4.2 says. It sets req's message id and token.
-func (e *engine) roundTrip(ctx context.Context, req Request) (Response, error) {
+// When the hub accepts the request with 2.03 or an empty ACK, roundTrip
+// waits for the separate response if wantBody is set, and otherwise returns
+// that ACK as the answer: with need-response "0" the hub sends nothing more.
+func (e *engine) roundTrip(ctx context.Context, req Request, wantBody bool) (Response, error) {
 	ex := &exchange{acked: make(chan struct{}), resp: make(chan Response, 1)}
 	e.mu.Lock()
 	for {
@@ -293,6 +296,9 @@ func (e *engine) roundTrip(ctx context.Context, req Request) (Response, error) {
 			}
 			return r, nil
 		case <-acked:
+			if !wantBody {
+				return Response{Type: message.Acknowledgement, Code: codes.Valid, MessageID: ex.mid}, nil
+			}
 			acked = nil // stop retransmitting; wait for the separate response
 			timer.Reset(e.cfg.ResponseTimeout)
 		case <-timer.C:

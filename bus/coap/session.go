@@ -137,7 +137,7 @@ func (s *sess) publish(ctx context.Context, m *outMsg) (*Response, error) {
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		rsp, err := s.e.roundTrip(ctx, Request{Path: m.topic, AuthToken: s.token, NeedResponse: m.needRsp, Payload: m.payload})
+		rsp, err := s.e.roundTrip(ctx, Request{Path: m.topic, AuthToken: s.token, NeedResponse: m.needRsp, Payload: m.payload}, m.needRsp)
 		if err != nil {
 			return nil, err
 		}

@@ -108,13 +108,15 @@ func TestNeedResponse(t *testing.T) {
 
 func TestSeparateResponse(t *testing.T) {
 	rows := []struct {
-		name   string
-		accept codes.Code // code of the ACK that accepts the request
-		typ    gmsg.Type  // type of the separate response
+		name    string
+		accept  codes.Code // code of the ACK that accepts the request
+		typ     gmsg.Type  // type of the separate response
+		needRsp bool
 	}{
-		{"2.03 then CON", codes.Valid, gmsg.Confirmable},
-		{"2.03 then NON", codes.Valid, gmsg.NonConfirmable},
-		{"empty ACK then CON", codes.Empty, gmsg.Confirmable},
+		{"2.03 then CON", codes.Valid, gmsg.Confirmable, true},
+		{"2.03 then NON", codes.Valid, gmsg.NonConfirmable, true},
+		{"empty ACK then CON", codes.Empty, gmsg.Confirmable, true},
+		{"2.03 without need-response ends the exchange", codes.Valid, gmsg.Confirmable, false},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
@@ -124,15 +126,29 @@ func TestSeparateResponse(t *testing.T) {
 				if row.accept != codes.Empty {
 					tok = r.token
 				}
-				return [][]byte{
-					h.msg(gmsg.Acknowledgement, row.accept, r.mid, tok, nil),
-					h.msg(row.typ, codes.Content, 0x7000, r.token, []byte("later")),
+				ack := h.msg(gmsg.Acknowledgement, row.accept, r.mid, tok, nil)
+				if r.needRsp == "0" {
+					return [][]byte{ack} // nothing follows
 				}
+				return [][]byte{ack, h.msg(row.typ, codes.Content, 0x7000, r.token, []byte("later"))}
 			})
-			d := startDevice(t, h.addr(), fastConfig())
-			require.NoError(t, publish(t, d, dataTopic, []byte("x")))
-			assert.Equal(t, int64(1), d.uplink.Status().Counters.Separate)
-			if row.typ == gmsg.Confirmable {
+			cfg := fastConfig()
+			cfg.NeedResponse = row.needRsp
+			cfg.ResponseTimeout = time.Minute // longer than the request may wait
+			d := startDevice(t, h.addr(), cfg)
+			m := message.NewMessage(watermill.NewUUID(), []byte("x"))
+			m.Metadata.Set(bus.MetaTopic, dataTopic)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			rep, err := d.bus.Request(ctx, bus.TopicUplinkPublish, m)
+			require.NoError(t, err)
+			if row.needRsp {
+				assert.Equal(t, "later", string(rep.Payload))
+				assert.Equal(t, int64(1), d.uplink.Status().Counters.Separate)
+			} else {
+				assert.Empty(t, rep.Payload)
+			}
+			if row.needRsp && row.typ == gmsg.Confirmable {
 				waitFor(t, "the empty ACK of the CON response", func() bool {
 					for _, r := range h.received() {
 						if r.typ == gmsg.Acknowledgement && r.code == codes.Empty && r.mid == 0x7000 {
