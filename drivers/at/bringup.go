@@ -1,0 +1,292 @@
+package at
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// pollInterval is how often registration and SIM state are polled.
+const pollInterval = 500 * time.Millisecond
+
+// bringUp takes the modem from an unknown state (echo on, a half-typed
+// command, data mode) to ready for sockets.
+func (m *Modem) bringUp(ctx context.Context) (Info, error) {
+	info := Info{Dialect: m.d.name()}
+	if err := m.sync(ctx); err != nil {
+		return info, err
+	}
+	if _, err := m.do(ctx, Command{Text: "ATE0"}); err != nil {
+		return info, fmt.Errorf("at: turning echo off: %w", err)
+	}
+	if m.d.cellular() {
+		// Numeric CME errors map to causes; a module without CMEE is fine.
+		_, _ = m.do(ctx, Command{Text: "AT+CMEE=1"})
+		info.Model = m.infoLine(ctx, "AT+CGMM")
+		info.Revision = m.infoLine(ctx, "AT+CGMR")
+		if err := m.simReady(ctx); err != nil {
+			return info, err
+		}
+		if err := m.register(ctx); err != nil {
+			return info, err
+		}
+	} else if r, err := m.do(ctx, Command{Text: "AT+GMR", Prefix: "-"}); err == nil {
+		for _, l := range r.Lines {
+			if v, ok := strings.CutPrefix(l, "AT version:"); ok {
+				info.Revision = strings.TrimSpace(v)
+			}
+		}
+		info.Model = "ESP-AT"
+	}
+	if err := m.d.attach(ctx, m); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+// infoLine returns the first information line of a command, "" on error.
+func (m *Modem) infoLine(ctx context.Context, text string) string {
+	r, err := m.do(ctx, Command{Text: text, Prefix: "-"})
+	if err != nil || len(r.Lines) == 0 {
+		return ""
+	}
+	l := r.Lines[0]
+	if i := strings.Index(l, ":"); i >= 0 && strings.HasPrefix(l, "+") {
+		l = l[i+1:]
+	}
+	return strings.Trim(strings.TrimSpace(l), `"`)
+}
+
+// sync sends AT until the modem answers OK. It first aborts a half-typed
+// command or an SMS prompt with ESC, and after a few silent tries leaves a
+// data (passthrough) mode with "+++" and its guard times.
+func (m *Modem) sync(ctx context.Context) error {
+	const tries = 12
+	for i := range tries {
+		if i == 0 || i == 6 {
+			// ESC ends an SMS or data prompt; the line end flushes a
+			// half-typed command. Answers to it are dropped.
+			_, _ = m.eng.rw.Write([]byte("\x1b" + m.d.lineEnd()))
+		}
+		if i == 3 || i == 9 {
+			if err := m.escapeData(ctx); err != nil {
+				return err
+			}
+		}
+		_, err := m.eng.Do(ctx, Command{Text: "AT", Timeout: 500 * time.Millisecond})
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return fmt.Errorf("at: waiting for the modem to answer AT: %w", err)
+		}
+	}
+	return &SetupError{Kind: ErrNoModem, Msg: fmt.Sprintf("nothing answers AT on %s after %d tries: check the port (the modem's AT interface, e.g. USB interface 2), the baud rate, and that no other program (ModemManager) holds it", m.portName(), tries)}
+}
+
+// escapeData sends "+++" with a guard time on each side, which ends a
+// transparent data mode (ESP-AT passthrough, Quectel access mode 2).
+func (m *Modem) escapeData(ctx context.Context) error {
+	pause := func(d time.Duration) error {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("at: leaving data mode: %w", ctx.Err())
+		}
+	}
+	if err := pause(100 * time.Millisecond); err != nil {
+		return err
+	}
+	_, _ = m.eng.rw.Write([]byte("+++"))
+	return pause(1100 * time.Millisecond)
+}
+
+func (m *Modem) portName() string {
+	if m.cfg.Port != "" {
+		return m.cfg.Port
+	}
+	return "the port"
+}
+
+// simReady checks the SIM and enters the PIN when one is configured.
+func (m *Modem) simReady(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	pinSent := false
+	for {
+		r, err := m.do(ctx, Command{Text: "AT+CPIN?"})
+		var cme *CMEError
+		switch {
+		case err == nil:
+			state := ""
+			for _, l := range r.Lines {
+				if a := splitArgs(l, "+CPIN"); len(a) > 0 {
+					state = a[0]
+				}
+			}
+			switch state {
+			case "READY":
+				return nil
+			case "SIM PIN":
+				if m.cfg.PIN == "" {
+					return &SetupError{Kind: ErrSIMLocked, Msg: "the SIM card asks for its PIN: set \"pin\" in the driver config, or remove the PIN lock from the card"}
+				}
+				if pinSent {
+					return &SetupError{Kind: ErrSIMLocked, Msg: "the SIM card still asks for its PIN after the configured one was sent: check \"pin\""}
+				}
+				if _, err := m.do(ctx, Command{Text: "AT+CPIN=" + quote(m.cfg.PIN)}); err != nil {
+					return &SetupError{Kind: ErrSIMLocked, Msg: "the SIM card refused the configured PIN: check \"pin\" (a few more wrong tries lock the card until its PUK is entered)", Err: err}
+				}
+				pinSent = true
+				continue
+			case "SIM PUK", "SIM PIN2", "SIM PUK2", "PH-SIM PIN":
+				return &SetupError{Kind: ErrSIMLocked, Msg: fmt.Sprintf("the SIM card is locked (%s): unlock it in a phone, then retry", state)}
+			}
+			return &SetupError{Kind: ErrNoSIM, Msg: fmt.Sprintf("unexpected SIM state %q: check the SIM card", state)}
+		case errors.As(err, &cme) && (cme.Code == 10 || cme.Code == 13 || strings.Contains(strings.ToLower(cme.Text), "not inserted")):
+			return &SetupError{Kind: ErrNoSIM, Msg: "no SIM card (or a failed one): insert a SIM card (contacts down, fully in) and power-cycle the modem", Err: err}
+		case errors.As(err, &cme) && (cme.Code == 11 || cme.Code == 12):
+			return &SetupError{Kind: ErrSIMLocked, Msg: "the SIM card wants its PIN or PUK: set \"pin\", or unlock the card in a phone", Err: err}
+		case errors.As(err, &cme) && cme.Code == 14 && time.Now().Before(deadline):
+			// SIM busy right after boot.
+			if err := sleepCtx(ctx, pollInterval); err != nil {
+				return err
+			}
+			continue
+		default:
+			return fmt.Errorf("at: reading the SIM state: %w", err)
+		}
+	}
+}
+
+// regFamilies are the registration queries; a Cat-M modem answers only
+// CEREG, a 2G one only CREG/CGREG.
+var regFamilies = []string{"AT+CEREG?", "AT+CGREG?", "AT+CREG?"}
+
+// register waits until the modem is registered on a network (stat 1 home
+// or 5 roaming on any family), up to the registration timeout.
+func (m *Modem) register(ctx context.Context) error {
+	timeout := m.cfg.regTimeout(false)
+	deadline := time.Now().Add(timeout)
+	var lastStat = -1
+	rssi := 99
+	for {
+		denied, searching := false, false
+		for _, q := range regFamilies {
+			r, err := m.do(ctx, Command{Text: q})
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+					return fmt.Errorf("at: registration: %w", err)
+				}
+				continue // family not supported
+			}
+			for _, l := range r.Lines {
+				a := splitArgs(l, responsePrefix(q))
+				if len(a) < 2 {
+					continue
+				}
+				stat, ok := argInt(a, 1)
+				if !ok {
+					continue
+				}
+				lastStat = stat
+				switch stat {
+				case 1, 5:
+					return nil
+				case 3:
+					denied = true
+				case 2:
+					searching = true
+				}
+			}
+		}
+		if r, err := m.do(ctx, Command{Text: "AT+CSQ"}); err == nil {
+			for _, l := range r.Lines {
+				if v, ok := argInt(splitArgs(l, "+CSQ"), 0); ok {
+					rssi = v
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			switch {
+			case denied:
+				return &SetupError{Kind: ErrNotRegistered, Denied: true, Msg: fmt.Sprintf("the network denied registration (stat 3): check that the SIM is activated, its plan allows data on this network, and roaming if abroad")}
+			case rssi == 99 || rssi == 0:
+				return &SetupError{Kind: ErrNoSignal, Msg: fmt.Sprintf("no signal (AT+CSQ rssi %d) after %v: check the antenna and the coverage at this place", rssi, timeout)}
+			case searching:
+				return &SetupError{Kind: ErrNotRegistered, Msg: fmt.Sprintf("still searching for a network after %v (signal rssi %d): check the antenna, the coverage and the bands of the module; raise \"registration_timeout\" for slow networks", timeout, rssi)}
+			default:
+				return &SetupError{Kind: ErrNotRegistered, Msg: fmt.Sprintf("not registered and not searching (stat %d) after %v: the radio may be off (AT+CFUN=1) or the operator selection manual (AT+COPS=0)", lastStat, timeout)}
+			}
+		}
+		if err := sleepCtx(ctx, pollInterval); err != nil {
+			return err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// detect identifies the modem on port with a throw-away engine (CR LF line
+// ends, which every vendor accepts) and returns its dialect name.
+func detect(ctx context.Context, port io.ReadWriter, log *slog.Logger) (string, error) {
+	e := New(nopCloser{port}, Options{LineEnd: "\r\n", Logger: log})
+	defer e.Close()
+	ok := false
+	for range 10 {
+		if _, err := e.Do(ctx, Command{Text: "AT", Timeout: 500 * time.Millisecond}); err == nil {
+			ok = true
+			break
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("at: detecting the modem: %w", ctx.Err())
+		}
+	}
+	if !ok {
+		return "", &SetupError{Kind: ErrNoModem, Msg: "nothing answers AT: check the port, the baud rate, and that no other program (ModemManager) holds it"}
+	}
+	_, _ = e.Do(ctx, Command{Text: "ATE0", Timeout: time.Second})
+	var text []string
+	for _, c := range []string{"ATI", "AT+GMR", "AT+CGMI"} {
+		if r, err := e.Do(ctx, Command{Text: c, Prefix: "-", Timeout: 2 * time.Second}); err == nil {
+			text = append(text, r.Lines...)
+		}
+	}
+	if name := dialectOf(strings.Join(text, "\n")); name != "" {
+		return name, nil
+	}
+	return "", fmt.Errorf("at: the modem's identification (ATI, AT+GMR, AT+CGMI) names no known vendor: choose the driver for it (at.esp, at.quectel, at.simcom, at.ublox)")
+}
+
+// dialectOf maps identification text to a dialect, "" when unknown.
+func dialectOf(id string) string {
+	l := strings.ToLower(id)
+	switch {
+	case strings.Contains(l, "quectel"):
+		return Quectel
+	case strings.Contains(l, "simcom") || strings.Contains(l, "sim7600") || strings.Contains(l, "sim7500"):
+		return SIMCom
+	case strings.Contains(l, "u-blox") || strings.Contains(l, "ublox") || strings.Contains(l, "sara-"):
+		return UBlox
+	case strings.Contains(l, "at version:") || strings.Contains(l, "espressif") || strings.Contains(l, "esp32") || strings.Contains(l, "esp8266"):
+		return ESP
+	}
+	return ""
+}
+
+type nopCloser struct{ io.ReadWriter }

@@ -1,0 +1,260 @@
+package at
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/iotd/iotd/core/driver"
+)
+
+// esp is Espressif ESP-AT (v2+, and NonOS 1.x where it differs;
+// AT-MODEMS.md §1.3): station mode, multi-link (CIPMUX=1) and passive
+// receive (CIPRECVTYPE, or CIPRECVMODE on older firmware) with
+// AT+CIPRECVDATA. When the firmware has no passive mode the module pushes
+// "+IPD,<id>,<len>:<data>", which is handled too.
+type esp struct {
+	passive atomic.Bool
+	perLink atomic.Bool  // CIPRECVTYPE is set per link
+	sendMax atomic.Int32 // 8192 (v2+) or 2048 (1.x)
+}
+
+func (*esp) name() string      { return ESP }
+func (*esp) lineEnd() string   { return "\r\n" }
+func (*esp) cellular() bool    { return false }
+func (*esp) banners() []string { return []string{"ready"} }
+func (*esp) sockets() int      { return 5 }
+func (*esp) hostIDs() bool     { return true }
+func (*esp) maxRead() int      { return 2048 }
+
+func (e *esp) maxSend() int {
+	if n := e.sendMax.Load(); n > 0 {
+		return int(n)
+	}
+	return 2048
+}
+
+func (*esp) finals() []Final {
+	return []Final{{Text: "SEND OK"}, {Text: "SEND FAIL", Fail: true}, {Text: "FAIL", Fail: true}}
+}
+
+func (*esp) urcs(m *Modem) []URC {
+	var pushID int
+	us := []URC{
+		{
+			// Passive: "+IPD,<id>,<len>" announces data. Active:
+			// "+IPD,<id>,<len>:" is followed by the data at once.
+			Prefix: "+IPD,", HeaderEnd: ':',
+			Line: func(line string) int {
+				a := splitArgs(line, "+IPD")
+				id, ok := argInt(a, 0)
+				if !ok {
+					return 0
+				}
+				if strings.HasSuffix(line, ":") {
+					pushID = id
+					return max0(lenHeader(line, "+IPD", 1))
+				}
+				m.readable(id)
+				return 0
+			},
+			Data: func(_ string, data []byte) { m.pushed(pushID, data) },
+		},
+		// Only here to end the header line where the data starts; the
+		// pending AT+CIPRECVDATA takes the line (its prefix matches).
+		{Prefix: "+CIPRECVDATA:", HeaderEnd: ',', Line: func(string) int { return 0 }},
+		{Prefix: "+CIPRECVDATA,", HeaderEnd: ':', Line: func(string) int { return 0 }},
+		{Prefix: "WIFI DISCONNECT", Line: func(string) int {
+			m.log.Warn("at: the ESP module lost its Wi-Fi network")
+			return 0
+		}},
+	}
+	for id := range 5 {
+		us = append(us, URC{Prefix: strconv.Itoa(id) + ",CLOSED", Line: func(string) int {
+			m.remoteClosed(id, nil)
+			return 0
+		}})
+	}
+	return us
+}
+
+// espQuote quotes s for ESP-AT, which escapes '\', '"' and ',' with '\'.
+func espQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `,`, `\,`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// cwjapErr maps the +CWJAP:<n> failure code.
+func cwjapErr(code int, ssid string) string {
+	switch code {
+	case 1:
+		return fmt.Sprintf("joining Wi-Fi %q timed out: check that the access point is in range and up", ssid)
+	case 2:
+		return fmt.Sprintf("Wi-Fi %q refused the password: check \"wifi_password\"", ssid)
+	case 3:
+		return fmt.Sprintf("no Wi-Fi network %q in range: check \"ssid\" (case matters) and the access point", ssid)
+	}
+	return fmt.Sprintf("joining Wi-Fi %q failed (code %d): check \"ssid\", \"wifi_password\" and the access point", ssid, code)
+}
+
+func (e *esp) attach(ctx context.Context, m *Modem) error {
+	rev := m.Info().Revision
+	if r, err := m.do(ctx, Command{Text: "AT+GMR", Prefix: "-"}); err == nil {
+		for _, l := range r.Lines {
+			if v, ok := strings.CutPrefix(l, "AT version:"); ok {
+				rev = strings.TrimSpace(v)
+			}
+		}
+	}
+	if strings.HasPrefix(rev, "1.") || strings.HasPrefix(rev, "0.") {
+		e.sendMax.Store(2048)
+	} else {
+		e.sendMax.Store(8192)
+	}
+	if _, err := m.do(ctx, Command{Text: "AT+CWMODE=1"}); err != nil {
+		return &SetupError{Kind: ErrWiFi, Msg: "setting station mode (AT+CWMODE=1) failed: is this an ESP-AT module?", Err: err}
+	}
+	c := m.cfg
+	if c.SSID != "" {
+		var code atomic.Int32
+		code.Store(-1)
+		_, err := m.do(ctx, Command{Text: "AT+CWJAP=" + espQuote(c.SSID) + "," + espQuote(c.WiFiPassword), Timeout: c.regTimeout(true),
+			Raw: func(line string) int {
+				if n, ok := argInt(splitArgs(line, "+CWJAP"), 0); ok && strings.HasPrefix(line, "+CWJAP") {
+					code.Store(int32(n))
+				}
+				return 0
+			}})
+		if err != nil {
+			return &SetupError{Kind: ErrWiFi, Msg: cwjapErr(int(code.Load()), c.SSID), Err: err}
+		}
+	} else if r, err := m.do(ctx, Command{Text: "AT+CWJAP?"}); err != nil || !hasPrefixLine(r.Lines, "+CWJAP") {
+		return &SetupError{Kind: ErrWiFi, Msg: "the module is not on a Wi-Fi network and none is configured: set \"ssid\" and \"wifi_password\"", Err: err}
+	}
+	_, _ = m.do(ctx, Command{Text: "AT+CIPCLOSE=5"}) // links left from before a host restart
+	if _, err := m.do(ctx, Command{Text: "AT+CIPMUX=1"}); err != nil {
+		return &SetupError{Kind: ErrAttach, Msg: "enabling multiple links (AT+CIPMUX=1) failed: leave passthrough mode (AT+CIPMODE=0) on the module", Err: err}
+	}
+	_, _ = m.do(ctx, Command{Text: "AT+CIPDINFO=0"})
+	e.passive.Store(false)
+	e.perLink.Store(false)
+	if _, err := m.do(ctx, Command{Text: "AT+CIPRECVTYPE=5,1"}); err == nil {
+		e.passive.Store(true)
+		e.perLink.Store(true)
+	} else if _, err := m.do(ctx, Command{Text: "AT+CIPRECVMODE=1"}); err == nil {
+		e.passive.Store(true)
+	} else {
+		m.log.Warn("at: this ESP-AT firmware has no passive receive mode; data is pushed and may be lost when the host is slow")
+	}
+	return nil
+}
+
+func hasPrefixLine(lines []string, prefix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *esp) open(ctx context.Context, m *Modem, s *sockConn, host string, port int) error {
+	ip := host
+	if _, err := netip.ParseAddr(host); err != nil {
+		r, err := m.do(ctx, Command{Text: "AT+CIPDOMAIN=" + espQuote(host), Timeout: 20 * time.Second})
+		if err != nil {
+			if errors.Is(err, ErrError) || errors.Is(err, ErrTimeout) {
+				return fmt.Errorf("%w: the module could not resolve %q: %w", driver.ErrUnreachable, host, err)
+			}
+			return err
+		}
+		ip = ""
+		for _, l := range r.Lines {
+			if a := splitArgs(l, "+CIPDOMAIN"); len(a) > 0 {
+				ip = a[0]
+			}
+		}
+		if ip == "" {
+			return fmt.Errorf("%w: the module returned no address for %q", driver.ErrUnreachable, host)
+		}
+	}
+	typ := "TCP"
+	if s.transport == driver.Datagram {
+		typ = "UDP"
+	}
+	id := strconv.Itoa(s.id)
+	_, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+CIPSTART=%s,%s,%s,%d", id, quote(typ), quote(ip), port), Timeout: 20 * time.Second})
+	if err != nil {
+		if errors.Is(err, ErrError) {
+			return fmt.Errorf("%w: the module could not connect: %w", driver.ErrRefused, err)
+		}
+		return err
+	}
+	if e.perLink.Load() {
+		_, _ = m.do(ctx, Command{Text: "AT+CIPRECVTYPE=" + id + ",1"})
+	}
+	return nil
+}
+
+func (*esp) send(ctx context.Context, m *Modem, s *sockConn, p []byte) (int, error) {
+	_, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+CIPSEND=%d,%d", s.id, len(p)), Payload: p, Prefix: "-"})
+	var re *ResultError
+	switch {
+	case err == nil:
+		return len(p), nil
+	case errors.As(err, &re) && re.Line == "SEND FAIL":
+		return 0, errSendFull
+	case errors.Is(err, ErrError):
+		return 0, fmt.Errorf("%w: the module refused to send (the link is down): %w", driver.ErrReset, err)
+	}
+	return 0, err
+}
+
+func (e *esp) recv(ctx context.Context, m *Modem, s *sockConn, max int) ([]byte, bool, error) {
+	if !e.passive.Load() {
+		return nil, false, nil
+	}
+	r, err := m.do(ctx, Command{
+		Text: fmt.Sprintf("AT+CIPRECVDATA=%d,%d", s.id, max),
+		Raw: func(line string) int {
+			if !strings.HasPrefix(line, "+CIPRECVDATA") {
+				return 0
+			}
+			return max0(lenHeader(line, "+CIPRECVDATA", 0))
+		},
+	})
+	if errors.Is(err, ErrError) {
+		return nil, false, nil // nothing buffered
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return r.Data, len(r.Data) == max, nil
+}
+
+func (*esp) close(ctx context.Context, m *Modem, s *sockConn) error {
+	_, err := m.do(ctx, Command{Text: "AT+CIPCLOSE=" + strconv.Itoa(s.id)})
+	if errors.Is(err, ErrError) {
+		return nil // already closed
+	}
+	return err
+}
+
+func (*esp) signal(ctx context.Context, m *Modem) (driver.Signal, error) {
+	r, err := m.do(ctx, Command{Text: "AT+CWJAP?"})
+	if err != nil {
+		return driver.Signal{}, fmt.Errorf("at: signal: %w", err)
+	}
+	for _, l := range r.Lines {
+		if rssi, ok := argInt(splitArgs(l, "+CWJAP"), 3); ok {
+			q := min(max((rssi+100)*2, 0), 100)
+			return driver.Signal{RSSI: rssi, Quality: q, Technology: "Wi-Fi"}, nil
+		}
+	}
+	return driver.Signal{Quality: -1, Technology: "Wi-Fi"}, fmt.Errorf("at: signal: the module is not on a Wi-Fi network")
+}

@@ -1,0 +1,383 @@
+package at
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/serial"
+)
+
+// Info is what a modem says about itself during bring-up.
+type Info struct {
+	// Dialect is the dialect in use ("quectel").
+	Dialect string
+	// Model and Revision come from AT+CGMM/AT+CGMR (ESP-AT: AT+GMR).
+	Model    string
+	Revision string
+}
+
+// Modem is one AT modem: the engine on its port, the dialect, the bring-up
+// state and the open sockets. Create it with [OpenModem] or [NewModem];
+// all methods are safe for concurrent use.
+//
+// When the modem reboots on its own (a boot banner arrives), every open
+// socket fails with a [*RebootError] and the modem is brought up again in
+// the background; later Dials wait for that. When the port fails (unplugged)
+// every socket fails with an error wrapping driver.ErrBadConn, and so does
+// every later call: open a new Modem.
+type Modem struct {
+	cfg  Config
+	d    dialect
+	eng  *Engine
+	log  *slog.Logger
+	ctx  context.Context // ends when the modem closes
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	upC  chan struct{} // held by the bring-up in progress
+
+	mu     sync.Mutex // guards the fields below
+	socks  map[int]*sockConn
+	info   Info
+	gen    int // bumped by every reboot
+	upGen  int // gen of the last bring-up, -1 before the first
+	upErr  error
+	dead   error // set when the port failed or Close was called
+	tmout  int   // consecutive command timeouts
+	closed bool
+}
+
+// OpenModem opens cfg.Port and brings the modem up with the named dialect
+// (or Auto). It returns when the modem is ready for Dial, or with the
+// bring-up's error (a [*SetupError] for the conditions it knows).
+func OpenModem(ctx context.Context, dialectName string, cfg Config, log *slog.Logger) (*Modem, error) {
+	if err := cfg.Validate("at"); err != nil {
+		return nil, err
+	}
+	port, err := serial.Open(serial.Config{Name: cfg.Port, Baud: cfg.Baud})
+	if err != nil {
+		return nil, fmt.Errorf("at: %w", err)
+	}
+	m, err := NewModem(ctx, port, dialectName, cfg, log)
+	if err != nil {
+		port.Close()
+		return nil, err
+	}
+	if err := m.up(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// NewModem starts a modem on port, which it owns from now on (Close closes
+// it). With Auto it identifies the modem first, which is I/O bounded by
+// ctx; otherwise it does no I/O: the first Dial (or [Modem.Up]) brings the
+// modem up.
+func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, cfg Config, log *slog.Logger) (*Modem, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if dialectName == Auto {
+		name, err := detect(ctx, port, log)
+		if err != nil {
+			return nil, err
+		}
+		dialectName = name
+	}
+	d, err := newDialect(dialectName)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With("dialect", d.name())
+	m := &Modem{cfg: cfg, d: d, log: log, socks: map[int]*sockConn{}, upGen: -1, upC: make(chan struct{}, 1)}
+	m.info.Dialect = d.name()
+	m.ctx, m.stop = context.WithCancel(context.Background())
+	m.eng = New(port, Options{LineEnd: d.lineEnd(), Finals: d.finals(), Timeout: cfg.cmdTimeout(), Logger: log})
+	for _, b := range d.banners() {
+		banner := b
+		if err := m.eng.HandleURC(URC{Prefix: banner, Line: func(line string) int {
+			if line == banner {
+				m.rebooted(line)
+			}
+			return 0
+		}}); err != nil {
+			return nil, err
+		}
+	}
+	for _, u := range d.urcs(m) {
+		if err := m.eng.HandleURC(u); err != nil {
+			return nil, err
+		}
+	}
+	m.wg.Add(1)
+	go m.watch()
+	return m, nil
+}
+
+// Engine returns the modem's command engine, for commands the dialects do
+// not wrap (AT+CCLK?, AT+QNTP). Do not send socket commands through it.
+func (m *Modem) Engine() *Engine { return m.eng }
+
+// Info returns what the modem said about itself at the last bring-up.
+func (m *Modem) Info() Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.info
+}
+
+// Up brings the modem up if it is not: after NewModem, or after a reboot
+// or a failed bring-up. It returns at once when the modem is up.
+func (m *Modem) Up(ctx context.Context) error { return m.up(ctx) }
+
+// Signal reports the radio link's quality (AT+CSQ; ESP-AT: the joined
+// access point's RSSI).
+func (m *Modem) Signal(ctx context.Context) (driver.Signal, error) {
+	if err := m.alive(); err != nil {
+		return driver.Signal{}, err
+	}
+	return m.d.signal(ctx, m)
+}
+
+// Close fails every open socket with an error wrapping net.ErrClosed's
+// cousin driver.ErrBadConn, stops the engine and closes the port. It is
+// idempotent.
+func (m *Modem) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	if m.dead == nil {
+		m.dead = errors.New("at: modem closed")
+	}
+	m.failAllLocked(errModemGone(m.dead))
+	m.mu.Unlock()
+	m.stop()
+	err := m.eng.Close()
+	m.wg.Wait()
+	return err
+}
+
+// Done is closed when the modem can no longer work (closed, or its port
+// failed); Err then says why.
+func (m *Modem) Done() <-chan struct{} { return m.eng.Done() }
+
+// Err returns why the modem stopped, or nil.
+func (m *Modem) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dead
+}
+
+func (m *Modem) alive() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead != nil {
+		return errModemGone(m.dead)
+	}
+	return nil
+}
+
+// watch fails everything when the engine stops (the port failed).
+func (m *Modem) watch() {
+	defer m.wg.Done()
+	select {
+	case <-m.ctx.Done():
+	case <-m.eng.Done():
+		err := m.eng.Err()
+		m.log.Warn("at: the modem's port failed; its sockets are gone", "err", err)
+		m.mu.Lock()
+		if m.dead == nil {
+			m.dead = err
+		}
+		m.failAllLocked(errModemGone(err))
+		m.mu.Unlock()
+	}
+}
+
+// rebooted runs on the reader goroutine when a boot banner arrives.
+func (m *Modem) rebooted(banner string) {
+	m.mu.Lock()
+	if m.dead != nil {
+		m.mu.Unlock()
+		return
+	}
+	m.gen++
+	n := len(m.socks)
+	m.failAllLocked(&RebootError{Banner: banner})
+	m.mu.Unlock()
+	m.log.Warn("at: the modem rebooted; bringing it up again", "banner", banner, "sockets_lost", n)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.up(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.log.Warn("at: bring-up after the reboot failed; the next dial tries again", "err", err)
+		}
+	}()
+}
+
+// failAllLocked fails and forgets every socket; m.mu is held.
+func (m *Modem) failAllLocked(err error) {
+	for id, s := range m.socks {
+		s.failWith(err)
+		delete(m.socks, id)
+	}
+}
+
+// up runs the bring-up unless the modem is up in its current generation.
+// Bring-ups are serialised; a reboot during one makes it run again.
+func (m *Modem) up(ctx context.Context) error {
+	select {
+	case m.upC <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("at: waiting for the modem's bring-up: %w", ctx.Err())
+	case <-m.ctx.Done():
+		return m.alive()
+	}
+	defer func() { <-m.upC }()
+	for range 3 {
+		m.mu.Lock()
+		gen, ok, dead := m.gen, m.upGen == m.gen && m.upErr == nil, m.dead
+		m.mu.Unlock()
+		if dead != nil {
+			return errModemGone(dead)
+		}
+		if ok {
+			return nil
+		}
+		info, err := m.bringUp(ctx)
+		m.mu.Lock()
+		m.upGen, m.upErr = gen, err
+		if err == nil {
+			m.info = info
+		}
+		again := m.gen != gen
+		m.mu.Unlock()
+		if !again {
+			if err == nil {
+				m.log.Info("at: modem up", "model", info.Model, "revision", info.Revision)
+			}
+			return err
+		}
+	}
+	return errors.New("at: the modem keeps rebooting during bring-up: check its power supply")
+}
+
+// do runs c with the modem's default timeout and resynchronises the line
+// after a timeout (the engine cannot tell a late result from the next
+// command's).
+func (m *Modem) do(ctx context.Context, c Command) (*Response, error) {
+	if c.Timeout == 0 {
+		c.Timeout = m.cfg.cmdTimeout()
+	}
+	r, err := m.eng.Do(ctx, c)
+	if err != nil && (errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		m.resync()
+	}
+	return r, err
+}
+
+// resync sends "AT" until the modem answers OK, so that the line is in step
+// again after a command was abandoned.
+func (m *Modem) resync() {
+	for i := range 5 {
+		if m.ctx.Err() != nil {
+			return
+		}
+		if _, err := m.eng.Do(m.ctx, Command{Text: "AT", Timeout: time.Second}); err == nil {
+			return
+		} else if errors.Is(err, ErrClosed) {
+			return
+		}
+		m.log.Debug("at: resync: no OK yet", "try", i+1)
+	}
+	m.log.Warn("at: the modem does not answer AT after a command timed out")
+}
+
+// bind registers s under id, so that the id's URCs reach it.
+func (m *Modem) bind(s *sockConn, id int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead != nil {
+		return errModemGone(m.dead)
+	}
+	if s.gen != m.gen {
+		return &RebootError{Banner: "(during dial)"}
+	}
+	if old, ok := m.socks[id]; ok && old != s {
+		old.failWith(fmt.Errorf("%w: the modem reused socket id %d", driver.ErrReset, id))
+	}
+	s.id = id
+	m.socks[id] = s
+	return nil
+}
+
+// unbind forgets s.
+func (m *Modem) unbind(s *sockConn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.socks[s.id] == s {
+		delete(m.socks, s.id)
+	}
+}
+
+// sock returns the socket bound to id, or nil.
+func (m *Modem) sock(id int) *sockConn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.socks[id]
+}
+
+// freeID returns the lowest id no socket holds.
+func (m *Modem) freeID() (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range m.d.sockets() {
+		if _, ok := m.socks[id]; !ok {
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("at: all %d sockets of the modem are in use: close one first", m.d.sockets())
+}
+
+// failAll fails every socket with err (the data path went down).
+func (m *Modem) failAll(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failAllLocked(err)
+}
+
+// readable marks socket id as having data in the module (a "recv" URC).
+func (m *Modem) readable(id int) {
+	if s := m.sock(id); s != nil {
+		s.markReadable()
+	}
+}
+
+// remoteClosed marks socket id as closed by the peer.
+func (m *Modem) remoteClosed(id int, reset error) {
+	if s := m.sock(id); s != nil {
+		s.markEOF(reset)
+	}
+}
+
+// pushed appends data the module pushed unasked for socket id.
+func (m *Modem) pushed(id int, data []byte) {
+	if s := m.sock(id); s != nil {
+		s.push(data)
+	}
+}
+
+// generation returns the current reboot generation.
+func (m *Modem) generation() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gen
+}
