@@ -62,3 +62,16 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 		assert.NotEmpty(t, strings.TrimSpace(pkg.Doc), "package in %s has no doc comment", dir)
 	}
 }
+
+// The binary links the conformance suite ("iotd conformance") but never
+// package testing or testify: those belong to tests only (the go test
+// front end is conformance/conformancetest).
+func TestBinaryLinksNoTestingPackages(t *testing.T) {
+	deps := goList(t, "-deps", "github.com/iotd/iotd/cmd/iotd")
+	assert.Contains(t, deps, "github.com/iotd/iotd/conformance", "iotd conformance is built in")
+	for _, d := range deps {
+		assert.False(t, d == "testing" || strings.HasPrefix(d, "testing/") || strings.HasPrefix(d, "github.com/stretchr/testify"),
+			"the iotd binary links %s", d)
+		assert.NotEqual(t, "github.com/iotd/iotd/conformance/conformancetest", d)
+	}
+}
