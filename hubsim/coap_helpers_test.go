@@ -25,7 +25,7 @@ import (
 // coapTestClock is a hub clock tests can move forward.
 type coapTestClock struct{ off atomic.Int64 }
 
-func (c *coapTestClock) now() time.Time         { return testNow.Add(time.Duration(c.off.Load())) }
+func (c *coapTestClock) now() time.Time          { return testNow.Add(time.Duration(c.off.Load())) }
 func (c *coapTestClock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // startCoAPHub starts a hub with both CoAP listeners on free ports; tweak
