@@ -1,0 +1,32 @@
+// Package atsim is a virtual AT modem on a pseudo-terminal, for testing the
+// AT drivers (drivers/at) without hardware.
+//
+// [Start] opens a pty, puts its slave in raw mode and serves AT commands on
+// the master; a driver opens [Modem.Path] as a serial port (drivers/serial,
+// tarm/serial) exactly as it would open /dev/ttyUSB2. One of four
+// personalities answers, following AT-MODEMS.md §1.3–1.5 and §1.7:
+//
+//   - "quectel": BG96 (QICSGP/QIACT, QIOPEN with the +QIOPEN result URC,
+//     buffer access mode with +QIURC: "recv" and AT+QIRD, or direct push
+//     mode with +QIURC: "recv",id,len and the data, QISEND with "> ");
+//   - "esp": ESP-AT v2 (CWMODE/CWJAP, CIPMUX, CIPSTART, CIPSEND with
+//     "OK" then ">", "Recv N bytes", "SEND OK", active +IPD,id,len:data or
+//     passive mode chosen by CIPRECVMODE or CIPRECVTYPE with CIPRECVDATA);
+//   - "simcom": SIM7600 (NETOPEN, CIPOPEN, CIPSEND with ">", push with
+//     +IPD or +RECEIVE headers, or CIPRXGET=1 manual mode);
+//   - "ublox": SARA-R4/R5 (CGACT or UPSD/UPSDA, USOCR/USOCO sync and async,
+//     USOWR with "@", +UUSORD/USORD, +UUSOCL).
+//
+// Every socket the driver opens is a real TCP (or UDP) connection from the
+// simulator to the host and port asked for (Config.Dial), so data, back
+// pressure and the peer's close are real. Socket data is binary-safe.
+//
+// Faults ([Fault]) can be set at start or injected at run time: output cut
+// into small fragments, URCs between the lines of a response, a reboot, a
+// stall, garbage bytes between responses and a lost send prompt. All
+// randomness comes from Config.Seed, so a failing test can be replayed.
+//
+// [Modem.Stats] counts bytes and commands so a test can check what a
+// driver did (for example that it never sent more than the module's limit
+// in one send command).
+package atsim

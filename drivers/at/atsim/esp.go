@@ -1,0 +1,5 @@
+package atsim
+
+func newESP(m *Modem) dialect    { return newQuectel(m) }
+func newSIMCom(m *Modem) dialect { return newQuectel(m) }
+func newUBlox(m *Modem) dialect  { return newQuectel(m) }

@@ -1,0 +1,170 @@
+package atsim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// FaultKind names a fault.
+type FaultKind int
+
+// Faults. Fragment, URCInResponse and Garbage stay on until cleared;
+// Reboot, Stall and LostPrompt act once.
+const (
+	// Fragment cuts every output write into fragments of 1..8 bytes with
+	// pauses of up to 2 ms between them, splitting headers, prompts and
+	// data anywhere.
+	Fragment FaultKind = iota + 1
+	// URCInResponse puts an unsolicited line (Fault.URC, or the dialect's
+	// harmless default) between the lines of every multi-line response
+	// and before every data prompt.
+	URCInResponse
+	// Reboot restarts the module now: every socket's TCP connection is
+	// closed, pending output is lost, the boot banner is printed and the
+	// settings return to power-on (echo on, CMEE 0, PDP down, Wi-Fi off).
+	Reboot
+	// Stall stops the module for Fault.Duration: input is discarded and
+	// nothing is sent (URCs due are sent afterwards).
+	Stall
+	// Garbage sends a line of 1..16 random bytes (never CR, LF, '>' or
+	// '@') after every final result.
+	Garbage
+	// LostPrompt loses the next send command: no prompt and no answer
+	// come, the module stays in command mode.
+	LostPrompt
+)
+
+var faultNames = map[FaultKind]string{
+	Fragment: "fragment", URCInResponse: "urc", Reboot: "reboot",
+	Stall: "stall", Garbage: "garbage", LostPrompt: "lostprompt",
+}
+
+func (k FaultKind) String() string {
+	if s, ok := faultNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("fault(%d)", int(k))
+}
+
+// ParseFault parses a fault name as the CLI takes it: "fragment", "urc",
+// "reboot", "stall" (1 s) or "stall=2s", "garbage", "lostprompt".
+func ParseFault(s string) (Fault, error) {
+	name, val, hasVal := strings.Cut(strings.TrimSpace(s), "=")
+	for k, n := range faultNames {
+		if !strings.EqualFold(name, n) {
+			continue
+		}
+		f := Fault{Kind: k}
+		switch {
+		case k == Stall && hasVal:
+			d, err := time.ParseDuration(val)
+			if err != nil || d <= 0 {
+				return Fault{}, fmt.Errorf("atsim: fault %q: want a positive duration such as stall=2s", s)
+			}
+			f.Duration = d
+		case k == Stall:
+			f.Duration = time.Second
+		case k == URCInResponse && hasVal:
+			f.URC = val
+		case hasVal:
+			return Fault{}, fmt.Errorf("atsim: fault %q takes no value", name)
+		}
+		return f, nil
+	}
+	return Fault{}, fmt.Errorf("atsim: unknown fault %q: use fragment, urc, reboot, stall[=DURATION], garbage or lostprompt", s)
+}
+
+// Fault is one injected fault.
+type Fault struct {
+	Kind FaultKind
+	// Duration of a Stall.
+	Duration time.Duration
+	// URC is the line URCInResponse inserts; "" means the dialect's.
+	URC string
+}
+
+func (f Fault) validate() error {
+	if _, ok := faultNames[f.Kind]; !ok {
+		return fmt.Errorf("unknown fault kind %d", int(f.Kind))
+	}
+	if f.Kind == Stall && f.Duration <= 0 {
+		return fmt.Errorf("stall without a duration: set Fault.Duration")
+	}
+	if strings.ContainsAny(f.URC, "\r\n") {
+		return fmt.Errorf("URC line %q contains a line end", f.URC)
+	}
+	return nil
+}
+
+// faults is the state of the continuous faults; guarded by Modem.mu.
+type faults struct {
+	fragment   bool
+	urc        bool
+	urcText    string
+	garbage    bool
+	lostPrompt bool
+}
+
+// Inject applies f at once: continuous faults switch on, Reboot and Stall
+// happen now, LostPrompt arms for the next send command.
+func (m *Modem) Inject(f Fault) error {
+	if err := f.validate(); err != nil {
+		return fmt.Errorf("atsim: inject: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.injectLocked(f)
+	return nil
+}
+
+func (m *Modem) injectLocked(f Fault) {
+	switch f.Kind {
+	case Fragment:
+		m.fault.fragment = true
+	case URCInResponse:
+		m.fault.urc, m.fault.urcText = true, f.URC
+	case Garbage:
+		m.fault.garbage = true
+	case LostPrompt:
+		m.fault.lostPrompt = true
+	case Reboot:
+		m.rebootLocked()
+	case Stall:
+		until := time.Now().Add(f.Duration)
+		if until.After(m.stallUntil) {
+			m.stallUntil = until
+		}
+		m.log.Debug("atsim: stalled", "for", f.Duration)
+	}
+}
+
+// Clear switches a continuous fault (or an armed LostPrompt) off.
+func (m *Modem) Clear(k FaultKind) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch k {
+	case Fragment:
+		m.fault.fragment = false
+	case URCInResponse:
+		m.fault.urc = false
+	case Garbage:
+		m.fault.garbage = false
+	case LostPrompt:
+		m.fault.lostPrompt = false
+	}
+}
+
+// garbageLine is a line of random non-AT bytes; m.mu held.
+func (m *Modem) garbageLine() []byte {
+	n := 1 + m.rng.IntN(16)
+	b := make([]byte, 0, n+2)
+	for len(b) < n {
+		c := byte(m.rng.IntN(256))
+		if c == '\r' || c == '\n' || c == '>' || c == '@' {
+			continue
+		}
+		b = append(b, c)
+	}
+	return append(b, '\r', '\n')
+}
