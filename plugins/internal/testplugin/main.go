@@ -1,0 +1,61 @@
+// Command testplugin is the plugin binary the plugins tests build: the
+// posix tcp, tls, udp and dtls drivers served through plugins/sdk, and a
+// "test.errors" driver whose Open returns the sentinel its configuration
+// names and whose Probe logs a line. IOTD_TESTPLUGIN_NOISE makes it print to
+// stdout before serving, as a careless init function would.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/posix"
+	"github.com/iotd/iotd/drivers/posix/dtls"
+	"github.com/iotd/iotd/plugins/internal/wire"
+	"github.com/iotd/iotd/plugins/sdk"
+)
+
+func main() {
+	if s := os.Getenv("IOTD_TESTPLUGIN_NOISE"); s != "" {
+		fmt.Println(s)
+		fmt.Println("1|1|tcp|not-an-address") // half a handshake: still noise
+	}
+	sdk.Serve(
+		posix.NewTCP(),
+		posix.NewTLS(),
+		sdk.Declare(posix.NewUDP(), sdk.Capabilities{MaxPayload: 65507}),
+		dtls.New(),
+		errorsDriver{},
+	)
+}
+
+// errorsDriver reports, from Open, the sentinel numbered by its config's
+// "sentinel" (an index into wire.Sentinels), wrapped with a cause.
+type errorsDriver struct{}
+
+func (errorsDriver) Name() string                   { return "test.errors" }
+func (errorsDriver) Transports() []driver.Transport { return []driver.Transport{driver.Stream} }
+func (errorsDriver) Version() string                { return "0.0.1-test" }
+
+func (errorsDriver) Probe(ctx context.Context) error {
+	slog.Info("testplugin: probe called", "marker", "probe-7f3a")
+	return nil
+}
+
+func (errorsDriver) Open(config []byte) (driver.Dialer, error) {
+	var c struct {
+		Sentinel int `json:"sentinel"`
+	}
+	if err := json.Unmarshal(config, &c); err != nil {
+		return nil, fmt.Errorf("test.errors: %w", err)
+	}
+	s := wire.Sentinels()
+	if c.Sentinel < 0 || c.Sentinel >= len(s) {
+		return nil, fmt.Errorf("test.errors: sentinel %d out of range", c.Sentinel)
+	}
+	return nil, fmt.Errorf("test.errors: open: %w: the cause", s[c.Sentinel])
+}

@@ -1,0 +1,72 @@
+package wire
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "github.com/iotd/iotd/plugins/proto"
+)
+
+// Handshake is the go-plugin handshake of iotd driver plugins. The cookie
+// only keeps a plugin binary from being mistaken for something else (and
+// from being run by hand); it is not a secret. ProtocolVersion is the
+// default; VersionedPlugins decides.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolV1,
+	MagicCookieKey:   "IOTD_DRIVER_PLUGIN",
+	MagicCookieValue: "5c1e0b7a-iotd-driver-plugin-d41f",
+}
+
+// ProtocolV1 is the first version of the protocol in plugins/proto. A v2
+// is added as another key of VersionedPlugins on both sides; go-plugin picks
+// the highest version both list.
+const ProtocolV1 = 1
+
+// PluginName is the name the driver service is dispensed under.
+const PluginName = "driver"
+
+// Limits of the Conn stream.
+const (
+	// Chunk is the largest piece of stream data in one frame.
+	Chunk = 32 << 10
+	// WriteWindow is the most stream data one write op carries; the host
+	// waits for an op's acknowledgement before it sends the next.
+	WriteWindow = 256 << 10
+	// ReadWindow is the read credit: how much data the plugin may send
+	// ahead of what the host has consumed.
+	ReadWindow = 512 << 10
+	// MaxDatagram is the largest datagram the protocol carries.
+	MaxDatagram = 1 << 20
+	// MaxMessage is the gRPC message limit both ends set (above gRPC's
+	// default of 4 MB so that no frame can hit it).
+	MaxMessage = 8 << 20
+	// ReadBuffer is the plugin's read buffer for datagram conns.
+	ReadBuffer = 64 << 10
+)
+
+// GRPCPlugin is the go-plugin glue: Impl is set in the plugin process;
+// the host leaves it nil and gets a pb.PluginClient from Dispense.
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl pb.PluginServer
+}
+
+// GRPCServer registers the driver service.
+func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterPluginServer(s, p.Impl)
+	return nil
+}
+
+// GRPCClient returns a pb.PluginClient.
+func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return pb.NewPluginClient(cc), nil
+}
+
+// Plugins returns the versioned plugin sets; server is nil on the host.
+func Plugins(server pb.PluginServer) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		ProtocolV1: {PluginName: &GRPCPlugin{Impl: server}},
+	}
+}
