@@ -42,6 +42,11 @@ type Config struct {
 	// QueueSize bounds the publishes waiting to be sent, mostly while
 	// disconnected. Default 100.
 	QueueSize int `yaml:"queue_size" json:"queue_size"`
+	// OTAPoll is how often the last OTA report_version is sent again, so
+	// that an update pushed since reaches the device: over CoAP the hub can
+	// hand out update_firmware only as the answer to a report_version.
+	// Default 1h; a negative value turns polling off.
+	OTAPoll time.Duration `yaml:"ota_poll" json:"ota_poll"`
 	// DeadAfter is how many consecutive timed-out exchanges end the session
 	// so that the Link redials (a new DTLS handshake). Default 2.
 	DeadAfter int `yaml:"dead_after" json:"dead_after"`
@@ -61,6 +66,7 @@ const (
 	MinMaxPayload    = 64
 	DefaultQueueSize = 100
 	DefaultDeadAfter = 2
+	DefaultOTAPoll   = time.Hour
 	// ackRandomFactor is RFC 7252's ACK_RANDOM_FACTOR.
 	ackRandomFactor = 1.5
 	// MaxPathLen is the hub's limit on the Uri-Path (the topic), in bytes.
@@ -108,6 +114,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.OTAPoll == 0 {
+		c.OTAPoll = DefaultOTAPoll
 	}
 	if c.DeadAfter == 0 {
 		c.DeadAfter = DefaultDeadAfter

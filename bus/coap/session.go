@@ -49,6 +49,26 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 	u.log.Info("coap: session up", "path", AuthPath(cfg.ProductID, cfg.DeviceName))
 	ready()
 
+	if u.cfg.OTAPoll > 0 {
+		poll := time.NewTicker(u.cfg.OTAPoll)
+		defer poll.Stop()
+		var pollers sync.WaitGroup
+		stop := make(chan struct{})
+		defer func() {
+			close(stop)
+			pollers.Wait()
+		}()
+		pollers.Go(func() {
+			for {
+				select {
+				case <-poll.C:
+					u.pollOTA()
+				case <-stop:
+					return
+				}
+			}
+		})
+	}
 	timeouts := 0
 	for {
 		m := u.pop(ctx.Done(), e.dead)
@@ -92,6 +112,7 @@ func (u *Uplink) done(m *outMsg, rsp *Response, err error) {
 		u.replyErr(m.req, err)
 		return
 	}
+	u.remember(m)
 	if rsp.Code == codes.Content {
 		u.feed(m.topic, rsp.Payload)
 	}

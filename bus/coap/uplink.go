@@ -37,6 +37,7 @@ type Uplink struct {
 	mu        sync.Mutex // guards the fields below
 	queue     []*outMsg
 	subs      map[string]bool
+	versions  map[string][]byte // OTA report topic → last report_version sent
 	inflight  int
 	up        bool
 	since     time.Time
@@ -88,7 +89,7 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	return &Uplink{
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
 		serving: make(chan struct{}), wake: make(chan struct{}, 1),
-		subs: make(map[string]bool),
+		subs: make(map[string]bool), versions: make(map[string][]byte),
 	}, nil
 }
 
@@ -282,6 +283,9 @@ func (u *Uplink) feed(topic string, payload []byte) {
 }
 
 func (u *Uplink) reply(req *message.Message, payload []byte) {
+	if req == nil {
+		return // an OTA poll of the uplink's own
+	}
 	var rep *message.Message
 	if payload != nil {
 		rep = message.NewMessage(watermill.NewUUID(), payload)
@@ -292,6 +296,10 @@ func (u *Uplink) reply(req *message.Message, payload []byte) {
 }
 
 func (u *Uplink) replyErr(req *message.Message, err error) {
+	if req == nil {
+		u.log.Debug("coap: OTA version poll failed", "err", err)
+		return
+	}
 	if err := u.bus.Reply(req, bus.ErrorReply(err)); err != nil {
 		u.log.Debug("coap: reply not sent", "err", err)
 	}
@@ -317,6 +325,41 @@ func (u *Uplink) pop(stop, dead <-chan struct{}) *outMsg {
 		case <-dead:
 			return nil
 		}
+	}
+}
+
+// remember keeps a sent report_version, to be sent again by pollOTA.
+func (u *Uplink) remember(m *outMsg) {
+	if m.req == nil || !m.needRsp || !strings.HasPrefix(m.topic, otaReportPrefix) {
+		return
+	}
+	var r struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(m.payload, &r) == nil && r.Type == "report_version" {
+		u.mu.Lock()
+		u.versions[m.topic] = m.payload
+		u.mu.Unlock()
+	}
+}
+
+// pollOTA queues the remembered report_version messages again, unless
+// one is queued already.
+func (u *Uplink) pollOTA() {
+	u.mu.Lock()
+	for topic, payload := range u.versions {
+		queued := false
+		for _, q := range u.queue {
+			queued = queued || q.topic == topic
+		}
+		if !queued && len(u.queue) < u.cfg.QueueSize {
+			u.queue = append(u.queue, &outMsg{topic: topic, payload: payload, needRsp: true})
+		}
+	}
+	u.mu.Unlock()
+	select {
+	case u.wake <- struct{}{}:
+	default:
 	}
 }
 
