@@ -49,6 +49,8 @@ func newDialect(name string, m *Modem) dialect {
 type Stats struct {
 	// BytesIn and BytesOut count bytes received from and sent to the host.
 	BytesIn, BytesOut int64
+	// Writes counts writes to the pty (the Fragment fault makes many).
+	Writes int
 	// Commands counts command lines; ByName counts commands by name
 	// ("AT+QISEND", "ATE", "AT" for a bare AT).
 	Commands int

@@ -203,3 +203,5 @@ func lastInt(l string) int {
 }
 
 func timeAfterGuard() <-chan time.Time { return time.After(guard) }
+
+func asTimeout(err error, target *interface{ Timeout() bool }) bool { return errors.As(err, target) }

@@ -232,6 +232,7 @@ func (m *Modem) writeOut(p []byte, next *time.Time) bool {
 		n, err := m.master.Write(p[:k])
 		m.mu.Lock()
 		m.stats.BytesOut += int64(n)
+		m.stats.Writes++
 		m.mu.Unlock()
 		if err != nil {
 			if m.ctx.Err() == nil {
