@@ -1,0 +1,81 @@
+package hubsim
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// libcoapClient finds libcoap's coap-client built with OpenSSL (Debian
+// libcoap3-bin). Without it the test is skipped, unless CI is set: CI
+// installs it, so there its absence is a failure.
+func libcoapClient(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("coap-client-openssl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("coap-client-openssl not found (CI is set): install libcoap3-bin")
+		}
+		t.Skip("coap-client-openssl not found: install libcoap3-bin to run the libcoap interop test")
+	}
+	return path
+}
+
+// runLibcoap runs coap-client and returns what it printed: the response
+// payload, at its default verbosity.
+func runLibcoap(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-B", "10"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "coap-client %s: %s", args[len(args)-1], stderr.String())
+	return string(out)
+}
+
+func TestCoAPLibcoapInterop(t *testing.T) {
+	bin := libcoapClient(t)
+	h, _ := startCoAPHub(t, nil)
+	// coap-client takes the key as an argument string, used as is (no
+	// hex): use a device whose random secret has no NUL byte.
+	var dn string
+	var key []byte
+	for i := 1; key == nil || bytes.IndexByte(key, 0) >= 0; i++ {
+		dn = fmt.Sprintf("dev%d", i)
+		d := ensureDevice(t, h, "PCOAPLIB01", dn)
+		var err error
+		key, err = base64.StdEncoding.DecodeString(d.Secret)
+		require.NoError(t, err)
+	}
+	psk := []string{"-u", "PCOAPLIB01" + dn, "-k", string(key)}
+	base := "coaps://" + h.CoAPAddr() + "/PCOAPLIB01/" + dn + "/"
+
+	out := runLibcoap(t, bin, append(psk, "-m", "post", "-O", "62,0", "-e", "21010406;Ab3xZ", base+CoAPAuthPath)...)
+	token := strings.TrimSpace(out)
+	require.Regexp(t, `^[A-Z]{10}$`, token)
+
+	runLibcoap(t, bin, append(psk, "-m", "post", "-O", "61,"+token, "-O", "62,0", "-e", `{"from":"libcoap"}`, base+"data")...)
+	assert.Equal(t, []string{`{"from":"libcoap"}`}, messagesOn(h, "PCOAPLIB01", dn, "PCOAPLIB01/"+dn+"/data"))
+
+	// A system topic, split into segments by libcoap, with need-response.
+	out = runLibcoap(t, bin, append(psk, "-m", "post", "-O", "61,"+token, "-O", "62,1",
+		"-e", `{"type":"report_version","report":{"version":"1.0.0"}}`,
+		"coaps://"+h.CoAPAddr()+"/$ota/report/PCOAPLIB01/"+dn)...)
+	assert.JSONEq(t, `{"result_code":0,"result_msg":"success","type":"report_version_rsp","version":"1.0.0"}`, out)
+	assert.Equal(t, "1.0.0", h.OTA().DeviceStatus(DeviceRef{ProductID: "PCOAPLIB01", DeviceName: dn}).Version)
+
+	st := h.CoAP().Stats()
+	assert.Equal(t, int64(1), st.AuthOK)
+	assert.Equal(t, int64(2), st.Publishes)
+}
