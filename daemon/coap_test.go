@@ -1,0 +1,229 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotd/iotd/bus"
+	coapup "github.com/iotd/iotd/bus/coap"
+	"github.com/iotd/iotd/conformance/peer"
+	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/drivers/posix"
+	"github.com/iotd/iotd/drivers/posix/dtls"
+	"github.com/iotd/iotd/features/ota"
+	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/internal/testlog"
+)
+
+func coapRegistry(t *testing.T) *core.Registry {
+	t.Helper()
+	r := testRegistry(t)
+	require.NoError(t, r.Register(posix.NewUDP()))
+	require.NoError(t, r.Register(dtls.New()))
+	return r
+}
+
+// coapConfigFor writes iotd.yaml for a daemon on the CoAP channel to
+// endpoint (hubsim's DTLS address unless a relay sits between), with the
+// dtls driver and its PSK left to their defaults, and extra YAML appended.
+func coapConfigFor(t *testing.T, dir, endpoint, extra string) *Config {
+	t.Helper()
+	y := fmt.Sprintf(`device_info: device_info.json
+socket: %s
+channel: coap
+link:
+  endpoint: %s
+  dial_timeout: 10s
+  backoff: {initial: 50ms, max: 500ms}
+%s`, filepath.Join(dir, "iotd.sock"), endpoint, extra)
+	p := filepath.Join(dir, "iotd.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
+	cfg, err := LoadConfig(p)
+	require.NoError(t, err)
+	return cfg
+}
+
+func startCoAPDaemon(t *testing.T, cfg *Config) *running {
+	t.Helper()
+	logs := &testlog.Buffer{}
+	d, err := New(cfg, coapRegistry(t), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{d: d, client: NewClient(cfg.SocketPath()), log: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-r.done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("daemon did not stop within 10s of cancel")
+		}
+	})
+	select {
+	case <-d.Ready():
+	case err := <-r.done:
+		t.Fatalf("daemon stopped: %v", err)
+	}
+	return r
+}
+
+func pub(t *testing.T, r *running, topic, payload string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := r.client.Publish(ctx, PublishRequest{Topic: topic, Payload: payload, QoS: 1})
+	return err
+}
+
+// delivered reports whether hub recorded payload from the device on topic.
+func delivered(hub *hubsim.Hub, pid, dn, topic, payload string) bool {
+	for _, m := range hub.Messages(pid, dn) {
+		if m.Topic == topic && m.Payload == payload && !m.Denied {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCoAPChannelThroughHubsim(t *testing.T) {
+	hub := startHub(t, nil)
+	const pid, dn = "PCOAP00001", "dev1"
+	dir := deviceDir(t, hub, pid, dn, false)
+	r := startCoAPDaemon(t, coapConfigFor(t, dir, hub.CoAPAddr(), "coap: {ack_timeout: 200ms}\n"))
+	st := r.waitStatus(t, "the CoAP session", connected)
+	assert.Equal(t, "coap", st.Channel)
+	assert.Equal(t, "dtls", st.Link.Driver)
+	require.NotNil(t, st.CoAP)
+	assert.Greater(t, st.CoAP.TokenAge, time.Duration(0))
+	assert.Equal(t, 1, strings.Count(r.log.String(), "features that need MQTT downlink are off: timesync, shadow, rrpc, broadcast, gateway"))
+
+	topic := pid + "/" + dn + "/data"
+	t.Run("publish", func(t *testing.T) {
+		require.NoError(t, pub(t, r, "data", `{"n":1}`))
+		assert.True(t, delivered(hub, pid, dn, topic, `{"n":1}`))
+	})
+	t.Run("token expiry", func(t *testing.T) {
+		before := hub.CoAP().Stats().Unauthorized
+		require.Equal(t, 1, hub.CoAP().ExpireTokens(hubsim.DeviceRef{ProductID: pid, DeviceName: dn}))
+		require.NoError(t, pub(t, r, "data", `{"n":2}`))
+		assert.True(t, delivered(hub, pid, dn, topic, `{"n":2}`))
+		assert.Equal(t, before+1, hub.CoAP().Stats().Unauthorized)
+		st := r.waitStatus(t, "status", connected)
+		assert.Equal(t, int64(1), st.CoAP.Counters.Reauths)
+	})
+	t.Run("separate response", func(t *testing.T) {
+		hub.CoAP().SetSeparate(true)
+		defer hub.CoAP().SetSeparate(false)
+		require.NoError(t, pub(t, r, "data", `{"n":3}`))
+		assert.True(t, delivered(hub, pid, dn, topic, `{"n":3}`))
+
+		// With need-response "1" the 2.05 follows as a separate CON.
+		before := hub.CoAP().Stats().Separate
+		m := message.NewMessage(watermill.NewUUID(), []byte(`{"n":5}`))
+		m.Metadata.Set(bus.MetaTopic, topic)
+		m.Metadata.Set(coapup.MetaNeedResponse, "1")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := r.d.Bus().Request(ctx, bus.TopicUplinkPublish, m)
+		require.NoError(t, err)
+		assert.True(t, delivered(hub, pid, dn, topic, `{"n":5}`))
+		assert.Equal(t, before+1, hub.CoAP().Stats().Separate)
+		st := r.waitStatus(t, "status", connected)
+		assert.Equal(t, int64(1), st.CoAP.Counters.Separate)
+	})
+	t.Run("oversize refused", func(t *testing.T) {
+		err := pub(t, r, "data", strings.Repeat("x", 1100))
+		require.Error(t, err)
+		assert.Regexp(t, `coap: message too large: POST `+topic+`: the message is \d+ bytes \(payload 1100 plus \d+ of header and options\); the limit is 1024 \(coap\.max_payload\)`, err.Error())
+		require.NoError(t, pub(t, r, "data", `{"n":4}`), "the channel keeps working")
+	})
+	t.Run("forbidden topic", func(t *testing.T) {
+		err := pub(t, r, "$shadow/operation/OTHERPID00/dev1", "{}")
+		require.Error(t, err, "refused locally, as on MQTT")
+	})
+	t.Run("subscribe refused", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := r.client.Subscribe(ctx, "control", 0, func(Message) error { return nil })
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the CoAP channel has no downlink")
+	})
+}
+
+// A lossy relay (seeded, both directions) drops requests and responses;
+// confirmable retransmission delivers every message anyway, and the
+// retransmissions show in the status.
+func TestCoAPRecoversThroughLossyRelay(t *testing.T) {
+	hub := startHub(t, nil)
+	const pid, dn = "PCOAPLOSS1", "dev1"
+	dir := deviceDir(t, hub, pid, dn, false)
+	relay, err := peer.NewRelay(hub.CoAPAddr(), peer.Faults{Loss: 0.25, Duplicate: 0.1, Seed: 8})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = relay.Close() })
+	r := startCoAPDaemon(t, coapConfigFor(t, dir, relay.Addr(), "coap: {ack_timeout: 100ms, max_retransmit: 8}\n"))
+	r.waitStatus(t, "the CoAP session", connected)
+	const n = 12
+	for i := range n {
+		require.NoError(t, pub(t, r, "data", fmt.Sprintf(`{"i":%d}`, i)))
+	}
+	for i := range n {
+		assert.True(t, delivered(hub, pid, dn, pid+"/"+dn+"/data", fmt.Sprintf(`{"i":%d}`, i)), "message %d", i)
+	}
+	st := r.waitStatus(t, "status", func(Status) bool { return true })
+	require.NotNil(t, st.CoAP)
+	assert.Greater(t, st.CoAP.Counters.Retransmissions, int64(0))
+}
+
+// OTA over CoAP: the update pushed by hubsim comes back as the answer to a
+// report_version (sent again by ota_poll), the firmware is downloaded over
+// HTTPS as usual, and progress and done are reported over CoAP.
+func TestCoAPOTA(t *testing.T) {
+	hub := startHub(t, nil)
+	const pid, dn = "PCOAPOTA01", "dev1"
+	dir := deviceDir(t, hub, pid, dn, false)
+	r := startCoAPDaemon(t, coapConfigFor(t, dir, hub.CoAPAddr(), fmt.Sprintf(`coap: {ack_timeout: 200ms, ota_poll: 200ms}
+state_dir: state
+features:
+  ota:
+    version: 1.0.0
+    ca_file: %s
+`, hub.CAFile())))
+	ref := hubsim.DeviceRef{ProductID: pid, DeviceName: dn}
+	require.Eventually(t, func() bool { return hub.OTA().DeviceStatus(ref).Version == "1.0.0" }, 20*time.Second, 20*time.Millisecond)
+
+	data := make([]byte, 256<<10)
+	_, err := rand.Read(data)
+	require.NoError(t, err)
+	fw, err := hub.OTA().Upload("", "1.1.0", data)
+	require.NoError(t, err)
+	_, err = hub.OTA().Push(ref, hubsim.OTAPushRequest{Firmware: fw.Name})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return hub.OTA().DeviceStatus(ref).Version == "1.1.0" }, 30*time.Second, 20*time.Millisecond,
+		"logs:\n%s", r.log.String())
+
+	var states []string
+	for _, rep := range hub.OTA().DeviceStatus(ref).Reports {
+		states = append(states, rep.State)
+	}
+	assert.Contains(t, states, "downloading")
+	assert.Contains(t, states, "done")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := r.client.OTA(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "1.1.0", st.Version)
+	assert.Equal(t, ota.StateDone, st.State)
+}
