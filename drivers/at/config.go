@@ -69,7 +69,9 @@ func (c Config) cmdTimeout() time.Duration {
 
 // Validate reports a configuration that cannot work, naming the key.
 func (c Config) Validate(src string) error {
-	bad := func(field, msg string) error { return &core.ConfigError{Source: src + ": config", Field: field, Msg: msg} }
+	bad := func(field, msg string) error {
+		return &core.ConfigError{Source: src + ": config", Field: field, Msg: msg}
+	}
 	if c.Baud < 0 {
 		return bad("baud", "must not be negative (0 means 115200)")
 	}

@@ -79,4 +79,3 @@ func newDialect(name string) (dialect, error) {
 	}
 	return nil, fmt.Errorf("at: unknown dialect %q: use one of %v or %q", name, Dialects(), Auto)
 }
-

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
@@ -48,7 +50,6 @@ type Modem struct {
 	upGen  int // gen of the last bring-up, -1 before the first
 	upErr  error
 	dead   error // set when the port failed or Close was called
-	tmout  int   // consecutive command timeouts
 	closed bool
 }
 
@@ -144,8 +145,7 @@ func (m *Modem) Signal(ctx context.Context) (driver.Signal, error) {
 	return m.d.signal(ctx, m)
 }
 
-// Close fails every open socket with an error wrapping net.ErrClosed's
-// cousin driver.ErrBadConn, stops the engine and closes the port. It is
+// Close fails every open socket with an error wrapping driver.ErrBadConn, stops the engine and closes the port. It is
 // idempotent.
 func (m *Modem) Close() error {
 	m.mu.Lock()
@@ -278,6 +278,14 @@ func (m *Modem) do(ctx context.Context, c Command) (*Response, error) {
 		c.Timeout = m.cfg.cmdTimeout()
 	}
 	r, err := m.eng.Do(ctx, c)
+	if err != nil && (errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV) || errors.Is(err, os.ErrClosed)) {
+		// The port is gone (unplugged); the reader may not know yet.
+		m.eng.stop(fmt.Errorf("%w: %w", ErrClosed, err))
+		return nil, errModemGone(err)
+	}
+	if errors.Is(err, ErrClosed) {
+		return nil, errModemGone(err)
+	}
 	if err != nil && (errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		m.resync()
 	}

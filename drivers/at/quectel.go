@@ -168,6 +168,8 @@ func (*quectel) close(ctx context.Context, m *Modem, s *sockConn) error {
 	return err
 }
 
-func (*quectel) signal(ctx context.Context, m *Modem) (driver.Signal, error) { return csqSignal(ctx, m) }
+func (*quectel) signal(ctx context.Context, m *Modem) (driver.Signal, error) {
+	return csqSignal(ctx, m)
+}
 
 func max0(n int) int { return max(n, 0) }

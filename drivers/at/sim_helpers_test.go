@@ -15,6 +15,7 @@ import (
 
 	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/serial"
 )
 
 // testLogger logs to the test when IOTD_AT_DEBUG is set.
@@ -136,4 +137,9 @@ func bytesEqual(a, b []byte) bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout() && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// openPort opens sim's port as the drivers do.
+func openPort(sim *atsim.Modem) (io.ReadWriteCloser, error) {
+	return serial.Open(serial.Config{Name: sim.Path()})
 }
