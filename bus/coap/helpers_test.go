@@ -3,6 +3,7 @@ package coap
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -213,3 +214,5 @@ func publish(t testing.TB, d *device, topic string, payload []byte) error {
 	defer cancel()
 	return d.bus.CloudPublish(ctx, topic, payload, 1)
 }
+
+func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
