@@ -205,3 +205,28 @@ func lastInt(l string) int {
 func timeAfterGuard() <-chan time.Time { return time.After(guard) }
 
 func asTimeout(err error, target *interface{ Timeout() bool }) bool { return errors.As(err, target) }
+
+// udpEcho is a UDP echo server on loopback.
+type udpEcho struct{ pc net.PacketConn }
+
+func newUDPEcho(t *testing.T) *udpEcho {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b := make([]byte, 65536)
+		for {
+			n, a, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(b[:n], a)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return &udpEcho{pc: pc}
+}
+
+func (u *udpEcho) port() int { return u.pc.LocalAddr().(*net.UDPAddr).Port }

@@ -38,3 +38,12 @@ func portOf(addr string) int {
 	n, _ := strconv.Atoi(addr[i+1:])
 	return n
 }
+
+// hostOf is the host of "host:port".
+func hostOf(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr
+	}
+	return strings.Trim(addr[:i], "[]")
+}
