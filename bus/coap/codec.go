@@ -76,6 +76,12 @@ func emptyACK(mid uint16) []byte {
 	return b
 }
 
+// resetFor returns the reset (RST, 0.00) for message id mid.
+func resetFor(mid uint16) []byte {
+	b, _ := encode(message.Message{Type: message.Reset, Code: codes.Empty, MessageID: int32(mid)})
+	return b
+}
+
 // Response is one decoded datagram from the hub.
 type Response struct {
 	Type      message.Type

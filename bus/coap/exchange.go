@@ -171,12 +171,17 @@ func (e *engine) handle(data []byte) {
 	if err != nil {
 		e.stats.malformed.Add(1)
 		e.log.Debug("coap: datagram ignored", "err", err, "bytes", len(data))
+		if len(data) >= 4 && data[0]>>6 == 1 && message.Type(data[0]>>4&3) == message.Confirmable {
+			// RFC 7252 §4.2: a CON we cannot process is rejected with a
+			// reset, so that the peer stops retransmitting it.
+			_ = e.write(resetFor(binary.BigEndian.Uint16(data[2:4])))
+		}
 		return
 	}
 	if r.Type == message.Confirmable {
 		// Acknowledge every CON, a retransmitted one too: our first ACK may
 		// have been lost.
-		e.write(emptyACK(r.MessageID))
+		_ = e.write(emptyACK(r.MessageID))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

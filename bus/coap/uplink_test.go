@@ -279,6 +279,15 @@ func TestDuplicatesAndJunkCounted(t *testing.T) {
 	assert.Equal(t, int64(6), st.Counters.Malformed)
 	assert.Equal(t, "connected", st.State.State)
 	assert.Len(t, h.publishes(), 3, "nothing was retransmitted")
+	waitFor(t, "the resets of the requests to the device", func() bool {
+		n := 0
+		for _, r := range h.received() {
+			if r.typ == gmsg.Reset && r.mid == 10 {
+				n++
+			}
+		}
+		return n == 3
+	})
 }
 
 func TestFloodKeepsWorking(t *testing.T) {
