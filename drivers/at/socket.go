@@ -193,7 +193,9 @@ func (s *sockConn) pull(eof bool) error {
 		s.readable = true
 		return fmt.Errorf("receive: %w", err)
 	}
-	if more {
+	// A read returns one datagram, so only an empty read says the
+	// module's queue is drained (and its next "recv" URC will come).
+	if more || (s.transport == driver.Datagram && len(data) > 0) {
 		s.readable = true
 	}
 	if len(data) > 0 {

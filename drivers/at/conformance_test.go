@@ -1,0 +1,63 @@
+package at_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotd/iotd/conformance"
+	"github.com/iotd/iotd/conformance/conformancetest"
+	"github.com/iotd/iotd/drivers/at"
+	"github.com/iotd/iotd/drivers/at/atsim"
+)
+
+// knownFailures are the conformance cases an AT modem socket cannot pass,
+// with the reason.
+var knownFailures = map[string]string{
+	"S05": "AT modems report a peer's RST and FIN with the same closed URC (+QIURC: \"closed\", n,CLOSED, +IPCLOSE: n,1, +UUSOCL), so a reset reads as io.EOF",
+}
+
+// TestConformance certifies the AT drivers over atsim: every socket is a
+// real TCP/UDP connection from the simulator to the suite's peers.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the conformance suite over a simulated modem takes a while")
+	}
+	for _, d := range dialects {
+		t.Run(d, func(t *testing.T) {
+			sim := startSim(t, atsim.Config{Dialect: d})
+			drv, err := at.NewDriver(d)
+			require.NoError(t, err)
+			drv.Logger = testLogger(t)
+			conformancetest.TestDriver(t, conformance.Harness{
+				Driver:    drv,
+				TimeScale: 3,
+				Features:  conformance.Features{Capabilities: []string{"max_payload", "signal"}},
+				Config: func(conformance.Env) ([]byte, error) {
+					return json.Marshal(at.Config{Port: sim.Path(), APN: "internet"})
+				},
+				KnownFailures: knownFailures,
+				Modem:         simHook{sim},
+			})
+		})
+	}
+}
+
+// simHook lets the suite disturb the simulated modem (the M cases).
+type simHook struct{ sim *atsim.Modem }
+
+func (h simHook) Reboot() error { h.sim.Reboot(); return nil }
+
+// Garbage switches atsim's Garbage fault on (a line of 1..16 random bytes
+// after every final result): atsim offers no one-shot write of n bytes, so
+// the noise is continuous from then on, which is harder, not easier.
+func (h simHook) Garbage(int) error { return h.sim.Inject(atsim.Fault{Kind: atsim.Garbage}) }
+
+func (h simHook) Fragment(on bool) {
+	if on {
+		_ = h.sim.Inject(atsim.Fault{Kind: atsim.Fragment})
+		return
+	}
+	h.sim.Clear(atsim.Fragment)
+}
