@@ -63,15 +63,33 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 	}
 }
 
-// The binary links the conformance suite ("iotd conformance") but never
-// package testing or testify: those belong to tests only (the go test
-// front end is conformance/conformancetest).
+// The binary links the conformance suite ("iotd conformance") but no code
+// of ours imports package testing, and nothing links testify or the go
+// test front end (conformance/conformancetest). hashicorp/go-plugin itself
+// imports testing (its test helpers live in the main package), so only a
+// build without the plugin host is free of it entirely.
 func TestBinaryLinksNoTestingPackages(t *testing.T) {
-	deps := goList(t, "-deps", "github.com/iotd/iotd/cmd/iotd")
+	lines := goList(t, "-deps", "-f", "{{.ImportPath}}:{{range .Imports}} {{.}}{{end}}", "github.com/iotd/iotd/cmd/iotd")
+	var deps []string
+	importers := map[string][]string{}
+	pkg := ""
+	for _, f := range lines {
+		if strings.HasSuffix(f, ":") {
+			pkg = strings.TrimSuffix(f, ":")
+			deps = append(deps, pkg)
+			continue
+		}
+		importers[f] = append(importers[f], pkg)
+	}
 	assert.Contains(t, deps, "github.com/iotd/iotd/conformance", "iotd conformance is built in")
 	for _, d := range deps {
-		assert.False(t, d == "testing" || strings.HasPrefix(d, "testing/") || strings.HasPrefix(d, "github.com/stretchr/testify"),
-			"the iotd binary links %s", d)
+		assert.False(t, strings.HasPrefix(d, "github.com/stretchr/testify"), "the iotd binary links %s", d)
 		assert.NotEqual(t, "github.com/iotd/iotd/conformance/conformancetest", d)
+	}
+	for _, imp := range importers["testing"] {
+		assert.False(t, strings.HasPrefix(imp, "github.com/iotd/iotd/"), "%s imports testing and is linked into iotd", imp)
+	}
+	for _, d := range goList(t, "-tags", "iotd_omit_plugins", "-deps", "github.com/iotd/iotd/cmd/iotd") {
+		assert.NotEqual(t, "testing", d, "a build without the plugin host links package testing")
 	}
 }
