@@ -117,9 +117,9 @@ type Config struct {
 // Validate checks c and names the field to fix.
 func (c Config) Validate() error {
 	switch c.Dialect {
-	case DialectQuectel, DialectESP:
-	case DialectSIMCom, DialectUBlox:
-		return fmt.Errorf("atsim: config: dialect %q is not implemented yet: use quectel or esp", c.Dialect)
+	case DialectQuectel, DialectESP, DialectSIMCom:
+	case DialectUBlox:
+		return fmt.Errorf("atsim: config: dialect %q is not implemented yet: use quectel, esp or simcom", c.Dialect)
 	case "":
 		return fmt.Errorf("atsim: config: no dialect: set Dialect to one of %v", Dialects())
 	default:
