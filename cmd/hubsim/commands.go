@@ -38,7 +38,8 @@ func newRootCmd() *cobra.Command {
 }
 
 func serveCmd(g *globals) *cobra.Command {
-	var tlsAddr, tcpAddr, level string
+	var tlsAddr, tcpAddr, coapAddr, coapPlainAddr, level string
+	var coapSeparate bool
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the emulator until interrupted",
@@ -51,18 +52,22 @@ func serveCmd(g *globals) *cobra.Command {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
 			h, err := hubsim.Start(cmd.Context(), hubsim.Config{
 				StateDir: g.state, TLSAddr: tlsAddr, TCPAddr: tcpAddr, AdminAddr: g.admin, Logger: log,
+				CoAPAddr: coapAddr, CoAPPlainAddr: coapPlainAddr, CoAPSeparate: coapSeparate,
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "hubsim: MQTT TLS %s, MQTT TCP %s, admin %s, CA %s\n",
-				orOff(h.TLSAddr()), orOff(h.TCPAddr()), orOff(h.AdminURL()), h.CAFile())
+			fmt.Fprintf(cmd.OutOrStdout(), "hubsim: MQTT TLS %s, MQTT TCP %s, CoAP DTLS %s, CoAP UDP %s, admin %s, CA %s\n",
+				orOff(h.TLSAddr()), orOff(h.TCPAddr()), orOff(h.CoAPAddr()), orOff(h.CoAPPlainAddr()), orOff(h.AdminURL()), h.CAFile())
 			<-cmd.Context().Done()
 			return h.Close()
 		},
 	}
 	c.Flags().StringVar(&tlsAddr, "tls", hubsim.DefaultTLSAddr, `MQTT over TLS listen address ("-" disables)`)
 	c.Flags().StringVar(&tcpAddr, "tcp", hubsim.DefaultTCPAddr, `MQTT over plain TCP listen address ("-" disables)`)
+	c.Flags().StringVar(&coapAddr, "coap", hubsim.DefaultCoAPAddr, `CoAP over DTLS (PSK) listen address, UDP ("-" disables)`)
+	c.Flags().StringVar(&coapPlainAddr, "coap-plain", hubsim.Off, `plain CoAP listen address, UDP; no DTLS, so an auth request is trusted for the device it names ("-" disables)`)
+	c.Flags().BoolVar(&coapSeparate, "coap-separate", false, "answer CoAP publishes with ACK 2.03 and a separate CON 2.05")
 	c.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	return c
 }

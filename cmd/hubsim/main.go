@@ -1,7 +1,7 @@
 // Command hubsim runs the local Tencent Cloud IoT Hub emulator and manages
 // its products and devices.
 //
-//	hubsim serve [--state DIR] [--tls ADDR] [--tcp ADDR] [--admin ADDR]
+//	hubsim serve [--state DIR] [--tls ADDR] [--tcp ADDR] [--admin ADDR] [--coap ADDR] [--coap-plain ADDR] [--coap-separate]
 //	hubsim device create PRODUCT DEVICE [--cert] --out device_info.json
 //	hubsim device list [--product P] | device show PRODUCT/DEVICE
 //	hubsim product create PRODUCT | product list
@@ -14,6 +14,7 @@
 //	hubsim gateway list PRODUCT/DEVICE
 //	hubsim logs PRODUCT/DEVICE | loglevel PRODUCT/DEVICE N
 //	hubsim dynreg PRODUCT [off|precreate|autocreate] [--cert]
+//	hubsim coap info | coap mode piggyback|separate | coap expire PRODUCT/DEVICE
 //
 // Every command except serve talks to a running hubsim through its admin
 // API (--admin, default 127.0.0.1:8080). `device create` also works with no
