@@ -47,8 +47,11 @@ type Config struct {
 	// hand out update_firmware only as the answer to a report_version.
 	// Default 1h; a negative value turns polling off.
 	OTAPoll time.Duration `yaml:"ota_poll" json:"ota_poll"`
-	// DeadAfter is how many consecutive timed-out exchanges end the session
-	// so that the Link redials (a new DTLS handshake). Default 2.
+	// DeadAfter is how many exchanges in a row without an answer end the
+	// session, so that the Link redials (a new DTLS handshake: a NAT or the
+	// hub may have dropped the old one silently). The publish that ended it
+	// is sent once more on the new session. Default 1: a full
+	// retransmission schedule without an answer already is a dead channel.
 	DeadAfter int `yaml:"dead_after" json:"dead_after"`
 
 	// Rand returns numbers uniform in [0, 1) for the retransmission random
@@ -65,7 +68,7 @@ const (
 	// MinMaxPayload leaves room for a header, token, path and options.
 	MinMaxPayload    = 64
 	DefaultQueueSize = 100
-	DefaultDeadAfter = 2
+	DefaultDeadAfter = 1
 	DefaultOTAPoll   = time.Hour
 	// ackRandomFactor is RFC 7252's ACK_RANDOM_FACTOR.
 	ackRandomFactor = 1.5
@@ -94,7 +97,7 @@ func (c Config) Validate() error {
 	case c.QueueSize < 0:
 		return bad("queue_size", fmt.Sprintf("%d is negative; use e.g. 100", c.QueueSize))
 	case c.DeadAfter < 0:
-		return bad("dead_after", fmt.Sprintf("%d is negative; use e.g. 2", c.DeadAfter))
+		return bad("dead_after", fmt.Sprintf("%d is negative; use e.g. 1", c.DeadAfter))
 	}
 	return nil
 }

@@ -11,8 +11,9 @@
 // publish answered 4.01 (token expired or unknown) triggers one re-auth and
 // one retry. The session, and with it the DTLS session, stays up between
 // publishes, so a device that only reports can sleep without a handshake per
-// message; it ends when the connection fails or when consecutive exchanges
-// time out, and the Link redials with backoff.
+// message; it ends when the connection fails or when an exchange gets no
+// answer after all retransmissions (Config.DeadAfter), and the Link redials
+// with backoff; the unanswered publish is sent once more on the new session.
 //
 // Reliability follows RFC 7252 §4.2 rather than the C SDK's fixed interval:
 // every request is confirmable, retransmitted after ACK_TIMEOUT × a random

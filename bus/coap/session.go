@@ -88,11 +88,17 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 			return err
 		case errors.Is(err, ErrTimeout):
 			timeouts++
-			u.done(m, nil, err)
-			if timeouts >= cfg.DeadAfter {
-				return fmt.Errorf("coap: channel dead: %d exchanges in a row got no answer: %w", timeouts, err)
+			if timeouts < cfg.DeadAfter {
+				u.done(m, nil, err)
+				continue
 			}
-			continue
+			if m.resent {
+				u.done(m, nil, err)
+			} else {
+				m.resent = true
+				u.requeue(m) // once more, on a fresh session
+			}
+			return fmt.Errorf("coap: channel dead: %d exchanges in a row got no answer: %w", timeouts, err)
 		}
 		timeouts = 0
 		u.done(m, rsp, err)

@@ -51,6 +51,7 @@ type outMsg struct {
 	topic   string
 	payload []byte
 	needRsp bool
+	resent  bool // already sent again after the session it timed out on ended
 }
 
 // Status is a snapshot of the uplink, for `iotd status`.
