@@ -117,9 +117,7 @@ type Config struct {
 // Validate checks c and names the field to fix.
 func (c Config) Validate() error {
 	switch c.Dialect {
-	case DialectQuectel, DialectESP, DialectSIMCom:
-	case DialectUBlox:
-		return fmt.Errorf("atsim: config: dialect %q is not implemented yet: use quectel, esp or simcom", c.Dialect)
+	case DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox:
 	case "":
 		return fmt.Errorf("atsim: config: no dialect: set Dialect to one of %v", Dialects())
 	default:

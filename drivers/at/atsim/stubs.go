@@ -1,3 +1,0 @@
-package atsim
-
-func newUBlox(m *Modem) dialect { return newQuectel(m) }
