@@ -134,6 +134,9 @@ func (l *coapDTLSListener) serveConn(ctx context.Context, conn net.Conn) {
 		return
 	}
 	defer func() {
+		// pion runs a timer goroutine per read deadline until it fires
+		// or is cleared, even on a closed connection.
+		_ = dc.SetReadDeadline(time.Time{})
 		c.close()
 		l.svc.removeSession(c)
 	}()

@@ -82,8 +82,16 @@ func newDTLSClient(t *testing.T, h *Hub, pid, dn string) *coapClient {
 	require.NoError(t, err)
 	conn, err := dialDTLS(h.CoAPAddr(), pid+dn, key, 10*time.Second)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	return &coapClient{t: t, conn: conn, mid: 100}
+	c := &coapClient{t: t, conn: conn, mid: 100}
+	t.Cleanup(c.close)
+	return c
+}
+
+// close clears the read deadline (pion keeps a timer goroutine per
+// deadline, even on a closed connection) and closes the connection.
+func (c *coapClient) close() {
+	_ = c.conn.SetReadDeadline(time.Time{})
+	_ = c.conn.Close()
 }
 
 // newPlainClient talks plain CoAP to the hub.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"log/slog"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -441,4 +443,39 @@ func TestCoAPAdminAPI(t *testing.T) {
 	assert.Equal(t, codes.Unauthorized, c.publish(tok, "PCOAP00009/dev1/data", "0", nil).Code)
 	_, err = cl.ExpireCoAPTokens(ctx, "PCOAP00009", "nobody")
 	require.Error(t, err)
+}
+
+// TestCoAPCloseStopsEverything closes a hub with an established DTLS
+// session, a handshake left half-way, a separate response awaiting its ACK
+// and a plain session: every goroutine the endpoint started ends.
+func TestCoAPCloseStopsEverything(t *testing.T) {
+	before := runtime.NumGoroutine()
+	h, _ := startCoAPHub(t, func(c *Config) { c.CoAPSeparate = true })
+	c := newDTLSClient(t, h, "PCOAP00010", "dev1")
+	tok := c.auth("PCOAP00010", "dev1")
+	assert.Equal(t, codes.Valid, c.publish(tok, "PCOAP00010/dev1/data", "1", []byte("x")).Code)
+	assert.Equal(t, codes.Content, c.next().Code) // the separate response, never acknowledged
+	p := newPlainClient(t, h)
+	p.auth("PCOAP00010", "dev1")
+	half, err := net.Dial("udp", h.CoAPAddr())
+	require.NoError(t, err)
+	defer half.Close()
+	// A ClientHello record header and nothing sensible after it: the hub
+	// accepts a connection and waits in the handshake.
+	_, err = half.Write([]byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0})
+	require.NoError(t, err)
+	waitFor(t, "two sessions", func() bool { return h.CoAP().Info().Sessions == 2 })
+
+	require.NoError(t, h.Close())
+	c.close()
+	p.close()
+	_ = half.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
 }
