@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotd/iotd/drivers/at"
+	"github.com/iotd/iotd/drivers/serial"
+)
+
+// runCLI runs atsim with args until the test ends and returns the path it
+// announced.
+func runCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(pw)
+	cmd.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	require.NoError(t, err)
+	go io.Copy(io.Discard, pr)
+	m := regexp.MustCompile(`^atsim: (\w+) modem on (/dev/\S+)`).FindStringSubmatch(line)
+	require.NotNil(t, m, "announcement %q", line)
+	return m[2]
+}
+
+func engine(t *testing.T, path string, lineEnd string) *at.Engine {
+	t.Helper()
+	port, err := serial.Open(serial.Config{Name: path})
+	require.NoError(t, err)
+	e := at.New(port, at.Options{LineEnd: lineEnd, Timeout: 5 * time.Second})
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func TestCLI(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		lineEnd string
+		cmd     string
+		want    []string
+	}{
+		{"quectel signal", []string{"--dialect", "quectel", "--signal", "9"}, "\r", "AT+CSQ", []string{"+CSQ: 9,99"}},
+		{"quectel signal 0", []string{"--dialect", "quectel", "--signal", "0"}, "\r", "AT+CSQ", []string{"+CSQ: 0,99"}},
+		{"simcom denied", []string{"--dialect", "simcom", "--reg", "denied"}, "\r", "AT+CEREG?", []string{"+CEREG: 0,3"}},
+		{"ublox pin", []string{"--dialect", "ublox", "--pin", "1111"}, "\r", "AT+CPIN?", []string{"+CPIN: SIM PIN"}},
+		{"esp throttled", []string{"--dialect", "esp", "--throttle", "--fault", "fragment,urc"}, "\r\n", "AT+CIPMUX?", []string{"+CIPMUX:0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := engine(t, runCLI(t, tt.args...), tt.lineEnd)
+			r, err := e.Do(t.Context(), at.Command{Text: tt.cmd})
+			require.NoError(t, err)
+			// the boot banner and injected URCs may come with the answer
+			assert.Subset(t, r.Lines, tt.want)
+		})
+	}
+}
+
+func TestCLILink(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "ttyMODEM")
+	path := runCLI(t, "--dialect", "quectel", "--link", link)
+	dst, err := os.Readlink(link)
+	require.NoError(t, err)
+	assert.Equal(t, path, dst)
+	e := engine(t, link, "\r")
+	_, err = e.Do(t.Context(), at.Command{Text: "AT"})
+	require.NoError(t, err)
+}
+
+func TestCLIErrors(t *testing.T) {
+	regular := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(regular, nil, 0o600))
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no dialect", nil, "--dialect is required"},
+		{"bad dialect", []string{"--dialect", "nokia"}, "unknown dialect"},
+		{"bad fault", []string{"--dialect", "esp", "--fault", "meteor"}, "unknown fault"},
+		{"bad signal", []string{"--dialect", "esp", "--signal", "40"}, "signal 40"},
+		{"bad reg", []string{"--dialect", "esp", "--reg", "maybe"}, "--reg"},
+		{"bad host", []string{"--dialect", "esp", "--host", "x"}, "NAME=IP"},
+		{"sim flags", []string{"--dialect", "esp", "--no-sim", "--pin", "1"}, "exclude"},
+		{"link over a file", []string{"--dialect", "esp", "--link", regular}, "not a symlink"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := newRootCmd()
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			err := cmd.ExecuteContext(t.Context())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"--help"})
+	cmd.SetOut(&out)
+	require.NoError(t, cmd.Execute())
+	for _, s := range []string{"--dialect", "--throttle", "--fault", "--link", "lostprompt", "quectel"} {
+		assert.Contains(t, out.String(), s)
+	}
+}
