@@ -23,6 +23,10 @@ var (
 	buildOnce sync.Once
 	buildErr  error
 	testBin   string
+
+	exampleOnce sync.Once
+	exampleErr  error
+	exampleBin  string
 )
 
 func TestMain(m *testing.M) {
@@ -49,6 +53,23 @@ func testPlugin(t testing.TB) string {
 	})
 	require.NoError(t, buildErr)
 	return testBin
+}
+
+// examplePlugin builds the example vendor module (its own Go module, in
+// plugins/example) once per package run and returns the binary's path.
+func examplePlugin(t testing.TB) string {
+	t.Helper()
+	testPlugin(t) // creates buildDir
+	exampleOnce.Do(func() {
+		exampleBin = filepath.Join(buildDir, "iotd-driver-example")
+		cmd := exec.Command("go", "build", "-o", exampleBin, ".")
+		cmd.Dir = "example"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			exampleErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	require.NoError(t, exampleErr)
+	return exampleBin
 }
 
 type buildError struct {
