@@ -51,18 +51,39 @@ func startCoAPHub(t *testing.T, tweak func(*Config)) (*Hub, *coapTestClock) {
 // dialDTLS runs a pion PSK handshake with the hub, offering the hub's CBC
 // suites first, as our dtls driver does.
 func dialDTLS(addr, identity string, key []byte, timeout time.Duration) (*piondtls.Conn, error) {
+	return dialDTLSSuite(addr, identity, key, timeout, 0)
+}
+
+// dialDTLSSuite is dialDTLS offering only suite (0: the default offer).
+func dialDTLSSuite(addr, identity string, key []byte, timeout time.Duration, suite piondtls.CipherSuiteID) (*piondtls.Conn, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return piondtls.DialWithContext(ctx, "udp", ua, &piondtls.Config{
+	cfg := &piondtls.Config{
 		PSK:                func([]byte) ([]byte, error) { return key, nil },
 		PSKIdentityHint:    []byte(identity),
 		CipherSuites:       []piondtls.CipherSuiteID{piondtls.TLS_PSK_WITH_AES_128_GCM_SHA256},
 		CustomCipherSuites: dtlsdrv.PSKCipherSuites,
-	})
+	}
+	switch suite {
+	case 0:
+	case dtlsdrv.TLS_PSK_WITH_AES_128_CBC_SHA, dtlsdrv.TLS_PSK_WITH_AES_256_CBC_SHA:
+		cfg.CipherSuites = []piondtls.CipherSuiteID{}
+		cfg.CustomCipherSuites = func() []piondtls.CipherSuite {
+			for _, c := range dtlsdrv.PSKCipherSuites() {
+				if c.ID() == suite {
+					return []piondtls.CipherSuite{c}
+				}
+			}
+			return nil
+		}
+	default:
+		cfg.CipherSuites, cfg.CustomCipherSuites = []piondtls.CipherSuiteID{suite}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return piondtls.DialWithContext(ctx, "udp", ua, cfg)
 }
 
 // coapClient is a minimal CoAP client over a datagram connection: it

@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	piondtls "github.com/pion/dtls/v2"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	dtlsdrv "github.com/iotd/iotd/drivers/posix/dtls"
 )
 
 func TestCoAPAuthAndPublish(t *testing.T) {
@@ -478,4 +481,34 @@ func TestCoAPCloseStopsEverything(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+func TestCoAPCipherSuites(t *testing.T) {
+	h, _ := startCoAPHub(t, nil)
+	d := ensureDevice(t, h, "PCOAP00011", "dev1")
+	key, err := base64.StdEncoding.DecodeString(d.Secret)
+	require.NoError(t, err)
+	tests := []struct {
+		name  string
+		suite piondtls.CipherSuiteID
+	}{
+		{name: "hub's PSK AES-128-CBC-SHA", suite: dtlsdrv.TLS_PSK_WITH_AES_128_CBC_SHA},
+		{name: "hub's PSK AES-256-CBC-SHA", suite: dtlsdrv.TLS_PSK_WITH_AES_256_CBC_SHA},
+		{name: "PSK AES-128-GCM-SHA256", suite: piondtls.TLS_PSK_WITH_AES_128_GCM_SHA256},
+		{name: "PSK AES-128-CCM-8", suite: piondtls.TLS_PSK_WITH_AES_128_CCM_8},
+		{name: "PSK AES-128-CCM", suite: piondtls.TLS_PSK_WITH_AES_128_CCM},
+		{name: "PSK AES-128-CBC-SHA256", suite: piondtls.TLS_PSK_WITH_AES_128_CBC_SHA256},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			suite := tt.suite
+			conn, err := dialDTLSSuite(h.CoAPAddr(), "PCOAP00011dev1", key, 10*time.Second, suite)
+			require.NoError(t, err)
+			c := &coapClient{t: t, conn: conn, mid: 1}
+			t.Cleanup(c.close)
+			tok := c.auth("PCOAP00011", "dev1")
+			assert.Equal(t, codes.Content, c.publish(tok, "PCOAP00011/dev1/data", "0", []byte(tt.name)).Code)
+		})
+	}
+	assert.Len(t, messagesOn(h, "PCOAP00011", "dev1", "PCOAP00011/dev1/data"), len(tests))
 }
