@@ -35,6 +35,7 @@ through a driver chosen at run time, and offers the hub to local applications.
   iotd ota status [--watch]       firmware version and update progress
   iotd gateway list|online|...    the gateway's sub-devices
   iotd log LEVEL TEXT             upload a line with iotd's logs
+  iotd conformance --driver NAME  certify a driver (or --plugin PATH); --list shows the cases
 
 A TOPIC without a slash is short for the device's own topic: "event" means
 "{productId}/{deviceName}/event".`,
@@ -53,7 +54,7 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
 		shadowCmd(sock), rrpcCmd(sock), broadcastCmd(sock))
 	root.AddCommand(registerCmd(), gatewayCmd(sock), logCmd(sock))
-	root.AddCommand(otaCmd(sock))
+	root.AddCommand(otaCmd(sock), conformanceCmd())
 	return root
 }
 
