@@ -83,9 +83,41 @@ type CoAPMode struct {
 	Separate bool `json:"separate"`
 }
 
-// CoAPService is the hub's CoAP endpoint (PROTOCOL.md §4): auth, publishes
-// fed through [Hub.Ingest], OTA reports answered with a pending update.
-// Get a hub's with [Hub.CoAP].
+// CoAPService is the hub's CoAP endpoint (PROTOCOL.md §4). Get a hub's
+// with [Hub.CoAP].
+//
+//   - DTLS 1.2 with PSKs: identity = client id, key = the base64-decoded
+//     device secret; unknown, disabled and CERT devices fail the handshake.
+//     Suites: the hub's TLS_PSK_WITH_AES_{128,256}_CBC_SHA (preferred), and
+//     PSK AES-128 GCM, CCM, CCM_8 and CBC_SHA256. Plain UDP (CoAPPlainAddr)
+//     has no PSK: an auth request is trusted for the device it names.
+//   - Auth: CON POST {pid}/{dn}/txauth9w0BAQsFA with "21010406;{connId}"
+//     (or 12010126; the SDK's 16-byte NUL-padded form too) → 2.05 with a
+//     10-letter token valid for CoAPTokenTTL (hub clock). Over DTLS the path
+//     must name the PSK identity's device.
+//   - Publish: POST, Uri-Path = the topic (one option with slashes, or
+//     segments), option 61 = token, option 62 = "1" for a response. Checked
+//     in this order: unrecognised critical option → 4.02, not POST → 4.05,
+//     payload over CoAPMaxPayload → 4.13 (with Size1), missing, unknown or
+//     expired token (or another device's, over DTLS) → 4.01, topic outside
+//     the ACL → 4.03. Accepted publishes go through [Hub.Ingest] (message
+//     log, MQTT subscribers, service handlers) with QoS 1 for CON, 0 for NON.
+//   - Success is a piggy-backed 2.05 (the SDK takes 2.05 only), with a body
+//     only in the OTA case below. A NON request is answered by a NON, and
+//     only on an error or with need-response "1". In separate mode a CON publish gets an
+//     ACK 2.03 and, with need-response "1", a CON 2.05 carrying the request's
+//     token, retransmitted (2 s doubling, 4 times) until ACKed or RST.
+//     Errors and auth are always piggy-backed.
+//   - A report_version on $ota/report/{pid}/{dn} with need-response "1" is
+//     answered with the update_firmware pushed to the device and not yet
+//     reported done, failed or installed ([OTAService.PendingUpdate]); with
+//     none pending, with the report_version_rsp the hub sends over MQTT.
+//     A device with an open session and a live token counts as reachable for
+//     an OTA push.
+//   - A request's reply is cached for EXCHANGE_LIFETIME under its message id:
+//     a retransmission gets the same reply and is not delivered again.
+//     Malformed datagrams are counted and dropped (a CON is reset). Sessions
+//     silent for CoAPIdleTimeout are closed.
 type CoAPService struct {
 	h        *Hub
 	ttl      time.Duration
