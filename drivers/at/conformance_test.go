@@ -35,7 +35,7 @@ func TestConformance(t *testing.T) {
 				TimeScale: 3,
 				Features:  conformance.Features{Capabilities: []string{"max_payload", "signal"}},
 				Config: func(conformance.Env) ([]byte, error) {
-					return json.Marshal(at.Config{Port: sim.Path(), APN: "internet"})
+					return json.Marshal(at.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"})
 				},
 				KnownFailures: knownFailures,
 				Modem:         simHook{sim},

@@ -43,6 +43,10 @@ func startSim(t testing.TB, cfg atsim.Config) *atsim.Modem {
 func openModem(t testing.TB, dialect string, sim *atsim.Modem, cfg at.Config) (*at.Modem, error) {
 	t.Helper()
 	cfg.Port = sim.Path()
+	if cfg.SSID == "" {
+		// Cellular dialects ignore the Wi-Fi settings.
+		cfg.SSID, cfg.WiFiPassword = "iotd-lab", "lab password"
+	}
 	if cfg.RegistrationTimeout == 0 {
 		cfg.RegistrationTimeout = at.Duration(3 * time.Second)
 	}

@@ -213,7 +213,7 @@ func (s *sockConn) pull(eof bool) error {
 func (s *sockConn) Write(p []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	max := s.m.d.maxSend()
+	max := s.MaxPayload()
 	if s.transport == driver.Datagram && len(p) > max {
 		if err := s.writable(); err != nil {
 			return 0, s.opErr("write", err)
@@ -312,8 +312,14 @@ func (s *sockConn) SetDeadline(t time.Time) error {
 func (s *sockConn) SetReadDeadline(t time.Time) error  { s.rdl.set(t); return nil }
 func (s *sockConn) SetWriteDeadline(t time.Time) error { s.wdl.set(t); return nil }
 
-// MaxPayload is the largest payload of one send command (one datagram).
-func (s *sockConn) MaxPayload() int { return s.m.d.maxSend() }
+// MaxPayload is the largest payload of one send command; for a datagram
+// socket also no more than one read returns, so datagrams stay whole.
+func (s *sockConn) MaxPayload() int {
+	if s.transport == driver.Datagram {
+		return min(s.m.d.maxSend(), s.m.d.maxRead())
+	}
+	return s.m.d.maxSend()
+}
 
 // Signal reports the modem's radio link quality.
 func (s *sockConn) Signal(ctx context.Context) (driver.Signal, error) { return s.m.Signal(ctx) }
