@@ -168,4 +168,3 @@ func BenchmarkPluginRoundTrip(b *testing.B) {
 	b.ReportMetric(us(tl), "inproc-µs/rtt")
 	b.ReportMetric(tr.Seconds()/tl.Seconds(), "plugin/inproc-rtt")
 }
-
