@@ -98,6 +98,7 @@ func TestLoadConfigResolvesRelativeToFile(t *testing.T) {
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(Sample))
 	f.Add([]byte("link: {driver: tcp}\n"))
+	f.Add([]byte("channel: coap\ncoap: {ack_timeout: 1s, max_retransmit: 3, ota_poll: -1s}\n"))
 	f.Add([]byte("mqtt:\n  keepalive: -1s\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := ParseConfig(b, "f.yaml", "/x")
