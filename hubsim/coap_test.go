@@ -512,3 +512,39 @@ func TestCoAPCipherSuites(t *testing.T) {
 	}
 	assert.Len(t, messagesOn(h, "PCOAP00011", "dev1", "PCOAP00011/dev1/data"), len(tests))
 }
+
+func TestCoAPNonConfirmable(t *testing.T) {
+	h, _ := startCoAPHub(t, nil)
+	c := newDTLSClient(t, h, "PCOAP00012", "dev1")
+	tok := c.auth("PCOAP00012", "dev1")
+	non := func(token, needResp, payload string) message.Message {
+		m := c.request("PCOAP00012/dev1/data", []byte(payload), withOption(CoAPOptionToken, token), withOption(CoAPOptionNeedResponse, needResp))
+		m.Type = message.NonConfirmable
+		c.send(c.encode(m))
+		return m
+	}
+
+	// No reply without need-response: the next datagram answers the CON
+	// sent after it (a session's datagrams are handled in order).
+	non(tok, "0", "quiet")
+	assert.Equal(t, codes.Content, c.publish(tok, "PCOAP00012/dev1/data", "0", []byte("con")).Code)
+
+	req := non(tok, "1", "loud")
+	r := c.next()
+	assert.Equal(t, message.NonConfirmable, r.Type)
+	assert.Equal(t, codes.Content, r.Code)
+	assert.Equal(t, req.Token, r.Token)
+
+	req = non("NOSUCHTOKN", "0", "denied")
+	r = c.next()
+	assert.Equal(t, message.NonConfirmable, r.Type)
+	assert.Equal(t, codes.Unauthorized, r.Code)
+	assert.Equal(t, req.Token, r.Token)
+
+	assert.Equal(t, []string{"quiet", "con", "loud"}, messagesOn(h, "PCOAP00012", "dev1", "PCOAP00012/dev1/data"))
+	for _, rec := range h.Messages("PCOAP00012", "dev1") {
+		if rec.Payload == "quiet" {
+			assert.Equal(t, byte(0), rec.QoS)
+		}
+	}
+}
