@@ -308,6 +308,7 @@ func (c *conn) consumeLocked(n int64) int64 {
 func (c *conn) Write(p []byte) (int, error) {
 	select {
 	case c.wsem <- struct{}{}:
+		defer func() { <-c.wsem }()
 	case <-c.wdl.wait():
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	case <-c.closed:
@@ -317,7 +318,6 @@ func (c *conn) Write(p []byte) (int, error) {
 	if err := c.failed("write"); err != nil {
 		return 0, err
 	}
-	defer func() { <-c.wsem }()
 	if c.wdl.passed() {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	}
@@ -406,6 +406,7 @@ func (c *conn) CloseWrite() error {
 	}
 	select {
 	case c.wsem <- struct{}{}:
+		defer func() { <-c.wsem }()
 	case <-c.closed:
 	case <-c.gone:
 	case <-c.g.exited():
@@ -413,7 +414,6 @@ func (c *conn) CloseWrite() error {
 	if err := c.failed("close-write"); err != nil {
 		return err
 	}
-	defer func() { <-c.wsem }()
 	if err := c.send(&pb.HostFrame{Frame: &pb.HostFrame_CloseWrite{CloseWrite: &pb.CloseWrite{}}}); err != nil {
 		return c.sendError("close-write", err)
 	}

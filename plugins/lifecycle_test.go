@@ -74,6 +74,16 @@ func TestKillMidReadIsGoneAtOnce(t *testing.T) {
 	assert.Contains(t, logs.String(), "plugin exited; restarting")
 }
 
+func TestLoadHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := plugins.Load(ctx, testPlugin(t), plugins.Options{Logger: slog.New(slog.DiscardHandler)})
+	assert.ErrorIs(t, err, context.Canceled)
+
+	_, err = plugins.Load(t.Context(), t.TempDir()+"/iotd-driver-missing", plugins.Options{Logger: slog.New(slog.DiscardHandler)})
+	assert.ErrorContains(t, err, "iotd-driver-missing")
+}
+
 func copyBinary(t *testing.T, src string) string {
 	t.Helper()
 	b, err := os.ReadFile(src)

@@ -403,7 +403,13 @@ func (p *Plugin) launch(ctx context.Context, n int) (*generation, *pb.DescribeRe
 		client.Kill()
 		return nil, nil, fmt.Errorf("plugins: start %s: %w", p.name, err)
 	}
+	// go-plugin's handshake wait knows only StartTimeout; killing the
+	// client ends it when ctx ends first.
+	stop := context.AfterFunc(ctx, client.Kill)
 	cp, err := client.Client()
+	if !stop() {
+		return fail(ctx.Err())
+	}
 	if err != nil {
 		return fail(err)
 	}
