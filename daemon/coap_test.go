@@ -227,3 +227,42 @@ features:
 	assert.Equal(t, "1.1.0", st.Version)
 	assert.Equal(t, ota.StateDone, st.State)
 }
+
+func TestCoAPLinkDefaults(t *testing.T) {
+	hub := startHub(t, nil)
+	dir := deviceDir(t, hub, "PCOAPDEF01", "dev1", false)
+	rows := []struct {
+		name       string
+		yaml       string
+		wantDriver string
+		wantAddr   string
+		wantErr    string
+	}{
+		{"defaults", "channel: coap\n", "dtls", "PCOAPDEF01.iotcloud.tencentdevices.com:5684", ""},
+		{"plain udp", "channel: coap\nlink: {driver: udp, endpoint: 127.0.0.1:5683}\n", "udp", "127.0.0.1:5683", ""},
+		{"stream driver", "channel: coap\nlink: {driver: tls}\n", "", "",
+			`config: link.driver: driver "tls" offers no datagram transport; the CoAP channel needs one (dtls or udp)`},
+		{"mqtt over a datagram driver", "link: {driver: dtls}\n", "", "",
+			`config: link.driver: driver "dtls" offers no stream transport; MQTT needs one (for CoAP set channel: coap)`},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			p := filepath.Join(dir, "iotd.yaml")
+			require.NoError(t, os.WriteFile(p, []byte("device_info: device_info.json\n"+row.yaml), 0o600))
+			cfg, err := LoadConfig(p)
+			require.NoError(t, err)
+			d, err := New(cfg, coapRegistry(t), nil)
+			if row.wantErr != "" {
+				require.Error(t, err)
+				assert.Equal(t, row.wantErr, err.Error())
+				return
+			}
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = d.Bus().Close() })
+			assert.Equal(t, row.wantDriver, d.link.Driver())
+			assert.Equal(t, row.wantAddr, d.link.Address())
+			assert.NotNil(t, d.coap)
+			assert.Nil(t, d.mqtt)
+		})
+	}
+}
