@@ -40,7 +40,13 @@ func (d *Daemon) newLogUpload(log *slog.Logger) (*logupload.Uploader, *slog.Logg
 	if err != nil {
 		return nil, nil, err
 	}
-	u, err := logupload.New(cfg, d.bus, d.device, client, d.clock.Now, log)
+	// The $log level follower needs an MQTT downlink; over CoAP the
+	// uploader keeps its configured level.
+	b := d.bus
+	if d.cfg.channel() == ChannelCoAP {
+		b = nil
+	}
+	u, err := logupload.New(cfg, b, d.device, client, d.clock.Now, log)
 	if err != nil {
 		return nil, nil, err
 	}
