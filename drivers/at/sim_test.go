@@ -35,6 +35,8 @@ func eachDialect(t *testing.T, f func(t *testing.T, dialect string, sim *atsim.M
 	for _, d := range dialects {
 		for _, v := range variants {
 			t.Run(d+"/"+v.name, func(t *testing.T) {
+				// Fragmented output is slow (paused pieces), not busy.
+				t.Parallel()
 				sim := startSim(t, atsim.Config{Dialect: d, Faults: v.faults, Seed: 1})
 				m, err := openModem(t, d, sim, at.Config{APN: "internet"})
 				require.NoError(t, err)
