@@ -113,7 +113,7 @@ func TestSHA256Pin(t *testing.T) {
 
 func TestStdoutNoiseBeforeHandshake(t *testing.T) {
 	p, logs := load(t, plugins.Options{Env: []string{"IOTD_TESTPLUGIN_NOISE=hello from init"}})
-	assert.Len(t, p.Drivers(), 5)
+	assert.Len(t, p.Drivers(), 6)
 	assert.Contains(t, logs.String(), "before its handshake")
 	assert.Contains(t, logs.String(), "hello from init")
 }

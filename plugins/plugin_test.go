@@ -27,7 +27,7 @@ func TestLoadDescribes(t *testing.T) {
 	for _, d := range p.Drivers() {
 		names = append(names, d.Name())
 	}
-	assert.Equal(t, []string{"tcp", "tls", "udp", "dtls", "test.errors"}, names)
+	assert.Equal(t, []string{"tcp", "tls", "udp", "dtls", "test.errors", "test.radio"}, names)
 	assert.Equal(t, plugins.Running, p.State())
 	assert.Equal(t, "iotd-driver-test", p.Name())
 
@@ -68,9 +68,9 @@ func TestRegister(t *testing.T) {
 
 	reg := core.NewRegistry()
 	require.NoError(t, plugins.Register(reg, p))
-	assert.Equal(t, []string{"dtls", "tcp", "test.errors", "tls", "udp"}, reg.Names())
+	assert.Equal(t, []string{"dtls", "tcp", "test.errors", "test.radio", "tls", "udp"}, reg.Names())
 	res := reg.Probe(t.Context(), 5*time.Second)
-	require.Len(t, res, 5)
+	require.Len(t, res, 6)
 	for _, r := range res {
 		assert.Equal(t, core.Loaded, r.State, r.Name)
 	}

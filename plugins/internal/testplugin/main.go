@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"time"
 
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix"
@@ -30,7 +32,46 @@ func main() {
 		sdk.Declare(posix.NewUDP(), sdk.Capabilities{MaxPayload: 65507}),
 		dtls.New(),
 		errorsDriver{},
+		sdk.Declare(radioDriver{}, sdk.Capabilities{Signal: true, Sleeper: true}),
 	)
+}
+
+// radioDriver dials TCP and gives its conns a radio's capabilities.
+type radioDriver struct{}
+
+func (radioDriver) Name() string                       { return "test.radio" }
+func (radioDriver) Transports() []driver.Transport     { return []driver.Transport{driver.Stream} }
+func (radioDriver) Probe(context.Context) error        { return nil }
+func (radioDriver) Open([]byte) (driver.Dialer, error) { return radioDriver{}, nil }
+
+func (radioDriver) Dial(ctx context.Context, _ driver.Transport, address string) (driver.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", address)
+	if err != nil {
+		return nil, err
+	}
+	return radioConn{c}, nil
+}
+
+type radioConn struct{ net.Conn }
+
+func (radioConn) MaxPayload() int { return 1460 }
+
+func (radioConn) Signal(context.Context) (driver.Signal, error) {
+	return driver.Signal{RSSI: -71, Quality: 80, Technology: "LTE"}, nil
+}
+
+func (radioConn) Sleep(ctx context.Context, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("test.radio: sleep %v: %w", d, driver.ErrNotSupported)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // errorsDriver reports, from Open, the sentinel numbered by its config's
