@@ -93,8 +93,10 @@ type Plugin struct {
 	restarts int
 	killed   int // number of the generation Kill last killed
 
-	closing chan struct{} // closed by Close
-	done    chan struct{} // closed when the supervisor has stopped
+	closing chan struct{}      // closed by Close
+	stop    context.CancelFunc // ends a launch under way, on Close
+	life    context.Context    // the context restarts run in
+	done    chan struct{}      // closed when the supervisor has stopped
 }
 
 // generation is one launched process.
@@ -127,8 +129,10 @@ func Load(ctx context.Context, path string, opts Options) (*Plugin, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	p.life, p.stop = context.WithCancel(context.Background())
 	g, desc, err := p.launch(ctx, 1)
 	if err != nil {
+		p.stop()
 		return nil, err
 	}
 	for _, info := range desc.Drivers {
@@ -254,6 +258,7 @@ func (p *Plugin) Close() error {
 	}
 	p.state = Closed
 	close(p.closing)
+	p.stop()
 	p.mu.Unlock()
 	<-p.done
 	return nil
@@ -333,7 +338,7 @@ func (p *Plugin) supervise() {
 				return
 			case <-t.C:
 			}
-			ng, desc, err := p.launch(context.Background(), next)
+			ng, desc, err := p.launch(p.life, next)
 			if err != nil {
 				p.log.Error("plugins: restart failed; will retry", "err", err, "retry_in", backoff)
 				continue
@@ -350,16 +355,15 @@ func (p *Plugin) supervise() {
 		close(p.ready)
 		p.mu.Unlock()
 		p.log.Info("plugins: plugin restarted", "pid", g.proc.ID(), "restarts", p.Restarts())
-		if stable := time.NewTimer(10 * p.opts.MinBackoff); true {
-			select {
-			case <-stable.C:
-				backoff = p.opts.MinBackoff
-			case <-g.exited():
-				stable.Stop()
-			case <-p.closing:
-				stable.Stop()
-			}
+		// A process that stays up a while earns the shortest backoff again.
+		stable := time.NewTimer(10 * p.opts.MinBackoff)
+		select {
+		case <-stable.C:
+			backoff = p.opts.MinBackoff
+		case <-g.exited():
+		case <-p.closing:
 		}
+		stable.Stop()
 	}
 }
 
