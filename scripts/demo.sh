@@ -3,9 +3,10 @@
 # real TLS on loopback with a freshly created device, and show the story in
 # this terminal: connect, clock sync, messages both ways, status, the device
 # shadow, an RRPC call, a broadcast, a gateway with sub-devices, an OTA
-# update, dynamic registration and log upload.
+# update, dynamic registration, log upload, and a second device that reports
+# over CoAP/DTLS (the hub's low-power channel) and takes an OTA update there.
 # Ports and names can be overridden: HUBSIM_TLS, HUBSIM_TCP, HUBSIM_ADMIN,
-# PRODUCT, DEVICE. Everything lives in ./.run; `make clean` removes it.
+# HUBSIM_COAP, PRODUCT, DEVICE. Everything lives in ./.run; `make clean` removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,8 @@ SUBPRODUCT=${SUBPRODUCT:-DEMOSUBP01}
 HUBSIM_TLS=${HUBSIM_TLS:-127.0.0.1:18883}
 HUBSIM_TCP=${HUBSIM_TCP:-127.0.0.1:11883}
 HUBSIM_ADMIN=${HUBSIM_ADMIN:-127.0.0.1:18080}
+HUBSIM_COAP=${HUBSIM_COAP:-127.0.0.1:15684}
+SENSOR=${SENSOR:-coap-sensor}
 export IOTD_SOCKET="$PWD/$RUN/iotd.sock"
 ADMIN_URL="http://$HUBSIM_ADMIN"
 
@@ -31,8 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-bold "starting hubsim (TLS $HUBSIM_TLS, TCP $HUBSIM_TCP, admin $ADMIN_URL)"
-"$BIN/hubsim" serve --state "$RUN/hubsim" --tls "$HUBSIM_TLS" --tcp "$HUBSIM_TCP" --admin "$HUBSIM_ADMIN" \
+bold "starting hubsim (TLS $HUBSIM_TLS, TCP $HUBSIM_TCP, CoAP/DTLS $HUBSIM_COAP, admin $ADMIN_URL)"
+"$BIN/hubsim" serve --state "$RUN/hubsim" --tls "$HUBSIM_TLS" --tcp "$HUBSIM_TCP" --admin "$HUBSIM_ADMIN" --coap "$HUBSIM_COAP" \
   2>&1 | sed -u 's/^/[hubsim] /' &
 pids+=($!)
 for _ in $(seq 1 100); do
@@ -167,6 +170,42 @@ YAML
 bold "log upload: hubsim logs $PRODUCT/$DEVICE (last lines, signature checked)"
 sleep 2.5
 "$BIN/hubsim" logs "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN" | tail -4
+
+bold "CoAP: a sensor device that only reports, over DTLS (PSK = its secret), no standing MQTT connection"
+mkdir -p "$RUN/sensor"
+"$BIN/hubsim" device create "$PRODUCT" "$SENSOR" --admin "$HUBSIM_ADMIN" --out "$RUN/sensor/device_info.json"
+cat > "$RUN/sensor/iotd.yaml" <<YAML
+# A second iotd on the hub's CoAP channel.
+channel: coap
+socket: iotd.sock
+state_dir: state
+link: {endpoint: $HUBSIM_COAP}   # driver dtls, PSK from device_info.json
+coap:
+  ota_poll: 5s          # over CoAP an update arrives as the answer to report_version
+features:
+  ota:
+    version: 1.0.0
+    ca_file: ../hubsim/ca.pem
+    hook: {command: ["/bin/sh", "-c", "cp \"\$1\" \"\$(dirname \"\$1\")/installed-\$2.bin\"", "install"]}
+YAML
+SENSOR_SOCKET="$PWD/$RUN/sensor/iotd.sock"
+IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" run --config "$RUN/sensor/iotd.yaml" 2>&1 | sed -u 's/^/[sensor] /' &
+pids+=($!)
+for _ in $(seq 1 100); do
+  IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" status --json 2>/dev/null | grep -q '"state": "connected"' && break
+  sleep 0.1
+done
+bold "iotd pub event ... over CoAP (confirmable POST with the auth token)"
+IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" pub event '{"battery":87}'
+sleep 0.3
+"$BIN/hubsim" messages "$PRODUCT/$SENSOR" --admin "$HUBSIM_ADMIN" | tail -1
+bold "OTA over CoAP: hubsim ota push $PRODUCT/$SENSOR (the report_version answer carries it)"
+head -c 200000 /dev/urandom > "$RUN/sensor-fw-2.0.0.bin"
+"$BIN/hubsim" ota push "$PRODUCT/$SENSOR" "$RUN/sensor-fw-2.0.0.bin" --version 2.0.0 --admin "$HUBSIM_ADMIN"
+IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" ota status --watch --target 2.0.0
+bold "the sensor's status: channel, token age, CoAP counters"
+IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" status
+"$BIN/hubsim" coap info --admin "$HUBSIM_ADMIN"
 
 bold "iotd status"
 "$BIN/iotd" status
