@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotd/iotd/conformance"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix"
@@ -289,4 +291,36 @@ func TestDatagramBoundaries(t *testing.T) {
 	n, err := conn.Read(buf)
 	assert.ErrorIs(t, err, driver.ErrShortBuffer)
 	assert.Equal(t, "trun", string(buf[:n]))
+}
+
+func TestLoadDriver(t *testing.T) {
+	quiet := plugins.Options{Logger: slog.New(slog.DiscardHandler)}
+	tests := []struct {
+		name, driver, bin, err string
+	}{
+		{name: "named", bin: "test", driver: "udp"},
+		{name: "the only one", bin: "example", driver: ""},
+		{name: "ambiguous", bin: "test", driver: "", err: "serves 6 drivers (tcp, tls, udp, dtls, test.errors, test.radio); name one"},
+		{name: "missing", bin: "test", driver: "nope", err: `serves no driver "nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bin := testPlugin(t)
+			if tt.bin == "example" {
+				bin = examplePlugin(t)
+			}
+			d, p, err := plugins.LoadDriver(t.Context(), bin, tt.driver, quiet)
+			if tt.err != "" {
+				assert.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			defer p.Close()
+			var lc conformance.Lifecycle = p // the suite's hook
+			require.NoError(t, lc.Restarted(t.Context()))
+			if tt.driver != "" {
+				assert.Equal(t, tt.driver, d.Name())
+			}
+		})
+	}
 }

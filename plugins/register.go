@@ -1,10 +1,13 @@
 package plugins
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/driver"
 )
 
 // Register registers the drivers of every plugin in reg under the names the
@@ -27,4 +30,26 @@ func Register(reg *core.Registry, ps ...*Plugin) error {
 		}
 	}
 	return nil
+}
+
+// LoadDriver loads the plugin at path and returns its driver called name,
+// or its only driver when name is "". It is what `iotd conformance --plugin`
+// needs: the driver, and the Plugin as the suite's Lifecycle hook (Kill,
+// Restarted) and closer. On error nothing is left running.
+func LoadDriver(ctx context.Context, path, name string, opts Options) (driver.Driver, *Plugin, error) {
+	p, err := Load(ctx, path, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := p.driverNames()
+	for _, d := range p.drivers {
+		if d.info.Name == name || (name == "" && len(p.drivers) == 1) {
+			return d, p, nil
+		}
+	}
+	_ = p.Close()
+	if name == "" {
+		return nil, nil, fmt.Errorf("plugins: %s serves %d drivers (%s); name one", path, len(names), strings.Join(names, ", "))
+	}
+	return nil, nil, fmt.Errorf("plugins: %s serves no driver %q; it serves %s", path, name, strings.Join(names, ", "))
 }
