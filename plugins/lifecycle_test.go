@@ -84,6 +84,63 @@ func TestLoadHonoursContext(t *testing.T) {
 	assert.ErrorContains(t, err, "iotd-driver-missing")
 }
 
+func TestDialDuringRestartIsBoundedByContext(t *testing.T) {
+	// A plugin that cannot restart (its binary is replaced by a broken one)
+	// leaves a Dial waiting until its context ends, then failing with a
+	// GoneError that wraps the context's error.
+	bin := copyBinary(t, testPlugin(t))
+	p, err := plugins.Load(t.Context(), bin, plugins.Options{
+		Logger:     slog.New(slog.DiscardHandler),
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	dl, err := driverOf(t, p, "tcp").(driver.Driver).Open(nil)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin+".new", []byte("#!/bin/sh\nexit 7\n"), 0o755))
+	require.NoError(t, os.Rename(bin+".new", bin))
+	require.NoError(t, p.Kill())
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err = dl.Dial(ctx, driver.Stream, "127.0.0.1:1")
+	var gone *plugins.GoneError
+	require.ErrorAs(t, err, &gone)
+	assert.ErrorIs(t, err, driver.ErrBadConn)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, plugins.Restarting, p.State())
+
+	require.NoError(t, p.Close())
+	assert.Equal(t, plugins.Closed, p.State())
+	_, err = dl.Dial(t.Context(), driver.Stream, "127.0.0.1:1")
+	require.ErrorAs(t, err, &gone)
+	assert.Equal(t, "closed", gone.Status)
+}
+
+func TestCrashIsGoneWithItsStatus(t *testing.T) {
+	p, logs := load(t, plugins.Options{})
+	addr := tcpServer(t, echo)
+	conn := dial(t, p, "tcp", driver.Stream, addr)
+	dl, err := driverOf(t, p, "test.radio").(driver.Driver).Open(nil)
+	require.NoError(t, err)
+
+	_, err = dl.Dial(t.Context(), driver.Stream, "crash:1") // the plugin panics
+	var gone *plugins.GoneError
+	require.ErrorAs(t, err, &gone)
+	assert.Equal(t, "exit status 2", gone.Status)
+	_, err = conn.Read(make([]byte, 1))
+	require.ErrorAs(t, err, &gone)
+	assert.Equal(t, "exit status 2", gone.Status)
+	assert.Contains(t, err.Error(), "iotd-driver-test is gone (exit status 2)")
+
+	require.NoError(t, p.Restarted(t.Context()))
+	assert.Equal(t, 1, p.Restarts())
+	assert.Contains(t, logs.String(), "asked to crash", "the panic reached the host's log")
+	conn2 := dial(t, p, "tcp", driver.Stream, addr)
+	_, err = conn2.Write([]byte("up"))
+	assert.NoError(t, err)
+}
+
 func copyBinary(t *testing.T, src string) string {
 	t.Helper()
 	b, err := os.ReadFile(src)

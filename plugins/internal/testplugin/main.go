@@ -44,7 +44,11 @@ func (radioDriver) Transports() []driver.Transport     { return []driver.Transpo
 func (radioDriver) Probe(context.Context) error        { return nil }
 func (radioDriver) Open([]byte) (driver.Dialer, error) { return radioDriver{}, nil }
 
+// Dial to "crash:1" panics, so that tests see a plugin crash on its own.
 func (radioDriver) Dial(ctx context.Context, _ driver.Transport, address string) (driver.Conn, error) {
+	if address == "crash:1" {
+		panic("testplugin: asked to crash")
+	}
 	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", address)
 	if err != nil {
 		return nil, err
