@@ -27,6 +27,8 @@ type dialect interface {
 	info(name string) ([]string, bool)
 	// dataArrived is called when socket data was buffered in s.
 	dataArrived(s *sock)
+	// bearerLost drops the PDP context or Wi-Fi with the module's URCs.
+	bearerLost()
 	// act is the access technology of +CEREG: 2 (7 LTE, 8 LTE-M...).
 	act() int
 	// peerClosed is called when s's peer closed or the connection failed.

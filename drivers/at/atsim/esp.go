@@ -546,3 +546,13 @@ func (d *esp) closeGone(s *sock) {
 	d.m.closeSockLocked(s)
 	d.m.urcLocked(d.closedLine(s.id))
 }
+
+// bearerLost: the AP went away.
+func (d *esp) bearerLost() {
+	if d.wifi == "" {
+		return
+	}
+	d.wifi = ""
+	d.dropLinks()
+	d.m.urcLocked("WIFI DISCONNECT")
+}

@@ -33,11 +33,17 @@ const (
 	// LostPrompt loses the next send command: no prompt and no answer
 	// come, the module stays in command mode.
 	LostPrompt
+	// BearerLoss drops the data bearer now, as the network or the AP
+	// would: every socket's connection is closed and the module says so
+	// its own way (Quectel +QIURC: "pdpdeact",<ctx>; ESP <id>,CLOSED and
+	// WIFI DISCONNECT; SIMCom +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY;
+	// u-blox +UUSOCL per socket and +UUPSDD: 0).
+	BearerLoss
 )
 
 var faultNames = map[FaultKind]string{
 	Fragment: "fragment", URCInResponse: "urc", Reboot: "reboot",
-	Stall: "stall", Garbage: "garbage", LostPrompt: "lostprompt",
+	Stall: "stall", Garbage: "garbage", LostPrompt: "lostprompt", BearerLoss: "bearerloss",
 }
 
 func (k FaultKind) String() string {
@@ -48,7 +54,8 @@ func (k FaultKind) String() string {
 }
 
 // ParseFault parses a fault name as the CLI takes it: "fragment", "urc",
-// "reboot", "stall" (1 s) or "stall=2s", "garbage", "lostprompt".
+// "reboot", "stall" (1 s) or "stall=2s", "garbage", "lostprompt",
+// "bearerloss".
 func ParseFault(s string) (Fault, error) {
 	name, val, hasVal := strings.Cut(strings.TrimSpace(s), "=")
 	for k, n := range faultNames {
@@ -72,7 +79,7 @@ func ParseFault(s string) (Fault, error) {
 		}
 		return f, nil
 	}
-	return Fault{}, fmt.Errorf("atsim: unknown fault %q: use fragment, urc, reboot, stall[=DURATION], garbage or lostprompt", s)
+	return Fault{}, fmt.Errorf("atsim: unknown fault %q: use fragment, urc, reboot, stall[=DURATION], garbage, lostprompt or bearerloss", s)
 }
 
 // Fault is one injected fault.
@@ -130,6 +137,10 @@ func (m *Modem) injectLocked(f Fault) {
 		m.fault.lostPrompt = true
 	case Reboot:
 		m.rebootLocked()
+	case BearerLoss:
+		m.log.Debug("atsim: bearer lost")
+		m.d.bearerLost()
+		m.cond.Broadcast()
 	case Stall:
 		until := time.Now().Add(f.Duration)
 		if until.After(m.stallUntil) {

@@ -333,6 +333,9 @@ func (q *quectel) dataArrived(s *sock) {
 
 func (q *quectel) peerClosed(s *sock) {
 	s.open = false
+	if s.closedOK {
+		return // reported by "pdpdeact"
+	}
 	q.m.urcLocked(fmt.Sprintf(`+QIURC: "closed",%d`, s.id))
 }
 
@@ -419,4 +422,23 @@ func (q *quectel) qiswtmd(c *command) reply {
 		q.dataArrived(s)
 	}
 	return ok()
+}
+
+// bearerLost: the network deactivated the context: sockets die and
+// +QIURC: "pdpdeact",<ctx> is sent once per active context.
+func (q *quectel) bearerLost() {
+	m := q.m
+	for _, id := range sortedKeys(m.pdp) {
+		if !m.pdp[id].active {
+			continue
+		}
+		m.pdp[id].active = false
+		for _, s := range m.socks {
+			if s.ctx == id && s.conn != nil {
+				s.conn.Close() // the host still has to QICLOSE the id
+				s.open, s.peerGone, s.closedOK = false, true, true
+			}
+		}
+		m.urcLocked(fmt.Sprintf(`+QIURC: "pdpdeact",%d`, id))
+	}
 }

@@ -413,3 +413,18 @@ func (d *simcom) peerClosed(s *sock) {
 		m.closeSockLocked(s)
 	}
 }
+
+// bearerLost: the network closed the PDP context.
+func (d *simcom) bearerLost() {
+	m := d.m
+	if !d.netOpen {
+		return
+	}
+	d.netOpen = false
+	m.ctxLocked(1).active = false
+	for _, id := range sortedKeys(m.socks) {
+		m.closeSockLocked(m.socks[id])
+		m.urcLocked(fmt.Sprintf("+IPCLOSE: %d,2", id))
+	}
+	m.urcLocked("+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY")
+}

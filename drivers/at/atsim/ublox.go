@@ -500,3 +500,22 @@ func (d *ublox) peerClosed(s *sock) {
 		d.m.urcLocked(fmt.Sprintf("+UUSOCL: %d", s.id))
 	}
 }
+
+// bearerLost: the context is gone; every socket closes.
+func (d *ublox) bearerLost() {
+	m := d.m
+	if !m.pdpActiveLocked() {
+		return
+	}
+	for _, p := range m.pdp {
+		p.active = false
+	}
+	for _, id := range sortedKeys(m.socks) {
+		m.closeSockLocked(m.socks[id])
+		m.urcLocked(fmt.Sprintf("+UUSOCL: %d", id))
+	}
+	if d.psd {
+		d.psd = false
+		m.urcLocked("+UUPSDD: 0")
+	}
+}
