@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/iotd/iotd/daemon.Version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build run test lint bench cross fuzz clean
+.PHONY: all build run run-at test lint bench cross fuzz generate clean
 
 all: build
 
@@ -21,10 +21,12 @@ run: build
 # The whole suite, race detector on; fuzz targets run their seed corpora.
 test:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	cd plugins/example && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd plugins/example && $(GO) vet ./...
 
 # Benchmarks compare iotd against a bare paho client on the same broker.
 bench:
@@ -46,6 +48,14 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Regenerate the plugin protocol's Go code (committed, so nobody else needs
+# protoc): apt-get install protobuf-compiler, and
+#   go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+#   go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+generate:
+	cd plugins/proto && PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative driver.proto
 
 clean:
 	rm -rf $(BIN) $(DIST) .run
