@@ -109,7 +109,7 @@ type peer struct {
 	eof   chan struct{} // one value per connection the modem closed
 }
 
-func newPeer(t *testing.T) *peer {
+func newPeer(t testing.TB) *peer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
