@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,5 +129,30 @@ func TestHelp(t *testing.T) {
 	require.NoError(t, cmd.Execute())
 	for _, s := range []string{"--dialect", "--throttle", "--fault", "--link", "lostprompt", "quectel"} {
 		assert.Contains(t, out.String(), s)
+	}
+}
+
+func TestCLISignals(t *testing.T) {
+	e := engine(t, runCLI(t, "--dialect", "esp"), "\r\n")
+	ready := make(chan string, 4)
+	require.NoError(t, e.HandleURC(at.URC{Prefix: "ready", Line: func(l string) int { ready <- l; return 0 }}))
+	wifi := make(chan string, 4)
+	require.NoError(t, e.HandleURC(at.URC{Prefix: "WIFI DISCONNECT", Line: func(l string) int { wifi <- l; return 0 }}))
+	_, err := e.Do(t.Context(), at.Command{Text: `AT+CWJAP="a","b"`, Prefix: "-"})
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGUSR2))
+	assert.Equal(t, "WIFI DISCONNECT", recv(t, wifi))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGUSR1))
+	assert.Equal(t, "ready", recv(t, ready))
+}
+
+func recv(t *testing.T, ch <-chan string) string {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing arrived")
+		return ""
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +47,10 @@ Faults (--fault, comma-separated or repeated):
   stall[=2s]      stop answering for a while, right at start
   reboot          reboot right at start (banner printed twice)
 Randomness comes from --seed, so a run can be replayed.
+
+At run time: kill -USR1 <pid> reboots the modem (sockets dropped, banner);
+kill -USR2 <pid> drops the data bearer (PDP context or Wi-Fi) with the
+module's URCs.
 
 --throttle paces the line at 115200 baud (8N1: 11520 bytes/s each way);
 --baud sets another rate. Without either the pty runs at full speed.`
@@ -157,9 +163,25 @@ func serve(cmd *cobra.Command, o *options) error {
 		}
 		defer removeLink(o.link, m.Path())
 	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sig)
 	announce(cmd.OutOrStdout(), m, o.link)
-	<-cmd.Context().Done()
-	return nil
+	for {
+		select {
+		case <-cmd.Context().Done():
+			return nil
+		case s := <-sig:
+			f := atsim.Fault{Kind: atsim.Reboot}
+			if s == syscall.SIGUSR2 {
+				f.Kind = atsim.BearerLoss
+			}
+			log.Info("atsim: injecting fault", "fault", f.Kind)
+			if err := m.Inject(f); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // announce prints the line scripts read: "atsim: quectel modem on /dev/pts/7".
