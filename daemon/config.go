@@ -50,6 +50,8 @@ type Config struct {
 	// first connection when device_info.json has a product secret but no
 	// device credentials.
 	Registration RegistrationConfig `yaml:"registration"`
+	// Plugins are out-of-tree drivers, launched as separate processes.
+	Plugins PluginsConfig `yaml:"plugins"`
 
 	// dir is the directory of the file the config came from.
 	dir string
@@ -156,6 +158,9 @@ func LoadConfig(path string) (*Config, error) {
 func (c *Config) Validate() error {
 	bad := func(field, msg string) error {
 		return &core.ConfigError{Source: "config", Field: field, Msg: msg}
+	}
+	if err := c.Plugins.validate(); err != nil {
+		return err
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":

@@ -58,6 +58,10 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 	return root
 }
 
+// pluginLoader launches the plugins of the configuration and registers their
+// drivers; nil when iotd is built without plugin support.
+var pluginLoader func(ctx context.Context, cfg daemon.PluginsConfig, dir string, reg *core.Registry, log *slog.Logger) (func(), error)
+
 func runCmd(socket *string) *cobra.Command {
 	var cfgPath string
 	var check, connect bool
@@ -77,6 +81,16 @@ func runCmd(socket *string) *cobra.Command {
 				cfg.Socket = *socket
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			if cfg.Plugins.Dir != "" {
+				if pluginLoader == nil {
+					return fmt.Errorf("plugins.dir is set but this iotd was built without plugin support (-tags iotd_omit_plugins)")
+				}
+				closePlugins, err := pluginLoader(cmd.Context(), cfg.Plugins, cfg.PluginsDir(), core.Default, log)
+				if err != nil {
+					return err
+				}
+				defer closePlugins()
+			}
 			if _, err := daemon.Register(cmd.Context(), cfg, core.Default, log); err != nil {
 				return err
 			}
