@@ -2,10 +2,13 @@ package posix
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
+	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix/internal/conf"
 )
@@ -34,8 +37,15 @@ type TLSConfig struct {
 	// "1.3".
 	MinVersion string `json:"min_version,omitempty"`
 	// KeepAlive is the TCP keep-alive interval under the TLS driver, as in
-	// TCPConfig. It does not apply to [TLSConfig.Client].
+	// TCPConfig. It does not apply to [TLSConfig.Client] nor with Over.
 	KeepAlive Duration `json:"keepalive,omitempty"`
+	// Over names another registered stream driver that carries the TLS
+	// session instead of the host's TCP stack: a modem's sockets
+	// ("at.quectel") or a plugin's. Empty means POSIX TCP. Only the "tls"
+	// driver reads it.
+	Over string `json:"over,omitempty"`
+	// OverConfig is the JSON configuration of the Over driver.
+	OverConfig json.RawMessage `json:"over_config,omitempty"`
 }
 
 // Validate checks the configuration without touching the files it names.
@@ -47,16 +57,22 @@ func (c TLSConfig) Validate() error {
 }
 
 // NewTLS returns the "tls" driver: TLS over TCP through the host's network
-// stack, verifying the server by default.
+// stack, verifying the server by default. With the "over" key it runs TLS
+// over another driver of [core.Default] instead.
 func NewTLS() driver.Driver { return tlsDriver{} }
 
-type tlsDriver struct{}
+// NewTLSIn is [NewTLS] resolving "over" in reg rather than core.Default.
+func NewTLSIn(reg *core.Registry) driver.Driver { return tlsDriver{reg: reg} }
+
+type tlsDriver struct {
+	reg *core.Registry // where "over" is looked up; nil: core.Default
+}
 
 func (tlsDriver) Name() string                    { return "tls" }
 func (tlsDriver) Transports() []driver.Transport  { return []driver.Transport{driver.Stream} }
 func (tlsDriver) Probe(ctx context.Context) error { return nil }
 
-func (tlsDriver) Open(config []byte) (driver.Dialer, error) {
+func (t tlsDriver) Open(config []byte) (driver.Dialer, error) {
 	var c TLSConfig
 	if err := conf.Decode("tls", config, &c); err != nil {
 		return nil, err
@@ -64,11 +80,36 @@ func (tlsDriver) Open(config []byte) (driver.Dialer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return tlsDialer{cfg: c}, nil
+	if c.Over == "" {
+		if len(c.OverConfig) > 0 {
+			return nil, conf.Invalid("tls", "over_config", "set over too (the driver it configures)")
+		}
+		return tlsDialer{cfg: c}, nil
+	}
+	if c.Over == "tls" {
+		return nil, conf.Invalid("tls", "over", `"tls" cannot carry itself: name a plain stream driver (tcp, at.quectel, ...)`)
+	}
+	reg := t.reg
+	if reg == nil {
+		reg = core.Default
+	}
+	inner, err := reg.Driver(c.Over)
+	if err != nil {
+		return nil, conf.Invalid("tls", "over", err.Error())
+	}
+	if !slices.Contains(inner.Transports(), driver.Stream) {
+		return nil, conf.Invalid("tls", "over", fmt.Sprintf("driver %q offers no stream transport", c.Over))
+	}
+	under, err := inner.Open(c.OverConfig)
+	if err != nil {
+		return nil, fmt.Errorf("tls: over %s: %w", c.Over, err)
+	}
+	return tlsDialer{cfg: c, under: under}, nil
 }
 
 type tlsDialer struct {
-	cfg TLSConfig
+	cfg   TLSConfig
+	under driver.Dialer // nil: POSIX TCP
 }
 
 // Dial connects over TCP and runs the handshake, both bounded by ctx. The
@@ -87,6 +128,13 @@ func (d tlsDialer) Dial(ctx context.Context, transport driver.Transport, address
 	tc, err := d.cfg.build(host)
 	if err != nil {
 		return nil, err
+	}
+	if d.under != nil {
+		raw, err := d.under.Dial(ctx, driver.Stream, address)
+		if err != nil {
+			return nil, err
+		}
+		return d.cfg.handshake(ctx, raw, tc, address)
 	}
 	raw, err := dialTCP(ctx, "tls", time.Duration(d.cfg.KeepAlive), address)
 	if err != nil {
