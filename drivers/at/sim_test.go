@@ -18,7 +18,7 @@ import (
 
 // dialects are the dialects tested against atsim. A dialect is listed once
 // atsim serves it.
-var dialects = []string{at.Quectel, at.ESP}
+var dialects = []string{at.Quectel, at.ESP, at.SIMCom, at.UBlox}
 
 // variants run every data test unfragmented and with atsim cutting its
 // output into 1..8-byte fragments.

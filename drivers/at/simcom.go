@@ -111,8 +111,11 @@ func cipErr(code int) error {
 	switch code {
 	case 11:
 		return fmt.Errorf("%w: the modem could not resolve the host name (11)", driver.ErrUnreachable)
-	case 1, 2, 10:
-		return fmt.Errorf("%w: network failure or timeout (%d)", driver.ErrUnreachable, code)
+	case 2, 10:
+		return fmt.Errorf("%w: network not open or timeout (%d)", driver.ErrUnreachable, code)
+	case 1:
+		// SIM7600 reports a refused connect as its generic code 1.
+		return fmt.Errorf("%w: the connection failed (1: network failure)", driver.ErrRefused)
 	}
 	return fmt.Errorf("%w: the connection failed (%d)", driver.ErrRefused, code)
 }
