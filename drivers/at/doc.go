@@ -37,3 +37,29 @@
 // command is already pending, the wire carries nothing that tells the two
 // apart. Dialects should resynchronise after a timeout (send "AT" until OK).
 package at
+
+// # Modems, sockets and drivers
+//
+// On top of the engine, a [Modem] adds a vendor dialect (ESP-AT, Quectel,
+// SIMCom SIM7600, u-blox SARA-R4/R5), the bring-up from an unknown state
+// (AT until OK with ESC and "+++" recovery, ATE0, AT+CMEE=1, identification,
+// SIM, registration with a bounded wait, PDP context or Wi-Fi join) with
+// typed errors ([ErrNoSIM], [ErrSIMLocked], [ErrNotRegistered],
+// [ErrNoSignal], [ErrWiFi], [ErrAttach] in a [*SetupError] whose message
+// names the fix), and sockets as driver.Conn: pull-mode receive, writes
+// split to the module's per-command limit, deadlines, io.EOF after the
+// remote-close URC once the data is drained. A boot banner (a reboot) fails
+// every socket with a [*RebootError] (driver.ErrBadConn) and brings the
+// modem up again; a failed port fails them with driver.ErrBadConn.
+//
+// The drivers "at.esp", "at.quectel", "at.simcom", "at.ublox" and "at"
+// (dialect detected) take a JSON [Config]:
+//
+//	{"port": "/dev/serial/by-id/usb-Quectel_EG25-if02-port0", "baud": 115200,
+//	 "apn": "internet", "user": "", "password": "", "pin": "",
+//	 "ssid": "", "wifi_password": "",
+//	 "registration_timeout": "120s", "command_timeout": "5s"}
+//
+// TLS is the host's: wrap a stream conn with posix.TLSConfig.Client, which
+// verifies the server with Go's crypto/tls; the module's own TLS stack is
+// not used.

@@ -209,4 +209,3 @@ func TestTLSOverModemSocket(t *testing.T) {
 		})
 	}
 }
-

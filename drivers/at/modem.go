@@ -213,7 +213,11 @@ func (m *Modem) rebooted(banner string) {
 	n := len(m.socks)
 	m.failAllLocked(&RebootError{Banner: banner})
 	m.mu.Unlock()
-	m.log.Warn("at: the modem rebooted; bringing it up again", "banner", banner, "sockets_lost", n)
+	lvl := slog.LevelWarn
+	if n == 0 {
+		lvl = slog.LevelInfo // also the power-on banner of a fresh modem
+	}
+	m.log.Log(m.ctx, lvl, "at: the modem (re)booted; bringing it up again", "banner", banner, "sockets_lost", n)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
