@@ -22,8 +22,10 @@ type dialect interface {
 	// cellular selects the common 3GPP bring-up (SIM, signal,
 	// registration); false for Wi-Fi modules.
 	cellular() bool
-	// banners are the lines the module sends when it (re)boots.
+	// banners are the lines the module sends when it (re)boots;
+	// nulBoot says that a run of NUL bytes means a reboot too.
 	banners() []string
+	nulBoot() bool
 	// urcs are the dialect's socket URC registrations.
 	urcs(m *Modem) []URC
 	// attach brings the data path up after the common bring-up: the PDP

@@ -32,6 +32,10 @@ type Options struct {
 	Timeout time.Duration
 	// Finals adds vendor final results to the standard ones.
 	Finals []Final
+	// OnNULs, when set, is called on the reader goroutine when NULRun
+	// NUL bytes arrive in a row at the start of a line, which is how a
+	// u-blox SARA-R4 announces a reboot. It must not block or call Do.
+	OnNULs func()
 	// Logger receives debug logs of dropped lines; nil discards them.
 	// Command arguments and data are never logged.
 	Logger *slog.Logger
@@ -90,7 +94,7 @@ func New(rw io.ReadWriter, opts Options) *Engine {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	e.fr = framer{line: e.onLine, wantPrompt: e.wantPrompt, prompt: e.onPrompt, headerEnd: e.headerEnd}
+	e.fr = framer{line: e.onLine, wantPrompt: e.wantPrompt, prompt: e.onPrompt, headerEnd: e.headerEnd, nuls: opts.OnNULs}
 	go e.readLoop()
 	return e
 }

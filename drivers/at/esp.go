@@ -28,6 +28,7 @@ func (*esp) name() string      { return ESP }
 func (*esp) lineEnd() string   { return "\r\n" }
 func (*esp) cellular() bool    { return false }
 func (*esp) banners() []string { return []string{"ready"} }
+func (*esp) nulBoot() bool     { return false }
 func (*esp) sockets() int      { return 5 }
 func (*esp) hostIDs() bool     { return true }
 func (*esp) maxRead() int      { return 2048 }

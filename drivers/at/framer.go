@@ -9,6 +9,9 @@ const (
 	MaxLine = 4096
 	// MaxRaw is the largest raw read a handler may ask for.
 	MaxRaw = 1 << 20
+	// NULRun is how many NUL bytes in a row, at the start of a line, make
+	// [Options.OnNULs] fire: a lone NUL in line noise does not.
+	NULRun = 3
 )
 
 // framer turns a byte stream into lines, prompts and raw blocks. It has no
@@ -27,6 +30,11 @@ type framer struct {
 	// headerEnd reports whether the partial line l is a complete header
 	// (a URC whose data follows without a line end, like "+IPD,0,5:").
 	headerEnd func(l []byte) bool
+	// nuls, when set, is called when NULRun NUL bytes arrive in a row at
+	// the start of a line (what a SARA-R4 sends after a reboot).
+	nuls func()
+
+	nulRun int
 
 	buf     []byte
 	rawLeft int
@@ -72,13 +80,23 @@ func (f *framer) feed(p []byte) {
 		}
 		c := p[0]
 		p = p[1:]
+		if c != 0 {
+			f.nulRun = 0
+		}
 		switch {
 		case c == '\r' || c == '\n':
 			f.endCR = c == '\r'
 			f.flush()
 			f.endCR = false
 		case c == 0:
-			// SARA-R4 emits NULs after a reboot; they carry nothing.
+			// SARA-R4 emits NULs after a reboot; they carry nothing
+			// but the news of the reboot.
+			if len(f.buf) == 0 {
+				f.nulRun++
+				if f.nulRun == NULRun && f.nuls != nil {
+					f.nuls()
+				}
+			}
 		case (c == '>' || c == '@') && len(bytes.TrimSpace(f.buf)) == 0 && f.wantPrompt():
 			f.buf = f.buf[:0]
 			f.prompt(c)

@@ -99,7 +99,11 @@ func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, 
 	m := &Modem{cfg: cfg, d: d, log: log, socks: map[int]*sockConn{}, upGen: -1, upC: make(chan struct{}, 1)}
 	m.info.Dialect = d.name()
 	m.ctx, m.stop = context.WithCancel(context.Background())
-	m.eng = New(port, Options{LineEnd: d.lineEnd(), Finals: d.finals(), Timeout: cfg.cmdTimeout(), Logger: log})
+	opts := Options{LineEnd: d.lineEnd(), Finals: d.finals(), Timeout: cfg.cmdTimeout(), Logger: log}
+	if d.nulBoot() {
+		opts.OnNULs = func() { m.rebooted("NUL bytes") }
+	}
+	m.eng = New(port, opts)
 	for _, b := range d.banners() {
 		banner := b
 		if err := m.eng.HandleURC(URC{Prefix: banner, Line: func(line string) int {

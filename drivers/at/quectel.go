@@ -22,6 +22,7 @@ func (*quectel) name() string      { return Quectel }
 func (*quectel) lineEnd() string   { return "\r" }
 func (*quectel) cellular() bool    { return true }
 func (*quectel) banners() []string { return []string{"RDY"} }
+func (*quectel) nulBoot() bool     { return false }
 func (*quectel) sockets() int      { return 12 }
 func (*quectel) hostIDs() bool     { return true }
 func (*quectel) maxSend() int      { return 1460 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,9 +180,16 @@ func TestTransfer64KiB(t *testing.T) {
 	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *at.Modem) {
 		echo := newEchoServer(t)
 		c := dial(t, m, echo.addr())
-		roundTrip(t, c, pattern(64<<10, 3))
+		n := 64 << 10
+		if fragmented(t) {
+			// atsim's fragments (1..8 bytes, paused) carry a few KB/s.
+			n = 16 << 10
+		}
+		roundTrip(t, c, pattern(n, 3))
 	})
 }
+
+func fragmented(t *testing.T) bool { return strings.HasSuffix(t.Name(), "/fragmented") }
 
 func TestTwoSocketsAtOnce(t *testing.T) {
 	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *at.Modem) {
@@ -191,9 +199,9 @@ func TestTwoSocketsAtOnce(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			roundTrip(t, a, pattern(20<<10, 1))
+			roundTrip(t, a, pattern(12<<10, 1))
 		}()
-		roundTrip(t, b, pattern(20<<10, 2))
+		roundTrip(t, b, pattern(12<<10, 2))
 		<-done
 	})
 }

@@ -22,6 +22,7 @@ func (*simcom) name() string      { return SIMCom }
 func (*simcom) lineEnd() string   { return "\r" }
 func (*simcom) cellular() bool    { return true }
 func (*simcom) banners() []string { return []string{"RDY"} }
+func (*simcom) nulBoot() bool     { return false }
 func (*simcom) sockets() int      { return 10 }
 func (*simcom) hostIDs() bool     { return true }
 func (*simcom) maxSend() int      { return 1500 }

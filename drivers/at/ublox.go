@@ -21,6 +21,7 @@ func (*ublox) name() string      { return UBlox }
 func (*ublox) lineEnd() string   { return "\r" }
 func (*ublox) cellular() bool    { return true }
 func (*ublox) banners() []string { return []string{"+UUSTARTUP", "RDY"} }
+func (*ublox) nulBoot() bool     { return true }
 func (*ublox) sockets() int      { return 7 }
 func (*ublox) hostIDs() bool     { return false }
 func (*ublox) maxSend() int      { return 1024 }
@@ -128,6 +129,17 @@ func (*ublox) open(ctx context.Context, m *Modem, s *sockConn, host string, port
 		return err
 	}
 	sid := strconv.Itoa(id)
+	if s.transport == driver.Datagram {
+		// A UDP "connect" only sets the peer of AT+USOWR; it answers at
+		// once and sends no +UUSOCO.
+		if _, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+USOCO=%d,%s,%d", id, quote(ip), port)}); err != nil {
+			cctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+			defer cancel()
+			_, _ = m.do(cctx, Command{Text: "AT+USOCL=" + sid, Timeout: 30 * time.Second})
+			return fmt.Errorf("%w: setting the UDP peer: %w", driver.ErrUnreachable, err)
+		}
+		return nil
+	}
 	r, err = m.do(ctx, Command{Text: fmt.Sprintf("AT+USOCO=%d,%s,%d,1", id, quote(ip), port), Await: func(l string) bool {
 		a := splitArgs(l, "+UUSOCO")
 		return strings.HasPrefix(l, "+UUSOCO") && len(a) >= 2 && a[0] == sid
