@@ -133,16 +133,40 @@ func (d *Driver) findPort(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("%s: probe: %w: no %s modem answered (%s)", d.Name(), driver.ErrSkip, d.dialect, strings.Join(seen, "; "))
 }
 
+// identified caches what identify found per port for a while, so that
+// probing the five AT drivers asks each port once, not five times.
+var identified = struct {
+	sync.Mutex
+	m map[string]identity
+}{m: map[string]identity{}}
+
+type identity struct {
+	dialect string
+	err     error
+	at      time.Time
+}
+
+const identifyTTL = 30 * time.Second
+
 // identify opens path briefly and returns the dialect of the modem on it.
 func identify(ctx context.Context, path string, log *slog.Logger) (string, error) {
+	identified.Lock()
+	defer identified.Unlock()
+	if id, ok := identified.m[path]; ok && time.Since(id.at) < identifyTTL {
+		return id.dialect, id.err
+	}
 	port, err := serial.Open(serial.Config{Name: path})
 	if err != nil {
 		return "", err
 	}
 	defer port.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return detect(ctx, port, log)
+	name, err := detect(dctx, port, log)
+	if ctx.Err() == nil {
+		identified.m[path] = identity{dialect: name, err: err, at: time.Now()}
+	}
+	return name, err
 }
 
 // Open parses config (a JSON [Config]) and returns a Dialer. It does no
