@@ -3,6 +3,7 @@ package at_test
 import (
 	"encoding/json"
 	"maps"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,6 +28,11 @@ func TestConformance(t *testing.T) {
 	}
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			if d == at.UBlox && os.Getenv("IOTD_AT_SLOW") == "" {
+				// Passes all but the known failures below; 1 MiB through
+				// S15 at the 50 ms prompt guard takes over two minutes.
+				t.Skip("u-blox takes over two minutes; set IOTD_AT_SLOW=1 to run it")
+			}
 			sim := startSim(t, atsim.Config{Dialect: d})
 			drv, err := at.NewDriver(d)
 			require.NoError(t, err)
