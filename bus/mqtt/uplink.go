@@ -33,6 +33,10 @@ type Uplink struct {
 	mu        sync.Mutex // guards the fields below
 	queue     []*outMsg  // waiting to be handed to paho, oldest first
 	subs      map[string]byte
+	// pending holds filters whose SUBSCRIBE is on the wire, not yet
+	// acknowledged: Status does not list them as subscriptions, so that
+	// whoever waits for one there can rely on the broker having it.
+	pending map[string]bool
 	sess      *session // nil while disconnected
 	since     time.Time
 	lastErr   string
@@ -55,8 +59,12 @@ type Status struct {
 	QueueDepth int `json:"queue_depth"`
 	// Inflight counts publishes handed to the broker and not yet confirmed.
 	Inflight int `json:"inflight"`
-	// Subscriptions lists the filters kept across reconnects, sorted.
+	// Subscriptions lists the filters kept across reconnects, sorted: while
+	// connected, those the broker acknowledged; while disconnected, those
+	// made again on the next connect.
 	Subscriptions []string `json:"subscriptions"`
+	// Pending lists filters whose subscription awaits the broker's answer.
+	Pending []string `json:"pending_subscriptions,omitempty"`
 	// ConnectedSince is when the current MQTT session started; zero when
 	// disconnected.
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
@@ -82,7 +90,7 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	return &Uplink{
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
 		serving: make(chan struct{}), wake: make(chan struct{}, 1),
-		subs: make(map[string]byte),
+		subs: make(map[string]byte), pending: make(map[string]bool),
 	}, nil
 }
 
@@ -105,9 +113,14 @@ func (u *Uplink) Status() Status {
 		s.ConnectedSince = u.since
 	}
 	for f := range u.subs {
+		if u.pending[f] {
+			s.Pending = append(s.Pending, f)
+			continue
+		}
 		s.Subscriptions = append(s.Subscriptions, f)
 	}
 	slices.Sort(s.Subscriptions)
+	slices.Sort(s.Pending)
 	return s
 }
 
@@ -197,6 +210,9 @@ func (u *Uplink) handleSubscribe(ctx context.Context, req *message.Message) {
 	u.mu.Lock()
 	u.subs[filter] = qos
 	s := u.sess
+	if s != nil {
+		u.pending[filter] = true
+	}
 	u.mu.Unlock()
 	if s == nil {
 		u.reply(req) // recorded; made on the next connect
@@ -204,6 +220,9 @@ func (u *Uplink) handleSubscribe(ctx context.Context, req *message.Message) {
 	}
 	u.reqs.Go(func() {
 		refused, err := s.subscribe(ctx, map[string]byte{filter: qos})
+		u.mu.Lock()
+		delete(u.pending, filter)
+		u.mu.Unlock()
 		switch {
 		case len(refused) > 0:
 			u.mu.Lock()
