@@ -34,7 +34,11 @@ func (d *Daemon) newOTAFor(cfg ota.Config, key, pid, dn, stateDir string) (*ota.
 	var tr http.RoundTripper
 	if !cfg.Disabled {
 		driverName := cfg.WithDefaults().HTTPDriver
-		t, err := d.reg.HTTPTransport(driverName, nil, tlsCfg)
+		dc, err := d.cfg.driverJSON(driverName)
+		if err != nil {
+			return nil, err
+		}
+		t, err := d.reg.HTTPTransport(driverName, dc, tlsCfg)
 		if err != nil {
 			return nil, bad("http_driver", err.Error())
 		}

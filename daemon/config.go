@@ -52,6 +52,10 @@ type Config struct {
 	Registration RegistrationConfig `yaml:"registration"`
 	// Plugins are out-of-tree drivers, launched as separate processes.
 	Plugins PluginsConfig `yaml:"plugins"`
+	// Drivers configures drivers by name for every use iotd makes of them
+	// (link, HTTP, the carrier under tls): e.g. an AT modem's port and APN.
+	// link.driver_config, when set, overrides the entry for the link.
+	Drivers map[string]map[string]any `yaml:"drivers"`
 
 	// dir is the directory of the file the config came from.
 	dir string
@@ -160,6 +164,9 @@ func (c *Config) Validate() error {
 		return &core.ConfigError{Source: "config", Field: field, Msg: msg}
 	}
 	if err := c.Plugins.validate(); err != nil {
+		return err
+	}
+	if err := c.validateDrivers(); err != nil {
 		return err
 	}
 	switch strings.ToLower(c.Log.Level) {

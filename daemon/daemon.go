@@ -132,21 +132,32 @@ func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 	lc := d.cfg.Link
 	coap := d.cfg.channel() == ChannelCoAP
 	name := lc.Driver
-	dc := map[string]any{}
-	for k, v := range lc.DriverConfig {
-		if s, ok := v.(string); ok && strings.HasSuffix(k, "_file") {
-			v = d.cfg.path(s)
-		}
-		dc[k] = v
-	}
 	endpoint := lc.Endpoint
 	transport := driver.Stream
+	if name == "" {
+		name = "tls"
+		if coap {
+			name = "dtls"
+		}
+	}
+	dc := d.cfg.resolveFiles(lc.DriverConfig)
+	if lc.DriverConfig == nil {
+		if m := d.cfg.driverSettings(name); m != nil {
+			dc = m
+		}
+	}
+	// TLS over a modem: the carrier's settings come from the drivers
+	// section unless given inline.
+	if over, ok := dc["over"].(string); ok && name == "tls" {
+		if _, set := dc["over_config"]; !set {
+			if m := d.cfg.driverSettings(over); m != nil {
+				dc["over_config"] = m
+			}
+		}
+	}
 	if coap {
 		name, endpoint = d.coapLinkDefaults(name, endpoint, dc)
 		transport = driver.Datagram
-	}
-	if name == "" {
-		name = "tls"
 	}
 	drv, err := d.reg.Driver(name)
 	if err != nil {

@@ -36,7 +36,7 @@ func (d *Daemon) newLogUpload(log *slog.Logger) (*logupload.Uploader, *slog.Logg
 	} else {
 		cfg.SpoolDir = d.cfg.path(cfg.SpoolDir)
 	}
-	client, err := httpClient(d.reg, lc.Driver, "", 0)
+	client, err := httpClient(d.reg, d.cfg, lc.Driver, "", 0)
 	if err != nil {
 		return nil, nil, err
 	}

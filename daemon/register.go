@@ -30,7 +30,7 @@ type RegistrationConfig struct {
 
 // httpClient returns an HTTP client whose connections go through the named
 // stream driver, verifying https servers against caFile (or the system).
-func httpClient(reg *core.Registry, driverName, caFile string, timeout time.Duration) (*http.Client, error) {
+func httpClient(reg *core.Registry, cfg *Config, driverName, caFile string, timeout time.Duration) (*http.Client, error) {
 	if driverName == "" {
 		driverName = "tcp"
 	}
@@ -38,7 +38,11 @@ func httpClient(reg *core.Registry, driverName, caFile string, timeout time.Dura
 	if err != nil {
 		return nil, &core.ConfigError{Source: "config", Field: "ca_file", Msg: err.Error()}
 	}
-	tr, err := reg.HTTPTransport(driverName, nil, tlsConf)
+	dc, err := cfg.driverJSON(driverName)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := reg.HTTPTransport(driverName, dc, tlsConf)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +83,7 @@ func Register(ctx context.Context, cfg *Config, reg *core.Registry, log *slog.Lo
 	if !dynreg.NeedsRegistration(f.Info) {
 		return false, nil
 	}
-	client, err := httpClient(reg, rc.Driver, cfg.path(rc.CAFile), 0)
+	client, err := httpClient(reg, cfg, rc.Driver, cfg.path(rc.CAFile), 0)
 	if err != nil {
 		return false, err
 	}
