@@ -74,7 +74,7 @@ func (m *Modem) commonHandler(name string) (handler, bool) {
 			}
 			return ok(lines...)
 		}, true
-	case "+CGAUTH", "+IPR", "+IFC", "+CTZU", "+CMGF", "+CSCS", "+CREG=2":
+	case "+CGAUTH", "+IPR", "+IFC", "+CTZU", "+CMGF", "+CSCS":
 		return func(*command) reply { return ok() }, true
 	case "+CCLK":
 		return func(c *command) reply {

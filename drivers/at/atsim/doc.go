@@ -23,8 +23,15 @@
 //
 // Faults ([Fault]) can be set at start or injected at run time: output cut
 // into small fragments, URCs between the lines of a response, a reboot, a
-// stall, garbage bytes between responses and a lost send prompt. All
-// randomness comes from Config.Seed, so a failing test can be replayed.
+// stall, garbage bytes between responses, a lost send prompt and the loss
+// of the data bearer (PDP context or Wi-Fi). All randomness comes from
+// Config.Seed, so a failing test can be replayed. Config.Baud paces the
+// line like a real UART.
+//
+// Not simulated: module TLS (QSSL, CCH, USOSEC, ESP "SSL"), server and
+// transparent/passthrough modes, SMS and calls; the commands answer an
+// error. Every command the simulator does not know answers ERROR (or
+// +CME ERROR: 4 with AT+CMEE set, on the cellular dialects).
 //
 // [Modem.Stats] counts bytes and commands so a test can check what a
 // driver did (for example that it never sent more than the module's limit

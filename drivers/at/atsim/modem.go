@@ -2,7 +2,6 @@ package atsim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -301,5 +300,3 @@ func (m *Modem) goAsync(f func()) {
 		f()
 	}()
 }
-
-var errStopped = errors.New("atsim: modem stopped")
