@@ -10,7 +10,7 @@ import (
 type FaultKind int
 
 // Faults. Fragment, URCInResponse and Garbage stay on until cleared;
-// Reboot, Stall and LostPrompt act once.
+// Reboot, Stall, LostPrompt and BearerLoss act once.
 const (
 	// Fragment cuts every output write into fragments of 1..8 bytes with
 	// pauses of up to 2 ms between them, splitting headers, prompts and

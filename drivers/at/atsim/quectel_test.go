@@ -266,3 +266,22 @@ func TestQuectelDNS(t *testing.T) {
 	assert.Equal(t, `+QIURC: "dnsgip",0,1,600`, dns.next(t))
 	assert.Equal(t, `+QIURC: "dnsgip","192.0.2.7"`, dns.next(t))
 }
+
+func TestRunTimeSetters(t *testing.T) {
+	m, e := quectelUp(t, atsim.Config{})
+	run(t, e, "AT+CEREG=1")
+	creg := watch(t, e, "+CEREG:")
+	m.SetRegistration(atsim.RegSearching)
+	assert.Equal(t, "+CEREG: 2", creg.next(t))
+	assert.Equal(t, []string{"+CEREG: 1,2"}, run(t, e, "AT+CEREG?").Lines)
+	fails(t, e, "AT+QIACT=2")
+	m.SetRegistration(atsim.RegHome)
+	assert.Equal(t, "+CEREG: 1", creg.next(t))
+	m.SetSignal(5)
+	assert.Equal(t, []string{"+CSQ: 5,99"}, run(t, e, "AT+CSQ").Lines)
+	m.SetSIM(atsim.SIMAbsent)
+	var cme *at.CMEError
+	require.ErrorAs(t, fails(t, e, "AT+CPIN?"), &cme)
+	assert.Equal(t, 10, cme.Code)
+	assert.Equal(t, []string{"+CEREG: 1,0"}, run(t, e, "AT+CEREG?").Lines, "no SIM, no registration")
+}
