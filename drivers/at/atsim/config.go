@@ -104,6 +104,10 @@ type Config struct {
 	Hosts map[string]string
 	// Resolve answers other DNS queries; nil means net.DefaultResolver.
 	Resolve func(ctx context.Context, host string) ([]string, error)
+	// PromptGuard is how long after u-blox's "@" prompt data bytes are
+	// dropped, as the module drops them; 0 means 50 ms (the manual's
+	// minimum wait). Other dialects have no guard.
+	PromptGuard time.Duration
 	// Faults are injected at start (see Modem.Inject).
 	Faults []Fault
 	// Seed seeds all randomness (fragment sizes, garbage); equal seeds
@@ -125,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.Baud < 0 {
 		return fmt.Errorf("atsim: config: baud %d is negative: use 0 (unthrottled) or a line rate such as 115200", c.Baud)
+	}
+	if c.PromptGuard < 0 {
+		return fmt.Errorf("atsim: config: prompt guard %v is negative", c.PromptGuard)
 	}
 	if c.Signal < 0 || (c.Signal > 31 && c.Signal != 99) {
 		return fmt.Errorf("atsim: config: signal %d: the +CSQ rssi is 0..31 or 99 (unknown)", c.Signal)

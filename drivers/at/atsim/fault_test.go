@@ -150,7 +150,7 @@ func isNoData(err error) bool {
 
 func TestFaultStall(t *testing.T) {
 	m, e := quectelUp(t, atsim.Config{})
-	require.NoError(t, m.Inject(atsim.Fault{Kind: atsim.Stall, Duration: 700 * time.Millisecond}))
+	require.NoError(t, m.Inject(atsim.Fault{Kind: atsim.Stall, Duration: 2 * time.Second}))
 	_, err := e.Do(t.Context(), at.Command{Text: "AT+CSQ", Timeout: 200 * time.Millisecond})
 	require.ErrorIs(t, err, at.ErrTimeout)
 	// The driver resynchronises with AT until the module answers again.

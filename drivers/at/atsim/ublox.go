@@ -35,11 +35,16 @@ func (d *ublox) reset() { d.hexMode, d.psd = false, false }
 
 // banner: SARA-R4 prints no greeting by default, only NUL bytes on the
 // line while it reboots.
-func (d *ublox) banner() []unit             { return []unit{unit("\x00\x00\x00")} }
-func (d *ublox) noise() string              { return "+CIEV: 2,3" }
-func (d *ublox) escapes() bool              { return false }
-func (d *ublox) promptGuard() time.Duration { return ubloxGuard }
-func (d *ublox) act() int                   { return 7 }
+func (d *ublox) banner() []unit { return []unit{unit("\x00\x00\x00")} }
+func (d *ublox) noise() string  { return "+CIEV: 2,3" }
+func (d *ublox) escapes() bool  { return false }
+func (d *ublox) promptGuard() time.Duration {
+	if d.m.cfg.PromptGuard > 0 {
+		return d.m.cfg.PromptGuard
+	}
+	return ubloxGuard
+}
+func (d *ublox) act() int { return 7 }
 
 func (d *ublox) info(name string) ([]string, bool) {
 	switch name {

@@ -143,10 +143,11 @@ func TestUBloxAsyncConnectAndErrors(t *testing.T) {
 
 func TestUBloxPromptGuard(t *testing.T) {
 	p := newPeer(t)
-	m, e := ubloxUp(t, atsim.Config{})
+	m, e := ubloxUp(t, atsim.Config{PromptGuard: 3 * time.Second})
 	id := usocr(t, e, 6)
 	run(t, e, fmt.Sprintf(`AT+USOCO=%d,"127.0.0.1",%d`, id, p.port()))
-	// Data right after "@" (no 50 ms wait) is lost, as on the module.
+	// Data right after "@" (no wait) is lost, as on the module. The
+	// guard is long here so that a slow test machine cannot miss it.
 	_, err := e.Do(t.Context(), at.Command{Text: fmt.Sprintf("AT+USOWR=%d,4", id), Payload: []byte("fast"),
 		Timeout: 300 * time.Millisecond})
 	require.ErrorIs(t, err, at.ErrTimeout)
