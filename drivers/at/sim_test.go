@@ -72,6 +72,7 @@ func pattern(n, seed int) []byte {
 func TestBringUpFromPowerOn(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			// atsim powers on with echo on and prints its boot banner.
 			sim := startSim(t, atsim.Config{Dialect: d})
 			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
@@ -90,6 +91,7 @@ func TestBringUpFromPowerOn(t *testing.T) {
 func TestAutoDetect(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
 			m, err := openModem(t, at.Auto, sim, at.Config{APN: "internet"})
 			require.NoError(t, err)
@@ -120,6 +122,7 @@ func TestBringUpErrors(t *testing.T) {
 			{name: "no signal", sim: atsim.Config{Reg: atsim.RegSearching, Signal: 99}, kind: at.ErrNoSignal},
 		} {
 			t.Run(d+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
 				tc.sim.Dialect = d
 				sim := startSim(t, tc.sim)
 				tc.cfg.RegistrationTimeout = at.Duration(time.Second)
@@ -147,6 +150,7 @@ func TestDialNotRegistered(t *testing.T) {
 			continue
 		}
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d, Reg: atsim.RegSearching})
 			port, err := openPort(sim)
 			require.NoError(t, err)
@@ -272,6 +276,7 @@ func TestRebootMidTransfer(t *testing.T) {
 func TestStallThenRecovery(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
 			m, err := openModem(t, d, sim, at.Config{APN: "internet", CommandTimeout: at.Duration(time.Second)})
 			require.NoError(t, err)
@@ -297,6 +302,7 @@ func TestStallThenRecovery(t *testing.T) {
 func TestGarbageAndURCsInResponses(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d, Seed: 7, Faults: []atsim.Fault{
 				{Kind: atsim.Garbage}, {Kind: atsim.URCInResponse}, {Kind: atsim.Fragment},
 			}})
@@ -313,6 +319,7 @@ func TestGarbageAndURCsInResponses(t *testing.T) {
 func TestLostPrompt(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
 			m, err := openModem(t, d, sim, at.Config{APN: "internet", CommandTimeout: at.Duration(time.Second)})
 			require.NoError(t, err)
@@ -333,6 +340,7 @@ func TestLostPrompt(t *testing.T) {
 func TestPortGoneIsBadConn(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
 			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
 			require.NoError(t, err)
@@ -356,6 +364,7 @@ func TestPortGoneIsBadConn(t *testing.T) {
 func TestDialErrors(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d, Hosts: map[string]string{"known.test": "127.0.0.1"}})
 			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
 			require.NoError(t, err)
@@ -387,6 +396,7 @@ func TestDialErrors(t *testing.T) {
 func TestCloseSemantics(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
 			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
 			require.NoError(t, err)
