@@ -70,6 +70,11 @@ func TestConfigErrors(t *testing.T) {
 		{"log level", "log:\n  level: loud\n", `log.level: "loud"`},
 		{"not yaml", "link: [\n", "iotd.yaml"},
 		{"timesync", "features:\n  timesync:\n    interval: 1ms\n", "features.timesync"},
+		{"driver name", "drivers:\n  \"at quectel\": {port: /dev/ttyUSB2}\n", `drivers: "at quectel" is not a driver name`},
+		{"plugin pin", "plugins:\n  dir: p\n  pins: {iotd-driver-x: abc}\n", "plugins.pins.iotd-driver-x: must be a SHA-256 in hex"},
+		{"plugin pin key", "plugins:\n  pins: {acme: abc}\n", `plugins.pins: "acme": keys are plugin file names`},
+		{"require pins without dir", "plugins:\n  require_pins: true\n", "plugins.require_pins: set plugins.dir too"},
+		{"plugin env", "plugins:\n  env: [NOEQUALS]\n", `plugins.env: "NOEQUALS": use NAME=value`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

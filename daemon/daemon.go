@@ -193,10 +193,23 @@ func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 	if err != nil {
 		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver_config", Msg: err.Error()}
 	}
+	dialTimeout := lc.DialTimeout
+	if over, _ := dc["over"].(string); dialTimeout == 0 && (isModem(name) || isModem(over)) {
+		// A modem's first dial brings it up: SIM, registration (up to its
+		// registration_timeout, 2m by default), attach.
+		dialTimeout = ModemDialTimeout
+	}
 	return core.LinkConfig{
 		Driver: name, Address: endpoint, Transport: transport,
-		DriverConfig: raw, DialTimeout: lc.DialTimeout, Backoff: lc.Backoff,
+		DriverConfig: raw, DialTimeout: dialTimeout, Backoff: lc.Backoff,
 	}, nil
+}
+
+// ModemDialTimeout is link.dial_timeout's default for AT modem drivers.
+const ModemDialTimeout = 3 * time.Minute
+
+func isModem(driverName string) bool {
+	return driverName == "at" || strings.HasPrefix(driverName, "at.")
 }
 
 func containsTransport(ts []driver.Transport, t driver.Transport) bool {

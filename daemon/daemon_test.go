@@ -76,8 +76,13 @@ type running struct {
 
 func startDaemon(t *testing.T, cfg *Config) *running {
 	t.Helper()
+	return startDaemonIn(t, cfg, testRegistry(t))
+}
+
+func startDaemonIn(t *testing.T, cfg *Config, reg *core.Registry) *running {
+	t.Helper()
 	logs := &testlog.Buffer{}
-	d, err := New(cfg, testRegistry(t), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	d, err := New(cfg, reg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{d: d, client: NewClient(cfg.SocketPath()), log: logs, cancel: cancel, done: make(chan error, 1)}
