@@ -13,10 +13,16 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/iotd ./cmd/iotd
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/hubsim ./cmd/hubsim
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/atsim ./cmd/atsim
 
 # hubsim + iotd on loopback over real TLS, with a generated device.
 run: build
 	./scripts/demo.sh
+
+# iotd through a virtual AT modem (atsim on a pty at 115200 baud) to hubsim:
+# TLS and MQTT by iotd over the modem's sockets. DIALECT=esp|simcom|ublox.
+run-at: build
+	./scripts/demo-at.sh
 
 # The whole suite, race detector on; fuzz targets run their seed corpora.
 test:
@@ -58,4 +64,4 @@ generate:
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative driver.proto
 
 clean:
-	rm -rf $(BIN) $(DIST) .run
+	rm -rf $(BIN) $(DIST) .run .run-at
