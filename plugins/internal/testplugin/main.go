@@ -1,5 +1,8 @@
 // Command testplugin is the plugin binary the plugins tests build: the
-// posix tcp, tls, udp and dtls drivers served through plugins/sdk, and a
+// posix tcp, tls, udp and dtls drivers and the AT modem drivers (at,
+// at.esp, at.quectel, at.simcom, at.ublox: they open the serial port their
+// JSON config names, such as an atsim pty of the test process) served
+// through plugins/sdk, and a
 // "test.errors" driver whose Open returns the sentinel its configuration
 // names and whose Probe logs a line. IOTD_TESTPLUGIN_NOISE makes it print to
 // stdout before serving, as a careless init function would.
@@ -12,9 +15,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/drivers/posix/dtls"
 	"github.com/iotd/iotd/plugins/internal/wire"
@@ -26,15 +31,43 @@ func main() {
 		fmt.Println(s)
 		fmt.Println("1|1|tcp|not-an-address") // half a handshake: still noise
 	}
-	sdk.Serve(
+	drivers := []driver.Driver{
 		posix.NewTCP(),
 		posix.NewTLS(),
 		sdk.Declare(posix.NewUDP(), sdk.Capabilities{MaxPayload: 65507}),
 		dtls.New(),
 		errorsDriver{},
 		sdk.Declare(radioDriver{}, sdk.Capabilities{Signal: true, Sleeper: true}),
-	)
+	}
+	for _, d := range at.Drivers() {
+		if os.Getenv("IOTD_AT_DEBUG") != "" {
+			d.Logger = slog.New(defaultHandler{})
+		}
+		// Their conns report the modem's signal; the payload limit depends
+		// on the dialect, so each conn reports its own.
+		drivers = append(drivers, sdk.Declare(d, sdk.Capabilities{Signal: true}))
+	}
+	sdk.Serve(drivers...)
 }
+
+// defaultHandler hands records to slog's default logger as it is when they
+// are logged (sdk.Serve installs the one that reaches the host), with the
+// attributes added by With. Groups are not kept.
+type defaultHandler struct{ attrs []slog.Attr }
+
+func (defaultHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return slog.Default().Handler().Enabled(ctx, l)
+}
+
+func (h defaultHandler) Handle(ctx context.Context, r slog.Record) error {
+	return slog.Default().Handler().WithAttrs(h.attrs).Handle(ctx, r)
+}
+
+func (h defaultHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return defaultHandler{attrs: append(slices.Clip(h.attrs), as...)}
+}
+
+func (h defaultHandler) WithGroup(string) slog.Handler { return h }
 
 // radioDriver dials TCP and gives its conns a radio's capabilities.
 type radioDriver struct{}
