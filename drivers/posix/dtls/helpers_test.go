@@ -85,6 +85,9 @@ type echoServer struct {
 	errs    chan error    // failed handshakes
 }
 
+// echoIdle ends an echo session that has been silent this long.
+const echoIdle = 2 * time.Second
+
 func serveEcho(t *testing.T, cfg *piondtls.Config) *echoServer {
 	t.Helper()
 	lc := udp.ListenConfig{}
@@ -129,6 +132,14 @@ func serveEcho(t *testing.T, cfg *piondtls.Config) *echoServer {
 					if _, err := c.Write(buf[:n]); err != nil {
 						return
 					}
+					// A client's close_notify is one unretransmitted
+					// datagram; when it is lost the session would live
+					// on, and the suite's leak cases count this
+					// process's goroutines, the echo's included. So a
+					// session that has carried data ends when idle (not
+					// before: the client may still be retransmitting its
+					// last handshake flight through a lossy relay).
+					_ = c.SetReadDeadline(time.Now().Add(echoIdle))
 				}
 			}()
 		}
