@@ -58,9 +58,9 @@ func TestConformanceAT(t *testing.T) {
 			t.Cleanup(func() { _ = sim.Close() })
 			// Loaded after the modem starts, so that the plugin stops
 			// (closing the port) before the modem does.
-			var opts plugins.Options
+			opts := plugins.Options{Env: []string{"IOTD_TESTPLUGIN_AT=1"}}
 			if os.Getenv("IOTD_AT_DEBUG") != "" {
-				opts.Env = []string{"IOTD_AT_DEBUG=1"} // the plugin logs the AT traffic
+				opts.Env = append(opts.Env, "IOTD_AT_DEBUG=1") // the plugin sends the modems' logs
 			}
 			p, logs := load(t, opts)
 			t.Cleanup(func() {

@@ -1,11 +1,15 @@
 // Command testplugin is the plugin binary the plugins tests build: the
-// posix tcp, tls, udp and dtls drivers and the AT modem drivers (at,
-// at.esp, at.quectel, at.simcom, at.ublox: they open the serial port their
-// JSON config names, such as an atsim pty of the test process) served
-// through plugins/sdk, and a
+// posix tcp, tls, udp and dtls drivers served through plugins/sdk, and a
 // "test.errors" driver whose Open returns the sentinel its configuration
 // names and whose Probe logs a line. IOTD_TESTPLUGIN_NOISE makes it print to
 // stdout before serving, as a careless init function would.
+//
+// IOTD_TESTPLUGIN_AT=1 adds the AT modem drivers (at, at.esp, at.quectel,
+// at.simcom, at.ublox): they open the serial port their JSON config names,
+// such as the pty of an atsim modem in the test process. They are opt-in so
+// that the tests of the plugin machinery see the six drivers above only,
+// and no Probe of "at" looks at the host's serial ports. IOTD_AT_DEBUG=1
+// sends the modems' logs to the host.
 package main
 
 import (
@@ -39,7 +43,7 @@ func main() {
 		errorsDriver{},
 		sdk.Declare(radioDriver{}, sdk.Capabilities{Signal: true, Sleeper: true}),
 	}
-	for _, d := range at.Drivers() {
+	for _, d := range atDrivers() {
 		if os.Getenv("IOTD_AT_DEBUG") != "" {
 			d.Logger = slog.New(defaultHandler{})
 		}
@@ -48,6 +52,15 @@ func main() {
 		drivers = append(drivers, sdk.Declare(d, sdk.Capabilities{Signal: true}))
 	}
 	sdk.Serve(drivers...)
+}
+
+// atDrivers are the AT modem drivers when IOTD_TESTPLUGIN_AT=1 asks for
+// them, otherwise none.
+func atDrivers() []*at.Driver {
+	if os.Getenv("IOTD_TESTPLUGIN_AT") != "1" {
+		return nil
+	}
+	return at.Drivers()
 }
 
 // defaultHandler hands records to slog's default logger as it is when they
