@@ -30,14 +30,6 @@ var atUBloxKnownFailures = map[string]string{
 	"S15": "nettest's BasicIO moves 1 MiB: as S03",
 }
 
-// atSIMComKnownFailures are SIMCom's own through the plugin boundary, on
-// top of atKnownFailures. They are bugs of drivers/at, not of the plugin
-// boundary: the in-process test cannot see them (it has no P cases).
-var atSIMComKnownFailures = map[string]string{
-	"P02": "drivers/at (simcom): the modem keeps the links the killed plugin had open; the restarted driver skips its network set-up when AT+NETOPEN? says 1, so it neither closes them (as esp does with AT+CIPCLOSE=5) nor frees a link id after +CIPOPEN: <id>,4 (as quectel does with AT+QICLOSE), and every Dial fails with \"the connection failed (4)\"",
-	"P03": "as P02: the stale link in the modem makes every Dial of the old Dialer fail with +CIPOPEN: <id>,4",
-}
-
 // TestConformanceAT certifies the AT modem drivers served THROUGH the
 // plugin boundary. The simulated modem (atsim) runs in this process, so
 // the suite's Modem hook still reaches it; the plugin process opens the
@@ -73,9 +65,6 @@ func TestConformanceAT(t *testing.T) {
 			switch d {
 			case at.UBlox:
 				scale, known = 4, maps.Clone(atUBloxKnownFailures)
-				maps.Copy(known, atKnownFailures)
-			case at.SIMCom:
-				known = maps.Clone(atSIMComKnownFailures)
 				maps.Copy(known, atKnownFailures)
 			}
 			conformancetest.TestDriver(t, conformance.Harness{

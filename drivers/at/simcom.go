@@ -114,6 +114,8 @@ func cipErr(code int) error {
 		return fmt.Errorf("%w: the modem could not resolve the host name (11)", driver.ErrUnreachable)
 	case 2, 10:
 		return fmt.Errorf("%w: network not open or timeout (%d)", driver.ErrUnreachable, code)
+	case cipLinkInUse:
+		return fmt.Errorf("at: the modem's link is still in use (4)")
 	case 1:
 		// SIM7600 reports a refused connect as its generic code 1.
 		return fmt.Errorf("%w: the connection failed (1: network failure)", driver.ErrRefused)
@@ -127,21 +129,37 @@ func (*simcom) open(ctx context.Context, m *Modem, s *sockConn, host string, por
 	if s.transport == driver.Datagram {
 		text = fmt.Sprintf("AT+CIPOPEN=%s,\"UDP\",,,0", id)
 	}
-	r, err := m.do(ctx, Command{Text: text, Await: func(l string) bool {
-		a := splitArgs(l, "+CIPOPEN")
-		return strings.HasPrefix(l, "+CIPOPEN") && len(a) >= 2 && a[0] == id
-	}, AwaitTimeout: 120 * time.Second})
-	if err != nil {
-		if errors.Is(err, ErrTimeout) {
-			return fmt.Errorf("%w: no +CIPOPEN result: %w", driver.ErrUnreachable, err)
+	for attempt := 0; ; attempt++ {
+		r, err := m.do(ctx, Command{Text: text, Await: func(l string) bool {
+			a := splitArgs(l, "+CIPOPEN")
+			return strings.HasPrefix(l, "+CIPOPEN") && len(a) >= 2 && a[0] == id
+		}, AwaitTimeout: 120 * time.Second})
+		if err != nil {
+			if errors.Is(err, ErrTimeout) {
+				return fmt.Errorf("%w: no +CIPOPEN result: %w", driver.ErrUnreachable, err)
+			}
+			return err
 		}
-		return err
-	}
-	if code, ok := argInt(splitArgs(r.Result, "+CIPOPEN"), 1); !ok || code != 0 {
+		code, ok := argInt(splitArgs(r.Result, "+CIPOPEN"), 1)
+		if ok && code == 0 {
+			return nil
+		}
+		// 4: the link id is still open in the modem, left by a previous
+		// owner of the port (iotd or a plugin that crashed): the modem
+		// survives us, its links do too. Close it and try once more.
+		if ok && code == cipLinkInUse && attempt == 0 {
+			m.log.Info("at: closing a modem link left open by a previous session", "link", id)
+			if err := (*simcom)(nil).close(ctx, m, s); err != nil {
+				return fmt.Errorf("at: link %s is in use and would not close: %w", id, err)
+			}
+			continue
+		}
 		return cipErr(code)
 	}
-	return nil
 }
+
+// cipLinkInUse is +CIPOPEN's "operation not allowed: link in use".
+const cipLinkInUse = 4
 
 func (*simcom) send(ctx context.Context, m *Modem, s *sockConn, p []byte) (int, error) {
 	id := strconv.Itoa(s.id)
