@@ -3,6 +3,7 @@ package at_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -56,10 +57,6 @@ func prefixed(p string) func(string) bool {
 }
 
 func portOf(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- { // net.SplitHostPort without the error
-		if addr[i] == ':' {
-			return addr[i+1:]
-		}
-	}
-	return addr
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
