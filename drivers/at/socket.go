@@ -154,6 +154,16 @@ func (s *sockConn) Read(p []byte) (int, error) {
 			eof := s.eof
 			s.mu.Unlock()
 			if err := s.pull(eof); err != nil {
+				if errors.Is(err, ErrTimeout) && s.rdl.passed() {
+					// The modem did not answer in time and the caller's
+					// deadline has passed meanwhile: that is what the
+					// caller asked to hear. The data, if any, is pulled
+					// by the next Read.
+					s.mu.Lock()
+					s.readable = true
+					s.mu.Unlock()
+					return 0, s.opErr("read", os.ErrDeadlineExceeded)
+				}
 				return 0, s.opErr("read", err)
 			}
 			continue
