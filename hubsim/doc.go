@@ -50,6 +50,13 @@
 //     kept per device) and $log/operation levels.
 //   - Dynamic registration (POST /register/dev): signature, AES payload, the
 //     hub's error codes; per product off, pre-created names or auto-create.
+//   - CoAP over DTLS (PSK: identity product id + device name, key the
+//     decoded secret) and optionally plain CoAP, on UDP (Config.CoAPAddr,
+//     CoAPPlainAddr): the auth exchange and expiring tokens, the options 61
+//     (token) and 62 (need response), 4.01/4.02/4.03/4.13 refusals, a
+//     duplicate cache, separate 2.03 + CON 2.05 responses on request, data
+//     delivered through [Hub.Ingest] like MQTT data, and report_version
+//     answered with the pending update_firmware.
 //   - A message log: every device publish (and every hub publish to a
 //     device) is kept in a ring of 256 per device.
 //
@@ -88,6 +95,9 @@
 //	GET   /devices/{pid}/{dn}/messages       message log, oldest first
 //	POST  /devices/{pid}/{dn}/publish?topic=T&qos=Q   body = payload
 //	GET   /refusals                          recent CONNECT refusals
+//	GET   /coap                              the CoAP endpoint: addresses, mode, counters
+//	PUT   /coap/mode {"separate":bool}       piggy-backed or separate responses
+//	DELETE /devices/{pid}/{dn}/coap/tokens   expire the device's CoAP tokens now
 //
 // Bodies are decoded strictly (unknown fields are errors); errors are
 // {"error": "..."} with 400, 404 or 409. [Client] wraps the API.
