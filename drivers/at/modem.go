@@ -50,6 +50,7 @@ type Modem struct {
 	upGen  int // gen of the last bring-up, -1 before the first
 	upErr  error
 	dead   error // set when the port failed or Close was called
+	built  bool  // NewModem is done: banners before that are the power-on's
 	closed bool
 }
 
@@ -104,6 +105,14 @@ func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, 
 		opts.OnNULs = func() { m.rebooted("NUL bytes") }
 	}
 	m.eng = New(port, opts)
+	// The reader may see a boot banner (OnNULs) before this function
+	// returns; rebooted ignores it until the modem is built, and taking
+	// m.mu here orders the fields above before anything it starts.
+	defer func() {
+		m.mu.Lock()
+		m.built = true
+		m.mu.Unlock()
+	}()
 	for _, b := range d.banners() {
 		banner := b
 		if err := m.eng.HandleURC(URC{Prefix: banner, Line: func(line string) int {
@@ -209,7 +218,7 @@ func (m *Modem) watch() {
 // rebooted runs on the reader goroutine when a boot banner arrives.
 func (m *Modem) rebooted(banner string) {
 	m.mu.Lock()
-	if m.dead != nil {
+	if m.dead != nil || !m.built {
 		m.mu.Unlock()
 		return
 	}

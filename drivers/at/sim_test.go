@@ -283,7 +283,10 @@ func TestStallThenRecovery(t *testing.T) {
 			echo := newEchoServer(t)
 			c := dial(t, m, echo.addr())
 			roundTrip(t, c, []byte("before"))
-			require.NoError(t, sim.Inject(atsim.Fault{Kind: atsim.Stall, Duration: 1500 * time.Millisecond}))
+			// The stall outlasts the Read below (its deadline, or the 1 s
+			// command timeout of a receive already under way) and the
+			// swallowed Write's 1 s timeout, with room for a loaded machine.
+			require.NoError(t, sim.Inject(atsim.Fault{Kind: atsim.Stall, Duration: 4 * time.Second}))
 			require.NoError(t, c.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
 			_, err = c.Read(make([]byte, 10))
 			assert.True(t, isTimeout(err), "Read during a stall times out at its deadline: %v", err)
