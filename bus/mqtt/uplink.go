@@ -30,13 +30,13 @@ type Uplink struct {
 	bg      sync.WaitGroup // session helpers that may outlive their session
 	flight  atomic.Int64
 
-	mu        sync.Mutex // guards the fields below
-	queue     []*outMsg  // waiting to be handed to paho, oldest first
-	subs      map[string]byte
+	mu    sync.Mutex // guards the fields below
+	queue []*outMsg  // waiting to be handed to paho, oldest first
+	subs  map[string]byte
 	// pending holds filters whose SUBSCRIBE is on the wire, not yet
 	// acknowledged: Status does not list them as subscriptions, so that
 	// whoever waits for one there can rely on the broker having it.
-	pending map[string]bool
+	pending   map[string]bool
 	sess      *session // nil while disconnected
 	since     time.Time
 	lastErr   string
