@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +23,6 @@ import (
 	"github.com/iotd/iotd/drivers/posix/dtls"
 	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/hubsim"
-	"github.com/iotd/iotd/internal/testlog"
 )
 
 func coapRegistry(t *testing.T) *core.Registry {
@@ -57,27 +55,7 @@ link:
 
 func startCoAPDaemon(t *testing.T, cfg *Config) *running {
 	t.Helper()
-	logs := &testlog.Buffer{}
-	d, err := New(cfg, coapRegistry(t), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{d: d, client: NewClient(cfg.SocketPath()), log: logs, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-r.done:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("daemon did not stop within 10s of cancel")
-		}
-	})
-	select {
-	case <-d.Ready():
-	case err := <-r.done:
-		t.Fatalf("daemon stopped: %v", err)
-	}
-	return r
+	return startDaemonIn(t, cfg, coapRegistry(t))
 }
 
 func pub(t *testing.T, r *running, topic, payload string) error {
