@@ -175,7 +175,14 @@ func progressLine(st ota.Status, rate float64, tty bool) string {
 	return st.State
 }
 
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+// mib formats a byte count for the progress line: MiB, or KiB below one
+// MiB (a modem's 48 KB image would otherwise read "0.0 MiB").
+func mib(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {

@@ -164,6 +164,8 @@ func TestProgressLine(t *testing.T) {
 	}{
 		{"terminal bar", st, 1 << 20, true, "2.0 [###############...............]  50%  4.0 MiB / 8.0 MiB  1.0 MiB/s"},
 		{"plain", st, 0, false, "2.0  50%  4.0 MiB / 8.0 MiB"},
+		{"small image over a modem", ota.Status{State: ota.StateDownloading, TargetVersion: "1.1", Percent: 25, Bytes: 12000, Size: 48000}, 9000, true,
+			"1.1 [#######.......................]  25%  11.7 KiB / 46.9 KiB  8.8 KiB/s"},
 		{"failed", ota.Status{State: ota.StateFailed, TargetVersion: "2.0", ResultCode: -4, LastError: "MD5 mismatch"}, 0, true, "2.0 failed (-4): MD5 mismatch"},
 		{"burning", ota.Status{State: ota.StateBurning, TargetVersion: "2.0"}, 0, false, "2.0 downloaded and verified; installing"},
 	}
