@@ -198,22 +198,29 @@ func printStatus(w io.Writer, st daemon.Status) {
 	}
 	fmt.Fprintf(tw, "driver\t%s\n", st.Link.Driver)
 	fmt.Fprintf(tw, "endpoint\t%s\n", st.Link.Endpoint)
-	if st.LastSync.IsZero() {
-		fmt.Fprintf(tw, "clock offset\tnot synced yet\n")
+	coapChannel := st.Channel == "coap"
+	if coapChannel {
+		fmt.Fprintf(tw, "features\ttime sync, shadow, RRPC, broadcast and gateway are off on the CoAP channel (no downlink)\n")
 	} else {
-		fmt.Fprintf(tw, "clock offset\t%s (synced %s ago)\n", st.ClockOffset.Round(time.Microsecond), time.Since(st.LastSync).Round(time.Second))
+		if st.LastSync.IsZero() {
+			fmt.Fprintf(tw, "clock offset\tnot synced yet\n")
+		} else {
+			fmt.Fprintf(tw, "clock offset\t%s (synced %s ago)\n", st.ClockOffset.Round(time.Microsecond), time.Since(st.LastSync).Round(time.Second))
+		}
 	}
 	fmt.Fprintf(tw, "queue depth\t%d (in flight %d)\n", st.QueueDepth, st.Inflight)
 	fmt.Fprintf(tw, "subscriptions\t%s\n", strings.Join(st.Subscriptions, ", "))
-	sh := st.Features.Shadow
-	fmt.Fprintf(tw, "shadow\t%d requests, %d rejected, %d timeouts, %d conflicts, %d deltas applied, %d stale, %d unregistered, %d malformed, %d unknown type, %d too large\n",
-		sh.Requests, sh.Rejected, sh.Timeouts, sh.Conflicts, sh.DeltasApplied, sh.Stale, sh.Unregistered, sh.Malformed, sh.UnknownType, sh.TooLarge)
-	r := st.Features.RRPC
-	fmt.Fprintf(tw, "rrpc\t%d requests, %d replies, %d timeouts, %d malformed, %d hook failures, %d dropped\n",
-		r.Requests, r.Replies, r.Timeouts, r.Malformed, r.HookFailures, r.Dropped)
-	b := st.Features.Broadcast
-	fmt.Fprintf(tw, "broadcast\t%d received, %d hook runs, %d hook failures, %d dropped\n",
-		b.Received, b.HookRuns, b.HookFailures, b.Dropped)
+	if !coapChannel {
+		sh := st.Features.Shadow
+		fmt.Fprintf(tw, "shadow\t%d requests, %d rejected, %d timeouts, %d conflicts, %d deltas applied, %d stale, %d unregistered, %d malformed, %d unknown type, %d too large\n",
+			sh.Requests, sh.Rejected, sh.Timeouts, sh.Conflicts, sh.DeltasApplied, sh.Stale, sh.Unregistered, sh.Malformed, sh.UnknownType, sh.TooLarge)
+		r := st.Features.RRPC
+		fmt.Fprintf(tw, "rrpc\t%d requests, %d replies, %d timeouts, %d malformed, %d hook failures, %d dropped\n",
+			r.Requests, r.Replies, r.Timeouts, r.Malformed, r.HookFailures, r.Dropped)
+		b := st.Features.Broadcast
+		fmt.Fprintf(tw, "broadcast\t%d received, %d hook runs, %d hook failures, %d dropped\n",
+			b.Received, b.HookRuns, b.HookFailures, b.Dropped)
+	}
 	if o := st.Features.OTA; !o.Disabled {
 		line := fmt.Sprintf("firmware %s, %s", o.Version, o.State)
 		if o.TargetVersion != "" && o.TargetVersion != o.Version {
