@@ -3,7 +3,6 @@ package plugins_test
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"os"
 	"testing"
 
@@ -16,19 +15,6 @@ import (
 	"github.com/iotd/iotd/drivers/at/atsim"
 	"github.com/iotd/iotd/plugins"
 )
-
-// atKnownFailures are the conformance cases an AT modem socket cannot pass,
-// with the reason; the same as drivers/at's in-process conformance test.
-var atKnownFailures = map[string]string{
-	"S05": "AT modems report a peer's RST and FIN with the same closed URC (+QIURC: \"closed\", n,CLOSED, +IPCLOSE: n,1, +UUSOCL), so a reset reads as io.EOF",
-}
-
-// atUBloxKnownFailures are u-blox's own, on top of atKnownFailures.
-var atUBloxKnownFailures = map[string]string{
-	"D01": "u-blox sends at most 1024 bytes in one datagram (AT+USOWR/USOST), the suite sends 1200",
-	"S03": "1 MiB in 1024-byte writes, each after the 50 ms the module wants after its \"@\" prompt, takes about a minute: longer than the suite's bound",
-	"S15": "nettest's BasicIO moves 1 MiB: as S03",
-}
 
 // TestConformanceAT certifies the AT modem drivers served THROUGH the
 // plugin boundary. The simulated modem (atsim) runs in this process, so
@@ -61,11 +47,9 @@ func TestConformanceAT(t *testing.T) {
 				}
 			})
 			drv := driverOf(t, p, "at."+d).(driver.Driver)
-			scale, known := 3.0, atKnownFailures
-			switch d {
-			case at.UBlox:
-				scale, known = 4, maps.Clone(atUBloxKnownFailures)
-				maps.Copy(known, atKnownFailures)
+			scale := 3.0
+			if d == at.UBlox {
+				scale = 4
 			}
 			conformancetest.TestDriver(t, conformance.Harness{
 				Driver:    drv,
@@ -74,7 +58,7 @@ func TestConformanceAT(t *testing.T) {
 				Config: func(conformance.Env) ([]byte, error) {
 					return json.Marshal(at.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"})
 				},
-				KnownFailures: known,
+				KnownFailures: at.ConformanceLimits(d),
 				Lifecycle:     p,
 				Modem:         atsimHook{sim},
 			})

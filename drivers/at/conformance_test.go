@@ -2,7 +2,6 @@ package at_test
 
 import (
 	"encoding/json"
-	"maps"
 	"os"
 	"testing"
 
@@ -13,12 +12,6 @@ import (
 	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
 )
-
-// knownFailures are the conformance cases an AT modem socket cannot pass,
-// with the reason.
-var knownFailures = map[string]string{
-	"S05": "AT modems report a peer's RST and FIN with the same closed URC (+QIURC: \"closed\", n,CLOSED, +IPCLOSE: n,1, +UUSOCL), so a reset reads as io.EOF",
-}
 
 // TestConformance certifies the AT drivers over atsim: every socket is a
 // real TCP/UDP connection from the simulator to the suite's peers.
@@ -37,14 +30,9 @@ func TestConformance(t *testing.T) {
 			drv, err := at.NewDriver(d)
 			require.NoError(t, err)
 			drv.Logger = testLogger(t)
-			scale, known := 3.0, knownFailures
+			scale := 3.0
 			if d == at.UBlox {
-				scale, known = 4, map[string]string{
-					"D01": "u-blox sends at most 1024 bytes in one datagram (AT+USOWR/USOST), the suite sends 1200",
-					"S03": "1 MiB in 1024-byte writes, each after the 50 ms the module wants after its \"@\" prompt, takes about a minute: longer than the suite's bound",
-					"S15": "nettest's BasicIO moves 1 MiB: as S03",
-				}
-				maps.Copy(known, knownFailures)
+				scale = 4
 			}
 			conformancetest.TestDriver(t, conformance.Harness{
 				Driver:    drv,
@@ -53,7 +41,7 @@ func TestConformance(t *testing.T) {
 				Config: func(conformance.Env) ([]byte, error) {
 					return json.Marshal(at.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"})
 				},
-				KnownFailures: known,
+				KnownFailures: at.ConformanceLimits(d),
 				Modem:         simHook{sim},
 			})
 		})
