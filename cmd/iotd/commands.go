@@ -336,7 +336,11 @@ func driversCmd(sock func() string) *cobra.Command {
 				for i, t := range r.Transports {
 					ts[i] = string(t)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, strings.Join(ts, ","), r.State, r.Err)
+				detail := r.Err
+				if detail == "" {
+					detail = r.Version
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, strings.Join(ts, ","), r.State, detail)
 			}
 			tw.Flush()
 			fmt.Fprintf(out, "(%d drivers, from the %s registry)\n", len(res), source)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -305,3 +307,21 @@ var (
 	_ driver.Driver = (*Driver)(nil)
 	_ driver.Dialer = (*Dialer)(nil)
 )
+
+// Version describes the modem this driver has open (model, firmware
+// revision, port), for `iotd drivers`; "" when it has none open.
+func (d *Driver) Version() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ports := slices.Sorted(maps.Keys(d.modems))
+	for _, port := range ports {
+		m := d.modems[port].m
+		if m.Err() != nil {
+			continue
+		}
+		if i := m.Info(); i.Model != "" {
+			return strings.TrimSpace(fmt.Sprintf("%s %s on %s", i.Model, i.Revision, port))
+		}
+	}
+	return ""
+}

@@ -131,6 +131,8 @@ func TestDialersShareTheModem(t *testing.T) {
 	m2, _ := dl2.(*at.Dialer).Modem(ctx)
 	assert.Same(t, m1, m2)
 	assert.NotEmpty(t, dl1.(*at.Dialer).Version())
+	assert.Contains(t, d.Version(), "on "+sim.Path(), "iotd drivers shows the open modem")
+	assert.Contains(t, d.Version(), m1.Info().Model)
 
 	require.NoError(t, dl1.(io.Closer).Close())
 	roundTrip(t, c2, []byte("still up"))
@@ -139,6 +141,7 @@ func TestDialersShareTheModem(t *testing.T) {
 	assert.ErrorIs(t, err, driver.ErrBadConn, "the last dialer's close closes the modem")
 	_, err = dl1.Dial(ctx, driver.Stream, echo.addr())
 	assert.Error(t, err)
+	assert.Empty(t, d.Version(), "no modem open")
 }
 
 func TestCapabilities(t *testing.T) {
