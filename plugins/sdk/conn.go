@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
@@ -22,8 +22,9 @@ const maxDatagramErrors = 64
 
 // Conn serves one connection: the host's Dial, then the data both ways.
 // Three goroutines share the stream: this one receives host frames (and
-// applies deadlines and close at once), a writer performs writes in order,
-// and a reader reads ahead as far as the host's credit allows.
+// applies deadlines and credit at once), a writer performs the queued
+// writes in order and returns write credit, and a reader reads ahead as far
+// as the host's credit allows.
 func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
@@ -47,10 +48,12 @@ func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 		datagram: driver.Transport(dial.Transport) == driver.Datagram,
 		credit:   wire.ReadWindow,
 		more:     make(chan struct{}, 1),
-		writes:   make(chan *pb.HostFrame, 2*wire.WriteWindow/wire.Chunk+8),
+		wq:       newWriteQueue(),
+		drained:  make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	res.InitialCredit = p.credit
+	res.InitialWriteCredit = wire.WriteWindow
 	if err := p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: res}}); err != nil {
 		_ = c.Close()
 		return err
@@ -104,14 +107,31 @@ type pump struct {
 	credit int64
 	more   chan struct{} // a token when credit grew
 
-	writes chan *pb.HostFrame // Write and CloseWrite frames, in order
-	done   chan struct{}      // closed when the pump ends
+	wq        *writeQueue   // Write, CloseWrite and Close frames, in order
+	drained   chan struct{} // closed when the writer reached the Close
+	abandoned atomic.Bool   // Close stopped waiting for the writer
+	done      chan struct{} // closed when the pump ends
 }
 
 func (p *pump) send(f *pb.PluginFrame) error {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
 	return p.stream.Send(f)
+}
+
+// closeConn closes the Conn once the writes queued before the host's Close
+// are done, or CloseLinger has passed, or the host went away.
+func (p *pump) closeConn(f *pb.HostFrame) error {
+	p.wq.push(f)
+	t := time.NewTimer(wire.CloseLinger)
+	defer t.Stop()
+	select {
+	case <-p.drained:
+	case <-t.C:
+	case <-p.stream.Context().Done():
+	}
+	p.abandoned.Store(true)
+	return p.conn.Close()
 }
 
 func (p *pump) run() error {
@@ -128,10 +148,7 @@ func (p *pump) run() error {
 		}
 		switch fr := f.Frame.(type) {
 		case *pb.HostFrame_Write, *pb.HostFrame_CloseWrite:
-			select {
-			case p.writes <- f:
-			case <-p.stream.Context().Done():
-			}
+			p.wq.push(f)
 		case *pb.HostFrame_WriteDeadline:
 			var t time.Time
 			if fr.WriteDeadline.UnixNano != 0 {
@@ -147,11 +164,12 @@ func (p *pump) run() error {
 			default:
 			}
 		case *pb.HostFrame_Close:
-			closeErr = p.conn.Close()
+			closeErr = p.closeConn(f)
 			closed = true
 		}
 	}
 	if !closed {
+		p.abandoned.Store(true)
 		_ = p.conn.Close()
 	}
 	close(p.done)
@@ -188,7 +206,7 @@ func (p *pump) readLoop() {
 			return // closed by the host: what this read returned is moot
 		default:
 		}
-		final := err != nil && (!p.datagram || errors.Is(err, net.ErrClosed) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF))
+		final := err != nil && (!p.datagram || wire.IsFinal(err))
 		if err != nil && n == 0 && p.datagram && !final {
 			if errs++; errs >= maxDatagramErrors {
 				err = fmt.Errorf("sdk: %d datagram read errors in a row, the last: %w", errs, err)
@@ -225,49 +243,6 @@ func (p *pump) waitCredit() bool {
 		case <-p.more:
 		case <-p.done:
 			return false
-		}
-	}
-}
-
-// writeLoop performs the host's writes in order and acknowledges each op
-// once: after its last chunk, or at its first error (the op's remaining
-// chunks are then dropped).
-func (p *pump) writeLoop() {
-	var failed uint64
-	var op uint64
-	var total int64
-	for {
-		var f *pb.HostFrame
-		select {
-		case f = <-p.writes:
-		case <-p.done:
-			return
-		}
-		if f.GetCloseWrite() != nil {
-			err := closeWrite(p.conn)
-			if p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_CloseWriteResult{CloseWriteResult: &pb.CloseWriteResult{Error: wire.EncodeError(err)}}}) != nil {
-				return
-			}
-			continue
-		}
-		w := f.GetWrite()
-		if w.Op == failed {
-			continue
-		}
-		if w.Op != op {
-			op, total = w.Op, 0
-		}
-		n, err := p.conn.Write(w.Data)
-		total += int64(n)
-		if err == nil && !w.Last {
-			continue
-		}
-		if err != nil {
-			failed = w.Op
-		}
-		ack := &pb.WriteAck{Op: w.Op, N: total, Error: wire.EncodeError(err)}
-		if p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_WriteAck{WriteAck: ack}}) != nil {
-			return
 		}
 	}
 }
