@@ -15,10 +15,6 @@ import (
 	pb "github.com/iotd/iotd/plugins/proto"
 )
 
-// closeWait bounds how long Close waits for the plugin to confirm it closed
-// the connection.
-const closeWait = 5 * time.Second
-
 // item is what one Read in the plugin returned.
 type item struct {
 	data []byte
@@ -56,6 +52,7 @@ type conn struct {
 	wcredit int64         // write window left
 	werr    error         // the plugin's write error, reported by later calls
 	wch     chan struct{} // closed and replaced when wcredit or werr change
+	drained bool          // the plugin wrote what was queued before Close
 	op      uint64        // the last write op
 	waitOp  uint64        // the op a Write waits for, 0: none
 	ack     *pb.WriteAck
@@ -173,7 +170,8 @@ func (c *conn) recvLoop() {
 			c.mu.Unlock()
 		case *pb.PluginFrame_WriteCredit:
 			c.mu.Lock()
-			c.wcredit += fr.WriteCredit.Bytes
+			c.wcredit += max(fr.WriteCredit.Bytes, 0) // a buggy plugin cannot shrink the window
+			c.drained = c.drained || fr.WriteCredit.Drained
 			if err := wire.DecodeError(fr.WriteCredit.Error); err != nil && c.werr == nil {
 				c.werr = err
 			}
@@ -329,10 +327,12 @@ func (c *conn) consumeLocked(n int64) int64 {
 
 // Close closes the connection in the plugin and ends its stream; pending
 // and later calls return net.ErrClosed. The plugin first writes the data
-// queued before the Close (for at most wire.CloseLinger), so that the peer
-// reads all of it, then the end of the stream. A write error the plugin
-// reported, before or during that, is Close's error. A second Close
-// returns an error wrapping net.ErrClosed.
+// queued before the Close, so that the peer reads all of it, then the end
+// of the stream: Close waits for that while the plugin reports progress
+// (at most wire.CloseStall without any), then at most wire.CloseWait for
+// the driver's Close, and not at all once the plugin is gone. A write
+// error the plugin reported, before or during that, is Close's error. A
+// second Close returns an error wrapping net.ErrClosed.
 func (c *conn) Close() error {
 	first := false
 	c.closeOnce.Do(func() { first = true; close(c.closed) })
@@ -344,14 +344,7 @@ func (c *conn) Close() error {
 	var err error
 	if !isClosed(c.gone) && !isClosed(c.g.exited()) {
 		if c.send(&pb.HostFrame{Frame: &pb.HostFrame_Close{Close: &pb.Close{}}}) == nil {
-			t := time.NewTimer(closeWait)
-			select {
-			case err = <-c.closeRes:
-			case <-c.recvDone:
-			case <-c.g.exited():
-			case <-t.C:
-			}
-			t.Stop()
+			err = c.awaitClosed()
 		}
 	}
 	c.cancel()
@@ -369,6 +362,38 @@ func (c *conn) Close() error {
 		return c.opError("close", err)
 	}
 	return nil
+}
+
+// awaitClosed waits for the plugin's Close result, bounded by progress:
+// each write credit returned restarts the wire.CloseStall bound, and the
+// end of the drain starts wire.CloseWait for the driver's Close. nil when
+// it gives up or the plugin is gone.
+func (c *conn) awaitClosed() error {
+	t := time.NewTimer(wire.CloseStall)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		ch := c.wch
+		c.mu.Unlock()
+		select {
+		case err := <-c.closeRes:
+			return err
+		case <-c.recvDone:
+			return nil
+		case <-c.g.exited():
+			return nil
+		case <-t.C:
+			return nil
+		case <-ch:
+			c.mu.Lock()
+			bound := wire.CloseStall
+			if c.drained {
+				bound = wire.CloseWait
+			}
+			c.mu.Unlock()
+			t.Reset(bound)
+		}
+	}
 }
 
 func (c *conn) LocalAddr() net.Addr  { return c.local }

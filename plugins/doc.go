@@ -16,8 +16,9 @@
 // round trip to the plugin. An error of the driver's Write in the plugin is
 // therefore reported by the next Write, CloseWrite or Close (and every
 // later one), with its sentinels; Close has the plugin write what was
-// queued before it, for at most wire.CloseLinger, before it closes the
-// driver's Conn. Datagrams are checked against the conn's max payload on
+// queued before it before it closes the driver's Conn, for as long as the
+// link makes progress (a peer that reads nothing holds Close for
+// wire.CloseStall at most). Datagrams are checked against the conn's max payload on
 // the host, so ErrTooLarge stays synchronous; a datagram conn without a
 // known max payload has each Write acknowledged instead.
 //

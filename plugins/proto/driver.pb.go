@@ -1123,8 +1123,9 @@ func (*CloseWrite) Descriptor() ([]byte, []int) {
 }
 
 // Close closes the connection once the data queued before it has been
-// written (bounded by the plugin's linger time), then the plugin answers
-// with Closed.
+// written, then the plugin answers with Closed. The host bounds the wait
+// by progress (WriteCredit), and ends the stream when it gives up, which
+// makes the plugin close the driver's Conn at once.
 type Close struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1538,10 +1539,16 @@ func (x *WriteAck) GetError() *Error {
 // when the driver's Write failed: the plugin drops the data queued after it,
 // and the host reports the error from every later Write, CloseWrite and
 // Close, as a kernel socket reports an asynchronous error.
+//
+// After a Close, the plugin writes the queued data in small pieces and
+// returns credit after each, so that the host sees progress; drained is
+// set once, when it has all been written (or dropped) and the driver's
+// Close follows.
 type WriteCredit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bytes         int64                  `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Drained       bool                   `protobuf:"varint,3,opt,name=drained,proto3" json:"drained,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1588,6 +1595,13 @@ func (x *WriteCredit) GetError() *Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *WriteCredit) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
 }
 
 type CloseWriteResult struct {
@@ -1981,10 +1995,11 @@ const file_driver_proto_rawDesc = "" +
 	"\bWriteAck\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\f\n" +
 	"\x01n\x18\x02 \x01(\x03R\x01n\x12+\n" +
-	"\x05error\x18\x03 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"P\n" +
+	"\x05error\x18\x03 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"j\n" +
 	"\vWriteCredit\x12\x14\n" +
 	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12+\n" +
-	"\x05error\x18\x02 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"?\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\x12\x18\n" +
+	"\adrained\x18\x03 \x01(\bR\adrained\"?\n" +
 	"\x10CloseWriteResult\x12+\n" +
 	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"5\n" +
 	"\x06Closed\x12+\n" +

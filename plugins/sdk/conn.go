@@ -109,6 +109,7 @@ type pump struct {
 
 	wq        *writeQueue   // Write, CloseWrite and Close frames, in order
 	drained   chan struct{} // closed when the writer reached the Close
+	closing   atomic.Bool   // the host's Close is queued: drain in pieces
 	abandoned atomic.Bool   // Close stopped waiting for the writer
 	done      chan struct{} // closed when the pump ends
 }
@@ -120,14 +121,13 @@ func (p *pump) send(f *pb.PluginFrame) error {
 }
 
 // closeConn closes the Conn once the writes queued before the host's Close
-// are done, or CloseLinger has passed, or the host went away.
+// are done, or at once when the host stops waiting (it bounds the wait by
+// the progress the writer reports).
 func (p *pump) closeConn(f *pb.HostFrame) error {
+	p.closing.Store(true)
 	p.wq.push(f)
-	t := time.NewTimer(wire.CloseLinger)
-	defer t.Stop()
 	select {
 	case <-p.drained:
-	case <-t.C:
 	case <-p.stream.Context().Done():
 	}
 	p.abandoned.Store(true)

@@ -64,11 +64,11 @@ func (q *writeQueue) pop(done <-chan struct{}) (*pb.HostFrame, bool) {
 func (p *pump) writeLoop() {
 	var werr error // the stream's write error; data after it is dropped
 	var credit int64
-	flush := func(err error) bool {
-		if credit == 0 && err == nil {
+	flush := func(err error, drained bool) bool {
+		if credit == 0 && err == nil && !drained {
 			return true
 		}
-		wc := &pb.WriteCredit{Bytes: credit, Error: wire.EncodeError(err)}
+		wc := &pb.WriteCredit{Bytes: credit, Error: wire.EncodeError(err), Drained: drained}
 		credit = 0
 		return p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_WriteCredit{WriteCredit: wc}}) == nil
 	}
@@ -82,11 +82,11 @@ func (p *pump) writeLoop() {
 		}
 		switch fr := f.Frame.(type) {
 		case *pb.HostFrame_Close:
-			flush(nil)
+			flush(nil, true)
 			close(p.drained)
 			return
 		case *pb.HostFrame_CloseWrite:
-			if !flush(nil) {
+			if !flush(nil, false) {
 				return
 			}
 			err := werr
@@ -119,11 +119,14 @@ func (p *pump) writeLoop() {
 				}
 				continue
 			}
-			cost := int64(len(w.Data))
-			if p.datagram {
-				cost++
+			if !p.datagram {
+				if !p.writeStream(w.Data, &credit, &werr, more, flush) {
+					return
+				}
+				continue
 			}
-			credit += cost
+			// A windowed datagram: one Write, never split.
+			credit += int64(len(w.Data)) + 1
 			var err error
 			if werr == nil {
 				_, err = p.conn.Write(w.Data)
@@ -131,14 +134,46 @@ func (p *pump) writeLoop() {
 			if err != nil && p.abandoned.Load() {
 				return // Close gave up on the queue and closed the Conn
 			}
-			if err != nil && (!p.datagram || wire.IsFinal(err)) {
+			if err != nil && wire.IsFinal(err) {
 				werr = err
 			}
-			if err != nil || !more || credit >= wire.WriteWindow/4 {
-				if !flush(err) {
+			if err != nil || !more || credit >= wire.WriteWindow/4 || p.closing.Load() {
+				if !flush(err, false) {
 					return
 				}
 			}
 		}
 	}
+}
+
+// writeStream writes one frame of stream data, counting its bytes as
+// credit. Once the host's Close is queued it writes in pieces of
+// wire.DrainPiece and returns the credit of each, so that the host sees
+// that a slow link is still moving. false: stop the writer.
+func (p *pump) writeStream(data []byte, credit *int64, werr *error, more bool, flush func(error, bool) bool) bool {
+	for len(data) > 0 {
+		piece := data
+		closing := p.closing.Load()
+		if closing {
+			piece = data[:min(len(data), wire.DrainPiece)]
+		}
+		data = data[len(piece):]
+		*credit += int64(len(piece))
+		if *werr != nil {
+			continue // dropped after an error; the credit still goes back
+		}
+		_, err := p.conn.Write(piece)
+		if err != nil && p.abandoned.Load() {
+			return false // Close gave up on the queue and closed the Conn
+		}
+		if err != nil {
+			*werr = err
+		}
+		if err != nil || closing || (len(data) == 0 && !more) || *credit >= wire.WriteWindow/4 {
+			if !flush(err, false) {
+				return false
+			}
+		}
+	}
+	return true
 }

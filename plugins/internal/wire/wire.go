@@ -55,10 +55,17 @@ const (
 	MaxMessage = 8 << 20
 	// ReadBuffer is the plugin's read buffer for datagram conns.
 	ReadBuffer = 64 << 10
-	// CloseLinger bounds how long the plugin, on Close, goes on writing
-	// the data queued before it; then it closes the driver's Conn anyway
-	// (a peer that reads nothing cannot hold a Close for longer).
-	CloseLinger = 2 * time.Second
+	// CloseStall bounds how long the host's Close waits for progress
+	// while the plugin writes the data queued before the Close: a peer
+	// that reads nothing cannot hold a Close for longer, while a slow but
+	// moving link (a modem) gets all its data out. CloseWait bounds the
+	// driver's own Close after that.
+	CloseStall = 3 * time.Second
+	CloseWait  = 5 * time.Second
+	// DrainPiece is the most the plugin writes in one driver Write while
+	// it drains the queue on Close, so that even a slow link reports
+	// progress well within CloseStall.
+	DrainPiece = 1 << 10
 )
 
 // GRPCPlugin is the go-plugin glue: Impl is set in the plugin process;
