@@ -2,7 +2,6 @@ package plugins
 
 import (
 	"context"
-	"errors"
 
 	"fmt"
 	"net"
@@ -15,6 +14,15 @@ import (
 	pb "github.com/iotd/iotd/plugins/proto"
 )
 
+// writeGrace is how long a Write whose deadline passed waits for the
+// plugin (which has the same deadline) to report how much it wrote, before
+// returning the timeout without that count.
+const writeGrace = 200 * time.Millisecond
+
+// closeWait bounds how long Close waits for the plugin to confirm it closed
+// the connection.
+const closeWait = 5 * time.Second
+
 // item is what one Read in the plugin returned.
 type item struct {
 	data []byte
@@ -23,21 +31,18 @@ type item struct {
 
 // conn is the host's end of a connection whose Conn lives in a plugin. One
 // gRPC stream carries it: a receiver goroutine files incoming data, write
-// credit and acknowledgements and close results; Read and Write never make
-// an RPC of their own, and neither waits for a round trip while its window
-// has room.
+// acknowledgements and close results; Read and Write never make an RPC of
+// their own.
 type conn struct {
-	d          *remoteDriver
-	g          *generation
-	id         uint64
-	datagram   bool
-	windowed   bool // writes go within the write window, unacknowledged
-	maxPayload int  // the Conn's max payload, 0: unknown
-	stream     pb.Plugin_ConnClient
-	cancel     context.CancelFunc
-	local      net.Addr
-	remote     net.Addr
-	caps       any
+	d        *remoteDriver
+	g        *generation
+	id       uint64
+	datagram bool
+	stream   pb.Plugin_ConnClient
+	cancel   context.CancelFunc
+	local    net.Addr
+	remote   net.Addr
+	caps     any
 
 	sendMu sync.Mutex // serialises stream.Send
 
@@ -49,10 +54,6 @@ type conn struct {
 	rerr    error         // stream: the final read error, after items
 	rch     chan struct{} // closed and replaced when items or rerr change
 	unacked int64         // bytes read but not yet returned as credit
-	wcredit int64         // write window left
-	werr    error         // the plugin's write error, reported by later calls
-	wch     chan struct{} // closed and replaced when wcredit or werr change
-	drained bool          // the plugin wrote what was queued before Close
 	op      uint64        // the last write op
 	waitOp  uint64        // the op a Write waits for, 0: none
 	ack     *pb.WriteAck
@@ -114,19 +115,12 @@ func dialConn(ctx context.Context, d *remoteDriver, g *generation, dialer uint64
 		rdl:    newDeadline(), wdl: newDeadline(),
 		wsem:     make(chan struct{}, 1),
 		rch:      make(chan struct{}),
-		wch:      make(chan struct{}),
-		wcredit:  res.InitialWriteCredit,
 		cwRes:    make(chan error, 1),
 		closeRes: make(chan error, 1),
 		closed:   make(chan struct{}),
 		gone:     make(chan struct{}),
 		recvDone: make(chan struct{}),
 	}
-	c.maxPayload = int(min(res.MaxPayload, wire.MaxDatagram))
-	// A stream's writes are always windowed, a datagram conn's when the
-	// host can check sizes itself (ErrTooLarge stays synchronous) and a
-	// datagram fits the window.
-	c.windowed = res.InitialWriteCredit > 0 && (!c.datagram || (c.maxPayload > 0 && c.maxPayload < int(res.InitialWriteCredit)))
 	c.caps = connCaps(c, res.MaxPayload, res.Signal, res.Sleeper)
 	go c.recvLoop()
 	return c, nil
@@ -160,23 +154,6 @@ func (c *conn) recvLoop() {
 			}
 			close(c.rch)
 			c.rch = make(chan struct{})
-			if err := wire.DecodeError(fr.Data.Error); errors.Is(err, driver.ErrBadConn) && c.werr == nil {
-				// The Conn can no longer work: every call says so,
-				// Write included, not just the next Read.
-				c.werr = err
-				close(c.wch)
-				c.wch = make(chan struct{})
-			}
-			c.mu.Unlock()
-		case *pb.PluginFrame_WriteCredit:
-			c.mu.Lock()
-			c.wcredit += max(fr.WriteCredit.Bytes, 0) // a buggy plugin cannot shrink the window
-			c.drained = c.drained || fr.WriteCredit.Drained
-			if err := wire.DecodeError(fr.WriteCredit.Error); err != nil && c.werr == nil {
-				c.werr = err
-			}
-			close(c.wch)
-			c.wch = make(chan struct{})
 			c.mu.Unlock()
 		case *pb.PluginFrame_WriteAck:
 			c.mu.Lock()
@@ -325,14 +302,134 @@ func (c *conn) consumeLocked(n int64) int64 {
 	return n
 }
 
+// Write sends p through the plugin and returns once the plugin's Conn has
+// taken it (or failed), so that back-pressure and write deadlines are the
+// driver's own. Stream data goes in ops of at most wire.WriteWindow bytes.
+func (c *conn) Write(p []byte) (int, error) {
+	select {
+	case c.wsem <- struct{}{}:
+		defer func() { <-c.wsem }()
+	case <-c.wdl.wait():
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	case <-c.closed:
+	case <-c.gone:
+	case <-c.g.exited():
+	}
+	if err := c.failed("write"); err != nil {
+		return 0, err
+	}
+	if c.wdl.passed() {
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	}
+	if c.datagram {
+		if len(p) > wire.MaxDatagram {
+			return 0, c.opError("write", fmt.Errorf("%w: %d bytes; a plugin connection carries datagrams of at most %d", driver.ErrTooLarge, len(p), wire.MaxDatagram))
+		}
+		return c.writeOp(p, len(p))
+	}
+	total := 0
+	for len(p) > 0 {
+		seg := p[:min(len(p), wire.WriteWindow)]
+		n, err := c.writeOp(seg, wire.Chunk)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		p = p[len(seg):]
+	}
+	return total, nil
+}
+
+// writeOp sends one op in chunks and waits for its acknowledgement.
+func (c *conn) writeOp(p []byte, chunk int) (int, error) {
+	c.mu.Lock()
+	c.op++
+	op := c.op
+	c.waitOp, c.ack, c.ackCh = op, nil, make(chan struct{})
+	ackCh := c.ackCh
+	c.mu.Unlock()
+	for off := 0; ; {
+		end := min(off+max(chunk, 1), len(p))
+		last := end == len(p)
+		w := &pb.Write{Op: op, Data: p[off:end], Last: last}
+		if err := c.send(&pb.HostFrame{Frame: &pb.HostFrame_Write{Write: w}}); err != nil {
+			return 0, c.sendError("write", err)
+		}
+		if off = end; last {
+			break
+		}
+	}
+	ack := func() (int, error) {
+		c.mu.Lock()
+		a := c.ack
+		c.waitOp = 0
+		c.mu.Unlock()
+		return int(a.N), wire.DecodeError(a.Error)
+	}
+	select {
+	case <-ackCh:
+		return ack()
+	case <-c.wdl.wait():
+	case <-c.closed:
+	case <-c.gone:
+	case <-c.g.exited():
+	}
+	if err := c.failed("write"); err != nil {
+		return 0, err
+	}
+	// The deadline passed. The plugin has it too; let it say how much of
+	// p its Conn took before it timed out.
+	t := time.NewTimer(writeGrace)
+	defer t.Stop()
+	select {
+	case <-ackCh:
+		return ack()
+	case <-t.C:
+	case <-c.closed:
+	case <-c.gone:
+	case <-c.g.exited():
+	}
+	c.mu.Lock()
+	c.waitOp = 0
+	c.mu.Unlock()
+	if err := c.failed("write"); err != nil {
+		return 0, err
+	}
+	return 0, c.opError("write", os.ErrDeadlineExceeded)
+}
+
+// CloseWrite half-closes a stream connection (the plugin's Conn must have
+// a CloseWrite method, as TCP conns do), after the writes before it.
+func (c *conn) CloseWrite() error {
+	if c.datagram {
+		return c.opError("close-write", fmt.Errorf("%w: half-close of a datagram connection", driver.ErrNotSupported))
+	}
+	select {
+	case c.wsem <- struct{}{}:
+		defer func() { <-c.wsem }()
+	case <-c.closed:
+	case <-c.gone:
+	case <-c.g.exited():
+	}
+	if err := c.failed("close-write"); err != nil {
+		return err
+	}
+	if err := c.send(&pb.HostFrame{Frame: &pb.HostFrame_CloseWrite{CloseWrite: &pb.CloseWrite{}}}); err != nil {
+		return c.sendError("close-write", err)
+	}
+	select {
+	case err := <-c.cwRes:
+		return err
+	case <-c.closed:
+	case <-c.gone:
+	case <-c.g.exited():
+	}
+	return c.failed("close-write")
+}
+
 // Close closes the connection in the plugin and ends its stream; pending
-// and later calls return net.ErrClosed. The plugin first writes the data
-// queued before the Close, so that the peer reads all of it, then the end
-// of the stream: Close waits for that while the plugin reports progress
-// (at most wire.CloseStall without any), then at most wire.CloseWait for
-// the driver's Close, and not at all once the plugin is gone. A write
-// error the plugin reported, before or during that, is Close's error. A
-// second Close returns an error wrapping net.ErrClosed.
+// and later calls return net.ErrClosed. A second Close returns an error
+// wrapping net.ErrClosed.
 func (c *conn) Close() error {
 	first := false
 	c.closeOnce.Do(func() { first = true; close(c.closed) })
@@ -344,56 +441,22 @@ func (c *conn) Close() error {
 	var err error
 	if !isClosed(c.gone) && !isClosed(c.g.exited()) {
 		if c.send(&pb.HostFrame{Frame: &pb.HostFrame_Close{Close: &pb.Close{}}}) == nil {
-			err = c.awaitClosed()
+			t := time.NewTimer(closeWait)
+			select {
+			case err = <-c.closeRes:
+			case <-c.recvDone:
+			case <-c.g.exited():
+			case <-t.C:
+			}
+			t.Stop()
 		}
 	}
 	c.cancel()
 	<-c.recvDone
-	if isClosed(c.gone) || isClosed(c.g.exited()) {
-		return nil
-	}
-	c.mu.Lock()
-	werr := c.werr
-	c.mu.Unlock()
-	if werr != nil && !c.datagram {
-		return c.opError("close", werr)
-	}
 	if err != nil {
 		return c.opError("close", err)
 	}
 	return nil
-}
-
-// awaitClosed waits for the plugin's Close result, bounded by progress:
-// each write credit returned restarts the wire.CloseStall bound, and the
-// end of the drain starts wire.CloseWait for the driver's Close. nil when
-// it gives up or the plugin is gone.
-func (c *conn) awaitClosed() error {
-	t := time.NewTimer(wire.CloseStall)
-	defer t.Stop()
-	for {
-		c.mu.Lock()
-		ch := c.wch
-		c.mu.Unlock()
-		select {
-		case err := <-c.closeRes:
-			return err
-		case <-c.recvDone:
-			return nil
-		case <-c.g.exited():
-			return nil
-		case <-t.C:
-			return nil
-		case <-ch:
-			c.mu.Lock()
-			bound := wire.CloseStall
-			if c.drained {
-				bound = wire.CloseWait
-			}
-			c.mu.Unlock()
-			t.Reset(bound)
-		}
-	}
 }
 
 func (c *conn) LocalAddr() net.Addr  { return c.local }
@@ -418,19 +481,13 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline is enforced here: a Write times out while it waits for
-// room in the write window. Data already in the window is written
-// regardless, as from a kernel socket's buffer. Only acknowledged
-// (datagram) writes forward the deadline to the plugin's Conn, so that a
-// Write blocked in the driver ends at the deadline too.
+// SetWriteDeadline is enforced here and forwarded to the plugin's Conn, so
+// that a Write blocked in the driver ends at the deadline too.
 func (c *conn) SetWriteDeadline(t time.Time) error {
 	if err := c.failed("set-deadline"); err != nil {
 		return err
 	}
 	c.wdl.set(t)
-	if c.windowed {
-		return nil
-	}
 	var ns int64
 	if !t.IsZero() {
 		ns = t.UnixNano()

@@ -10,18 +10,6 @@
 // datagrams keep their boundaries, and every contract sentinel survives the
 // boundary for errors.Is.
 //
-// Both directions are windowed, as through a kernel socket's buffers: the
-// plugin reads ahead within a read window, and a Write returns once its
-// bytes are within the write window (wire.WriteWindow) rather than after a
-// round trip to the plugin. An error of the driver's Write in the plugin is
-// therefore reported by the next Write, CloseWrite or Close (and every
-// later one), with its sentinels; Close has the plugin write what was
-// queued before it before it closes the driver's Conn, for as long as the
-// link makes progress (a peer that reads nothing holds Close for
-// wire.CloseStall at most). Datagrams are checked against the conn's max payload on
-// the host, so ErrTooLarge stays synchronous; a datagram conn without a
-// known max payload has each Write acknowledged instead.
-//
 // A plugin that crashes fails every open connection's pending and later
 // calls at once with a [*GoneError] (which wraps driver.ErrBadConn), and is
 // restarted with jittered backoff; a Dial made meanwhile waits for the

@@ -1,23 +1,11 @@
-// The iotd transport-driver plugin protocol, version 2.
+// The iotd transport-driver plugin protocol, version 1.
 //
 // A plugin process serves one or more drivers. The host learns them with
 // Describe, probes them with Probe, parses a configuration with Open (which
 // returns a dialer handle) and opens each connection with one Conn stream:
 // the first host frame is a Dial, the first plugin frame its result, and
 // after that the stream carries the connection's data both ways together
-// with control frames (write deadline, read and write credit, half-close,
-// close).
-//
-// Both directions of a stream connection are windowed: the plugin reads
-// ahead within the read credit the host grants (Credit), and the host sends
-// write data within the write window the plugin returns as its driver's
-// Write accepts bytes (WriteCredit), so that neither direction pays a round
-// trip per call. A datagram connection's writes are acknowledged one by one
-// (WriteAck) unless the host knows the connection's max payload, and then
-// they are windowed too.
-//
-// Version 2 replaced version 1's acknowledgement of every stream write with
-// the write window; the two are not compatible.
+// with control frames (write deadline, read credit, half-close, close).
 //
 // Errors cross the boundary as an Error: the codes of every contract
 // sentinel the error wrapped, plus its text, so that errors.Is on the host
@@ -138,7 +126,7 @@ func (Code) EnumDescriptor() ([]byte, []int) {
 
 type Error struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	Codes   []Code                 `protobuf:"varint,1,rep,packed,name=codes,proto3,enum=iotd.plugin.v2.Code" json:"codes,omitempty"`
+	Codes   []Code                 `protobuf:"varint,1,rep,packed,name=codes,proto3,enum=iotd.plugin.v1.Code" json:"codes,omitempty"`
 	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// timeout is net.Error's Timeout().
 	Timeout       bool `protobuf:"varint,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
@@ -921,17 +909,8 @@ func (x *Dial) GetDeadlineUnixNano() int64 {
 	return 0
 }
 
-// Write is one chunk of written data.
-//
-// On a stream connection op is 0 and last is ignored: the plugin writes the
-// chunks in order and returns their bytes as WriteCredit once its driver's
-// Write has accepted them; the host keeps at most the write window
-// (initial_write_credit) unreturned.
-//
-// On a datagram connection each Write frame is one datagram (last is true).
-// With op > 0 the plugin answers it with one WriteAck; with op 0 (the host
-// knows the max payload and checked the size) it returns the datagram's
-// length plus one as WriteCredit instead.
+// Write is one chunk of one Write call; op numbers the call, last marks its
+// final chunk. The plugin answers each op with one WriteAck.
 type Write struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Op            uint64                 `protobuf:"varint,1,opt,name=op,proto3" json:"op,omitempty"`
@@ -992,10 +971,7 @@ func (x *Write) GetLast() bool {
 	return false
 }
 
-// Deadline sets the connection's write deadline (0: none). The host sends
-// it for acknowledged datagram writes only: windowed data is already
-// written as far as the caller is concerned, and goes out regardless of
-// the deadline of a later Write, as from a kernel socket buffer.
+// Deadline sets the connection's write deadline (0: none).
 type Deadline struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UnixNano      int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
@@ -1085,7 +1061,6 @@ func (x *Credit) GetBytes() int64 {
 	return 0
 }
 
-// CloseWrite half-closes after the data queued before it.
 type CloseWrite struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1122,10 +1097,6 @@ func (*CloseWrite) Descriptor() ([]byte, []int) {
 	return file_driver_proto_rawDescGZIP(), []int{16}
 }
 
-// Close closes the connection once the data queued before it has been
-// written, then the plugin answers with Closed. The host bounds the wait
-// by progress (WriteCredit), and ends the stream when it gives up, which
-// makes the plugin close the driver's Conn at once.
 type Close struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1172,7 +1143,6 @@ type PluginFrame struct {
 	//	*PluginFrame_WriteAck
 	//	*PluginFrame_Closed
 	//	*PluginFrame_CloseWriteResult
-	//	*PluginFrame_WriteCredit
 	Frame         isPluginFrame_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1260,15 +1230,6 @@ func (x *PluginFrame) GetCloseWriteResult() *CloseWriteResult {
 	return nil
 }
 
-func (x *PluginFrame) GetWriteCredit() *WriteCredit {
-	if x != nil {
-		if x, ok := x.Frame.(*PluginFrame_WriteCredit); ok {
-			return x.WriteCredit
-		}
-	}
-	return nil
-}
-
 type isPluginFrame_Frame interface {
 	isPluginFrame_Frame()
 }
@@ -1293,10 +1254,6 @@ type PluginFrame_CloseWriteResult struct {
 	CloseWriteResult *CloseWriteResult `protobuf:"bytes,5,opt,name=close_write_result,json=closeWriteResult,proto3,oneof"`
 }
 
-type PluginFrame_WriteCredit struct {
-	WriteCredit *WriteCredit `protobuf:"bytes,6,opt,name=write_credit,json=writeCredit,proto3,oneof"`
-}
-
 func (*PluginFrame_DialResult) isPluginFrame_Frame() {}
 
 func (*PluginFrame_Data) isPluginFrame_Frame() {}
@@ -1306,8 +1263,6 @@ func (*PluginFrame_WriteAck) isPluginFrame_Frame() {}
 func (*PluginFrame_Closed) isPluginFrame_Frame() {}
 
 func (*PluginFrame_CloseWriteResult) isPluginFrame_Frame() {}
-
-func (*PluginFrame_WriteCredit) isPluginFrame_Frame() {}
 
 type DialResult struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1320,11 +1275,8 @@ type DialResult struct {
 	Sleeper    bool                   `protobuf:"varint,7,opt,name=sleeper,proto3" json:"sleeper,omitempty"`
 	// initial_credit is the read window the plugin assumes before any Credit.
 	InitialCredit int64 `protobuf:"varint,8,opt,name=initial_credit,json=initialCredit,proto3" json:"initial_credit,omitempty"`
-	// initial_write_credit is the write window: how much unacknowledged write
-	// data (payload bytes, plus one per datagram) the plugin accepts queued.
-	InitialWriteCredit int64 `protobuf:"varint,9,opt,name=initial_write_credit,json=initialWriteCredit,proto3" json:"initial_write_credit,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DialResult) Reset() {
@@ -1409,13 +1361,6 @@ func (x *DialResult) GetSleeper() bool {
 func (x *DialResult) GetInitialCredit() int64 {
 	if x != nil {
 		return x.InitialCredit
-	}
-	return 0
-}
-
-func (x *DialResult) GetInitialWriteCredit() int64 {
-	if x != nil {
-		return x.InitialWriteCredit
 	}
 	return 0
 }
@@ -1534,76 +1479,6 @@ func (x *WriteAck) GetError() *Error {
 	return nil
 }
 
-// WriteCredit returns write window: bytes of queued write data the
-// driver's Write has taken (or, after an error, dropped). error is set once,
-// when the driver's Write failed: the plugin drops the data queued after it,
-// and the host reports the error from every later Write, CloseWrite and
-// Close, as a kernel socket reports an asynchronous error.
-//
-// After a Close, the plugin writes the queued data in small pieces and
-// returns credit after each, so that the host sees progress; drained is
-// set once, when it has all been written (or dropped) and the driver's
-// Close follows.
-type WriteCredit struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bytes         int64                  `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	Drained       bool                   `protobuf:"varint,3,opt,name=drained,proto3" json:"drained,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *WriteCredit) Reset() {
-	*x = WriteCredit{}
-	mi := &file_driver_proto_msgTypes[22]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *WriteCredit) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*WriteCredit) ProtoMessage() {}
-
-func (x *WriteCredit) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[22]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use WriteCredit.ProtoReflect.Descriptor instead.
-func (*WriteCredit) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{22}
-}
-
-func (x *WriteCredit) GetBytes() int64 {
-	if x != nil {
-		return x.Bytes
-	}
-	return 0
-}
-
-func (x *WriteCredit) GetError() *Error {
-	if x != nil {
-		return x.Error
-	}
-	return nil
-}
-
-func (x *WriteCredit) GetDrained() bool {
-	if x != nil {
-		return x.Drained
-	}
-	return false
-}
-
 type CloseWriteResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
@@ -1613,7 +1488,7 @@ type CloseWriteResult struct {
 
 func (x *CloseWriteResult) Reset() {
 	*x = CloseWriteResult{}
-	mi := &file_driver_proto_msgTypes[23]
+	mi := &file_driver_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1500,7 @@ func (x *CloseWriteResult) String() string {
 func (*CloseWriteResult) ProtoMessage() {}
 
 func (x *CloseWriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[23]
+	mi := &file_driver_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1513,7 @@ func (x *CloseWriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseWriteResult.ProtoReflect.Descriptor instead.
 func (*CloseWriteResult) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{23}
+	return file_driver_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CloseWriteResult) GetError() *Error {
@@ -1657,7 +1532,7 @@ type Closed struct {
 
 func (x *Closed) Reset() {
 	*x = Closed{}
-	mi := &file_driver_proto_msgTypes[24]
+	mi := &file_driver_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1544,7 @@ func (x *Closed) String() string {
 func (*Closed) ProtoMessage() {}
 
 func (x *Closed) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[24]
+	mi := &file_driver_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1557,7 @@ func (x *Closed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Closed.ProtoReflect.Descriptor instead.
 func (*Closed) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{24}
+	return file_driver_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Closed) GetError() *Error {
@@ -1701,7 +1576,7 @@ type ConnCall struct {
 
 func (x *ConnCall) Reset() {
 	*x = ConnCall{}
-	mi := &file_driver_proto_msgTypes[25]
+	mi := &file_driver_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1588,7 @@ func (x *ConnCall) String() string {
 func (*ConnCall) ProtoMessage() {}
 
 func (x *ConnCall) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[25]
+	mi := &file_driver_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1601,7 @@ func (x *ConnCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnCall.ProtoReflect.Descriptor instead.
 func (*ConnCall) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{25}
+	return file_driver_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ConnCall) GetConn() uint64 {
@@ -1748,7 +1623,7 @@ type SignalResponse struct {
 
 func (x *SignalResponse) Reset() {
 	*x = SignalResponse{}
-	mi := &file_driver_proto_msgTypes[26]
+	mi := &file_driver_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1635,7 @@ func (x *SignalResponse) String() string {
 func (*SignalResponse) ProtoMessage() {}
 
 func (x *SignalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[26]
+	mi := &file_driver_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1648,7 @@ func (x *SignalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalResponse.ProtoReflect.Descriptor instead.
 func (*SignalResponse) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{26}
+	return file_driver_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SignalResponse) GetRssi() int64 {
@@ -1814,7 +1689,7 @@ type SleepRequest struct {
 
 func (x *SleepRequest) Reset() {
 	*x = SleepRequest{}
-	mi := &file_driver_proto_msgTypes[27]
+	mi := &file_driver_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +1701,7 @@ func (x *SleepRequest) String() string {
 func (*SleepRequest) ProtoMessage() {}
 
 func (x *SleepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[27]
+	mi := &file_driver_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +1714,7 @@ func (x *SleepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SleepRequest.ProtoReflect.Descriptor instead.
 func (*SleepRequest) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{27}
+	return file_driver_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SleepRequest) GetConn() uint64 {
@@ -1865,7 +1740,7 @@ type SleepResponse struct {
 
 func (x *SleepResponse) Reset() {
 	*x = SleepResponse{}
-	mi := &file_driver_proto_msgTypes[28]
+	mi := &file_driver_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1752,7 @@ func (x *SleepResponse) String() string {
 func (*SleepResponse) ProtoMessage() {}
 
 func (x *SleepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[28]
+	mi := &file_driver_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +1765,7 @@ func (x *SleepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SleepResponse.ProtoReflect.Descriptor instead.
 func (*SleepResponse) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{28}
+	return file_driver_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SleepResponse) GetError() *Error {
@@ -1904,9 +1779,9 @@ var File_driver_proto protoreflect.FileDescriptor
 
 const file_driver_proto_rawDesc = "" +
 	"\n" +
-	"\fdriver.proto\x12\x0eiotd.plugin.v2\"g\n" +
+	"\fdriver.proto\x12\x0eiotd.plugin.v1\"g\n" +
 	"\x05Error\x12*\n" +
-	"\x05codes\x18\x01 \x03(\x0e2\x14.iotd.plugin.v2.CodeR\x05codes\x12\x18\n" +
+	"\x05codes\x18\x01 \x03(\x0e2\x14.iotd.plugin.v1.CodeR\x05codes\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x18\n" +
 	"\atimeout\x18\x03 \x01(\bR\atimeout\"\xce\x01\n" +
 	"\n" +
@@ -1924,19 +1799,19 @@ const file_driver_proto_rawDesc = "" +
 	"\asleeper\x18\a \x01(\bR\asleeper\"\x11\n" +
 	"\x0fDescribeRequest\"i\n" +
 	"\x10DescribeResponse\x124\n" +
-	"\adrivers\x18\x01 \x03(\v2\x1a.iotd.plugin.v2.DriverInfoR\adrivers\x12\x1f\n" +
+	"\adrivers\x18\x01 \x03(\v2\x1a.iotd.plugin.v1.DriverInfoR\adrivers\x12\x1f\n" +
 	"\vsdk_version\x18\x02 \x01(\tR\n" +
 	"sdkVersion\"&\n" +
 	"\fProbeRequest\x12\x16\n" +
 	"\x06driver\x18\x01 \x01(\tR\x06driver\"<\n" +
 	"\rProbeResponse\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"=\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\"=\n" +
 	"\vOpenRequest\x12\x16\n" +
 	"\x06driver\x18\x01 \x01(\tR\x06driver\x12\x16\n" +
 	"\x06config\x18\x02 \x01(\fR\x06config\"S\n" +
 	"\fOpenResponse\x12\x16\n" +
 	"\x06dialer\x18\x01 \x01(\x04R\x06dialer\x12+\n" +
-	"\x05error\x18\x02 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\",\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\",\n" +
 	"\x12CloseDialerRequest\x12\x16\n" +
 	"\x06dialer\x18\x01 \x01(\x04R\x06dialer\"\x15\n" +
 	"\x13CloseDialerResponse\":\n" +
@@ -1944,13 +1819,13 @@ const file_driver_proto_rawDesc = "" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xd2\x02\n" +
 	"\tHostFrame\x12*\n" +
-	"\x04dial\x18\x01 \x01(\v2\x14.iotd.plugin.v2.DialH\x00R\x04dial\x12-\n" +
-	"\x05write\x18\x02 \x01(\v2\x15.iotd.plugin.v2.WriteH\x00R\x05write\x12A\n" +
-	"\x0ewrite_deadline\x18\x03 \x01(\v2\x18.iotd.plugin.v2.DeadlineH\x00R\rwriteDeadline\x120\n" +
-	"\x06credit\x18\x04 \x01(\v2\x16.iotd.plugin.v2.CreditH\x00R\x06credit\x12=\n" +
-	"\vclose_write\x18\x05 \x01(\v2\x1a.iotd.plugin.v2.CloseWriteH\x00R\n" +
+	"\x04dial\x18\x01 \x01(\v2\x14.iotd.plugin.v1.DialH\x00R\x04dial\x12-\n" +
+	"\x05write\x18\x02 \x01(\v2\x15.iotd.plugin.v1.WriteH\x00R\x05write\x12A\n" +
+	"\x0ewrite_deadline\x18\x03 \x01(\v2\x18.iotd.plugin.v1.DeadlineH\x00R\rwriteDeadline\x120\n" +
+	"\x06credit\x18\x04 \x01(\v2\x16.iotd.plugin.v1.CreditH\x00R\x06credit\x12=\n" +
+	"\vclose_write\x18\x05 \x01(\v2\x1a.iotd.plugin.v1.CloseWriteH\x00R\n" +
 	"closeWrite\x12-\n" +
-	"\x05close\x18\x06 \x01(\v2\x15.iotd.plugin.v2.CloseH\x00R\x05closeB\a\n" +
+	"\x05close\x18\x06 \x01(\v2\x15.iotd.plugin.v1.CloseH\x00R\x05closeB\a\n" +
 	"\x05frame\"\x84\x01\n" +
 	"\x04Dial\x12\x16\n" +
 	"\x06dialer\x18\x01 \x01(\x04R\x06dialer\x12\x1c\n" +
@@ -1967,43 +1842,37 @@ const file_driver_proto_rawDesc = "" +
 	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\"\f\n" +
 	"\n" +
 	"CloseWrite\"\a\n" +
-	"\x05Close\"\x80\x03\n" +
+	"\x05Close\"\xbe\x02\n" +
 	"\vPluginFrame\x12=\n" +
-	"\vdial_result\x18\x01 \x01(\v2\x1a.iotd.plugin.v2.DialResultH\x00R\n" +
+	"\vdial_result\x18\x01 \x01(\v2\x1a.iotd.plugin.v1.DialResultH\x00R\n" +
 	"dialResult\x12*\n" +
-	"\x04data\x18\x02 \x01(\v2\x14.iotd.plugin.v2.DataH\x00R\x04data\x127\n" +
-	"\twrite_ack\x18\x03 \x01(\v2\x18.iotd.plugin.v2.WriteAckH\x00R\bwriteAck\x120\n" +
-	"\x06closed\x18\x04 \x01(\v2\x16.iotd.plugin.v2.ClosedH\x00R\x06closed\x12P\n" +
-	"\x12close_write_result\x18\x05 \x01(\v2 .iotd.plugin.v2.CloseWriteResultH\x00R\x10closeWriteResult\x12@\n" +
-	"\fwrite_credit\x18\x06 \x01(\v2\x1b.iotd.plugin.v2.WriteCreditH\x00R\vwriteCreditB\a\n" +
-	"\x05frame\"\xd3\x02\n" +
+	"\x04data\x18\x02 \x01(\v2\x14.iotd.plugin.v1.DataH\x00R\x04data\x127\n" +
+	"\twrite_ack\x18\x03 \x01(\v2\x18.iotd.plugin.v1.WriteAckH\x00R\bwriteAck\x120\n" +
+	"\x06closed\x18\x04 \x01(\v2\x16.iotd.plugin.v1.ClosedH\x00R\x06closed\x12P\n" +
+	"\x12close_write_result\x18\x05 \x01(\v2 .iotd.plugin.v1.CloseWriteResultH\x00R\x10closeWriteResultB\a\n" +
+	"\x05frame\"\xa1\x02\n" +
 	"\n" +
 	"DialResult\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\x12\x12\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\x12\x12\n" +
 	"\x04conn\x18\x02 \x01(\x04R\x04conn\x12*\n" +
-	"\x05local\x18\x03 \x01(\v2\x14.iotd.plugin.v2.AddrR\x05local\x12,\n" +
-	"\x06remote\x18\x04 \x01(\v2\x14.iotd.plugin.v2.AddrR\x06remote\x12\x1f\n" +
+	"\x05local\x18\x03 \x01(\v2\x14.iotd.plugin.v1.AddrR\x05local\x12,\n" +
+	"\x06remote\x18\x04 \x01(\v2\x14.iotd.plugin.v1.AddrR\x06remote\x12\x1f\n" +
 	"\vmax_payload\x18\x05 \x01(\x03R\n" +
 	"maxPayload\x12\x16\n" +
 	"\x06signal\x18\x06 \x01(\bR\x06signal\x12\x18\n" +
 	"\asleeper\x18\a \x01(\bR\asleeper\x12%\n" +
-	"\x0einitial_credit\x18\b \x01(\x03R\rinitialCredit\x120\n" +
-	"\x14initial_write_credit\x18\t \x01(\x03R\x12initialWriteCredit\"G\n" +
+	"\x0einitial_credit\x18\b \x01(\x03R\rinitialCredit\"G\n" +
 	"\x04Data\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12+\n" +
-	"\x05error\x18\x02 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"U\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\"U\n" +
 	"\bWriteAck\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\f\n" +
 	"\x01n\x18\x02 \x01(\x03R\x01n\x12+\n" +
-	"\x05error\x18\x03 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"j\n" +
-	"\vWriteCredit\x12\x14\n" +
-	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12+\n" +
-	"\x05error\x18\x02 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\x12\x18\n" +
-	"\adrained\x18\x03 \x01(\bR\adrained\"?\n" +
+	"\x05error\x18\x03 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\"?\n" +
 	"\x10CloseWriteResult\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"5\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\"5\n" +
 	"\x06Closed\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"\x1e\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\"\x1e\n" +
 	"\bConnCall\x12\x12\n" +
 	"\x04conn\x18\x01 \x01(\x04R\x04conn\"\x8b\x01\n" +
 	"\x0eSignalResponse\x12\x12\n" +
@@ -2012,12 +1881,12 @@ const file_driver_proto_rawDesc = "" +
 	"\n" +
 	"technology\x18\x03 \x01(\tR\n" +
 	"technology\x12+\n" +
-	"\x05error\x18\x04 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error\"I\n" +
+	"\x05error\x18\x04 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\"I\n" +
 	"\fSleepRequest\x12\x12\n" +
 	"\x04conn\x18\x01 \x01(\x04R\x04conn\x12%\n" +
 	"\x0eduration_nanos\x18\x02 \x01(\x03R\rdurationNanos\"<\n" +
 	"\rSleepResponse\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v2.ErrorR\x05error*\xb6\x02\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error*\xb6\x02\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CODE_NOT_SUPPORTED\x10\x01\x12\r\n" +
@@ -2037,13 +1906,13 @@ const file_driver_proto_rawDesc = "" +
 	"\rCODE_CANCELED\x10\r\x12\x19\n" +
 	"\x15CODE_CONTEXT_DEADLINE\x10\x0e2\x86\x04\n" +
 	"\x06Plugin\x12M\n" +
-	"\bDescribe\x12\x1f.iotd.plugin.v2.DescribeRequest\x1a .iotd.plugin.v2.DescribeResponse\x12D\n" +
-	"\x05Probe\x12\x1c.iotd.plugin.v2.ProbeRequest\x1a\x1d.iotd.plugin.v2.ProbeResponse\x12A\n" +
-	"\x04Open\x12\x1b.iotd.plugin.v2.OpenRequest\x1a\x1c.iotd.plugin.v2.OpenResponse\x12V\n" +
-	"\vCloseDialer\x12\".iotd.plugin.v2.CloseDialerRequest\x1a#.iotd.plugin.v2.CloseDialerResponse\x12B\n" +
-	"\x04Conn\x12\x19.iotd.plugin.v2.HostFrame\x1a\x1b.iotd.plugin.v2.PluginFrame(\x010\x01\x12B\n" +
-	"\x06Signal\x12\x18.iotd.plugin.v2.ConnCall\x1a\x1e.iotd.plugin.v2.SignalResponse\x12D\n" +
-	"\x05Sleep\x12\x1c.iotd.plugin.v2.SleepRequest\x1a\x1d.iotd.plugin.v2.SleepResponseB*Z(github.com/iotd/iotd/plugins/proto;protob\x06proto3"
+	"\bDescribe\x12\x1f.iotd.plugin.v1.DescribeRequest\x1a .iotd.plugin.v1.DescribeResponse\x12D\n" +
+	"\x05Probe\x12\x1c.iotd.plugin.v1.ProbeRequest\x1a\x1d.iotd.plugin.v1.ProbeResponse\x12A\n" +
+	"\x04Open\x12\x1b.iotd.plugin.v1.OpenRequest\x1a\x1c.iotd.plugin.v1.OpenResponse\x12V\n" +
+	"\vCloseDialer\x12\".iotd.plugin.v1.CloseDialerRequest\x1a#.iotd.plugin.v1.CloseDialerResponse\x12B\n" +
+	"\x04Conn\x12\x19.iotd.plugin.v1.HostFrame\x1a\x1b.iotd.plugin.v1.PluginFrame(\x010\x01\x12B\n" +
+	"\x06Signal\x12\x18.iotd.plugin.v1.ConnCall\x1a\x1e.iotd.plugin.v1.SignalResponse\x12D\n" +
+	"\x05Sleep\x12\x1c.iotd.plugin.v1.SleepRequest\x1a\x1d.iotd.plugin.v1.SleepResponseB*Z(github.com/iotd/iotd/plugins/proto;protob\x06proto3"
 
 var (
 	file_driver_proto_rawDescOnce sync.Once
@@ -2058,85 +1927,82 @@ func file_driver_proto_rawDescGZIP() []byte {
 }
 
 var file_driver_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_driver_proto_goTypes = []any{
-	(Code)(0),                   // 0: iotd.plugin.v2.Code
-	(*Error)(nil),               // 1: iotd.plugin.v2.Error
-	(*DriverInfo)(nil),          // 2: iotd.plugin.v2.DriverInfo
-	(*DescribeRequest)(nil),     // 3: iotd.plugin.v2.DescribeRequest
-	(*DescribeResponse)(nil),    // 4: iotd.plugin.v2.DescribeResponse
-	(*ProbeRequest)(nil),        // 5: iotd.plugin.v2.ProbeRequest
-	(*ProbeResponse)(nil),       // 6: iotd.plugin.v2.ProbeResponse
-	(*OpenRequest)(nil),         // 7: iotd.plugin.v2.OpenRequest
-	(*OpenResponse)(nil),        // 8: iotd.plugin.v2.OpenResponse
-	(*CloseDialerRequest)(nil),  // 9: iotd.plugin.v2.CloseDialerRequest
-	(*CloseDialerResponse)(nil), // 10: iotd.plugin.v2.CloseDialerResponse
-	(*Addr)(nil),                // 11: iotd.plugin.v2.Addr
-	(*HostFrame)(nil),           // 12: iotd.plugin.v2.HostFrame
-	(*Dial)(nil),                // 13: iotd.plugin.v2.Dial
-	(*Write)(nil),               // 14: iotd.plugin.v2.Write
-	(*Deadline)(nil),            // 15: iotd.plugin.v2.Deadline
-	(*Credit)(nil),              // 16: iotd.plugin.v2.Credit
-	(*CloseWrite)(nil),          // 17: iotd.plugin.v2.CloseWrite
-	(*Close)(nil),               // 18: iotd.plugin.v2.Close
-	(*PluginFrame)(nil),         // 19: iotd.plugin.v2.PluginFrame
-	(*DialResult)(nil),          // 20: iotd.plugin.v2.DialResult
-	(*Data)(nil),                // 21: iotd.plugin.v2.Data
-	(*WriteAck)(nil),            // 22: iotd.plugin.v2.WriteAck
-	(*WriteCredit)(nil),         // 23: iotd.plugin.v2.WriteCredit
-	(*CloseWriteResult)(nil),    // 24: iotd.plugin.v2.CloseWriteResult
-	(*Closed)(nil),              // 25: iotd.plugin.v2.Closed
-	(*ConnCall)(nil),            // 26: iotd.plugin.v2.ConnCall
-	(*SignalResponse)(nil),      // 27: iotd.plugin.v2.SignalResponse
-	(*SleepRequest)(nil),        // 28: iotd.plugin.v2.SleepRequest
-	(*SleepResponse)(nil),       // 29: iotd.plugin.v2.SleepResponse
+	(Code)(0),                   // 0: iotd.plugin.v1.Code
+	(*Error)(nil),               // 1: iotd.plugin.v1.Error
+	(*DriverInfo)(nil),          // 2: iotd.plugin.v1.DriverInfo
+	(*DescribeRequest)(nil),     // 3: iotd.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil),    // 4: iotd.plugin.v1.DescribeResponse
+	(*ProbeRequest)(nil),        // 5: iotd.plugin.v1.ProbeRequest
+	(*ProbeResponse)(nil),       // 6: iotd.plugin.v1.ProbeResponse
+	(*OpenRequest)(nil),         // 7: iotd.plugin.v1.OpenRequest
+	(*OpenResponse)(nil),        // 8: iotd.plugin.v1.OpenResponse
+	(*CloseDialerRequest)(nil),  // 9: iotd.plugin.v1.CloseDialerRequest
+	(*CloseDialerResponse)(nil), // 10: iotd.plugin.v1.CloseDialerResponse
+	(*Addr)(nil),                // 11: iotd.plugin.v1.Addr
+	(*HostFrame)(nil),           // 12: iotd.plugin.v1.HostFrame
+	(*Dial)(nil),                // 13: iotd.plugin.v1.Dial
+	(*Write)(nil),               // 14: iotd.plugin.v1.Write
+	(*Deadline)(nil),            // 15: iotd.plugin.v1.Deadline
+	(*Credit)(nil),              // 16: iotd.plugin.v1.Credit
+	(*CloseWrite)(nil),          // 17: iotd.plugin.v1.CloseWrite
+	(*Close)(nil),               // 18: iotd.plugin.v1.Close
+	(*PluginFrame)(nil),         // 19: iotd.plugin.v1.PluginFrame
+	(*DialResult)(nil),          // 20: iotd.plugin.v1.DialResult
+	(*Data)(nil),                // 21: iotd.plugin.v1.Data
+	(*WriteAck)(nil),            // 22: iotd.plugin.v1.WriteAck
+	(*CloseWriteResult)(nil),    // 23: iotd.plugin.v1.CloseWriteResult
+	(*Closed)(nil),              // 24: iotd.plugin.v1.Closed
+	(*ConnCall)(nil),            // 25: iotd.plugin.v1.ConnCall
+	(*SignalResponse)(nil),      // 26: iotd.plugin.v1.SignalResponse
+	(*SleepRequest)(nil),        // 27: iotd.plugin.v1.SleepRequest
+	(*SleepResponse)(nil),       // 28: iotd.plugin.v1.SleepResponse
 }
 var file_driver_proto_depIdxs = []int32{
-	0,  // 0: iotd.plugin.v2.Error.codes:type_name -> iotd.plugin.v2.Code
-	2,  // 1: iotd.plugin.v2.DescribeResponse.drivers:type_name -> iotd.plugin.v2.DriverInfo
-	1,  // 2: iotd.plugin.v2.ProbeResponse.error:type_name -> iotd.plugin.v2.Error
-	1,  // 3: iotd.plugin.v2.OpenResponse.error:type_name -> iotd.plugin.v2.Error
-	13, // 4: iotd.plugin.v2.HostFrame.dial:type_name -> iotd.plugin.v2.Dial
-	14, // 5: iotd.plugin.v2.HostFrame.write:type_name -> iotd.plugin.v2.Write
-	15, // 6: iotd.plugin.v2.HostFrame.write_deadline:type_name -> iotd.plugin.v2.Deadline
-	16, // 7: iotd.plugin.v2.HostFrame.credit:type_name -> iotd.plugin.v2.Credit
-	17, // 8: iotd.plugin.v2.HostFrame.close_write:type_name -> iotd.plugin.v2.CloseWrite
-	18, // 9: iotd.plugin.v2.HostFrame.close:type_name -> iotd.plugin.v2.Close
-	20, // 10: iotd.plugin.v2.PluginFrame.dial_result:type_name -> iotd.plugin.v2.DialResult
-	21, // 11: iotd.plugin.v2.PluginFrame.data:type_name -> iotd.plugin.v2.Data
-	22, // 12: iotd.plugin.v2.PluginFrame.write_ack:type_name -> iotd.plugin.v2.WriteAck
-	25, // 13: iotd.plugin.v2.PluginFrame.closed:type_name -> iotd.plugin.v2.Closed
-	24, // 14: iotd.plugin.v2.PluginFrame.close_write_result:type_name -> iotd.plugin.v2.CloseWriteResult
-	23, // 15: iotd.plugin.v2.PluginFrame.write_credit:type_name -> iotd.plugin.v2.WriteCredit
-	1,  // 16: iotd.plugin.v2.DialResult.error:type_name -> iotd.plugin.v2.Error
-	11, // 17: iotd.plugin.v2.DialResult.local:type_name -> iotd.plugin.v2.Addr
-	11, // 18: iotd.plugin.v2.DialResult.remote:type_name -> iotd.plugin.v2.Addr
-	1,  // 19: iotd.plugin.v2.Data.error:type_name -> iotd.plugin.v2.Error
-	1,  // 20: iotd.plugin.v2.WriteAck.error:type_name -> iotd.plugin.v2.Error
-	1,  // 21: iotd.plugin.v2.WriteCredit.error:type_name -> iotd.plugin.v2.Error
-	1,  // 22: iotd.plugin.v2.CloseWriteResult.error:type_name -> iotd.plugin.v2.Error
-	1,  // 23: iotd.plugin.v2.Closed.error:type_name -> iotd.plugin.v2.Error
-	1,  // 24: iotd.plugin.v2.SignalResponse.error:type_name -> iotd.plugin.v2.Error
-	1,  // 25: iotd.plugin.v2.SleepResponse.error:type_name -> iotd.plugin.v2.Error
-	3,  // 26: iotd.plugin.v2.Plugin.Describe:input_type -> iotd.plugin.v2.DescribeRequest
-	5,  // 27: iotd.plugin.v2.Plugin.Probe:input_type -> iotd.plugin.v2.ProbeRequest
-	7,  // 28: iotd.plugin.v2.Plugin.Open:input_type -> iotd.plugin.v2.OpenRequest
-	9,  // 29: iotd.plugin.v2.Plugin.CloseDialer:input_type -> iotd.plugin.v2.CloseDialerRequest
-	12, // 30: iotd.plugin.v2.Plugin.Conn:input_type -> iotd.plugin.v2.HostFrame
-	26, // 31: iotd.plugin.v2.Plugin.Signal:input_type -> iotd.plugin.v2.ConnCall
-	28, // 32: iotd.plugin.v2.Plugin.Sleep:input_type -> iotd.plugin.v2.SleepRequest
-	4,  // 33: iotd.plugin.v2.Plugin.Describe:output_type -> iotd.plugin.v2.DescribeResponse
-	6,  // 34: iotd.plugin.v2.Plugin.Probe:output_type -> iotd.plugin.v2.ProbeResponse
-	8,  // 35: iotd.plugin.v2.Plugin.Open:output_type -> iotd.plugin.v2.OpenResponse
-	10, // 36: iotd.plugin.v2.Plugin.CloseDialer:output_type -> iotd.plugin.v2.CloseDialerResponse
-	19, // 37: iotd.plugin.v2.Plugin.Conn:output_type -> iotd.plugin.v2.PluginFrame
-	27, // 38: iotd.plugin.v2.Plugin.Signal:output_type -> iotd.plugin.v2.SignalResponse
-	29, // 39: iotd.plugin.v2.Plugin.Sleep:output_type -> iotd.plugin.v2.SleepResponse
-	33, // [33:40] is the sub-list for method output_type
-	26, // [26:33] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	0,  // 0: iotd.plugin.v1.Error.codes:type_name -> iotd.plugin.v1.Code
+	2,  // 1: iotd.plugin.v1.DescribeResponse.drivers:type_name -> iotd.plugin.v1.DriverInfo
+	1,  // 2: iotd.plugin.v1.ProbeResponse.error:type_name -> iotd.plugin.v1.Error
+	1,  // 3: iotd.plugin.v1.OpenResponse.error:type_name -> iotd.plugin.v1.Error
+	13, // 4: iotd.plugin.v1.HostFrame.dial:type_name -> iotd.plugin.v1.Dial
+	14, // 5: iotd.plugin.v1.HostFrame.write:type_name -> iotd.plugin.v1.Write
+	15, // 6: iotd.plugin.v1.HostFrame.write_deadline:type_name -> iotd.plugin.v1.Deadline
+	16, // 7: iotd.plugin.v1.HostFrame.credit:type_name -> iotd.plugin.v1.Credit
+	17, // 8: iotd.plugin.v1.HostFrame.close_write:type_name -> iotd.plugin.v1.CloseWrite
+	18, // 9: iotd.plugin.v1.HostFrame.close:type_name -> iotd.plugin.v1.Close
+	20, // 10: iotd.plugin.v1.PluginFrame.dial_result:type_name -> iotd.plugin.v1.DialResult
+	21, // 11: iotd.plugin.v1.PluginFrame.data:type_name -> iotd.plugin.v1.Data
+	22, // 12: iotd.plugin.v1.PluginFrame.write_ack:type_name -> iotd.plugin.v1.WriteAck
+	24, // 13: iotd.plugin.v1.PluginFrame.closed:type_name -> iotd.plugin.v1.Closed
+	23, // 14: iotd.plugin.v1.PluginFrame.close_write_result:type_name -> iotd.plugin.v1.CloseWriteResult
+	1,  // 15: iotd.plugin.v1.DialResult.error:type_name -> iotd.plugin.v1.Error
+	11, // 16: iotd.plugin.v1.DialResult.local:type_name -> iotd.plugin.v1.Addr
+	11, // 17: iotd.plugin.v1.DialResult.remote:type_name -> iotd.plugin.v1.Addr
+	1,  // 18: iotd.plugin.v1.Data.error:type_name -> iotd.plugin.v1.Error
+	1,  // 19: iotd.plugin.v1.WriteAck.error:type_name -> iotd.plugin.v1.Error
+	1,  // 20: iotd.plugin.v1.CloseWriteResult.error:type_name -> iotd.plugin.v1.Error
+	1,  // 21: iotd.plugin.v1.Closed.error:type_name -> iotd.plugin.v1.Error
+	1,  // 22: iotd.plugin.v1.SignalResponse.error:type_name -> iotd.plugin.v1.Error
+	1,  // 23: iotd.plugin.v1.SleepResponse.error:type_name -> iotd.plugin.v1.Error
+	3,  // 24: iotd.plugin.v1.Plugin.Describe:input_type -> iotd.plugin.v1.DescribeRequest
+	5,  // 25: iotd.plugin.v1.Plugin.Probe:input_type -> iotd.plugin.v1.ProbeRequest
+	7,  // 26: iotd.plugin.v1.Plugin.Open:input_type -> iotd.plugin.v1.OpenRequest
+	9,  // 27: iotd.plugin.v1.Plugin.CloseDialer:input_type -> iotd.plugin.v1.CloseDialerRequest
+	12, // 28: iotd.plugin.v1.Plugin.Conn:input_type -> iotd.plugin.v1.HostFrame
+	25, // 29: iotd.plugin.v1.Plugin.Signal:input_type -> iotd.plugin.v1.ConnCall
+	27, // 30: iotd.plugin.v1.Plugin.Sleep:input_type -> iotd.plugin.v1.SleepRequest
+	4,  // 31: iotd.plugin.v1.Plugin.Describe:output_type -> iotd.plugin.v1.DescribeResponse
+	6,  // 32: iotd.plugin.v1.Plugin.Probe:output_type -> iotd.plugin.v1.ProbeResponse
+	8,  // 33: iotd.plugin.v1.Plugin.Open:output_type -> iotd.plugin.v1.OpenResponse
+	10, // 34: iotd.plugin.v1.Plugin.CloseDialer:output_type -> iotd.plugin.v1.CloseDialerResponse
+	19, // 35: iotd.plugin.v1.Plugin.Conn:output_type -> iotd.plugin.v1.PluginFrame
+	26, // 36: iotd.plugin.v1.Plugin.Signal:output_type -> iotd.plugin.v1.SignalResponse
+	28, // 37: iotd.plugin.v1.Plugin.Sleep:output_type -> iotd.plugin.v1.SleepResponse
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_driver_proto_init() }
@@ -2158,7 +2024,6 @@ func file_driver_proto_init() {
 		(*PluginFrame_WriteAck)(nil),
 		(*PluginFrame_Closed)(nil),
 		(*PluginFrame_CloseWriteResult)(nil),
-		(*PluginFrame_WriteCredit)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2166,7 +2031,7 @@ func file_driver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_driver_proto_rawDesc), len(file_driver_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,23 +1,11 @@
-// The iotd transport-driver plugin protocol, version 2.
+// The iotd transport-driver plugin protocol, version 1.
 //
 // A plugin process serves one or more drivers. The host learns them with
 // Describe, probes them with Probe, parses a configuration with Open (which
 // returns a dialer handle) and opens each connection with one Conn stream:
 // the first host frame is a Dial, the first plugin frame its result, and
 // after that the stream carries the connection's data both ways together
-// with control frames (write deadline, read and write credit, half-close,
-// close).
-//
-// Both directions of a stream connection are windowed: the plugin reads
-// ahead within the read credit the host grants (Credit), and the host sends
-// write data within the write window the plugin returns as its driver's
-// Write accepts bytes (WriteCredit), so that neither direction pays a round
-// trip per call. A datagram connection's writes are acknowledged one by one
-// (WriteAck) unless the host knows the connection's max payload, and then
-// they are windowed too.
-//
-// Version 2 replaced version 1's acknowledgement of every stream write with
-// the write window; the two are not compatible.
+// with control frames (write deadline, read credit, half-close, close).
 //
 // Errors cross the boundary as an Error: the codes of every contract
 // sentinel the error wrapped, plus its text, so that errors.Is on the host
@@ -47,13 +35,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_Describe_FullMethodName    = "/iotd.plugin.v2.Plugin/Describe"
-	Plugin_Probe_FullMethodName       = "/iotd.plugin.v2.Plugin/Probe"
-	Plugin_Open_FullMethodName        = "/iotd.plugin.v2.Plugin/Open"
-	Plugin_CloseDialer_FullMethodName = "/iotd.plugin.v2.Plugin/CloseDialer"
-	Plugin_Conn_FullMethodName        = "/iotd.plugin.v2.Plugin/Conn"
-	Plugin_Signal_FullMethodName      = "/iotd.plugin.v2.Plugin/Signal"
-	Plugin_Sleep_FullMethodName       = "/iotd.plugin.v2.Plugin/Sleep"
+	Plugin_Describe_FullMethodName    = "/iotd.plugin.v1.Plugin/Describe"
+	Plugin_Probe_FullMethodName       = "/iotd.plugin.v1.Plugin/Probe"
+	Plugin_Open_FullMethodName        = "/iotd.plugin.v1.Plugin/Open"
+	Plugin_CloseDialer_FullMethodName = "/iotd.plugin.v1.Plugin/CloseDialer"
+	Plugin_Conn_FullMethodName        = "/iotd.plugin.v1.Plugin/Conn"
+	Plugin_Signal_FullMethodName      = "/iotd.plugin.v1.Plugin/Signal"
+	Plugin_Sleep_FullMethodName       = "/iotd.plugin.v1.Plugin/Sleep"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -346,7 +334,7 @@ func _Plugin_Sleep_Handler(srv interface{}, ctx context.Context, dec func(interf
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Plugin_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "iotd.plugin.v2.Plugin",
+	ServiceName: "iotd.plugin.v1.Plugin",
 	HandlerType: (*PluginServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
@@ -22,9 +22,8 @@ const maxDatagramErrors = 64
 
 // Conn serves one connection: the host's Dial, then the data both ways.
 // Three goroutines share the stream: this one receives host frames (and
-// applies deadlines and credit at once), a writer performs the queued
-// writes in order and returns write credit, and a reader reads ahead as far
-// as the host's credit allows.
+// applies deadlines and close at once), a writer performs writes in order,
+// and a reader reads ahead as far as the host's credit allows.
 func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
@@ -48,12 +47,10 @@ func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 		datagram: driver.Transport(dial.Transport) == driver.Datagram,
 		credit:   wire.ReadWindow,
 		more:     make(chan struct{}, 1),
-		wq:       newWriteQueue(),
-		drained:  make(chan struct{}),
+		writes:   make(chan *pb.HostFrame, 2*wire.WriteWindow/wire.Chunk+8),
 		done:     make(chan struct{}),
 	}
 	res.InitialCredit = p.credit
-	res.InitialWriteCredit = wire.WriteWindow
 	if err := p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: res}}); err != nil {
 		_ = c.Close()
 		return err
@@ -107,31 +104,14 @@ type pump struct {
 	credit int64
 	more   chan struct{} // a token when credit grew
 
-	wq        *writeQueue   // Write, CloseWrite and Close frames, in order
-	drained   chan struct{} // closed when the writer reached the Close
-	closing   atomic.Bool   // the host's Close is queued: drain in pieces
-	abandoned atomic.Bool   // Close stopped waiting for the writer
-	done      chan struct{} // closed when the pump ends
+	writes chan *pb.HostFrame // Write and CloseWrite frames, in order
+	done   chan struct{}      // closed when the pump ends
 }
 
 func (p *pump) send(f *pb.PluginFrame) error {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
 	return p.stream.Send(f)
-}
-
-// closeConn closes the Conn once the writes queued before the host's Close
-// are done, or at once when the host stops waiting (it bounds the wait by
-// the progress the writer reports).
-func (p *pump) closeConn(f *pb.HostFrame) error {
-	p.closing.Store(true)
-	p.wq.push(f)
-	select {
-	case <-p.drained:
-	case <-p.stream.Context().Done():
-	}
-	p.abandoned.Store(true)
-	return p.conn.Close()
 }
 
 func (p *pump) run() error {
@@ -148,7 +128,10 @@ func (p *pump) run() error {
 		}
 		switch fr := f.Frame.(type) {
 		case *pb.HostFrame_Write, *pb.HostFrame_CloseWrite:
-			p.wq.push(f)
+			select {
+			case p.writes <- f:
+			case <-p.stream.Context().Done():
+			}
 		case *pb.HostFrame_WriteDeadline:
 			var t time.Time
 			if fr.WriteDeadline.UnixNano != 0 {
@@ -164,12 +147,11 @@ func (p *pump) run() error {
 			default:
 			}
 		case *pb.HostFrame_Close:
-			closeErr = p.closeConn(f)
+			closeErr = p.conn.Close()
 			closed = true
 		}
 	}
 	if !closed {
-		p.abandoned.Store(true)
 		_ = p.conn.Close()
 	}
 	close(p.done)
@@ -206,7 +188,7 @@ func (p *pump) readLoop() {
 			return // closed by the host: what this read returned is moot
 		default:
 		}
-		final := err != nil && (!p.datagram || wire.IsFinal(err))
+		final := err != nil && (!p.datagram || errors.Is(err, net.ErrClosed) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF))
 		if err != nil && n == 0 && p.datagram && !final {
 			if errs++; errs >= maxDatagramErrors {
 				err = fmt.Errorf("sdk: %d datagram read errors in a row, the last: %w", errs, err)
@@ -243,6 +225,49 @@ func (p *pump) waitCredit() bool {
 		case <-p.more:
 		case <-p.done:
 			return false
+		}
+	}
+}
+
+// writeLoop performs the host's writes in order and acknowledges each op
+// once: after its last chunk, or at its first error (the op's remaining
+// chunks are then dropped).
+func (p *pump) writeLoop() {
+	var failed uint64
+	var op uint64
+	var total int64
+	for {
+		var f *pb.HostFrame
+		select {
+		case f = <-p.writes:
+		case <-p.done:
+			return
+		}
+		if f.GetCloseWrite() != nil {
+			err := closeWrite(p.conn)
+			if p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_CloseWriteResult{CloseWriteResult: &pb.CloseWriteResult{Error: wire.EncodeError(err)}}}) != nil {
+				return
+			}
+			continue
+		}
+		w := f.GetWrite()
+		if w.Op == failed {
+			continue
+		}
+		if w.Op != op {
+			op, total = w.Op, 0
+		}
+		n, err := p.conn.Write(w.Data)
+		total += int64(n)
+		if err == nil && !w.Last {
+			continue
+		}
+		if err != nil {
+			failed = w.Op
+		}
+		ack := &pb.WriteAck{Op: w.Op, N: total, Error: wire.EncodeError(err)}
+		if p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_WriteAck{WriteAck: ack}}) != nil {
+			return
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // Version is the version of this SDK, sent to the host in Describe.
-const Version = "2.0.0"
+const Version = "1.0.0"
 
 // Capabilities are what a driver's connections offer beyond net.Conn, for
 // capabilities the driver value itself does not implement (a Conn's

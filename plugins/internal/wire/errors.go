@@ -103,10 +103,3 @@ func (e *Error) Timeout() bool { return e.IsTimeout }
 func (e *Error) Temporary() bool { return e.IsTimeout }
 
 var _ net.Error = (*Error)(nil)
-
-// IsFinal reports whether a datagram connection's error means it cannot
-// go on (closed, broken, ended): other datagram errors, such as an ICMP
-// "port unreachable", concern one datagram only.
-func IsFinal(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF)
-}

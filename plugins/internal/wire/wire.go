@@ -2,7 +2,6 @@ package wire
 
 import (
 	"context"
-	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -15,18 +14,15 @@ import (
 // from being run by hand); it is not a secret. ProtocolVersion is the
 // default; VersionedPlugins decides.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolV2,
+	ProtocolVersion:  ProtocolV1,
 	MagicCookieKey:   "IOTD_DRIVER_PLUGIN",
 	MagicCookieValue: "5c1e0b7a-iotd-driver-plugin-d41f",
 }
 
-// ProtocolV2 is the version of the protocol in plugins/proto: version 1
-// acknowledged every stream write, version 2 windows them (WriteCredit).
-// The two are incompatible, so both sides list version 2 only and a plugin
-// built with an SDK of version 1 fails the handshake (rebuild it against
-// this SDK). A later version is added as another key of VersionedPlugins on
-// both sides; go-plugin picks the highest version both list.
-const ProtocolV2 = 2
+// ProtocolV1 is the first version of the protocol in plugins/proto. A v2
+// is added as another key of VersionedPlugins on both sides; go-plugin picks
+// the highest version both list.
+const ProtocolV1 = 1
 
 // PluginName is the name the driver service is dispensed under.
 const PluginName = "driver"
@@ -39,12 +35,9 @@ const (
 	// whole buffer it hands out, so a frame just above 32 KiB would cost a
 	// 1 MiB clear each way (measured: a third of the CPU of a transfer).
 	Chunk = 32<<10 - 64
-	// WriteWindow is the write credit: how much written data (payload
-	// bytes, plus one per windowed datagram) the host may have sent that
-	// the plugin's driver has not yet taken. A Write returns once its bytes
-	// are within the window, as a kernel socket's returns once they are in
-	// its send buffer.
-	WriteWindow = 512 << 10
+	// WriteWindow is the most stream data one write op carries; the host
+	// waits for an op's acknowledgement before it sends the next.
+	WriteWindow = 256 << 10
 	// ReadWindow is the read credit: how much data the plugin may send
 	// ahead of what the host has consumed.
 	ReadWindow = 512 << 10
@@ -55,17 +48,6 @@ const (
 	MaxMessage = 8 << 20
 	// ReadBuffer is the plugin's read buffer for datagram conns.
 	ReadBuffer = 64 << 10
-	// CloseStall bounds how long the host's Close waits for progress
-	// while the plugin writes the data queued before the Close: a peer
-	// that reads nothing cannot hold a Close for longer, while a slow but
-	// moving link (a modem) gets all its data out. CloseWait bounds the
-	// driver's own Close after that.
-	CloseStall = 3 * time.Second
-	CloseWait  = 5 * time.Second
-	// DrainPiece is the most the plugin writes in one driver Write while
-	// it drains the queue on Close, so that even a slow link reports
-	// progress well within CloseStall.
-	DrainPiece = 1 << 10
 )
 
 // GRPCPlugin is the go-plugin glue: Impl is set in the plugin process;
@@ -89,6 +71,6 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grp
 // Plugins returns the versioned plugin sets; server is nil on the host.
 func Plugins(server pb.PluginServer) map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
-		ProtocolV2: {PluginName: &GRPCPlugin{Impl: server}},
+		ProtocolV1: {PluginName: &GRPCPlugin{Impl: server}},
 	}
 }
