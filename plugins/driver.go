@@ -154,6 +154,11 @@ func (dl *remoteDialer) Dial(ctx context.Context, transport driver.Transport, ad
 // (waiting a moment for it to be reaped, so the status is known), into
 // ctx's error when ctx ended, and otherwise into an ErrBadConn error.
 func (p *Plugin) callError(ctx context.Context, g *generation, err error) error {
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// gRPC's own timer for the deadline can end the call a moment
+		// before ctx's does: the deadline is the cause, not the plugin.
+		<-ctx.Done()
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("plugins: %s: %w", p.name, ctx.Err())
 	}
