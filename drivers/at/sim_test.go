@@ -292,7 +292,10 @@ func TestStallThenRecovery(t *testing.T) {
 			assert.True(t, isTimeout(err), "Read during a stall times out at its deadline: %v", err)
 			require.NoError(t, c.SetReadDeadline(time.Time{}))
 			// A command the stalled module swallows times out; the line
-			// is then resynchronised (AT until OK) and works again.
+			// is then resynchronised (AT until OK) and works again. The
+			// Read above may have waited out the first stall in that
+			// resync, so the Write gets a stall of its own.
+			require.NoError(t, sim.Inject(atsim.Fault{Kind: atsim.Stall, Duration: 3 * time.Second}))
 			_, err = c.Write([]byte("swallowed"))
 			require.Error(t, err)
 			assert.ErrorIs(t, err, at.ErrTimeout)
