@@ -130,31 +130,19 @@ func (u *Uplink) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	handlers := map[string]func(*message.Message){
+	stopServing, err := u.bus.Serve(ctx, map[string]func(*message.Message){
 		bus.TopicUplinkPublish:     u.handlePublish,
 		bus.TopicUplinkSubscribe:   u.handleSubscribe,
 		bus.TopicUplinkUnsubscribe: u.handleUnsubscribe,
-	}
-	var loops sync.WaitGroup
-	for topic, h := range handlers {
-		ch, err := u.bus.Subscribe(ctx, topic)
-		if err != nil {
-			cancel()
-			loops.Wait()
-			return fmt.Errorf("coap: subscribe %s: %w", topic, err)
-		}
-		loops.Go(func() {
-			for m := range ch {
-				m.Ack()
-				h(m)
-			}
-		})
+	})
+	if err != nil {
+		return fmt.Errorf("coap: %w", err)
 	}
 	close(u.serving)
 
-	err := u.link.Run(ctx, u.session)
+	err = u.link.Run(ctx, u.session)
 	cancel()
-	loops.Wait()
+	stopServing()
 	u.mu.Lock()
 	queued := u.queue
 	u.queue = nil

@@ -138,31 +138,19 @@ func (u *Uplink) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	handlers := map[string]func(context.Context, *message.Message){
-		bus.TopicUplinkPublish:     u.handlePublish,
-		bus.TopicUplinkSubscribe:   u.handleSubscribe,
-		bus.TopicUplinkUnsubscribe: u.handleUnsubscribe,
-	}
-	var loops sync.WaitGroup
-	for topic, h := range handlers {
-		ch, err := u.bus.Subscribe(ctx, topic)
-		if err != nil {
-			cancel()
-			loops.Wait()
-			return fmt.Errorf("uplink: subscribe %s: %w", topic, err)
-		}
-		loops.Go(func() {
-			for m := range ch {
-				m.Ack() // at once: GoChannel holds the next request until then
-				h(ctx, m)
-			}
-		})
+	stopServing, err := u.bus.Serve(ctx, map[string]func(*message.Message){
+		bus.TopicUplinkPublish:     func(m *message.Message) { u.handlePublish(ctx, m) },
+		bus.TopicUplinkSubscribe:   func(m *message.Message) { u.handleSubscribe(ctx, m) },
+		bus.TopicUplinkUnsubscribe: func(m *message.Message) { u.handleUnsubscribe(ctx, m) },
+	})
+	if err != nil {
+		return fmt.Errorf("uplink: %w", err)
 	}
 	close(u.serving)
 
-	err := u.link.Run(ctx, u.session)
+	err = u.link.Run(ctx, u.session)
 	cancel()
-	loops.Wait()
+	stopServing()
 	u.reqs.Wait()
 	u.bg.Wait()
 	u.mu.Lock()

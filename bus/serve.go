@@ -1,0 +1,39 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Serve subscribes to each topic of handlers and calls its handler for
+// every message, one goroutine per topic, until ctx ends or stop is called.
+// Each message is acked before its handler runs: GoChannel holds the next
+// message of a topic until then, and a handler that replies later (an
+// uplink waiting for the broker) must not hold up the requests behind it.
+// stop ends the loops and waits for them; on error nothing is left running.
+// It is the serving side of the uplink protocol, shared by every uplink.
+func (b *Bus) Serve(ctx context.Context, handlers map[string]func(*message.Message)) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var loops sync.WaitGroup
+	stop = func() {
+		cancel()
+		loops.Wait()
+	}
+	for topic, h := range handlers {
+		ch, err := b.Subscribe(ctx, topic)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("bus: subscribe %s: %w", topic, err)
+		}
+		loops.Go(func() {
+			for m := range ch {
+				m.Ack()
+				h(m)
+			}
+		})
+	}
+	return stop, nil
+}
