@@ -6,12 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
-	"sync"
 	"testing"
 
 	piondtls "github.com/pion/dtls/v2"
-	"github.com/pion/transport/v2/udp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/conformance"
@@ -19,6 +16,7 @@ import (
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/drivers/posix/dtls"
+	"github.com/iotd/iotd/drivers/posix/dtls/dtlstest"
 	"github.com/iotd/iotd/plugins"
 )
 
@@ -93,46 +91,8 @@ func dtlsEcho(t *testing.T, dev pskDevice) string {
 		CipherSuites:         []piondtls.CipherSuiteID{piondtls.TLS_PSK_WITH_AES_128_GCM_SHA256, piondtls.TLS_PSK_WITH_AES_128_CCM, piondtls.TLS_PSK_WITH_AES_128_CBC_SHA256},
 		ExtendedMasterSecret: piondtls.RequestExtendedMasterSecret,
 	}
-	ln, err := (&udp.ListenConfig{}).Listen("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	e, err := dtlstest.Serve(cfg)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer raw.Close()
-				c, err := piondtls.ServerWithContext(ctx, raw, cfg)
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				stop := context.AfterFunc(ctx, func() { c.Close() })
-				defer stop()
-				buf := make([]byte, 8192)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	t.Cleanup(e.Close)
+	return e.Addr
 }

@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 		},
 		DatagramPeer: func(context.Context) (string, func(), error) {
 			// serveEcho stops in t's cleanup.
-			return serveEcho(t, pskServerConfig(dev, 0)).addr, func() {}, nil
+			return serveEcho(t, pskServerConfig(dev, 0)).Addr, func() {}, nil
 		},
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix/dtls"
+	"github.com/iotd/iotd/drivers/posix/dtls/dtlstest"
 	"github.com/iotd/iotd/internal/pki"
 )
 
@@ -34,7 +35,7 @@ func TestPSKEchoEverySuite(t *testing.T) {
 	for _, suite := range suites {
 		t.Run(piondtls.CipherSuiteName(suite), func(t *testing.T) {
 			srv := serveEcho(t, pskServerConfig(dev, suite))
-			c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.addr)
+			c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.Addr)
 			assert.Equal(t, "hello hub", echo(t, c, "hello hub"))
 			big := string(bytes.Repeat([]byte("x"), dtls.MaxPayload))
 			assert.Equal(t, big, echo(t, c, big))
@@ -67,7 +68,7 @@ func TestPSKRejected(t *testing.T) {
 			// wrong key only by its handshake timing out after the server
 			// has answered.
 			cfg.HandshakeTimeout = dtls.Duration(2 * time.Second)
-			c, err := open(t, cfg).Dial(testCtx(t), driver.Datagram, srv.addr)
+			c, err := open(t, cfg).Dial(testCtx(t), driver.Datagram, srv.Addr)
 			require.Error(t, err)
 			assert.Nil(t, c)
 			assert.ErrorIs(t, err, driver.ErrHandshake)
@@ -101,7 +102,7 @@ func TestCertificateMode(t *testing.T) {
 	})
 	rows := []struct {
 		name    string
-		srv     *echoServer
+		srv     *dtlstest.Echo
 		cfg     dtls.Config
 		wantErr string
 	}{
@@ -116,7 +117,7 @@ func TestCertificateMode(t *testing.T) {
 		t.Run(row.name, func(t *testing.T) {
 			cfg := row.cfg
 			cfg.HandshakeTimeout = dtls.Duration(10 * time.Second)
-			c, err := open(t, cfg).Dial(testCtx(t), driver.Datagram, row.srv.addr)
+			c, err := open(t, cfg).Dial(testCtx(t), driver.Datagram, row.srv.Addr)
 			if row.wantErr == "" {
 				require.NoError(t, err)
 				defer c.Close()
@@ -136,7 +137,7 @@ func TestDatagramRules(t *testing.T) {
 	srv := serveEcho(t, pskServerConfig(dev, 0))
 
 	t.Run("short buffer", func(t *testing.T) {
-		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.addr)
+		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.Addr)
 		_, err := c.Write([]byte("0123456789"))
 		require.NoError(t, err)
 		buf := make([]byte, 4)
@@ -147,7 +148,7 @@ func TestDatagramRules(t *testing.T) {
 		assert.Equal(t, "next", echo(t, c, "next"))
 	})
 	t.Run("too large", func(t *testing.T) {
-		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret, MaxDatagram: 512}, srv.addr)
+		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret, MaxDatagram: 512}, srv.Addr)
 		mp, err := driver.Lookup[driver.MaxPayloader](c)
 		require.NoError(t, err)
 		assert.Equal(t, 512, mp.MaxPayload())
@@ -157,7 +158,7 @@ func TestDatagramRules(t *testing.T) {
 		assert.Equal(t, "after", echo(t, c, "after"), "nothing was sent before")
 	})
 	t.Run("deadlines", func(t *testing.T) {
-		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.addr)
+		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.Addr)
 		require.NoError(t, c.SetReadDeadline(time.Now().Add(-time.Second)))
 		_, err := c.Read(make([]byte, 16))
 		assertTimeout(t, err)
@@ -171,7 +172,7 @@ func TestDatagramRules(t *testing.T) {
 		assertTimeout(t, err)
 	})
 	t.Run("close unblocks read", func(t *testing.T) {
-		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.addr)
+		c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.Addr)
 		assert.NotNil(t, c.LocalAddr())
 		assert.NotNil(t, c.RemoteAddr())
 		res := make(chan error, 1)
@@ -200,11 +201,11 @@ func TestDatagramRules(t *testing.T) {
 		var timeouts int
 		for attempt := 0; attempt < 3; attempt++ {
 			srv := serveEcho(t, pskServerConfig(dev, 0)) // its own, to get its server conn
-			c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.addr)
+			c := dial(t, dtls.Config{PSKIdentity: dev.clientID, PSK: dev.secret}, srv.Addr)
 			assert.Equal(t, "hi", echo(t, c, "hi"))
 			var s net.Conn
 			select {
-			case s = <-srv.accepts:
+			case s = <-srv.Accepts:
 			case <-time.After(30 * time.Second):
 				require.FailNow(t, "no server conn")
 			}
@@ -274,7 +275,7 @@ func TestInsecureSkipVerifyWarns(t *testing.T) {
 	require.NoError(t, err)
 	srv := serveEcho(t, &piondtls.Config{Certificates: []tls.Certificate{server.TLS()}})
 	logs := captureLogs(t)
-	c := dial(t, dtls.Config{InsecureSkipVerify: true}, srv.addr)
+	c := dial(t, dtls.Config{InsecureSkipVerify: true}, srv.Addr)
 	assert.Equal(t, "x", echo(t, c, "x"))
 	assert.Contains(t, logs.String(), "verification is OFF")
 }

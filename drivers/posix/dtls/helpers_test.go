@@ -7,16 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	piondtls "github.com/pion/dtls/v2"
-	"github.com/pion/transport/v2/udp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix/dtls"
+	"github.com/iotd/iotd/drivers/posix/dtls/dtlstest"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -76,80 +75,13 @@ func pskServerConfig(d device, suite piondtls.CipherSuiteID) *piondtls.Config {
 	}
 }
 
-// echoServer is a pion DTLS server that echoes every datagram. Each peer's
-// handshake runs on its own goroutine, so a failed handshake does not hold
-// up the next client.
-type echoServer struct {
-	addr    string
-	accepts chan net.Conn // server-side conns, after the handshake
-	errs    chan error    // failed handshakes
-}
-
-// echoIdle ends an echo session that has been silent this long.
-const echoIdle = 2 * time.Second
-
-func serveEcho(t *testing.T, cfg *piondtls.Config) *echoServer {
+// serveEcho starts a DTLS echo with cfg for the rest of the test.
+func serveEcho(t *testing.T, cfg *piondtls.Config) *dtlstest.Echo {
 	t.Helper()
-	lc := udp.ListenConfig{}
-	ln, err := lc.Listen("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	e, err := dtlstest.Serve(cfg)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &echoServer{addr: ln.Addr().String(), accepts: make(chan net.Conn, 16), errs: make(chan error, 16)}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer raw.Close()
-				c, err := piondtls.ServerWithContext(ctx, raw, cfg)
-				if err != nil {
-					select {
-					case s.errs <- err:
-					default:
-					}
-					return
-				}
-				defer c.Close()
-				select {
-				case s.accepts <- c:
-				default:
-				}
-				stop := context.AfterFunc(ctx, func() { c.Close() })
-				defer stop()
-				buf := make([]byte, 8192)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-					// A client's close_notify is one unretransmitted
-					// datagram; when it is lost the session would live
-					// on, and the suite's leak cases count this
-					// process's goroutines, the echo's included. So a
-					// session that has carried data ends when idle (not
-					// before: the client may still be retransmitting its
-					// last handshake flight through a lossy relay).
-					_ = c.SetReadDeadline(time.Now().Add(echoIdle))
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
-	})
-	return s
+	t.Cleanup(e.Close)
+	return e
 }
 
 func open(t *testing.T, cfg dtls.Config) driver.Dialer {
