@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/daemon"
@@ -55,18 +56,9 @@ func loadPlugins(ctx context.Context, cfg daemon.PluginsConfig, dir string, reg 
 		return func() {}, err
 	}
 	for name := range cfg.Pins {
-		if !containsBase(paths, name) {
+		if !slices.ContainsFunc(paths, func(p string) bool { return filepath.Base(p) == name }) {
 			log.Warn("plugins.pins names a plugin that is not in plugins.dir", "plugin", name, "dir", dir)
 		}
 	}
 	return closeAll, nil
-}
-
-func containsBase(paths []string, name string) bool {
-	for _, p := range paths {
-		if filepath.Base(p) == name {
-			return true
-		}
-	}
-	return false
 }
