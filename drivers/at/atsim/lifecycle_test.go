@@ -3,7 +3,9 @@ package atsim_test
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -115,9 +117,16 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		require.NoError(t, m.Close(), "Close is idempotent")
 		p.sawEOF(t)
 	}
-	// the peers' accept loops end at cleanup; the modems' goroutines
-	// must already be gone
-	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
-	assert.NotContains(t, stacks, "atsim.(*Modem)")
+	// The peers' accept loops end at cleanup; the modems' goroutines must
+	// be gone. Close waits for them, but a goroutine that has signalled
+	// the wait group may still be on its way out for a moment.
+	var stacks string
+	gone := func() bool {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		return !strings.Contains(stacks, "atsim.(*Modem)")
+	}
+	if !assert.Eventually(t, gone, 2*time.Second, 10*time.Millisecond) {
+		t.Log(stacks)
+	}
 }
