@@ -31,6 +31,8 @@ type Bus struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	refs filterRefs
 }
 
 // New starts a bus. log may be nil.
