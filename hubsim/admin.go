@@ -52,6 +52,8 @@ type Info struct {
 	AdminURL string `json:"adminUrl"`
 	CAFile   string `json:"caFile"`
 	CAPEM    string `json:"caPem"`
+	// Limits are the publish limits in force.
+	Limits Limits `json:"limits"`
 }
 
 // PublishResult is the answer of POST /devices/{pid}/{dn}/publish.
@@ -121,7 +123,7 @@ func (h *Hub) mountAdmin() {
 	m := h.admin
 	m.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, Info{TLSAddr: h.TLSAddr(), TCPAddr: h.TCPAddr(), AdminURL: h.AdminURL(),
-			CAFile: h.CAFile(), CAPEM: string(h.ca.CertPEM)})
+			CAFile: h.CAFile(), CAPEM: string(h.ca.CertPEM), Limits: h.Limits()})
 	})
 	m.HandleFunc("GET /products", func(w http.ResponseWriter, r *http.Request) {
 		ps := h.store.Products()

@@ -10,11 +10,18 @@ import (
 	"github.com/iotd/iotd/core"
 )
 
-// CONNACK return codes (MQTT 3.1.1) the hub refuses with.
+// CONNACK return codes (MQTT 3.1.1) the hub refuses with. The hub speaks
+// MQTT 3.1.1 only: it never sends an MQTT 5 reason code (0x80 and up).
 const (
+	// CodeUnacceptableProtocol: a protocol level other than 3.1.1's 4 (or
+	// 3.1's 3), MQTT 5 included.
+	CodeUnacceptableProtocol byte = 1
 	// CodeIdentifierRejected: unknown client id, or the id inside the
 	// username does not match it.
 	CodeIdentifierRejected byte = 2
+	// CodeServerUnavailable is not sent by hubsim's own checks; it stands
+	// for any broker refusal MQTT 3.1.1 has no code for.
+	CodeServerUnavailable byte = 3
 	// CodeBadCredentials: malformed or expired username, wrong app id or
 	// connection id, missing or wrong password.
 	CodeBadCredentials byte = 4
@@ -39,14 +46,20 @@ type connectRequest struct {
 	PeerCert *x509.Certificate
 }
 
-// refusal is an authentication failure: the CONNACK code and a reason a
-// user can act on. It never contains a secret or the password.
+// refusal is a refused CONNECT: the CONNACK code (0: none, the connection
+// is just closed) and a reason a user can act on. It never contains a
+// secret or the password.
 type refusal struct {
 	Code   byte
 	Reason string
 }
 
-func (r *refusal) Error() string { return fmt.Sprintf("connack %d: %s", r.Code, r.Reason) }
+func (r *refusal) Error() string {
+	if r.Code == 0 {
+		return r.Reason
+	}
+	return fmt.Sprintf("connack %d: %s", r.Code, r.Reason)
+}
 
 func refuse(code byte, format string, args ...any) *refusal {
 	return &refusal{Code: code, Reason: fmt.Sprintf(format, args...)}

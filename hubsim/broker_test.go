@@ -2,6 +2,7 @@ package hubsim
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -81,26 +82,34 @@ func TestACL(t *testing.T) {
 	assert.Contains(t, st.Subscriptions, "PACL000001/alice/data")
 	assert.NotContains(t, st.Subscriptions, "PACL000001/bob/control")
 
-	t.Run("publish to another device's topic is not delivered", func(t *testing.T) {
-		bobIn := make(inbox, 4)
-		assert.Equal(t, byte(1), subscribe(t, bob, "PACL000001/bob/control", 1, bobIn))
-		publish(t, alice, "PACL000001/bob/control", 1, "intrusion") // acknowledged, dropped
-		publish(t, alice, "PACL000001/alice/event", 0, "ok")
-		// alice's connection handles packets in order: once "ok" is logged,
-		// the intrusion went as far as it ever will.
-		waitFor(t, "ok logged", func() bool { return len(h.Messages("PACL000001", "alice")) == 2 })
-		// A marker through the hub proves bob's queue was drained up to here.
-		require.NoError(t, h.Publish("PACL000001/bob/control", []byte("marker"), 1))
-		assert.Equal(t, "marker", string(bobIn.next(t).Payload()))
-		assert.Equal(t, int64(1), h.Status("PACL000001", "alice").DeniedPublishes)
-		assert.True(t, alice.IsConnectionOpen(), "a denied publish does not close the connection")
+	for _, qos := range []byte{0, 1} {
+		t.Run(fmt.Sprintf("publish to another device's topic closes the connection, qos %d", qos), func(t *testing.T) {
+			bobIn := make(inbox, 4)
+			assert.Equal(t, byte(1), subscribe(t, bob, "PACL000001/bob/control", 1, bobIn))
+			alice := connectKey(t, h, tcpConn(h), "PACL000001", "alice")
+			before := h.Status("PACL000001", "alice")
+			publishRefused(t, alice, "PACL000001/bob/control", qos, "intrusion")
+			// A marker through the hub proves bob's queue was drained up to here.
+			require.NoError(t, h.Publish("PACL000001/bob/control", []byte("marker"), 1))
+			assert.Equal(t, "marker", string(bobIn.next(t).Payload()))
+			st := h.Status("PACL000001", "alice")
+			assert.Equal(t, before.DeniedPublishes+1, st.DeniedPublishes)
+			require.NotNil(t, st.LastPublishRefusal)
+			assert.Equal(t, PublishUnauthorized, st.LastPublishRefusal.Code)
+			msgs := h.Messages("PACL000001", "alice")
+			last := msgs[len(msgs)-1]
+			assert.True(t, last.Denied)
+			assert.Equal(t, "PACL000001/bob/control", last.Topic)
+			assert.Equal(t, "topic outside the device's ACL", last.Reason)
 
-		msgs := h.Messages("PACL000001", "alice")
-		require.Len(t, msgs, 2)
-		assert.True(t, msgs[0].Denied)
-		assert.Equal(t, "PACL000001/bob/control", msgs[0].Topic)
-		assert.Equal(t, Record{Time: testNow, Direction: Up, Topic: "PACL000001/alice/event", Payload: "ok"}, msgs[1])
-	})
+			// The next connection works.
+			alice = connectKey(t, h, tcpConn(h), "PACL000001", "alice")
+			publish(t, alice, "PACL000001/alice/event", 1, "ok")
+			alice.Disconnect(100)
+			msgs = h.Messages("PACL000001", "alice")
+			assert.Equal(t, Record{Time: testNow, Direction: Up, Topic: "PACL000001/alice/event", QoS: 1, Payload: "ok"}, msgs[len(msgs)-1])
+		})
+	}
 
 	t.Run("own loopback topic is delivered", func(t *testing.T) {
 		data := make(inbox, 4)
@@ -109,6 +118,18 @@ func TestACL(t *testing.T) {
 		m := data.next(t)
 		assert.Equal(t, `{"action":"publish_test","count":"0"}`, string(m.Payload()))
 	})
+}
+
+// publishRefused publishes and asserts the hub closed the connection for
+// it: a QoS 1 publish is not acknowledged.
+func publishRefused(t *testing.T, cl paho.Client, topic string, qos byte, payload string) {
+	t.Helper()
+	tok := cl.Publish(topic, qos, false, payload)
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	if qos > 0 {
+		require.Error(t, tok.Error(), "a refused publish must not be acknowledged")
+	}
+	waitFor(t, "the hub to close the connection", func() bool { return !cl.IsConnectionOpen() })
 }
 
 func TestQoS2PublishClosesConnection(t *testing.T) {
@@ -164,8 +185,7 @@ func TestTimeService(t *testing.T) {
 		_, err := h.CreateDevice("PTIME00001", "other", false)
 		require.NoError(t, err)
 		other := connectKey(t, h, tcpConn(h), "PTIME00001", "other")
-		// QoS 1: the PUBACK comes after the ACL decision.
-		publish(t, other, "$sys/operation/PTIME00001/dev", 1, `{"type":"get","resource":["time"]}`)
+		publishRefused(t, other, "$sys/operation/PTIME00001/dev", 1, `{"type":"get","resource":["time"]}`)
 		assert.Equal(t, int64(1), h.Status("PTIME00001", "other").DeniedPublishes)
 		select {
 		case m := <-in:

@@ -19,14 +19,33 @@
 //     CONNACK 2 (identifier), 4 (username/password) or 5 (not authorised),
 //     are logged with the reason, and are kept per device (GET
 //     /devices/{pid}/{dn}, lastRefusal) and hub-wide (GET /refusals).
+//   - MQTT 3.1.1 only, like the hub (3.1's MQIsdp is accepted too): an
+//     MQTT 5 CONNECT, or any other protocol level, gets the 3.1.1 CONNACK
+//     1; a CONNECT that is not MQTT or is malformed (reserved flag, will
+//     flags without a will, a password without a username) is closed
+//     without a CONNACK. Every CONNACK is the 4-byte 3.1.1 packet with a
+//     code from 0 to 5: none of mochi's MQTT 5 reason codes (0x80 and up)
+//     reaches a client. The hub never sends DISCONNECT: a session taken
+//     over or a hub shutting down just closes the connection.
 //   - A per-device ACL ([Allowed]): {pid}/{dn}/... and $x/y[/z]/{pid}/{dn}[/...]
 //     system topics; nothing over 128 characters. A denied subscribe gets
-//     SUBACK 0x80; a denied publish is acknowledged and dropped (logged,
-//     counted in the device status, kept in its message log as denied).
-//     QoS 2 is denied: SUBACK 0x80 for a subscription, and a QoS 2 publish
-//     closes the connection. Retain is ignored (no retained messages); a
-//     will is accepted in CONNECT and ignored. A second CONNECT with the
-//     same client id takes the session over and disconnects the first.
+//     SUBACK 0x80. QoS 2 is denied: SUBACK 0x80 for a subscription. Retain
+//     is ignored (no retained messages); a will is accepted in CONNECT and
+//     ignored. A second CONNECT with the same client id takes the session
+//     over and closes the first connection.
+//   - Publish refusals close the connection, before any PUBACK (MQTT 3.1.1
+//     has no negative PUBACK; the AT firmware reports these as errors 130,
+//     131 and 132, PROTOCOL.md §1.6), for QoS 0 and 1 alike: a topic
+//     outside the device's ACL (130), a payload over Config.MaxPayload (132;
+//     default 16 KiB, the hub's documented limit), more publishes than
+//     Config.PublishRate allows (131; a token bucket per client id that
+//     reconnecting does not refill; default 30 a second with a burst of 60,
+//     hubsim's own figure: the hub's is not documented), and QoS 2. Each is
+//     logged with its reason, counted in the device status
+//     (deniedPublishes, oversizePublishes, rateLimitedPublishes,
+//     lastPublishRefusal) and kept in its message log as denied. Tests and
+//     benchmarks that publish faster than a device would raise
+//     Config.PublishRate; GET /info shows the limits in force.
 //   - The $sys time service: {"type":"get","resource":["time"]} on
 //     $sys/operation/{pid}/{dn} is answered on $sys/operation/result/{pid}/{dn}
 //     with {"type":"get","time":s,"ntptime1":ms,"ntptime2":ms}. Malformed or
@@ -86,7 +105,7 @@
 //
 // # Admin API (JSON, loopback)
 //
-//	GET   /info                              addresses and the CA PEM
+//	GET   /info                              addresses, the CA PEM and the publish limits
 //	GET   /products                          POST /products {"productId"}
 //	GET   /devices[?product=P]               POST /devices {"productId","deviceName","authMode":"KEY"|"CERT"}
 //	GET   /devices/{pid}/{dn}                device and status (no credentials)

@@ -179,13 +179,16 @@ func TestGatewayACLAndTopologyPersist(t *testing.T) {
 	require.Equal(t, GatewayOK, g.code("bind", bindEntry(sub, sub.Secret)))
 	assert.Equal(t, byte(1), subscribe("PSUB000003/s1/control"), "bound, offline: subscribing is allowed")
 
-	// Offline: nothing is delivered and publishes are dropped.
+	// Offline: nothing is delivered, and a publish for the sub-device
+	// closes the gateway's connection.
 	require.NoError(t, h.Publish("PSUB000003/s1/control", []byte("while offline"), 1))
-	publish("PSUB000003/s1/event", "denied")
+	publishRefused(t, g.cl, "PSUB000003/s1/event", 1, "denied")
 	recs := h.Messages("PGW0000002", "gw")
 	assert.True(t, recs[len(recs)-1].Denied)
 	assert.Empty(t, upRecords(h.Messages("PSUB000003", "s1")))
 
+	g = newGWClient(t, h, "PGW0000002", "gw")
+	assert.Equal(t, byte(1), subscribe("PSUB000003/s1/control"), "the binding outlives the connection")
 	require.Equal(t, GatewayOK, g.code("online", ref(sub)))
 	require.NoError(t, h.Publish("PSUB000003/s1/control", []byte("while online"), 1))
 	assert.Equal(t, "while online", next(), "the offline message was never delivered")
@@ -193,10 +196,17 @@ func TestGatewayACLAndTopologyPersist(t *testing.T) {
 	up := upRecords(h.Messages("PSUB000003", "s1"))
 	require.Len(t, up, 1)
 	assert.Equal(t, "allowed", up[0].Payload)
-	publish("PSUB000003/s2/event", "not bound")
+	publishRefused(t, g.cl, "PSUB000003/s2/event", 1, "not bound")
 	assert.Empty(t, upRecords(h.Messages("PSUB000003", "s2")))
 	_ = unbound
+	waitFor(t, "sub-device offline with its gateway's connection", func() bool {
+		v, err := NewClient(h.AdminURL()).SubDevices(context.Background(), "PGW0000002", "gw")
+		return err == nil && len(v) == 1 && !v[0].Online
+	})
 
+	g = newGWClient(t, h, "PGW0000002", "gw")
+	assert.Equal(t, byte(1), subscribe("PSUB000003/s1/control"))
+	require.Equal(t, GatewayOK, g.code("online", ref(sub)))
 	// Offline again: access ends.
 	require.Equal(t, GatewayOK, g.code("offline", ref(sub)))
 	require.NoError(t, h.Publish("PSUB000003/s1/control", []byte("offline again"), 1))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -20,11 +21,16 @@ const sysAlias = "$hubsim-sys"
 // result is an invalid filter, so mochi answers SUBACK 0x80 for it.
 const qos2Denied = "#/qos2-denied/"
 
-// errQoS2 closes a connection that published with QoS 2.
-var errQoS2 = errors.New("hubsim: qos 2 is not supported")
-
-// hook connects mochi's callbacks to the Hub: CONNECT authentication, ACL,
-// the message log, and dispatch to services.
+// hook connects mochi's callbacks to the Hub: CONNECT checks and
+// authentication, ACL and publish limits, the message log, and dispatch to
+// services.
+//
+// Refusals that close a connection are made in OnPacketRead, which runs on
+// the connection's reader before mochi processes the packet: an error
+// wrapping packets.ErrRejectPacket there ends the connection with nothing
+// written. Later hooks cannot do that under MQTT 3.1.1: an error from
+// OnPublish either drops the message silently (no PUBACK, no close: the
+// client's QoS 1 publish waits forever) or lets mochi acknowledge it.
 type hook struct {
 	mqtt.HookBase
 	h *Hub
@@ -34,9 +40,9 @@ func (k *hook) ID() string { return "hubsim" }
 
 func (k *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
-		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnACLCheck, mqtt.OnPacketRead, mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnUnsubscribed,
-		mqtt.OnPublish, mqtt.OnPublished,
+		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished,
+		mqtt.OnDisconnect, mqtt.OnACLCheck, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribe,
+		mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPublish, mqtt.OnPublished,
 	}, []byte{b})
 }
 
@@ -57,41 +63,121 @@ func (k *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	dev, ref := authenticate(req, h.now(), h.store.DeviceByClientID)
 	if ref != nil {
-		h.tracker.refuse(Refusal{Time: h.now().UTC(), ClientID: req.ClientID, Remote: cl.Net.Remote, Code: ref.Code, Reason: ref.Reason},
-			dev.ProductID != "")
-		h.log.Warn("connect refused", "client", req.ClientID, "remote", cl.Net.Remote, "listener", cl.Net.Listener,
-			"connack", ref.Code, "reason", ref.Reason)
-		_ = h.broker.SendConnack(cl, connackCode(cl, ref.Code), false, nil)
+		k.refuseConnect(cl, req.ClientID, dev.ProductID != "", ref)
 		return ref
 	}
-	// The hub supports neither will messages nor retain; a will is ignored.
-	cl.Properties.Will = mqtt.Will{}
 	h.log.Info("connect accepted", "device", dev.ProductID+"/"+dev.DeviceName, "auth", dev.AuthMode,
 		"remote", cl.Net.Remote, "listener", cl.Net.Listener, "keepalive", pk.Connect.Keepalive)
 	return nil
 }
 
-// connackCode maps a 3.1.1 return code to the mochi code that encodes it
-// for the client's protocol version.
-func connackCode(cl *mqtt.Client, code byte) packets.Code {
-	v5 := cl.Properties.ProtocolVersion == 5
-	switch code {
-	case CodeIdentifierRejected:
-		return packets.ErrClientIdentifierNotValid
-	case CodeBadCredentials:
-		if v5 {
-			return packets.ErrBadUsernameOrPassword
-		}
-		return packets.ErrMalformedUsername // mochi sends 0x04 to v3 clients for this
+// refuseConnect records and logs a refused CONNECT and answers it with
+// CONNACK ref.Code, or with nothing when the code is 0.
+func (k *hook) refuseConnect(cl *mqtt.Client, clientID string, known bool, ref *refusal) {
+	h := k.h
+	h.tracker.refuse(Refusal{Time: h.now().UTC(), ClientID: clientID, Remote: cl.Net.Remote, Code: ref.Code, Reason: ref.Reason}, known)
+	h.log.Warn("connect refused", "client", clientID, "remote", cl.Net.Remote, "listener", cl.Net.Listener,
+		"connack", ref.Code, "reason", ref.Reason)
+	if ref.Code != 0 {
+		// Written directly: the packet carries the 3.1.1 return code as is
+		// and no v5 properties (OnPacketEncode sees to the latter too).
+		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: ref.Code})
+	}
+}
+
+// checkConnect applies the hub's protocol rules to a connection's CONNECT
+// before mochi validates it: mochi would otherwise answer some CONNECTs
+// with MQTT 5 reason codes (0x80 and up) or a v5 CONNACK. Only 3.1.1 (and
+// 3.1) clients get through; a malformed CONNECT closes the connection
+// without a CONNACK, as MQTT 3.1.1 §3.1.4 asks. A will is removed: the hub
+// supports none (PROTOCOL.md §1.2), and it is accepted and ignored.
+func (k *hook) checkConnect(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	c := &pk.Connect
+	id := c.ClientIdentifier
+	_, known := k.h.store.DeviceByClientID(id)
+	fail := func(code byte, format string, args ...any) (packets.Packet, error) {
+		ref := refuse(code, format, args...)
+		k.refuseConnect(cl, id, known, ref)
+		return pk, errors.Join(packets.ErrRejectPacket, ref)
+	}
+	name, level := string(c.ProtocolName), pk.ProtocolVersion
+	switch {
+	case name == "MQTT" && level == 4, name == "MQIsdp" && level == 3:
+	case name == "MQTT" || name == "MQIsdp":
+		return fail(CodeUnacceptableProtocol, "protocol %s level %d%s: the hub speaks MQTT 3.1.1 (MQTT level 4) and 3.1 (MQIsdp level 3) only",
+			name, level, map[bool]string{true: " (MQTT 5)"}[level == 5])
 	default:
-		if v5 {
-			return packets.ErrNotAuthorized
-		}
-		return packets.ErrBadUsernameOrPassword // mochi sends 0x05 to v3 clients for this
+		return fail(0, "protocol name %q is not MQTT: connection closed without CONNACK", name)
+	}
+	switch {
+	case pk.ReservedBit != 0:
+		return fail(0, "malformed CONNECT: reserved flag set: connection closed without CONNACK")
+	case c.WillQos > 2:
+		return fail(0, "malformed CONNECT: will QoS 3: connection closed without CONNACK")
+	case !c.WillFlag && (c.WillQos != 0 || c.WillRetain):
+		return fail(0, "malformed CONNECT: will QoS or retain without a will: connection closed without CONNACK")
+	case c.PasswordFlag && !c.UsernameFlag:
+		return fail(0, "malformed CONNECT: password without a username: connection closed without CONNACK")
+	}
+	c.WillFlag, c.WillQos, c.WillRetain, c.WillTopic, c.WillPayload = false, 0, false, "", nil
+	if code := pk.ConnectValidate(); code != packets.CodeSuccess {
+		return fail(0, "malformed CONNECT: %s: connection closed without CONNACK", code.Reason)
+	}
+	if id == "" {
+		return fail(CodeIdentifierRejected, "empty client id: send productId+deviceName")
+	}
+	return pk, nil
+}
+
+// OnPacketEncode keeps every CONNACK MQTT 3.1.1: no v5 properties, and a
+// return code from 0 to 5. checkConnect and OnConnect leave mochi no
+// refusal of its own to make; this maps one should a mochi version add
+// another.
+func (k *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Connack {
+		return pk
+	}
+	pk.ProtocolVersion = 4
+	if pk.ReasonCode > CodeNotAuthorized {
+		code := connackV3(pk.ReasonCode)
+		k.h.log.Warn("connect refused by the broker", "client", cl.ID, "remote", cl.Net.Remote,
+			"mochi_code", pk.ReasonCode, "connack", code)
+		pk.ReasonCode = code
+	}
+	if pk.ReasonCode != 0 {
+		pk.SessionPresent = false // [MQTT-3.2.2-4]
+	}
+	return pk
+}
+
+// connackV3 maps an MQTT 5 CONNACK reason code to a 3.1.1 return code.
+func connackV3(code byte) byte {
+	switch code {
+	case packets.ErrUnsupportedProtocolVersion.Code, packets.ErrProtocolViolation.Code:
+		return CodeUnacceptableProtocol
+	case packets.ErrClientIdentifierNotValid.Code:
+		return CodeIdentifierRejected
+	case packets.ErrMalformedPacket.Code, packets.ErrBadUsernameOrPassword.Code, packets.ErrBadAuthenticationMethod.Code:
+		return CodeBadCredentials
+	case packets.ErrNotAuthorized.Code, packets.ErrBanned.Code:
+		return CodeNotAuthorized
+	default:
+		return CodeServerUnavailable
 	}
 }
 
 func (k *hook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+// OnSessionEstablish closes the connection of an earlier session with the
+// same client id (the hub keeps one per device). Closing it here, before
+// mochi takes the session over, keeps mochi from sending that client a
+// DISCONNECT, a packet only clients send in MQTT 3.1.1.
+func (k *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	if old, ok := k.h.broker.Clients.Get(cl.ID); ok && old != cl && !old.Closed() {
+		k.h.log.Info("session taken over", "client", cl.ID, "old_remote", old.Net.Remote, "new_remote", cl.Net.Remote)
+		old.Stop(packets.ErrSessionTakenOver)
+	}
+}
 
 func (k *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	h := k.h
@@ -125,6 +211,9 @@ func (k *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 		st.status.Connected = false
 		clear(st.subs)
 	})
+	if cause := cl.StopCause(); cause != nil && err != nil {
+		err = cause // why the hub closed it, rather than the read error that followed
+	}
 	attrs := []any{"client", cl.ID, "remote", cl.Net.Remote}
 	if err != nil {
 		attrs = append(attrs, "reason", err.Error())
@@ -142,9 +231,9 @@ func (k *hook) deviceOf(cl *mqtt.Client) (DeviceRef, bool) {
 }
 
 // OnACLCheck governs subscriptions and deliveries. Publishes always pass
-// here: the publish ACL is applied in OnPublish, where a denied message can
-// be acknowledged and dropped as the hub does, instead of mochi closing the
-// connection.
+// here: the publish ACL is applied in OnPacketRead (checkPublish), which
+// closes the connection as the hub does, where mochi would answer a denied
+// QoS 1 publish of a 3.1.1 client with a DISCONNECT packet.
 func (k *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if cl.Net.Inline || write {
 		return true
@@ -153,22 +242,61 @@ func (k *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return ok && k.h.allowed(dev, topic, false)
 }
 
-// OnPacketRead renames $sys publishes out of mochi's way and refuses QoS 2
-// publishes.
+// OnPacketRead checks a connection's CONNECT, refuses publishes the hub
+// would refuse (closing the connection) and renames $sys publishes out of
+// mochi's way.
 func (k *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish {
-		return pk, nil
-	}
-	if pk.FixedHeader.Qos == 2 {
-		k.h.log.Warn("publish refused, connection closed", "client", cl.ID, "topic", pk.TopicName,
-			"reason", "qos 2 is not supported by the hub; use qos 0 or 1")
-		k.h.tracker.update(cl.ID, func(st *deviceState) { st.status.DeniedPublishes++ })
-		return pk, errors.Join(packets.ErrRejectPacket, errQoS2)
-	}
-	if len(pk.TopicName) >= 4 && strings.EqualFold(pk.TopicName[:4], "$sys") {
-		pk.TopicName = sysAlias + pk.TopicName[4:]
+	switch pk.FixedHeader.Type {
+	case packets.Connect:
+		if cl.ID != "" { // set from the first CONNECT
+			return pk, nil // a second CONNECT: mochi closes the connection
+		}
+		return k.checkConnect(cl, pk)
+	case packets.Publish:
+		if err := k.checkPublish(cl, pk); err != nil {
+			return pk, errors.Join(packets.ErrRejectPacket, err)
+		}
+		if len(pk.TopicName) >= 4 && strings.EqualFold(pk.TopicName[:4], "$sys") {
+			pk.TopicName = sysAlias + pk.TopicName[4:]
+		}
 	}
 	return pk, nil
+}
+
+// checkPublish returns an error, after recording and logging the refusal,
+// for a publish the hub refuses: QoS 2, a topic outside the device's ACL
+// (AT error 130), a payload over MaxPayload (132), or one over the
+// device's publish rate (131). The hub answers each by closing the
+// connection: over MQTT 3.1.1 a PUBACK cannot say no.
+func (k *hook) checkPublish(cl *mqtt.Client, pk packets.Packet) error {
+	h := k.h
+	qos, topic, n := pk.FixedHeader.Qos, pk.TopicName, len(pk.Payload)
+	ref := PublishRefusal{Time: h.now().UTC(), Topic: topic, QoS: qos, Bytes: n}
+	dev, ok := k.deviceOf(cl)
+	switch {
+	case qos == 2:
+		ref.Reason = "qos 2 is not supported by the hub; use qos 0 or 1"
+	case len(topic) > MaxTopicLen:
+		ref.Code, ref.Reason = PublishUnauthorized, "topic longer than 128 characters"
+	case !ok || !h.allowed(dev, topic, true):
+		ref.Code, ref.Reason = PublishUnauthorized, "topic outside the device's ACL"
+	case h.cfg.MaxPayload > 0 && n > h.cfg.MaxPayload:
+		ref.Code = PublishTooLong
+		ref.Reason = fmt.Sprintf("payload of %d bytes is over the hub's limit of %d", n, h.cfg.MaxPayload)
+	case !h.limiter.allow(cl.ID):
+		ref.Code = PublishRateLimited
+		ref.Reason = fmt.Sprintf("over the publish rate of %g a second (burst %d)", h.cfg.PublishRate, h.cfg.PublishBurst)
+	default:
+		return nil
+	}
+	payload := pk.Payload
+	if ref.Code == PublishTooLong {
+		payload = nil // the reason gives its size
+	}
+	h.tracker.refusePublish(cl.ID, ref, withDenied(newRecord(h.now(), Up, topic, qos, payload), ref.Reason))
+	h.log.Warn("publish refused, connection closed", "client", cl.ID, "topic", topic, "qos", qos, "bytes", n,
+		"code", ref.Code, "reason", ref.Reason)
+	return ref.err()
 }
 
 // OnSubscribe denies QoS 2 subscriptions by making their filter invalid.
@@ -210,8 +338,8 @@ func (k *hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	}
 }
 
-// OnPublish restores $sys topics, applies the publish ACL and records the
-// message. A denied publish is acknowledged (QoS 1) and dropped.
+// OnPublish restores $sys topics and records the message; checkPublish
+// has already refused what the hub refuses.
 func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
@@ -220,19 +348,9 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if strings.HasPrefix(pk.TopicName, sysAlias) {
 		pk.TopicName = "$sys" + strings.TrimPrefix(pk.TopicName, sysAlias)
 	}
-	dev, ok := k.deviceOf(cl)
-	rec := newRecord(h.now(), Up, pk.TopicName, pk.FixedHeader.Qos, pk.Payload)
-	if !ok || !h.allowed(dev, pk.TopicName, true) {
-		reason := "topic outside the device's ACL"
-		if len(pk.TopicName) > MaxTopicLen {
-			reason = "topic longer than 128 characters"
-		}
-		h.tracker.record(cl.ID, withDenied(rec))
-		h.log.Warn("publish denied", "client", cl.ID, "topic", pk.TopicName, "reason", reason)
-		return pk, packets.CodeSuccessIgnore
-	}
+	dev, _ := k.deviceOf(cl)
 	pk.FixedHeader.Retain = false // the hub keeps no retained messages
-	h.tracker.record(cl.ID, rec)
+	h.tracker.record(cl.ID, newRecord(h.now(), Up, pk.TopicName, pk.FixedHeader.Qos, pk.Payload))
 	h.logPublish("publish", dev, pk.TopicName, pk.FixedHeader.Qos, pk.Payload)
 	return pk, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -64,6 +65,21 @@ type Config struct {
 	// peer) that sent nothing for this long; 0 means
 	// DefaultCoAPIdleTimeout.
 	CoAPIdleTimeout time.Duration
+
+	// MaxPayload is the largest MQTT publish payload, in bytes, a device
+	// may send; a larger one closes its connection. 0 means
+	// DefaultMaxPayload (the hub's 16 KiB); negative means no limit.
+	MaxPayload int
+	// PublishRate is how many publishes per second a device may send on
+	// average, enforced with a token bucket per client id that survives
+	// reconnects; exceeding it closes the connection. 0 means
+	// DefaultPublishRate; negative means no limit. It is measured on the
+	// real (monotonic) clock, not Now.
+	PublishRate float64
+	// PublishBurst is the bucket's size: how many publishes a device may
+	// send back to back. 0 means two seconds' worth of PublishRate (at
+	// least 1).
+	PublishBurst int
 }
 
 func (c Config) withDefaults() Config {
@@ -82,6 +98,15 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.PublishRate == 0 {
+		c.PublishRate = DefaultPublishRate
+	}
+	if c.PublishBurst <= 0 && c.PublishRate > 0 {
+		c.PublishBurst = max(1, int(math.Ceil(2*c.PublishRate)))
+	}
 	return c
 }
 
@@ -95,6 +120,7 @@ type Hub struct {
 	ca      *pki.Pair
 	broker  *mqtt.Server
 	tracker *tracker
+	limiter *limiter
 	admin   *http.ServeMux
 	state   *State
 
@@ -126,7 +152,8 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, now: cfg.Now, tracker: newTracker(), admin: http.NewServeMux(),
-		state: st, store: st.Store, ca: st.CA, active: map[string]*mqtt.Client{}}
+		state: st, store: st.Store, ca: st.CA, active: map[string]*mqtt.Client{},
+		limiter: newLimiter(cfg.PublishRate, cfg.PublishBurst, time.Now)}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -193,16 +220,20 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 	}()
 
 	ok = true
+	lim := h.Limits()
 	h.log.Info("hubsim started", "tls", h.TLSAddr(), "tcp", h.TCPAddr(), "admin", h.AdminURL(),
-		"state", cfg.StateDir, "ca", h.CAFile())
+		"state", cfg.StateDir, "ca", h.CAFile(),
+		"max_payload", lim.MaxPayload, "publish_rate", lim.PublishRate, "publish_burst", lim.PublishBurst)
 	return h, nil
 }
 
-// disconnectAll disconnects every client; it is the listeners' close hook.
+// disconnectAll closes every client's connection; it is the listeners'
+// close hook. It does not send DISCONNECT, as mochi's own shutdown would:
+// in MQTT 3.1.1 only a client sends that packet.
 func (h *Hub) disconnectAll(string) {
 	for _, cl := range h.broker.Clients.GetAll() {
 		if !cl.Net.Inline && !cl.Closed() {
-			_ = h.broker.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			cl.Stop(packets.ErrServerShuttingDown)
 		}
 	}
 }

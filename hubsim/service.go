@@ -134,8 +134,9 @@ func (h *Hub) dispatch(m Message) {
 // handlers. It returns false when the ACL denied the topic.
 func (h *Hub) Ingest(m Message) bool {
 	if !h.allowed(m.Device, m.Topic, true) {
-		h.tracker.record(m.Device.ClientID(), withDenied(newRecord(m.Received, Up, m.Topic, m.QoS, m.Payload)))
-		h.log.Warn("publish denied", "device", m.Device.String(), "topic", m.Topic, "reason", "topic outside the device's ACL")
+		const reason = "topic outside the device's ACL"
+		h.tracker.record(m.Device.ClientID(), withDenied(newRecord(m.Received, Up, m.Topic, m.QoS, m.Payload), reason))
+		h.log.Warn("publish denied", "device", m.Device.String(), "topic", m.Topic, "reason", reason)
 		return false
 	}
 	h.tracker.record(m.Device.ClientID(), newRecord(m.Received, Up, m.Topic, m.QoS, m.Payload))
@@ -147,7 +148,7 @@ func (h *Hub) Ingest(m Message) bool {
 	return true
 }
 
-func withDenied(r Record) Record {
-	r.Denied = true
+func withDenied(r Record, reason string) Record {
+	r.Denied, r.Reason = true, reason
 	return r
 }

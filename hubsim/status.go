@@ -32,8 +32,10 @@ type Record struct {
 	// Payload is the payload as text, or base64 when Binary is set.
 	Payload string `json:"payload"`
 	Binary  bool   `json:"binary,omitempty"`
-	// Denied is set for a publish the ACL dropped.
-	Denied bool `json:"denied,omitempty"`
+	// Denied is set for a publish the hub refused; Reason says why. An MQTT
+	// publish refused for its size is kept without its payload.
+	Denied bool   `json:"denied,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // PayloadBytes returns the payload as bytes.
@@ -60,7 +62,8 @@ type Refusal struct {
 	Time     time.Time `json:"time"`
 	ClientID string    `json:"clientId"`
 	Remote   string    `json:"remote"`
-	// Code is the MQTT 3.1.1 CONNACK return code (2, 4 or 5).
+	// Code is the MQTT 3.1.1 CONNACK return code (1 to 5), or 0 when the
+	// connection was closed without a CONNACK (a malformed CONNECT).
 	Code   byte   `json:"code"`
 	Reason string `json:"reason"`
 }
@@ -73,10 +76,17 @@ type Status struct {
 	LastConnect time.Time `json:"lastConnect,omitzero"`
 	LastRefusal *Refusal  `json:"lastRefusal,omitempty"`
 	// Published and Received count messages from and to the device.
-	Published        int64 `json:"published"`
-	Received         int64 `json:"received"`
-	DeniedPublishes  int64 `json:"deniedPublishes"`
-	DeniedSubscribes int64 `json:"deniedSubscribes"`
+	Published int64 `json:"published"`
+	Received  int64 `json:"received"`
+	// DeniedPublishes counts publishes refused for their topic (the ACL)
+	// or QoS 2, OversizePublishes those over the payload limit and
+	// RateLimitedPublishes those over the publish rate. Each such MQTT
+	// publish closed the connection; LastPublishRefusal is the latest.
+	DeniedPublishes      int64           `json:"deniedPublishes"`
+	OversizePublishes    int64           `json:"oversizePublishes"`
+	RateLimitedPublishes int64           `json:"rateLimitedPublishes"`
+	LastPublishRefusal   *PublishRefusal `json:"lastPublishRefusal,omitempty"`
+	DeniedSubscribes     int64           `json:"deniedSubscribes"`
 	// Subscriptions are the filters the device holds now.
 	Subscriptions []string `json:"subscriptions"`
 }
@@ -127,13 +137,33 @@ func (t *tracker) refuse(r Refusal, known bool) {
 	}
 }
 
+func (st *deviceState) push(r Record) {
+	st.ring[st.next] = r
+	st.next = (st.next + 1) % len(st.ring)
+	if st.next == 0 {
+		st.full = true
+	}
+}
+
+// refusePublish records a publish that closed the connection.
+func (t *tracker) refusePublish(clientID string, ref PublishRefusal, r Record) {
+	t.update(clientID, func(st *deviceState) {
+		st.push(r)
+		switch ref.Code {
+		case PublishTooLong:
+			st.status.OversizePublishes++
+		case PublishRateLimited:
+			st.status.RateLimitedPublishes++
+		default:
+			st.status.DeniedPublishes++
+		}
+		st.status.LastPublishRefusal = &ref
+	})
+}
+
 func (t *tracker) record(clientID string, r Record) {
 	t.update(clientID, func(st *deviceState) {
-		st.ring[st.next] = r
-		st.next = (st.next + 1) % len(st.ring)
-		if st.next == 0 {
-			st.full = true
-		}
+		st.push(r)
 		switch {
 		case r.Denied:
 			st.status.DeniedPublishes++
@@ -171,6 +201,10 @@ func (t *tracker) status(clientID string) Status {
 	if s.LastRefusal != nil {
 		r := *s.LastRefusal
 		s.LastRefusal = &r
+	}
+	if s.LastPublishRefusal != nil {
+		r := *s.LastPublishRefusal
+		s.LastPublishRefusal = &r
 	}
 	s.Subscriptions = make([]string, 0, len(st.subs))
 	for f := range st.subs {

@@ -40,6 +40,8 @@ func newRootCmd() *cobra.Command {
 func serveCmd(g *globals) *cobra.Command {
 	var tlsAddr, tcpAddr, coapAddr, coapPlainAddr, level string
 	var coapSeparate bool
+	var maxPayload, publishBurst int
+	var publishRate float64
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the emulator until interrupted",
@@ -53,12 +55,14 @@ func serveCmd(g *globals) *cobra.Command {
 			h, err := hubsim.Start(cmd.Context(), hubsim.Config{
 				StateDir: g.state, TLSAddr: tlsAddr, TCPAddr: tcpAddr, AdminAddr: g.admin, Logger: log,
 				CoAPAddr: coapAddr, CoAPPlainAddr: coapPlainAddr, CoAPSeparate: coapSeparate,
+				MaxPayload: maxPayload, PublishRate: publishRate, PublishBurst: publishBurst,
 			})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "hubsim: MQTT TLS %s, MQTT TCP %s, CoAP DTLS %s, CoAP UDP %s, admin %s, CA %s\n",
 				orOff(h.TLSAddr()), orOff(h.TCPAddr()), orOff(h.CoAPAddr()), orOff(h.CoAPPlainAddr()), orOff(h.AdminURL()), h.CAFile())
+			fmt.Fprintf(cmd.OutOrStdout(), "hubsim: per device: payload %s, publish rate %s\n", payloadLimit(h.Limits()), rateLimit(h.Limits()))
 			<-cmd.Context().Done()
 			return h.Close()
 		},
@@ -69,7 +73,26 @@ func serveCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&coapPlainAddr, "coap-plain", hubsim.Off, `plain CoAP listen address, UDP; no DTLS, so an auth request is trusted for the device it names ("-" disables)`)
 	c.Flags().BoolVar(&coapSeparate, "coap-separate", false, "answer CoAP publishes with ACK 2.03 and a separate CON 2.05")
 	c.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	c.Flags().IntVar(&maxPayload, "max-payload", hubsim.DefaultMaxPayload,
+		"largest MQTT publish payload in bytes; a larger one closes the connection, as on the hub (negative: no limit)")
+	c.Flags().Float64Var(&publishRate, "publish-rate", hubsim.DefaultPublishRate,
+		"publishes per second a device may send (hubsim's choice; the hub's figure is not published); more closes the connection (negative: no limit)")
+	c.Flags().IntVar(&publishBurst, "publish-burst", 0, "publishes a device may send back to back (0: two seconds' worth of --publish-rate)")
 	return c
+}
+
+func payloadLimit(l hubsim.Limits) string {
+	if l.MaxPayload == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("up to %d bytes", l.MaxPayload)
+}
+
+func rateLimit(l hubsim.Limits) string {
+	if l.PublishRate == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%g/s, burst %d", l.PublishRate, l.PublishBurst)
 }
 
 func orOff(s string) string {
@@ -132,7 +155,8 @@ func deviceCmd(g *globals) *cobra.Command {
 					refusal = fmt.Sprintf("%s connack %d: %s", r.Time.Format(time.DateTime), r.Code, r.Reason)
 				}
 				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.ProductID, d.DeviceName, d.AuthMode, state,
-					d.Status.Published, d.Status.Received, d.Status.DeniedPublishes+d.Status.DeniedSubscribes, refusal)
+					d.Status.Published, d.Status.Received, d.Status.DeniedPublishes+d.Status.OversizePublishes+
+						d.Status.RateLimitedPublishes+d.Status.DeniedSubscribes, refusal)
 			}
 			return tw.Flush()
 		},
@@ -156,11 +180,18 @@ func deviceCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(w, "device:        %s/%s (%s)%s\n", d.ProductID, d.DeviceName, d.AuthMode, map[bool]string{true: " disabled"}[d.Disabled])
 			fmt.Fprintf(w, "client id:     %s\n", d.ClientID())
 			fmt.Fprintf(w, "connected:     %v %s %s\n", d.Status.Connected, d.Status.Listener, d.Status.Remote)
+			st := d.Status
 			fmt.Fprintf(w, "messages:      %d published, %d received, %d publishes and %d subscribes denied\n",
-				d.Status.Published, d.Status.Received, d.Status.DeniedPublishes, d.Status.DeniedSubscribes)
+				st.Published, st.Received, st.DeniedPublishes, st.DeniedSubscribes)
+			fmt.Fprintf(w, "refused:       %d publishes over the payload limit, %d over the rate\n",
+				st.OversizePublishes, st.RateLimitedPublishes)
 			fmt.Fprintf(w, "subscriptions: %s\n", strings.Join(d.Status.Subscriptions, " "))
 			if r := d.Status.LastRefusal; r != nil {
 				fmt.Fprintf(w, "last refusal:  %s CONNACK %d from %s: %s\n", r.Time.Format(time.RFC3339), r.Code, r.Remote, r.Reason)
+			}
+			if r := d.Status.LastPublishRefusal; r != nil {
+				fmt.Fprintf(w, "last kick:     %s publish to %s (q%d, %d bytes), error %d, connection closed: %s\n",
+					r.Time.Format(time.RFC3339), r.Topic, r.QoS, r.Bytes, r.Code, r.Reason)
 			}
 			return nil
 		},
@@ -287,7 +318,7 @@ func messagesCmd(g *globals) *cobra.Command {
 			for _, m := range msgs {
 				note := ""
 				if m.Denied {
-					note = " DENIED"
+					note = " DENIED (" + m.Reason + ")"
 				}
 				if m.Binary {
 					note += " base64"

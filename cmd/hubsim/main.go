@@ -2,6 +2,7 @@
 // its products and devices.
 //
 //	hubsim serve [--state DIR] [--tls ADDR] [--tcp ADDR] [--admin ADDR] [--coap ADDR] [--coap-plain ADDR] [--coap-separate]
+//	             [--max-payload BYTES] [--publish-rate N] [--publish-burst N]
 //	hubsim device create PRODUCT DEVICE [--cert] --out device_info.json
 //	hubsim device list [--product P] | device show PRODUCT/DEVICE
 //	hubsim product create PRODUCT | product list
