@@ -65,6 +65,7 @@ func (o *Outbox) AppendBatch(ctx context.Context, msgs []Message) ([]Meta, error
 		b.nextSeq += uint64(len(msgs))
 		b.messages += len(msgs)
 		b.bytes += total
+		o.touched.Add(total)
 		added := metas
 		b.effects = append(b.effects, func() {
 			for _, m := range added {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -93,7 +94,7 @@ func TestCrashHelper(t *testing.T) {
 	if path == "" {
 		t.Skip("run by TestCrashSIGKILL")
 	}
-	o, err := Open(path, Options{Sync: SyncPolicy(os.Getenv(crashSyncEnv)), SyncInterval: 50e6})
+	o, err := Open(path, Options{Sync: SyncPolicy(os.Getenv(crashSyncEnv)), SyncInterval: 50 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

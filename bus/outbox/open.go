@@ -256,12 +256,19 @@ func (o *Outbox) load() error {
 		if v := tx.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
 			maxSeq, _ = keySeqOf(v)
 		}
+		var prev uint64
 		err := tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
 			seq, ok := keySeqOf(k)
 			if !ok || v == nil {
 				skipped++
 				return nil
 			}
+			if seq <= prev {
+				// bbolt finds keys by their order: writing to a tree
+				// out of order would misplace them.
+				return fmt.Errorf("%w: pending records out of order (%d after %d)", ErrCorrupt, seq, prev)
+			}
+			prev = seq
 			maxSeq = max(maxSeq, seq)
 			r, err := decodeStored(seq, v)
 			if err != nil {
@@ -275,12 +282,17 @@ func (o *Outbox) load() error {
 		if err != nil {
 			return err
 		}
+		prev = 0
 		return tx.Bucket(bucketDead).ForEach(func(k, v []byte) error {
 			seq, ok := keySeqOf(k)
 			if !ok || v == nil {
 				skipped++
 				return nil
 			}
+			if seq <= prev {
+				return fmt.Errorf("%w: dead letters out of order (%d after %d)", ErrCorrupt, seq, prev)
+			}
+			prev = seq
 			maxSeq = max(maxSeq, seq)
 			o.dead++
 			o.deadBytes += storedSize(v)
@@ -304,9 +316,7 @@ func (o *Outbox) load() error {
 		o.log.Warn("outbox: corrupt record moved to the dead letters", "path", o.path, "seq", seq, "err", causes[seq])
 		ops = append(ops, o.parkCorrupt(seq, causes[seq]))
 	}
-	if !o.commit(ops) {
-		return o.loadError(ops[0].err)
-	}
+	o.commit(ops)
 	for _, p := range ops {
 		if p.err != nil {
 			return o.loadError(p.err)
@@ -322,7 +332,7 @@ func (o *Outbox) parkCorrupt(seq uint64, cause error) *op {
 		pb := tx.Bucket(bucketPending)
 		v := pb.Get(seqKey(seq))
 		if v == nil {
-			return nil
+			return fmt.Errorf("%w: record %d is listed but cannot be looked up (damaged key order)", ErrCorrupt, seq)
 		}
 		r := o.salvage(seq, v, cause)
 		r.Parked = fromUnixNano(time.Now().UnixNano())

@@ -212,6 +212,11 @@ func (o *Outbox) Append(ctx context.Context, topic string, qos byte, payload []b
 	if len(payload) > maxPayload {
 		return Meta{}, fmt.Errorf("outbox: append: payload of %d bytes, MQTT's limit is %d", len(payload), maxPayload)
 	}
+	// Refuse at once what cannot fit now, without a trip to the writer
+	// (the writer checks again: Appends ahead of this one count there).
+	if err := o.precheck(1, int64(len(topic)+len(payload))); err != nil {
+		return Meta{}, fmt.Errorf("outbox: append %s: %w", topic, err)
+	}
 	var m Meta
 	p := &op{size: int64(len(payload)), run: func(tx *bolt.Tx, b *batch) error {
 		size := int64(len(topic) + len(payload))
@@ -617,6 +622,17 @@ func (o *Outbox) enter() error {
 	if o.closed {
 		o.closeMu.RUnlock()
 		return ErrClosed
+	}
+	return nil
+}
+
+// precheck refuses n messages of size bytes that do not fit in the
+// committed usage.
+func (o *Outbox) precheck(n int, size int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.pending)+n > o.opts.MaxMessages || o.bytes+size > o.opts.MaxBytes {
+		return o.fullError(len(o.pending), o.bytes, size)
 	}
 	return nil
 }

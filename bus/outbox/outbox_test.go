@@ -137,10 +137,7 @@ func TestAppendContextEnded(t *testing.T) {
 	o := openT(t, tempPath(t), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	// Keep the writer busy so that the request cannot be taken at once.
-	o.mu.Lock()
 	_, err := o.Append(ctx, "t", 1, []byte("x"))
-	o.mu.Unlock()
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Empty(t, o.Pending())
 }
@@ -436,4 +433,37 @@ func TestLargePayloads(t *testing.T) {
 	p, err := o.Payload(m.Seq)
 	require.NoError(t, err)
 	assert.Equal(t, big, p)
+}
+
+func TestAppendBatch(t *testing.T) {
+	path := tempPath(t)
+	o := openT(t, path, Options{MaxMessages: 4})
+	ms, err := o.AppendBatch(context.Background(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, ms)
+
+	appendT(t, o, "t", []byte("0"))
+	ms, err = o.AppendBatch(context.Background(), []Message{
+		{Topic: "a", QoS: 1, Payload: []byte("1")},
+		{Topic: "b", QoS: 1, Payload: []byte("2")},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{2, 3}, seqs(ms), "consecutive seqs, in the given order")
+	assert.Equal(t, "b", ms[1].Topic)
+
+	_, err = o.AppendBatch(context.Background(), []Message{
+		{Topic: "c", QoS: 1, Payload: []byte("3")},
+		{Topic: "d", QoS: 1, Payload: []byte("4")},
+	})
+	require.ErrorIs(t, err, ErrFull)
+	assert.Len(t, o.Pending(), 3, "all or nothing")
+	_, err = o.AppendBatch(context.Background(), []Message{{Topic: "", QoS: 1}})
+	require.Error(t, err)
+
+	require.NoError(t, o.Close())
+	o = openT(t, path, Options{MaxMessages: 4})
+	assert.Equal(t, []uint64{1, 2, 3}, seqs(o.Pending()))
+	p, err := o.Payload(3)
+	require.NoError(t, err)
+	assert.Equal(t, "2", string(p))
 }

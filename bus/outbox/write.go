@@ -57,6 +57,9 @@ type batch struct {
 	effects   []func()
 }
 
+// errNothingToCommit rolls back a transaction that changed nothing.
+var errNothingToCommit = errors.New("outbox: nothing to commit")
+
 type abortError struct{ err error }
 
 func (e *abortError) Error() string { return e.err.Error() }
@@ -72,6 +75,9 @@ func (o *Outbox) submit(ctx context.Context, p *op) error {
 		return err
 	}
 	defer o.closeMu.RUnlock()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
 	p.done = make(chan struct{})
 	select {
 	case o.reqs <- p:
@@ -194,7 +200,8 @@ func (o *Outbox) hasDeletes() bool {
 
 // commit writes the pending deletions and ops in one transaction, applies
 // their effects to memory when it succeeded, and answers every op. It
-// reports whether a transaction was committed.
+// reports whether a transaction was committed (not when every op was
+// refused and there was nothing to write).
 func (o *Outbox) commit(ops []*op) bool {
 	if o.failed && len(ops) > 0 && o.hasDeletes() {
 		// After a failed commit (a full disk, most likely) write the
@@ -234,8 +241,19 @@ func (o *Outbox) commit(ops []*op) bool {
 					return err
 				}
 			}
+			if len(dels) == 0 && len(b.effects) == 0 {
+				// Every request was refused (ErrFull, ErrNotFound...):
+				// no commit, no fsync.
+				return errNothingToCommit
+			}
 			return nil
 		})
+		if err == errNothingToCommit {
+			for _, p := range ops {
+				close(p.done)
+			}
+			return false
+		}
 		if failed < 0 {
 			break
 		}
