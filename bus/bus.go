@@ -25,8 +25,9 @@ type Bus struct {
 	log        *slog.Logger
 	replyTopic string
 
-	mu      sync.Mutex // guards pending and closed
+	mu      sync.Mutex // guards pending, serving and closed
 	pending map[string]chan *message.Message
+	serving map[string]int // topic → subscriptions to it
 	closed  bool
 
 	cancel context.CancelFunc
@@ -54,6 +55,7 @@ func New(cfg Config, log *slog.Logger) (*Bus, error) {
 		log:        log,
 		replyTopic: TopicReply + "." + watermill.NewShortUUID(),
 		pending:    make(map[string]chan *message.Message),
+		serving:    make(map[string]int),
 		done:       make(chan struct{}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,7 +84,21 @@ func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
 // Subscribe returns a channel of the messages published on topic from now on,
 // closed when ctx ends or the bus closes. Each message must be Acked.
 func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	return b.ps.Subscribe(ctx, topic)
+	ch, err := b.ps.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.serving[topic]++
+	b.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		if b.serving[topic]--; b.serving[topic] <= 0 {
+			delete(b.serving, topic)
+		}
+		b.mu.Unlock()
+	})
+	return ch, nil
 }
 
 // ErrNoReply means a request got no reply before its context ended; usually

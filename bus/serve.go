@@ -37,3 +37,12 @@ func (b *Bus) Serve(ctx context.Context, handlers map[string]func(*message.Messa
 	}
 	return stop, nil
 }
+
+// served reports whether anyone subscribes to topic (an uplink's Serve
+// loop, for the uplink topics), so that a request there fails at once
+// instead of waiting for a reply nobody sends.
+func (b *Bus) served(topic string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.serving[topic] > 0
+}

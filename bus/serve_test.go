@@ -17,9 +17,9 @@ import (
 func TestServe(t *testing.T) {
 	b := newBus(t)
 	got := make(chan string, 4)
-	release := make(chan struct{})
+	release, started := make(chan struct{}), make(chan struct{})
 	stop, err := b.Serve(context.Background(), map[string]func(*message.Message){
-		"a": func(m *message.Message) { <-release; got <- "a:" + string(m.Payload) },
+		"a": func(m *message.Message) { close(started); <-release; got <- "a:" + string(m.Payload) },
 		"b": func(m *message.Message) { got <- "b:" + string(m.Payload) },
 	})
 	require.NoError(t, err)
@@ -31,6 +31,7 @@ func TestServe(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("b's message was not handled")
 	}
+	<-started // a's handler runs (on a loaded machine it may not have yet)
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
 	select {

@@ -6,11 +6,16 @@ package bus
 const (
 	// TopicUplinkPublish carries requests to send a message to the cloud.
 	// Metadata: [MetaTopic] (cloud topic, required), [MetaQoS] ("0" or "1",
-	// default "0"). Payload: the message body. The reply (see [Bus.Request])
-	// comes once the message was written (QoS 0) or acknowledged (QoS 1); a
-	// non-empty [MetaError] in the reply means it was not delivered and why.
-	// While the uplink is disconnected, publishes are queued (bounded) and
-	// replied to once sent; a full queue is an immediate error reply.
+	// default "0"), [MetaWait] ("ack", the default, or "stored"). Payload:
+	// the message body. The reply (see [Bus.Request]) carries a [Result] in
+	// [MetaResult]: acknowledged once the message was written (QoS 0) or
+	// PUBACKed (QoS 1); stored once it is queued, for a request that waits
+	// only for that (a QoS 1 message is then on disk when the uplink has an
+	// outbox); refused or not_sent with the reason in [MetaError]. While the
+	// uplink is disconnected messages wait in its bounded queue; a publish
+	// that does not fit is refused at once. A request with [MetaWithdraw]
+	// set withdraws an earlier one whose publisher gave up (see
+	// [Bus.CloudPublishWith]). Requests are served in order.
 	TopicUplinkPublish = "uplink.publish"
 
 	// TopicUplinkSubscribe carries requests to subscribe to a cloud filter

@@ -64,9 +64,11 @@ type Status struct {
 	ClockOffset    time.Duration `json:"clock_offset_ns"`
 	LastSync       time.Time     `json:"last_sync,omitzero"`
 	QueueDepth     int           `json:"queue_depth"`
-	Inflight       int           `json:"inflight"`
-	Subscriptions  []string      `json:"subscriptions"`
-	LastError      string        `json:"last_error,omitempty"`
+	// Queue holds the MQTT channel's queue bounds and dead letters.
+	Queue         *QueueStatus `json:"queue,omitempty"`
+	Inflight      int          `json:"inflight"`
+	Subscriptions []string     `json:"subscriptions"`
+	LastError     string       `json:"last_error,omitempty"`
 	// Features holds each feature's counters, bad input included.
 	Features FeatureStats `json:"features"`
 }
@@ -82,15 +84,6 @@ type FeatureStats struct {
 	SubDeviceOTA map[string]ota.Status `json:"sub_device_ota,omitempty"`
 	// LogUpload is nil when log upload is off.
 	LogUpload *logupload.Stats `json:"logupload,omitempty"`
-}
-
-// PublishRequest is the body of POST /v1/publish. Exactly one of Payload and
-// PayloadBase64 may be set.
-type PublishRequest struct {
-	Topic         string `json:"topic"`
-	Payload       string `json:"payload,omitempty"`
-	PayloadBase64 string `json:"payload_base64,omitempty"`
-	QoS           int    `json:"qos"`
 }
 
 // Message is one received message on a /v1/subscribe stream. Payload holds
@@ -154,6 +147,7 @@ func (d *Daemon) listenAPI() (*apiServer, error) {
 	mux.HandleFunc("POST /v1/gateway/subdevices", s.gatewayAdd)
 	mux.HandleFunc("POST /v1/gateway/{op}", s.gatewayOp)
 	mux.HandleFunc("POST /v1/log", s.logLine)
+	s.outboxRoutes(mux)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }

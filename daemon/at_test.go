@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
@@ -77,8 +78,10 @@ link:
 			defer rcancel()
 			publish := func(payload string) {
 				t.Helper()
-				topic, err := r.client.Publish(rctx, PublishRequest{Topic: "event", Payload: payload, QoS: 1})
+				rep, err := r.client.Publish(rctx, PublishRequest{Topic: "event", Payload: payload, QoS: 1})
 				require.NoError(t, err)
+				require.Equal(t, bus.Acknowledged, rep.Result)
+				topic := rep.Topic
 				require.Eventually(t, func() bool {
 					for _, m := range hub.Messages(pid, "modem1") {
 						if m.Topic == topic && m.Payload == payload {

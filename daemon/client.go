@@ -110,16 +110,6 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return s, err
 }
 
-// Publish sends a message through the daemon and waits until it was sent
-// (QoS 0) or acknowledged (QoS 1). It returns the topic as expanded.
-func (c *Client) Publish(ctx context.Context, req PublishRequest) (string, error) {
-	var out struct {
-		Topic string `json:"topic"`
-	}
-	err := c.do(ctx, http.MethodPost, "/v1/publish", req, &out)
-	return out.Topic, err
-}
-
 // Drivers lists the daemon's drivers with their probe results.
 func (c *Client) Drivers(ctx context.Context) ([]core.ProbeResult, error) {
 	var out []core.ProbeResult

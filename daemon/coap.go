@@ -128,9 +128,16 @@ func (d *Daemon) newUplink(b *bus.Bus, log *slog.Logger) (uplink, error) {
 				Method: method, Expiry: cfg.MQTT.UsernameExpiry, Now: d.clock.Now,
 			})
 		},
-		KeepAlive:      cfg.MQTT.KeepAlive,
-		ConnectTimeout: cfg.MQTT.ConnectTimeout,
-		QueueSize:      cfg.MQTT.QueueSize,
+		KeepAlive:       cfg.MQTT.KeepAlive,
+		ConnectTimeout:  cfg.MQTT.ConnectTimeout,
+		QueueSize:       cfg.MQTT.QueueSize,
+		QueueBytes:      cfg.MQTT.QueueBytes,
+		MaxPayload:      cfg.MQTT.MaxPayload,
+		Overflow:        cfg.MQTT.Overflow,
+		DeadLetterAfter: cfg.MQTT.DeadLetterAfter,
+		Outbox:          d.box,
+		PublishRate:     cfg.MQTT.publishRate(),
+		PublishBurst:    cfg.MQTT.PublishBurst,
 	}, d.link, b, log)
 	if err != nil {
 		return nil, err
@@ -152,6 +159,19 @@ func (d *Daemon) uplinkStatus(st *Status) {
 	us := d.mqtt.Status()
 	st.ConnectedSince, st.QueueDepth, st.Inflight = us.ConnectedSince, us.QueueDepth, us.Inflight
 	st.Subscriptions, st.LastError = us.Subscriptions, us.LastError
+	st.Queue = &QueueStatus{Memory: us.Memory, Outbox: us.Outbox, DeadLetters: us.DeadLetters, Parked: us.Parked}
+}
+
+// QueueStatus is the MQTT channel's queues in [Status].
+type QueueStatus struct {
+	// Memory: messages held in memory until confirmed, against
+	// mqtt.queue_size and mqtt.queue_bytes.
+	Memory mqttup.Bound `json:"memory"`
+	// Outbox: QoS 1 messages on disk until acknowledged; nil when off.
+	Outbox *mqttup.Bound `json:"outbox,omitempty"`
+	// DeadLetters counts parked messages; Parked those parked since start.
+	DeadLetters int `json:"dead_letters"`
+	Parked      int `json:"parked"`
 }
 
 // CoAPStatus is the CoAP channel's part of [Status].

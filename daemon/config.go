@@ -43,6 +43,8 @@ type Config struct {
 	Channel string     `yaml:"channel"`
 	Link    LinkConfig `yaml:"link"`
 	MQTT    MQTTConfig `yaml:"mqtt"`
+	// Outbox keeps accepted QoS 1 messages on disk until acknowledged.
+	Outbox OutboxConfig `yaml:"outbox"`
 	// CoAP shapes the CoAP channel (used when Channel is coap).
 	CoAP     coapup.Config  `yaml:"coap"`
 	Features FeaturesConfig `yaml:"features"`
@@ -95,8 +97,26 @@ type MQTTConfig struct {
 	KeepAlive time.Duration `yaml:"keepalive"`
 	// ConnectTimeout bounds CONNECT→CONNACK (default 10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// QueueSize bounds publishes held while disconnected (default 1000).
-	QueueSize int `yaml:"queue_size"`
+	// QueueSize and QueueBytes bound the messages held in memory until
+	// the hub confirms them: every QoS 0 message, and QoS 1 messages when
+	// the outbox is off (defaults 1000 and 4 MiB).
+	QueueSize  int   `yaml:"queue_size"`
+	QueueBytes int64 `yaml:"queue_bytes"`
+	// MaxPayload refuses larger payloads at once (default 16384, the hub's
+	// documented limit).
+	MaxPayload int `yaml:"max_payload"`
+	// Overflow is refuse (default) or drop_oldest: what a full queue or
+	// outbox does with a new message.
+	Overflow string `yaml:"overflow"`
+	// DeadLetterAfter parks a message that ended this many sessions
+	// (default 3), so that the messages behind it are sent.
+	DeadLetterAfter int `yaml:"dead_letter_after"`
+	// PublishRate paces publishes to this many per second with bursts of
+	// PublishBurst (defaults 30 and 60: hubsim's limit; the hub's own is
+	// not documented). The hub closes the connection of a device that
+	// publishes faster. A negative rate turns pacing off.
+	PublishRate  float64 `yaml:"publish_rate"`
+	PublishBurst int     `yaml:"publish_burst"`
 	// SignMethod is hmacsha256 (default) or hmacsha1.
 	SignMethod string `yaml:"sign_method"`
 	// UsernameExpiry is how long a signed username stays valid (default 0:
@@ -189,6 +209,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.QueueSize < 0 {
 		return bad("mqtt.queue_size", "must not be negative")
+	}
+	if err := c.validateQueue(); err != nil {
+		return err
 	}
 	if c.MQTT.UsernameExpiry < 0 {
 		return bad("mqtt.username_expiry", "must not be negative")

@@ -14,6 +14,7 @@ import (
 	"github.com/iotd/iotd/bus"
 	coapup "github.com/iotd/iotd/bus/coap"
 	mqttup "github.com/iotd/iotd/bus/mqtt"
+	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/features/broadcast"
@@ -43,6 +44,7 @@ type Daemon struct {
 	link     *core.Link
 	uplink   uplink
 	mqtt     *mqttup.Uplink // set when the channel is mqtt
+	box      *outbox.Outbox // the durable outbox; nil when off
 	coap     *coapup.Uplink // set when the channel is coap
 	timesync *timesync.Sync
 	shadow   *shadow.Shadow
@@ -94,8 +96,13 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		b.Close()
 		return nil, err
 	}
+	if d.box, err = d.openOutbox(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	d.uplink, err = d.newUplink(b, log)
 	if err != nil {
+		d.closeOutbox()
 		b.Close()
 		return nil, err
 	}
@@ -121,10 +128,22 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		d.gateway, err = gateway.New(gcfg, b, dev.ProductID, dev.DeviceName, d.clock.Now, log)
 	}
 	if err != nil {
+		d.closeOutbox()
 		b.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// closeOutbox closes the outbox, once the uplink no longer uses it.
+func (d *Daemon) closeOutbox() {
+	if d.box == nil {
+		return
+	}
+	if err := d.box.Close(); err != nil {
+		d.log.Error("outbox: close", "err", err)
+	}
+	d.box = nil
 }
 
 // linkConfig turns the link section and the identity into a core.LinkConfig.
@@ -238,6 +257,7 @@ func (d *Daemon) Run(ctx context.Context) error { return d.run(ctx, true) }
 // check must not compete with a running daemon for its socket.
 func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	defer d.bus.Close()
+	defer d.closeOutbox()
 	d.started = time.Now()
 	var api *apiServer
 	if serveAPI {

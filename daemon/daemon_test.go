@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/hubsim"
@@ -142,8 +143,10 @@ func TestKeyDeviceOverTLSEndToEnd(t *testing.T) {
 	// Device to hub.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	topic, err := r.client.Publish(ctx, PublishRequest{Topic: "event", Payload: `{"t":21.5}`, QoS: 1})
+	rep, err := r.client.Publish(ctx, PublishRequest{Topic: "event", Payload: `{"t":21.5}`, QoS: 1})
 	require.NoError(t, err)
+	assert.Equal(t, bus.Acknowledged, rep.Result)
+	topic := rep.Topic
 	assert.Equal(t, "PKEY000001/dev1/event", topic)
 	require.Eventually(t, func() bool {
 		for _, m := range hub.Messages("PKEY000001", "dev1") {

@@ -35,13 +35,30 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 bold "starting hubsim (TLS $HUBSIM_TLS, TCP $HUBSIM_TCP, CoAP/DTLS $HUBSIM_COAP, admin $ADMIN_URL)"
-"$BIN/hubsim" serve --state "$RUN/hubsim" --tls "$HUBSIM_TLS" --tcp "$HUBSIM_TCP" --admin "$HUBSIM_ADMIN" --coap "$HUBSIM_COAP" \
-  2>&1 | sed -u 's/^/[hubsim] /' &
-pids+=($!)
-for _ in $(seq 1 100); do
-  "$BIN/hubsim" product list --admin "$HUBSIM_ADMIN" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# Each process writes its own pid (not the pipeline's), so that the outbox
+# part of the story can stop hubsim and SIGKILL iotd.
+start_hubsim() {
+  ( "$BIN/hubsim" serve --state "$RUN/hubsim" --tls "$HUBSIM_TLS" --tcp "$HUBSIM_TCP" --admin "$HUBSIM_ADMIN" --coap "$HUBSIM_COAP" &
+    echo $! > "$RUN/hubsim.pid"; wait ) 2>&1 | sed -u 's/^/[hubsim] /' &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    "$BIN/hubsim" product list --admin "$HUBSIM_ADMIN" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+}
+start_iotd() {
+  ( "$BIN/iotd" run --config "$RUN/iotd.yaml" & echo $! > "$RUN/iotd.pid"; wait ) 2>&1 | sed -u 's/^/[iotd]   /' &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    "$BIN/iotd" status >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+}
+cleanup_pids() {
+  for f in "$RUN/hubsim.pid" "$RUN/iotd.pid"; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+}
+trap 'cleanup_pids; cleanup' EXIT INT TERM
+start_hubsim
 
 bold "creating device $PRODUCT/$DEVICE -> $RUN/device_info.json"
 "$BIN/hubsim" device create "$PRODUCT" "$DEVICE" --admin "$HUBSIM_ADMIN" --out "$RUN/device_info.json"
@@ -89,8 +106,7 @@ features:
 YAML
 
 bold "starting iotd run --config $RUN/iotd.yaml"
-"$BIN/iotd" run --config "$RUN/iotd.yaml" 2>&1 | sed -u 's/^/[iotd]   /' &
-pids+=($!)
+start_iotd
 for _ in $(seq 1 100); do
   "$BIN/iotd" status --json 2>/dev/null | grep -q '"state": "connected"' && break
   sleep 0.1
@@ -206,6 +222,27 @@ IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" ota status --watch --target 2.0.0
 bold "the sensor's status: channel, token age, CoAP counters"
 IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" status
 "$BIN/hubsim" coap info --admin "$HUBSIM_ADMIN"
+
+bold "offline: hubsim stops; QoS 1 messages are stored in iotd's outbox ($RUN/state/outbox.db)"
+kill "$(cat "$RUN/hubsim.pid")"
+sleep 0.5
+for i in 1 2 3 4 5; do
+  "$BIN/iotd" pub event "{\"offline\":$i}" --qos 1 --no-wait
+done
+"$BIN/iotd" status | grep -E 'link|queue|outbox'
+bold "iotd is killed (SIGKILL) with the messages still queued, and started again"
+kill -9 "$(cat "$RUN/iotd.pid")"
+sleep 0.3
+start_iotd
+"$BIN/iotd" outbox list
+bold "hubsim is back: the stored messages arrive, in order"
+start_hubsim
+for _ in $(seq 1 100); do
+  "$BIN/iotd" status --json 2>/dev/null | grep -q '"state": "connected"' && break
+  sleep 0.1
+done
+sleep 1
+"$BIN/hubsim" messages "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN" | grep offline || true
 
 bold "iotd status"
 "$BIN/iotd" status

@@ -154,6 +154,10 @@ func (u *Uplink) Run(ctx context.Context) error {
 }
 
 func (u *Uplink) handlePublish(req *message.Message) {
+	if id := req.Metadata.Get(bus.MetaWithdraw); id != "" {
+		u.withdraw(req, id)
+		return
+	}
 	topic := req.Metadata.Get(bus.MetaTopic)
 	if err := validatePath(topic); err != nil {
 		u.replyErr(req, err)
@@ -172,11 +176,35 @@ func (u *Uplink) handlePublish(req *message.Message) {
 		return
 	}
 	u.queue = append(u.queue, m)
+	if req.Metadata.Get(bus.MetaWait) == "stored" {
+		m.req = nil // answered now; nobody waits for the response
+	}
 	u.mu.Unlock()
+	if m.req == nil {
+		_ = u.bus.PublishReply(req, bus.Stored, nil)
+	}
 	select {
 	case u.wake <- struct{}{}:
 	default:
 	}
+}
+
+// withdraw takes the message of request id out of the queue when its
+// publisher gave up before it went out. One no longer queued is being sent
+// or was: the CoAP channel keeps no record of which, so the answer is
+// Stored, never a false "not sent".
+func (u *Uplink) withdraw(req *message.Message, id string) {
+	res := bus.Stored
+	u.mu.Lock()
+	for i, m := range u.queue {
+		if m.req != nil && m.req.UUID == id {
+			u.queue = append(u.queue[:i], u.queue[i+1:]...)
+			res = bus.NotSent
+			break
+		}
+	}
+	u.mu.Unlock()
+	_ = u.bus.PublishReply(req, res, nil)
 }
 
 // needResponse picks the need-response flag: the request's own choice,

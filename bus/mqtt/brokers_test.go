@@ -1,18 +1,11 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +14,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	mpackets "github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotd/iotd/internal/mosquittotest"
 )
 
 // Real brokers for the tests: mochi-mqtt in process, and mosquitto as a
@@ -31,9 +26,9 @@ import (
 type broker interface {
 	Addr() string
 	// Stop ends the broker abruptly (connections cut, no DISCONNECT).
-	Stop(t *testing.T)
+	Stop(t testing.TB)
 	// Start starts it again on the same address.
-	Start(t *testing.T)
+	Start(t testing.TB)
 }
 
 // freePort returns a loopback address that was free a moment ago.
@@ -82,7 +77,7 @@ func startMochi(t *testing.T, addr string) *mochiBroker {
 
 func (b *mochiBroker) Addr() string { return b.addr }
 
-func (b *mochiBroker) Start(t *testing.T) {
+func (b *mochiBroker) Start(t testing.TB) {
 	t.Helper()
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, srv.AddHook(new(refuseHook), nil))
@@ -101,7 +96,7 @@ func (b *mochiBroker) Start(t *testing.T) {
 	b.mu.Unlock()
 }
 
-func (b *mochiBroker) Stop(t *testing.T) {
+func (b *mochiBroker) Stop(t testing.TB) {
 	b.mu.Lock()
 	srv, l := b.srv, b.l
 	b.srv, b.l = nil, nil
@@ -111,105 +106,22 @@ func (b *mochiBroker) Stop(t *testing.T) {
 	}
 }
 
-type mosquittoBroker struct {
-	addr, conf string
-	durable    bool
-	mu         sync.Mutex
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	log        *bytes.Buffer
-}
-
-// startMosquitto starts mosquitto on a free loopback port. Without the
-// binary the test is skipped, except under CI=true, where it fails.
-func startMosquitto(t *testing.T) *mosquittoBroker {
-	t.Helper()
-	return startMosquittoWith(t, false)
+// startMosquitto starts mosquitto on a free loopback port (see
+// mosquittotest.Start).
+func startMosquitto(t *testing.T) *mosquittotest.Broker {
+	return mosquittotest.Start(t, mosquittotest.Options{})
 }
 
 // startMosquittoWith starts mosquitto; durable turns persistence on and
-// makes Stop graceful (SIGTERM), so that mosquitto saves its queues.
-func startMosquittoWith(t *testing.T, durable bool) *mosquittoBroker {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mosquitto not found (CI=true): install it with `apt-get install -y mosquitto`")
-		}
-		t.Skip("mosquitto not installed; `apt-get install -y mosquitto` to run this test")
-	}
-	_ = bin
-	addr := freePort(t)
-	_, port, _ := net.SplitHostPort(addr)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	persistence := "persistence false\n"
-	if durable {
-		// Saved on a graceful stop, so queued messages for persistent
-		// sessions survive the restart.
-		persistence = fmt.Sprintf("persistence true\npersistence_location %s/\n", dir)
-		// Run as root, mosquitto switches to the "mosquitto" user, which
-		// cannot write into the test's private directory; stay who we are.
-		if u, err := user.Current(); err == nil {
-			persistence += "user " + u.Username + "\n"
-		}
-	}
-	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(
-		"listener %s 127.0.0.1\nallow_anonymous true\n%smax_queued_messages 10000\nlog_dest none\n", port, persistence)), 0o600))
-	b := &mosquittoBroker{addr: addr, conf: conf, durable: durable}
-	b.Start(t)
-	t.Cleanup(func() { b.Stop(t) })
-	return b
+// makes Stop graceful, so that mosquitto saves its queues.
+func startMosquittoWith(t *testing.T, durable bool) *mosquittotest.Broker {
+	return mosquittotest.Start(t, mosquittotest.Options{Durable: durable})
 }
 
-func (b *mosquittoBroker) Addr() string { return b.addr }
-
-func (b *mosquittoBroker) Start(t *testing.T) {
-	t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command("mosquitto", "-c", b.conf)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	b.mu.Lock()
-	b.cmd, b.exited, b.log = cmd, exited, &out
-	b.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", b.addr, time.Second)
-		if err == nil {
-			_ = c.Close()
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited at start: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s: %v", b.addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// Stop kills mosquitto and waits for it to exit: SIGKILL, or SIGTERM for a
-// durable broker.
-func (b *mosquittoBroker) Stop(t *testing.T) {
-	b.mu.Lock()
-	cmd, exited := b.cmd, b.exited
-	b.cmd = nil
-	b.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	sig := syscall.SIGKILL
-	if b.durable {
-		sig = syscall.SIGTERM
-	}
-	_ = cmd.Process.Signal(sig)
-	<-exited
+// startMosquittoConf starts mosquitto with extra configuration lines (real
+// limits such as max_packet_size).
+func startMosquittoConf(t *testing.T, durable bool, extra string) *mosquittotest.Broker {
+	return mosquittotest.Start(t, mosquittotest.Options{Durable: durable, Extra: extra})
 }
 
 // brokers lists the peers a test runs against.

@@ -36,7 +36,8 @@ const disconnectQuiesce = 250
 type session struct {
 	client paho.Client
 	conn   net.Conn
-	done   chan struct{} // closed when the session ends
+	done   chan struct{}   // closed when the session ends
+	ctx    context.Context // ends when the session ends
 
 	mu      sync.Mutex // guards settled and sends to the window
 	settled bool       // the window was drained; late publishes settle themselves
@@ -109,7 +110,9 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 		return fmt.Errorf("uplink: connect: %w", err)
 	}
 
-	s := &session{client: client, conn: conn, done: make(chan struct{})}
+	sctx, endSession := context.WithCancel(ctx)
+	defer endSession()
+	s := &session{client: client, conn: conn, done: make(chan struct{}), ctx: sctx}
 	u.mu.Lock()
 	u.sess, u.since = s, time.Now()
 	subs := make(map[string]byte, len(u.subs))
@@ -156,6 +159,7 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 	u.sess, u.since = nil, time.Time{}
 	u.mu.Unlock()
 	close(s.done)
+	endSession()
 	workers.Wait()
 	// Stop paho; after this no token changes any more.
 	client.Disconnect(disconnectQuiesce)
@@ -175,11 +179,40 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 			back = append(back, m)
 		}
 	}
+	if err != nil && len(back) > 0 {
+		back = u.blame(back, err)
+	}
 	u.requeue(back)
 	if len(back) > 0 {
 		u.log.Info("uplink: unconfirmed messages queued again", "count", len(back))
 	}
 	return err
+}
+
+// blame counts a lost session against the oldest message it left
+// unconfirmed — the one a broker that refuses a message by closing the
+// connection was reading — and parks that message once it has ended
+// DeadLetterAfter sessions. The next session sends the oldest message alone
+// until it is confirmed, so the count falls on the culprit, not on the
+// messages that happened to be in flight with it. It returns what goes back
+// to the queue.
+func (u *Uplink) blame(back []*outMsg, cause error) []*outMsg {
+	m := back[0]
+	u.mu.Lock()
+	m.attempts++
+	u.careful = true
+	n := m.attempts
+	u.mu.Unlock()
+	if n >= u.cfg.DeadLetterAfter {
+		u.park(m, fmt.Sprintf("sending it ended the MQTT session %d times (last: %v): the broker closes the connection on this message (too large for it, or a topic it refuses?)", n, cause))
+		return back[1:]
+	}
+	if m.disk && m.seq != 0 {
+		if err := u.cfg.Outbox.SetAttempts(m.seq, n); err != nil {
+			u.log.Warn("uplink: outbox: attempts not recorded", "seq", m.seq, "err", err)
+		}
+	}
+	return back
 }
 
 func done(tok paho.Token) bool {
@@ -226,7 +259,8 @@ func (u *Uplink) restore(ctx context.Context, s *session, subs map[string]byte) 
 }
 
 // send hands queued messages to paho, at most MaxInflight unconfirmed at a
-// time, until the session ends.
+// time, until the session ends. After a session that ended with messages
+// unconfirmed, the first one goes alone: see blame.
 func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 	for {
 		select {
@@ -234,10 +268,25 @@ func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 		case <-s.done:
 			return
 		}
+		if u.pace != nil && u.pace.Wait(s.ctx) != nil {
+			return // the session ended
+		}
 		m := u.pop(s.done)
 		if m == nil {
 			return
 		}
+		if m.payload == nil && m.disk {
+			p, err := u.cfg.Outbox.Payload(m.seq)
+			if err != nil {
+				<-slots
+				u.park(m, fmt.Sprintf("its payload could not be read from the outbox: %v", err))
+				continue
+			}
+			m.payload = p
+		}
+		u.mu.Lock()
+		careful := u.careful
+		u.mu.Unlock()
 		u.flight.Add(1)
 		f := inflight{msg: m, tok: s.client.Publish(m.topic, m.qos, false, m.payload)}
 		s.mu.Lock()
@@ -250,6 +299,18 @@ func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 		}
 		window <- f // never blocks: a slot was taken
 		s.mu.Unlock()
+		if careful {
+			select {
+			case <-f.tok.Done():
+			case <-s.done:
+				return
+			}
+			if f.tok.Error() == nil {
+				u.mu.Lock()
+				u.careful = false
+				u.mu.Unlock()
+			}
+		}
 	}
 }
 
@@ -259,7 +320,7 @@ func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 func (u *Uplink) settle(f inflight) *outMsg {
 	u.flight.Add(-1)
 	if done(f.tok) && f.tok.Error() == nil {
-		u.reply(f.msg.req)
+		u.complete(f.msg)
 		return nil
 	}
 	return f.msg
@@ -290,7 +351,7 @@ func (u *Uplink) confirm(s *session, window <-chan inflight, slots <-chan struct
 			return []inflight{f}
 		}
 		u.flight.Add(-1)
-		u.reply(f.msg.req)
+		u.complete(f.msg)
 		<-slots
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"golang.org/x/time/rate"
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
@@ -30,9 +31,30 @@ type Uplink struct {
 	bg      sync.WaitGroup // session helpers that may outlive their session
 	flight  atomic.Int64
 
-	mu    sync.Mutex // guards the fields below
+	pace    *rate.Limiter // nil when publishes are not paced
+	toWrite chan *outMsg  // accepted messages for the outbox writer
+	removed chan uint64   // outbox sequences the broker confirmed
+
+	mu    sync.Mutex // guards the fields below and outMsg's fields
 	queue []*outMsg  // waiting to be handed to paho, oldest first
-	subs  map[string]byte
+	mem   usage      // messages held in memory until confirmed
+	// cached counts the payload bytes of stored messages also kept in
+	// memory, at most QueueBytes/2.
+	cached int64
+	disk   usage // messages held in the outbox until confirmed
+	byID   map[string]*outMsg
+	// recent keeps the outcome of the last finished messages, for a
+	// withdrawal that crossed its message's reply.
+	recent    map[string]bus.Result
+	recentIDs []string
+	// careful is set when a session ended with messages unconfirmed: the
+	// next one sends the oldest alone, so that the one that ends sessions
+	// is the one blamed.
+	careful    bool
+	memDead    []DeadLetter
+	memDeadSeq uint64
+	parked     int
+	subs       map[string]byte
 	// pending holds filters whose SUBSCRIBE is on the wire, not yet
 	// acknowledged: Status does not list them as subscriptions, so that
 	// whoever waits for one there can rely on the broker having it.
@@ -43,20 +65,22 @@ type Uplink struct {
 	runCalled bool
 }
 
-// outMsg is one publish request.
-type outMsg struct {
-	req     *message.Message // the bus request, to reply to
-	topic   string
-	qos     byte
-	payload []byte
-}
-
 // Status is a snapshot of the uplink, for `iotd status`.
 type Status struct {
 	// State is the link's latest state.
 	State bus.LinkState `json:"state"`
 	// QueueDepth counts publishes waiting to be handed to the broker.
 	QueueDepth int `json:"queue_depth"`
+	// Memory is what messages held in memory use of their bounds (every
+	// QoS 0 message, QoS 1 without an outbox), from acceptance to
+	// confirmation.
+	Memory Bound `json:"memory"`
+	// Outbox is the durable outbox's use; nil without one.
+	Outbox *Bound `json:"outbox,omitempty"`
+	// DeadLetters counts parked messages (outbox and memory); Parked counts
+	// the messages parked since start.
+	DeadLetters int `json:"dead_letters"`
+	Parked      int `json:"parked"`
 	// Inflight counts publishes handed to the broker and not yet confirmed.
 	Inflight int `json:"inflight"`
 	// Subscriptions lists the filters kept across reconnects, sorted: while
@@ -70,6 +94,14 @@ type Status struct {
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 	// LastError is why the last session ended or failed to start.
 	LastError string `json:"last_error,omitempty"`
+}
+
+// Bound is the use of a queue against its bounds.
+type Bound struct {
+	Messages    int   `json:"messages"`
+	Bytes       int64 `json:"bytes"`
+	MaxMessages int   `json:"max_messages"`
+	MaxBytes    int64 `json:"max_bytes"`
 }
 
 // New checks cfg and returns an uplink that connects through link and
@@ -87,11 +119,37 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	if cfg.KeepAlive > MaxKeepAlive {
 		log.Warn("uplink: keepalive lowered to the hub's limit", "configured", cfg.KeepAlive, "used", MaxKeepAlive)
 	}
-	return &Uplink{
+	u := &Uplink{
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
 		serving: make(chan struct{}), wake: make(chan struct{}, 1),
+		toWrite: make(chan *outMsg, maxBatch), removed: make(chan uint64, 4096),
+		byID: make(map[string]*outMsg), recent: make(map[string]bus.Result),
 		subs: make(map[string]byte), pending: make(map[string]bool),
-	}, nil
+	}
+	if u.cfg.PublishRate > 0 {
+		// Shared by every session: a reconnect does not refill the bucket
+		// (the hub's does not either).
+		u.pace = rate.NewLimiter(rate.Limit(u.cfg.PublishRate), u.cfg.PublishBurst)
+	}
+	u.restoreOutbox()
+	return u, nil
+}
+
+// restoreOutbox queues what the outbox kept from an earlier run, oldest first,
+// ahead of anything published from now on.
+func (u *Uplink) restoreOutbox() {
+	if u.cfg.Outbox == nil {
+		return
+	}
+	for _, meta := range u.cfg.Outbox.Pending() {
+		m := &outMsg{topic: meta.Topic, qos: meta.QoS, size: meta.Size, disk: true, seq: meta.Seq,
+			attempts: meta.Attempts, state: queued}
+		u.disk.add(m, +1)
+		u.queue = append(u.queue, m)
+	}
+	if len(u.queue) > 0 {
+		u.log.Info("uplink: messages from the outbox queued for sending", "count", len(u.queue), "bytes", u.disk.bytes)
+	}
 }
 
 // Serving returns a channel that is closed once Run serves the bus topics;
@@ -105,6 +163,9 @@ func (u *Uplink) Status() Status {
 	s := Status{
 		State:         u.link.State(),
 		QueueDepth:    len(u.queue),
+		Memory:        Bound{Messages: u.mem.msgs, Bytes: u.mem.bytes, MaxMessages: u.cfg.QueueSize, MaxBytes: u.cfg.QueueBytes},
+		DeadLetters:   len(u.memDead),
+		Parked:        u.parked,
 		Inflight:      int(u.flight.Load()),
 		Subscriptions: make([]string, 0, len(u.subs)),
 		LastError:     u.lastErr,
@@ -121,6 +182,11 @@ func (u *Uplink) Status() Status {
 	}
 	slices.Sort(s.Subscriptions)
 	slices.Sort(s.Pending)
+	if u.cfg.Outbox != nil {
+		ou := u.cfg.Outbox.Usage()
+		s.Outbox = &Bound{Messages: u.disk.msgs, Bytes: u.disk.bytes, MaxMessages: ou.MaxMessages, MaxBytes: ou.MaxBytes}
+		s.DeadLetters += ou.Dead
+	}
 	return s
 }
 
@@ -139,50 +205,66 @@ func (u *Uplink) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopServing, err := u.bus.Serve(ctx, map[string]func(*message.Message){
-		bus.TopicUplinkPublish:     func(m *message.Message) { u.handlePublish(ctx, m) },
+		bus.TopicUplinkPublish:     u.handlePublish,
 		bus.TopicUplinkSubscribe:   func(m *message.Message) { u.handleSubscribe(ctx, m) },
 		bus.TopicUplinkUnsubscribe: func(m *message.Message) { u.handleUnsubscribe(ctx, m) },
 	})
 	if err != nil {
 		return fmt.Errorf("uplink: %w", err)
 	}
+	var writing, removing sync.WaitGroup
+	if u.cfg.Outbox != nil {
+		writing.Go(u.writer)
+		removing.Go(u.remover)
+	}
 	close(u.serving)
 
 	err = u.link.Run(ctx, u.session)
 	cancel()
 	stopServing()
+	close(u.toWrite) // nothing accepts any more
+	writing.Wait()
 	u.reqs.Wait()
 	u.bg.Wait()
+	close(u.removed)
+	removing.Wait()
 	u.mu.Lock()
 	queued := u.queue
 	u.queue = nil
 	u.mu.Unlock()
 	for _, m := range queued {
-		u.replyErr(m.req, errors.New("uplink: stopped before the message was sent"))
+		reason := errors.New("uplink: stopped before the message was sent")
+		if m.disk {
+			reason = errors.New("uplink: stopped before the message was sent; it stays in the outbox and is sent after a restart")
+		}
+		u.answer(m, bus.NotSent, reason)
 	}
 	return err
 }
 
-func (u *Uplink) handlePublish(_ context.Context, req *message.Message) {
-	topic := req.Metadata.Get(bus.MetaTopic)
-	qos, err := parseQoS(req.Metadata.Get(bus.MetaQoS))
-	if err == nil {
-		err = validateTopic(topic)
+// remover deletes confirmed messages from the outbox, many per commit,
+// until removed is closed. A removal lost in a crash means the message is
+// sent again after the restart: at least once, never lost.
+func (u *Uplink) remover() {
+	var seqs []uint64
+	for seq := range u.removed {
+		seqs = append(seqs[:0], seq)
+	more:
+		for len(seqs) < 4096 {
+			select {
+			case s, ok := <-u.removed:
+				if !ok {
+					break more
+				}
+				seqs = append(seqs, s)
+			default:
+				break more
+			}
+		}
+		if err := u.cfg.Outbox.Remove(seqs...); err != nil {
+			u.log.Error("uplink: outbox: confirmed messages not removed; they may be sent again after a restart", "count", len(seqs), "err", err)
+		}
 	}
-	if err != nil {
-		u.replyErr(req, err)
-		return
-	}
-	m := &outMsg{req: req, topic: topic, qos: qos, payload: req.Payload}
-	u.mu.Lock()
-	if len(u.queue) >= u.cfg.QueueSize {
-		u.mu.Unlock()
-		u.replyErr(req, fmt.Errorf("uplink: offline queue full (%d messages)", u.cfg.QueueSize))
-		return
-	}
-	u.queue = append(u.queue, m)
-	u.mu.Unlock()
-	u.signal()
 }
 
 func (u *Uplink) handleSubscribe(ctx context.Context, req *message.Message) {
@@ -295,44 +377,4 @@ func (u *Uplink) replyErr(req *message.Message, err error) {
 	if err := u.bus.Reply(req, bus.ErrorReply(err)); err != nil {
 		u.log.Debug("uplink: reply not sent", "err", err)
 	}
-}
-
-func (u *Uplink) signal() {
-	select {
-	case u.wake <- struct{}{}:
-	default:
-	}
-}
-
-// pop removes the oldest queued message, waiting for one until stop closes.
-func (u *Uplink) pop(stop <-chan struct{}) *outMsg {
-	for {
-		u.mu.Lock()
-		if len(u.queue) > 0 {
-			m := u.queue[0]
-			u.queue[0] = nil
-			u.queue = u.queue[1:]
-			u.mu.Unlock()
-			return m
-		}
-		u.mu.Unlock()
-		select {
-		case <-u.wake:
-		case <-stop:
-			return nil
-		}
-	}
-}
-
-// requeue puts ms back at the head of the queue, in order. They may push the
-// queue past QueueSize for a while: they were accepted already, and
-// dropping them would lose messages.
-func (u *Uplink) requeue(ms []*outMsg) {
-	if len(ms) == 0 {
-		return
-	}
-	u.mu.Lock()
-	u.queue = append(slices.Clone(ms), u.queue...)
-	u.mu.Unlock()
-	u.signal()
 }

@@ -250,11 +250,14 @@ func TestUplinkQueuesWhileDisconnected(t *testing.T) {
 	}
 	err = h.bus.CloudPublish(ctx, "q/t", []byte("overflow"), 1)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "uplink: offline queue full (3 messages)")
+	assert.Contains(t, err.Error(), "uplink: memory queue (mqtt.queue_size, mqtt.queue_bytes) full: 3 of 3 messages")
 	st := h.up.Status()
 	assert.Equal(t, 3, st.QueueDepth)
 	assert.NotEqual(t, core.StateConnected, st.State.State)
-	assert.Contains(t, st.LastError+st.State.Err, "refused")
+	waitFor(t, "the dial's refusal in the status", func() bool {
+		st := h.up.Status()
+		return strings.Contains(st.LastError+st.State.Err, "refused")
+	})
 	select {
 	case err := <-errs:
 		t.Fatalf("a queued publish was answered while offline: %v", err)

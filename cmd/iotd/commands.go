@@ -54,7 +54,7 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
 		shadowCmd(sock), rrpcCmd(sock), broadcastCmd(sock))
 	root.AddCommand(registerCmd(), gatewayCmd(sock), logCmd(sock))
-	root.AddCommand(otaCmd(sock), conformanceCmd())
+	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(sock))
 	return root
 }
 
@@ -93,6 +93,12 @@ func runCmd(socket *string) *cobra.Command {
 			}
 			if _, err := daemon.Register(cmd.Context(), cfg, core.Default, log); err != nil {
 				return err
+			}
+			if check {
+				// A check neither takes the running daemon's outbox nor
+				// sends what it holds.
+				off := false
+				cfg.Outbox.Enabled = &off
 			}
 			d, err := daemon.New(cfg, core.Default, log)
 			if err != nil {
@@ -209,6 +215,17 @@ func printStatus(w io.Writer, st daemon.Status) {
 		}
 	}
 	fmt.Fprintf(tw, "queue depth\t%d (in flight %d)\n", st.QueueDepth, st.Inflight)
+	if q := st.Queue; q != nil {
+		fmt.Fprintf(tw, "memory queue\t%s\n", boundText(q.Memory))
+		if q.Outbox != nil {
+			fmt.Fprintf(tw, "outbox\t%s\n", boundText(*q.Outbox))
+		} else {
+			fmt.Fprintf(tw, "outbox\toff\n")
+		}
+		if q.DeadLetters > 0 || q.Parked > 0 {
+			fmt.Fprintf(tw, "dead letters\t%d (%d parked since start; iotd outbox list)\n", q.DeadLetters, q.Parked)
+		}
+	}
 	fmt.Fprintf(tw, "subscriptions\t%s\n", strings.Join(st.Subscriptions, ", "))
 	if !coapChannel {
 		sh := st.Features.Shadow

@@ -1,0 +1,302 @@
+package mqtt
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iotd/iotd/bus"
+)
+
+// The queue holds every accepted message until the broker confirms it: in
+// memory (QoS 0, and QoS 1 without an outbox) or in the outbox (QoS 1 with
+// one, the payload on disk and only its description in memory). Messages
+// leave it in the order they were accepted; after a session ends, those it
+// did not confirm go back to the head, oldest first.
+
+// msgState is where a message is between acceptance and confirmation.
+type msgState uint8
+
+const (
+	accepting msgState = iota // waiting for its outbox write
+	queued                    // waiting to be handed to paho
+	flying                    // handed to paho, not confirmed yet
+)
+
+// outMsg is one accepted publish.
+type outMsg struct {
+	id      string           // the request's UUID, which a withdrawal names
+	req     *message.Message // the request to answer; nil once answered
+	wantAck bool             // answer on acknowledgement, not on storage
+	topic   string
+	qos     byte
+	payload []byte // nil while the message is only on disk
+	size    int
+	disk    bool   // kept in the outbox
+	seq     uint64 // its outbox sequence, once written
+	// attempts counts the sessions that ended while this message was the
+	// oldest unconfirmed one.
+	attempts  int
+	state     msgState
+	withdrawn bool // its publisher gave up while it was being written
+	cached    bool // a stored message whose payload is kept in memory too
+}
+
+// usage counts messages and payload bytes against a pair of bounds.
+type usage struct {
+	msgs  int
+	bytes int64
+}
+
+func (a *usage) add(m *outMsg, sign int) {
+	a.msgs += sign
+	a.bytes += int64(sign) * m.cost()
+}
+
+// cost is what a message counts against a byte bound: its payload and its
+// topic, as the outbox counts them.
+func (m *outMsg) cost() int64 { return int64(len(m.topic) + m.size) }
+
+// fits reports whether one more message of size bytes stays within max.
+func (a usage) fits(cost int64, maxMsgs int, maxBytes int64) bool {
+	return a.msgs+1 <= maxMsgs && a.bytes+cost <= maxBytes
+}
+
+// account returns the usage m counts against and its bounds. u.mu is held.
+func (u *Uplink) account(m *outMsg) (*usage, int, int64, string) {
+	if m.disk {
+		ou := u.cfg.Outbox.Usage()
+		return &u.disk, ou.MaxMessages, ou.MaxBytes, "outbox (outbox.max_messages, outbox.max_bytes)"
+	}
+	return &u.mem, u.cfg.QueueSize, u.cfg.QueueBytes, "memory queue (mqtt.queue_size, mqtt.queue_bytes)"
+}
+
+// reserve counts m against its bounds, making room by dropping the oldest
+// queued messages of its kind when the overflow policy says so. It returns
+// the messages it dropped, to be answered and forgotten by the caller
+// (outside u.mu), or an error naming both bounds. u.mu is held.
+func (u *Uplink) reserve(m *outMsg) (dropped []*outMsg, err error) {
+	acc, maxMsgs, maxBytes, what := u.account(m)
+	if m.cost() > maxBytes {
+		return nil, fmt.Errorf("uplink: a %s message does not fit the %s of %s at all", sizeOf(m.cost()), what, sizeOf(maxBytes))
+	}
+	for !acc.fits(m.cost(), maxMsgs, maxBytes) {
+		if u.cfg.Overflow != OverflowDropOldest {
+			return nil, fmt.Errorf("uplink: %s full: %d of %d messages, %s of %s; the message was not accepted",
+				what, acc.msgs, maxMsgs, sizeOf(acc.bytes), sizeOf(maxBytes))
+		}
+		i := slices.IndexFunc(u.queue, func(q *outMsg) bool { return q.disk == m.disk })
+		if i < 0 {
+			return dropped, fmt.Errorf("uplink: %s full and every message in it is on the wire: %d of %d messages, %s of %s",
+				what, acc.msgs, maxMsgs, sizeOf(acc.bytes), sizeOf(maxBytes))
+		}
+		old := u.queue[i]
+		u.queue = slices.Delete(u.queue, i, i+1)
+		u.forget(old)
+		dropped = append(dropped, old)
+	}
+	acc.add(m, +1)
+	return dropped, nil
+}
+
+// forget releases what m counts against its bounds, its cached payload
+// and its withdrawal entry. u.mu is held.
+func (u *Uplink) forget(m *outMsg) {
+	acc, _, _, _ := u.account(m)
+	acc.add(m, -1)
+	u.release(m)
+	if u.byID[m.id] == m {
+		delete(u.byID, m.id)
+	}
+}
+
+// answerDropped tells the publishers of messages the overflow policy
+// dropped, and removes them from the outbox.
+func (u *Uplink) answerDropped(ms []*outMsg) {
+	for _, m := range ms {
+		u.removeStored(m)
+		u.answer(m, bus.NotSent, fmt.Errorf("uplink: dropped to make room for newer messages (overflow: %s)", OverflowDropOldest))
+	}
+	if len(ms) > 0 {
+		u.log.Warn("uplink: queue full; oldest messages dropped", "count", len(ms), "overflow", OverflowDropOldest)
+	}
+}
+
+// answer replies to m's publisher, once.
+func (u *Uplink) answer(m *outMsg, res bus.Result, reason error) {
+	u.mu.Lock()
+	req := m.req
+	m.req = nil
+	if m.id != "" {
+		u.remember(m.id, res)
+	}
+	u.mu.Unlock()
+	if req == nil {
+		return
+	}
+	if err := u.bus.PublishReply(req, res, reason); err != nil {
+		u.log.Debug("uplink: reply not sent", "err", err)
+	}
+}
+
+// remember keeps the outcome of a finished message for a withdrawal that
+// crossed its reply. u.mu is held.
+func (u *Uplink) remember(id string, res bus.Result) {
+	if _, ok := u.recent[id]; !ok {
+		if len(u.recentIDs) >= recentOutcomes {
+			delete(u.recent, u.recentIDs[0])
+			u.recentIDs = u.recentIDs[1:]
+		}
+		u.recentIDs = append(u.recentIDs, id)
+	}
+	u.recent[id] = res
+}
+
+// recentOutcomes is how many finished messages a withdrawal can still find.
+const recentOutcomes = 1024
+
+// enqueue puts accepted messages at the tail of the queue, in order, and
+// answers those whose publishers wait only for storage.
+func (u *Uplink) enqueue(ms []*outMsg) {
+	var stored, withdrawn []*outMsg
+	u.mu.Lock()
+	for _, m := range ms {
+		if m.withdrawn {
+			u.forget(m)
+			withdrawn = append(withdrawn, m)
+			continue
+		}
+		m.state = queued
+		if m.disk {
+			u.keepOrDrop(m)
+		}
+		u.queue = append(u.queue, m)
+		if !m.wantAck {
+			stored = append(stored, m)
+		}
+	}
+	u.mu.Unlock()
+	for _, m := range withdrawn {
+		u.removeStored(m)
+		u.answer(m, bus.NotSent, errWithdrawn)
+	}
+	for _, m := range stored {
+		u.answer(m, bus.Stored, nil)
+	}
+	u.signal()
+}
+
+var errWithdrawn = fmt.Errorf("uplink: withdrawn by its publisher before it was sent")
+
+// keepOrDrop decides whether a stored message keeps its payload in memory
+// until it is sent: while the copies kept use at most half of QueueBytes,
+// a message that is sent soon (the usual case while connected) is not read
+// back from disk. u.mu is held.
+func (u *Uplink) keepOrDrop(m *outMsg) {
+	if m.payload == nil || m.cached {
+		return
+	}
+	if u.cached+int64(m.size) <= u.cfg.QueueBytes/2 {
+		m.cached = true
+		u.cached += int64(m.size)
+		return
+	}
+	m.payload = nil // on disk; read back when it is sent
+}
+
+// release drops a stored message's payload and its share of the cache.
+// u.mu is held.
+func (u *Uplink) release(m *outMsg) {
+	if m.cached {
+		m.cached = false
+		u.cached -= int64(m.size)
+	}
+	if m.disk {
+		m.payload = nil
+	}
+}
+
+// complete ends a message the broker confirmed.
+func (u *Uplink) complete(m *outMsg) {
+	u.mu.Lock()
+	u.forget(m)
+	u.mu.Unlock()
+	if m.disk {
+		u.removed <- m.seq
+	}
+	u.answer(m, bus.Acknowledged, nil)
+}
+
+// removeStored deletes m from the outbox at once (a withdrawal or a drop:
+// it must not come back after a restart).
+func (u *Uplink) removeStored(m *outMsg) {
+	if !m.disk || m.seq == 0 {
+		return
+	}
+	if err := u.cfg.Outbox.Remove(m.seq); err != nil {
+		u.log.Error("uplink: outbox: a withdrawn message could not be removed; it may be sent after a restart", "seq", m.seq, "err", err)
+	}
+}
+
+// signal wakes the sender: the queue may have grown.
+func (u *Uplink) signal() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pop takes the oldest queued message, waiting for one until stop closes.
+func (u *Uplink) pop(stop <-chan struct{}) *outMsg {
+	for {
+		u.mu.Lock()
+		if len(u.queue) > 0 {
+			m := u.queue[0]
+			u.queue[0] = nil
+			u.queue = u.queue[1:]
+			m.state = flying
+			u.mu.Unlock()
+			return m
+		}
+		u.mu.Unlock()
+		select {
+		case <-u.wake:
+		case <-stop:
+			return nil
+		}
+	}
+}
+
+// requeue puts ms back at the head of the queue, in order. They were
+// accepted already, so they keep their place within the bounds.
+func (u *Uplink) requeue(ms []*outMsg) {
+	if len(ms) == 0 {
+		return
+	}
+	u.mu.Lock()
+	for _, m := range ms {
+		m.state = queued
+		if m.disk && !m.cached {
+			m.payload = nil
+		}
+	}
+	u.queue = append(slices.Clone(ms), u.queue...)
+	u.mu.Unlock()
+	u.signal()
+}
+
+// sizeOf formats a byte count for people.
+func sizeOf(n int64) string {
+	switch {
+	case n >= 10<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 10<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
