@@ -72,6 +72,26 @@ func TestOpenNewerFormat(t *testing.T) {
 	assert.ErrorContains(t, err, "written by a newer iotd")
 }
 
+func TestOpenMissingBucket(t *testing.T) {
+	path := tempPath(t)
+	o := openT(t, path, Options{})
+	appendT(t, o, "t", []byte("x"))
+	require.NoError(t, o.Close())
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketPending) }))
+	require.NoError(t, db.Close())
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	_, err = Open(path, Options{})
+	require.ErrorIs(t, err, ErrCorrupt, "not silently recreated empty")
+	assert.ErrorContains(t, err, `"pending"`)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(before, after))
+}
+
 // A record with a flipped byte is found at Open and moved to the dead
 // letters; the others stay pending.
 func TestOpenCorruptRecord(t *testing.T) {

@@ -46,8 +46,8 @@
 //
 // # Which calls wait for the disk
 //
-// Append, SetAttempts, Park, Retry and Drop wait for their commit (and, with
-// SyncAlways, its fsync). Payload and Dead read the file. Pending, Usage,
+// Append, AppendBatch, SetAttempts, Park, Retry and Drop wait for their
+// commit (and, with SyncAlways, its fsync). Payload and Dead read the file. Pending, Usage,
 // Remove and RemoveOldest do not touch the disk (Usage stats the file).
 //
 // # File format

@@ -187,7 +187,7 @@ func (e *corruptFileError) Unwrap() []error { return []error{ErrCorrupt, e.cause
 // load checks the file's layout, creates it in a new file, reads every
 // record into memory (metadata only) and parks the corrupt ones.
 func (o *Outbox) load() error {
-	var fresh, incomplete bool
+	var fresh bool
 	err := o.view(func(tx *bolt.Tx) error {
 		mb := tx.Bucket(bucketMeta)
 		if mb == nil {
@@ -216,28 +216,30 @@ func (o *Outbox) load() error {
 		case v[0] < formatVersion:
 			return fmt.Errorf("%w: format version %d", ErrCorrupt, v[0])
 		}
-		incomplete = tx.Bucket(bucketPending) == nil || tx.Bucket(bucketDead) == nil
+		// The three buckets are created together: one missing means
+		// damage, and creating it afresh would drop what it held.
+		if tx.Bucket(bucketPending) == nil || tx.Bucket(bucketDead) == nil {
+			return fmt.Errorf("%w: the %q or %q bucket is missing", ErrCorrupt, bucketPending, bucketDead)
+		}
 		// Before anything is written to it: bbolt trusts its freelist.
 		return checkPages(o.file, o.db.Info().PageSize, uint64(tx.ID()))
 	})
 	if err != nil {
 		return o.loadError(err)
 	}
-	if fresh || incomplete {
+	if fresh {
 		err := o.update(func(tx *bolt.Tx) error {
-			mb, err := tx.CreateBucketIfNotExists(bucketMeta)
+			mb, err := tx.CreateBucket(bucketMeta)
 			if err != nil {
 				return err
 			}
-			if fresh {
-				if err := mb.Put(keyFormat, []byte{formatVersion}); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.CreateBucketIfNotExists(bucketPending); err != nil {
+			if err := mb.Put(keyFormat, []byte{formatVersion}); err != nil {
 				return err
 			}
-			_, err = tx.CreateBucketIfNotExists(bucketDead)
+			if _, err := tx.CreateBucket(bucketPending); err != nil {
+				return err
+			}
+			_, err = tx.CreateBucket(bucketDead)
 			return err
 		})
 		if err != nil {

@@ -15,9 +15,11 @@ import (
 // waiting for it into one bbolt transaction: one commit and, with
 // SyncAlways, one fsync for all of them. While it is fsyncing, new requests
 // queue and make the next batch, so batches grow with the load and a lone
-// caller waits for nothing but its own commit. (bbolt's DB.Batch instead
-// waits up to MaxBatchDelay, 10ms, for company: measured in
-// BenchmarkAppend, that makes a lone Append several times slower.)
+// caller waits for nothing but its own commit. bbolt's DB.Batch instead
+// waits up to MaxBatchDelay (10ms) for company and, once its batch is full,
+// commits it while the next one waits: BenchmarkBoltPeer measured it at
+// about 90 msgs/s for a lone caller and 1.5k msgs/s for 16, against 2.5k and
+// 14k for this loop (BenchmarkAppend, SyncAlways, 256-byte messages).
 
 // Limits of one batch, so that one commit's memory stays bounded.
 const (
