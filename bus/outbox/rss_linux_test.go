@@ -91,10 +91,14 @@ func TestRSSAfterPayloadReads(t *testing.T) {
 	})
 	t.Run("with-madvise", func(t *testing.T) {
 		with = measure(t)
-		bound := with[0].vm + 40<<20
-		assert.Less(t, with[1].vm, bound, "after appending %d MiB", n*size>>20)
-		assert.Less(t, with[2].vm, bound, "after reading %d MiB", n*size>>20)
-		assert.Less(t, with[3].vm, bound, "after removing everything")
+		// The mapping is what the release trims; VmRSS also holds the
+		// heap, which the race detector's shadow memory inflates.
+		for i, what := range []string{"appending", "reading", "removing"} {
+			assert.Less(t, with[i+1].file, with[0].file+40<<20, "RssFile after %s %d MiB", what, n*size>>20)
+			if !raceEnabled {
+				assert.Less(t, with[i+1].vm, with[0].vm+40<<20, "VmRSS after %s %d MiB", what, n*size>>20)
+			}
+		}
 	})
 	t.Logf("VmRSS growth after reading every payload: %.1f MiB with madvise, %.1f MiB without",
 		mb(with[2].vm-with[0].vm), mb(without[2].vm-without[0].vm))
