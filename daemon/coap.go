@@ -129,7 +129,9 @@ func (d *Daemon) newUplink(b *bus.Bus, log *slog.Logger) (uplink, error) {
 			})
 		},
 		KeepAlive:       cfg.MQTT.KeepAlive,
+		CleanSession:    cfg.MQTT.CleanSession,
 		ConnectTimeout:  cfg.MQTT.ConnectTimeout,
+		MaxInflight:     cfg.MQTT.MaxInflight,
 		QueueSize:       cfg.MQTT.QueueSize,
 		QueueBytes:      cfg.MQTT.QueueBytes,
 		MaxPayload:      cfg.MQTT.MaxPayload,

@@ -93,8 +93,17 @@ type LinkConfig struct {
 
 // MQTTConfig shapes the MQTT session.
 type MQTTConfig struct {
-	// KeepAlive in the CONNECT packet (default 240s, at most 690s).
+	// KeepAlive in the CONNECT packet (default 240s, at most 690s, the
+	// hub's limit; whole seconds).
 	KeepAlive time.Duration `yaml:"keepalive"`
+	// CleanSession is the CONNECT clean-session flag (default true, the C
+	// SDK's). false asks the broker for a persistent session, which keeps
+	// the subscriptions and the QoS 1 messages for them while the device is
+	// away.
+	CleanSession *bool `yaml:"clean_session"`
+	// MaxInflight bounds the publishes handed to the broker and not yet
+	// confirmed, 1 to 65535 (default 20, the C SDK's MAX_REPUB_NUM).
+	MaxInflight int `yaml:"max_inflight"`
 	// ConnectTimeout bounds CONNECT→CONNACK (default 10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// QueueSize and QueueBytes bound the messages held in memory until
@@ -206,6 +215,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.KeepAlive < 0 || c.MQTT.KeepAlive > 690*time.Second {
 		return bad("mqtt.keepalive", "must be between 0 and 690s (the hub's limit)")
+	}
+	if c.MQTT.KeepAlive > 0 && c.MQTT.KeepAlive < time.Second {
+		return bad("mqtt.keepalive", fmt.Sprintf("%s is below MQTT's 1 s resolution; use e.g. 240s", c.MQTT.KeepAlive))
+	}
+	if c.MQTT.MaxInflight < 0 || c.MQTT.MaxInflight > 65535 {
+		return bad("mqtt.max_inflight", fmt.Sprintf("%d is out of range: use 1 to 65535 (default 20)", c.MQTT.MaxInflight))
 	}
 	if c.MQTT.QueueSize < 0 {
 		return bad("mqtt.queue_size", "must not be negative")

@@ -148,3 +148,39 @@ func TestTopicRules(t *testing.T) {
 	assert.Equal(t, "x/y", ExpandTopic("x/y", "P1", "d1"))
 	assert.Equal(t, "$x", ExpandTopic("$x", "P1", "d1"))
 }
+
+func TestMQTTSessionConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte(Sample), "iotd.sample.yaml", "/etc/iotd")
+	require.NoError(t, err)
+	require.NotNil(t, cfg.MQTT.CleanSession, "the sample names clean_session")
+	assert.True(t, *cfg.MQTT.CleanSession)
+	assert.Equal(t, 20, cfg.MQTT.MaxInflight)
+
+	empty, err := ParseConfig(nil, "empty.yaml", "/x")
+	require.NoError(t, err)
+	assert.Nil(t, empty.MQTT.CleanSession, "unset: the uplink's default (true)")
+	assert.Zero(t, empty.MQTT.MaxInflight, "unset: the uplink's default (20)")
+
+	rows := []struct {
+		name, yaml, wantErr string
+	}{
+		{"persistent session", "mqtt: {clean_session: false, max_inflight: 100, keepalive: 60s}\n", ""},
+		{"max_inflight at the top", "mqtt: {max_inflight: 65535}\n", ""},
+		{"max_inflight over", "mqtt: {max_inflight: 65536}\n", "c.yaml: mqtt.max_inflight: 65536 is out of range: use 1 to 65535 (default 20)"},
+		{"max_inflight negative", "mqtt: {max_inflight: -1}\n", "c.yaml: mqtt.max_inflight: -1 is out of range: use 1 to 65535 (default 20)"},
+		{"clean_session not a bool", "mqtt: {clean_session: sometimes}\n", "c.yaml: line 1: cannot unmarshal !!str `sometimes` into bool"},
+		{"keepalive below a second", "mqtt: {keepalive: 500ms}\n", "c.yaml: mqtt.keepalive: 500ms is below MQTT's 1 s resolution; use e.g. 240s"},
+		{"keepalive over", "mqtt: {keepalive: 691s}\n", "c.yaml: mqtt.keepalive: must be between 0 and 690s (the hub's limit)"},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(row.yaml), "c.yaml", "/x")
+			if row.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, row.wantErr, err.Error())
+		})
+	}
+}
