@@ -105,7 +105,7 @@ func startRig(t *testing.T) *rig {
 		})
 		_ = r.srv.Close()
 	})
-	waitFor(t, "connected", func() bool { return !r.up.Status().ConnectedSince.IsZero() })
+	waitFor(t, "connected", func() bool { return r.up.Status().State.State == core.StateConnected })
 	return r
 }
 
@@ -135,8 +135,9 @@ func (r *rig) reconnect(t *testing.T) {
 	require.True(t, ok)
 	_ = r.srv.DisconnectClient(cl, mpackets.ErrServerShuttingDown) // returns the code
 	waitFor(t, "the next session", func() bool {
+		// The link reads connected once the subscriptions are restored.
 		st := r.up.Status()
-		return st.ConnectedSince.After(before) && len(st.Pending) == 0
+		return st.ConnectedSince.After(before) && st.State.State == core.StateConnected && len(st.Pending) == 0
 	})
 }
 

@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"golang.org/x/net/netutil"
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
@@ -31,6 +35,7 @@ import (
 //	GET  /v1/status                 → Status
 //	POST /v1/publish                ← PublishRequest  → {} or {"error": ...}
 //	GET  /v1/subscribe?filter=F&qos=N → a stream of Message, one JSON per line
+//	DELETE /v1/subscribe?filter=F   → UnsubscribeResult (drops the cloud subscription)
 //	GET  /v1/drivers                → []core.ProbeResult
 //	GET  /v1/shadow                 → shadow.Document, the last known copy (no round trip)
 //	POST /v1/shadow/get             → shadow.Document, read from the hub
@@ -46,6 +51,16 @@ import (
 //	POST /v1/gateway/{op}           ← GatewayRequest → GatewayResults (online, offline, bind, unbind)
 //	POST /v1/log                    ← LogLine (uploaded with iotd's logs when upload is on)
 //	GET  /v1/ota                    → ota.Status (version, state, percent, last error)
+//
+// A filter's cloud subscription lasts while anyone holds it: the
+// /v1/subscribe streams and iotd's features. When the last stream on a
+// filter ends, the filter is unsubscribed; DELETE drops it at once.
+//
+// Request bodies larger than [MaxRequestBody] are refused with 413. A
+// request's headers must arrive within 5 s and the whole request within
+// 15 s; an idle keep-alive connection is closed after 60 s, and at most 256
+// connections are served at a time (more wait to be accepted). Responses,
+// streams included, are not bounded in time.
 
 // Status is what `iotd status` shows. It never holds a secret.
 type Status struct {
@@ -96,42 +111,79 @@ type Message struct {
 	ReceivedAt    time.Time `json:"received_at"`
 }
 
-type apiServer struct {
-	d   *Daemon
-	ln  net.Listener
-	srv *http.Server
+// apiLimits bound what a local client can hold of the daemon.
+type apiLimits struct {
+	// HeaderTimeout bounds the wait for a request's headers, from the
+	// connection's start or its first byte after an idle keep-alive.
+	HeaderTimeout time.Duration
+	// ReadTimeout bounds the reading of a whole request, body included.
+	// It does not bound a response: net/http clears the deadline once the
+	// body is read (at once for a GET), so streams outlive it.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection with no request.
+	IdleTimeout time.Duration
+	// MaxConns bounds the connections served at a time; more wait in the
+	// listen queue until one closes.
+	MaxConns int
 }
 
-// listenAPI binds the socket, refusing to steal one a live daemon serves.
+var defaultAPILimits = apiLimits{
+	HeaderTimeout: 5 * time.Second,
+	ReadTimeout:   15 * time.Second,
+	IdleTimeout:   60 * time.Second,
+	MaxConns:      256,
+}
+
+type apiServer struct {
+	d      *Daemon
+	ln     net.Listener
+	srv    *http.Server
+	limits apiLimits
+	path   string
+	sock   os.FileInfo // the socket file as created, to remove only that
+}
+
+// listenAPI binds the socket, refusing to steal one a live daemon serves
+// or to remove anything at the path that is not a socket.
 func (d *Daemon) listenAPI() (*apiServer, error) {
+	return d.listenAPIWith(defaultAPILimits)
+}
+
+func (d *Daemon) listenAPIWith(limits apiLimits) (*apiServer, error) {
 	path := d.cfg.SocketPath()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("api: another iotd is already serving %s", path)
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
 	}
-	_ = os.Remove(path) // a stale socket from a crashed daemon
 	// Only the daemon's user may talk to it: the API can publish as the
 	// device. The umask makes the socket 0600 from the start (a chmod after
 	// bind would leave a moment when anyone could connect); this runs
 	// before any other goroutine of the daemon creates files.
 	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
+	// Close would unlink whatever is at the path by then; serve removes
+	// the socket itself, and only if it is still this one.
+	ul.SetUnlinkOnClose(false)
+	sock, err := os.Lstat(path)
+	if err == nil {
+		err = os.Chmod(path, 0o600)
+	}
+	if err != nil {
+		ul.Close()
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	s := &apiServer{d: d, ln: ln}
+	s := &apiServer{d: d, ln: netutil.LimitListener(ul, limits.MaxConns), limits: limits, path: path, sock: sock}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("POST /v1/publish", s.publish)
 	mux.HandleFunc("GET /v1/subscribe", s.subscribe)
+	mux.HandleFunc("DELETE /v1/subscribe", s.unsubscribe)
 	mux.HandleFunc("GET /v1/drivers", s.drivers)
 	mux.HandleFunc("GET /v1/shadow", s.shadowCached)
 	mux.HandleFunc("POST /v1/shadow/get", s.shadowGet)
@@ -148,8 +200,53 @@ func (d *Daemon) listenAPI() (*apiServer, error) {
 	mux.HandleFunc("POST /v1/gateway/{op}", s.gatewayOp)
 	mux.HandleFunc("POST /v1/log", s.logLine)
 	s.outboxRoutes(mux)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{
+		Handler:           s.readBody(mux),
+		ReadHeaderTimeout: limits.HeaderTimeout,
+		ReadTimeout:       limits.ReadTimeout,
+		IdleTimeout:       limits.IdleTimeout,
+	}
 	return s, nil
+}
+
+// removeStaleSocket removes the socket at path that a crashed daemon left,
+// and refuses when a daemon answers there or the path is not a socket.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("api: %s is %s, not a socket; refusing to remove it: choose another socket path", path, fileKind(fi.Mode()))
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("api: another iotd is already serving %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("api: stale socket: %w", err)
+	}
+	return nil
+}
+
+// fileKind names the type of file m describes, with its article.
+func fileKind(m fs.FileMode) string {
+	switch m.Type() {
+	case 0:
+		return "a regular file"
+	case fs.ModeDir:
+		return "a directory"
+	case fs.ModeSymlink:
+		return "a symbolic link"
+	case fs.ModeNamedPipe:
+		return "a named pipe"
+	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+		return "a device"
+	}
+	return "a special file (" + m.Type().String() + ")"
 }
 
 func (s *apiServer) serve(ctx context.Context) error {
@@ -161,11 +258,67 @@ func (s *apiServer) serve(ctx context.Context) error {
 		_ = s.srv.Close()
 	}()
 	err := s.srv.Serve(s.ln)
-	_ = os.Remove(s.d.cfg.SocketPath())
+	s.removeSocket()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
+}
+
+// removeSocket removes the socket file, unless the path no longer names
+// the one listenAPI created (another daemon's socket, or a file someone
+// put there).
+func (s *apiServer) removeSocket() {
+	fi, err := os.Lstat(s.path)
+	if err != nil {
+		return
+	}
+	if !os.SameFile(fi, s.sock) {
+		s.d.log.Warn("api: the socket path now names another file; left in place", "path", s.path)
+		return
+	}
+	_ = os.Remove(s.path)
+}
+
+// readBody reads a request's body before the handler runs, at most
+// MaxRequestBody bytes, refusing a larger one with 413. Handlers then read
+// it from memory.
+func (s *apiServer) readBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		refuse := func(code int, err error) {
+			w.Header().Set("Connection", "close")
+			writeError(w, code, err)
+		}
+		tooLarge := func() {
+			// Read on, up to another MaxRequestBody, so that a client
+			// still writing the body gets to read the answer instead of
+			// a broken pipe.
+			_, _ = io.CopyN(io.Discard, r.Body, MaxRequestBody)
+			refuse(http.StatusRequestEntityTooLarge, fmt.Errorf("api: request body over the %d-byte (1 MiB) limit", MaxRequestBody))
+		}
+		if r.ContentLength > MaxRequestBody {
+			tooLarge()
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBody+1))
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			refuse(http.StatusRequestTimeout, fmt.Errorf("api: request not received within %s", s.limits.ReadTimeout))
+			return
+		case err != nil:
+			refuse(http.StatusBadRequest, fmt.Errorf("api: request body: %w", err))
+			return
+		case len(body) > MaxRequestBody:
+			tooLarge()
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -27,6 +27,7 @@ through a driver chosen at run time, and offers the hub to local applications.
   iotd status                     show the connection, clock offset and queue
   iotd pub TOPIC MESSAGE          publish through the daemon
   iotd sub FILTER                 print messages as they arrive
+  iotd unsub FILTER               drop the cloud subscription to FILTER
   iotd drivers                    list drivers and probe them
   iotd register --config FILE     dynamic registration (product secret → device credentials)
   iotd shadow get|report|watch    the device shadow
@@ -53,7 +54,7 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 	}
 	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
 		shadowCmd(sock), rrpcCmd(sock), broadcastCmd(sock))
-	root.AddCommand(registerCmd(), gatewayCmd(sock), logCmd(sock))
+	root.AddCommand(registerCmd(), gatewayCmd(sock), logCmd(sock), unsubCmd(sock))
 	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(sock))
 	return root
 }
