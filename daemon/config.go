@@ -45,6 +45,12 @@ type Config struct {
 	MQTT    MQTTConfig `yaml:"mqtt"`
 	// Outbox keeps accepted QoS 1 messages on disk until acknowledged.
 	Outbox OutboxConfig `yaml:"outbox"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
+	// 24 MiB plus mqtt.queue_bytes; GOMEMLIMIT in the environment wins): the
+	// garbage collector works harder near it instead of letting garbage
+	// grow the heap, which keeps iotd's footprint predictable on a small
+	// board. It is not a hard cap; -1 leaves the runtime's default (none).
+	MemoryLimit int64 `yaml:"memory_limit"`
 	// CoAP shapes the CoAP channel (used when Channel is coap).
 	CoAP     coapup.Config  `yaml:"coap"`
 	Features FeaturesConfig `yaml:"features"`

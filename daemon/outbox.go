@@ -163,6 +163,8 @@ func (c *Config) validateQueue() error {
 		return bad("dead_letter_after", "must not be negative")
 	case m.PublishBurst < 0:
 		return bad("publish_burst", "must not be negative")
+	case c.MemoryLimit > 0 && c.MemoryLimit < 8<<20:
+		return &core.ConfigError{Source: "config", Field: "memory_limit", Msg: fmt.Sprintf("%d bytes is below the 8 MiB iotd needs; use e.g. 33554432 (32 MiB), or -1 for none", c.MemoryLimit)}
 	}
 	return c.Outbox.Validate()
 }
@@ -181,4 +183,20 @@ func (m MQTTConfig) publishRate() float64 {
 		return 0
 	}
 	return m.PublishRate
+}
+
+// MemoryLimitBytes is the soft memory limit the daemon runs with (see
+// Config.MemoryLimit); 0 means none.
+func (c *Config) MemoryLimitBytes() int64 {
+	switch {
+	case c.MemoryLimit < 0:
+		return 0
+	case c.MemoryLimit > 0:
+		return c.MemoryLimit
+	}
+	q := c.MQTT.QueueBytes
+	if q <= 0 {
+		q = mqttup.DefaultQueueBytes
+	}
+	return 24<<20 + q
 }

@@ -205,12 +205,38 @@ func (u *Uplink) keepOrDrop(m *outMsg) {
 	m.payload = nil // on disk; read back when it is sent
 }
 
-// release drops a stored message's payload and its share of the cache.
-// u.mu is held.
+// roomFor waits until a stored message's payload, read back from disk to
+// be sent, fits the memory kept for payloads (half of QueueBytes, shared
+// with keepOrDrop; one message at a time always fits), and counts it there.
+// It reports false when stop closed first.
+func (u *Uplink) roomFor(m *outMsg, stop <-chan struct{}) bool {
+	for {
+		u.mu.Lock()
+		if u.cached == 0 || u.cached+int64(m.size) <= u.cfg.QueueBytes/2 {
+			m.cached = true
+			u.cached += int64(m.size)
+			u.mu.Unlock()
+			return true
+		}
+		u.mu.Unlock()
+		select {
+		case <-u.room:
+		case <-stop:
+			return false
+		}
+	}
+}
+
+// release drops a stored message's payload and its share of the memory
+// kept for payloads. u.mu is held.
 func (u *Uplink) release(m *outMsg) {
 	if m.cached {
 		m.cached = false
 		u.cached -= int64(m.size)
+		select {
+		case u.room <- struct{}{}:
+		default:
+		}
 	}
 	if m.disk {
 		m.payload = nil

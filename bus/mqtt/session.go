@@ -276,6 +276,10 @@ func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 			return
 		}
 		if m.payload == nil && m.disk {
+			if !u.roomFor(m, s.done) {
+				u.requeue([]*outMsg{m})
+				return
+			}
 			p, err := u.cfg.Outbox.Payload(m.seq)
 			if err != nil {
 				<-slots

@@ -27,6 +27,7 @@ type Uplink struct {
 
 	serving chan struct{}  // closed once the bus topics are subscribed
 	wake    chan struct{}  // capacity 1: the queue may have grown
+	room    chan struct{}  // capacity 1: payload memory was released
 	reqs    sync.WaitGroup // request handlers waiting for the broker
 	bg      sync.WaitGroup // session helpers that may outlive their session
 	flight  atomic.Int64
@@ -121,7 +122,7 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	}
 	u := &Uplink{
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
-		serving: make(chan struct{}), wake: make(chan struct{}, 1),
+		serving: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		toWrite: make(chan *outMsg, maxBatch), removed: make(chan uint64, 4096),
 		byID: make(map[string]*outMsg), recent: make(map[string]bus.Result),
 		subs: make(map[string]byte), pending: make(map[string]bool),

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -94,6 +96,9 @@ func runCmd(socket *string) *cobra.Command {
 			}
 			if _, err := daemon.Register(cmd.Context(), cfg, core.Default, log); err != nil {
 				return err
+			}
+			if lim := cfg.MemoryLimitBytes(); lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(lim)
 			}
 			if check {
 				// A check neither takes the running daemon's outbox nor
