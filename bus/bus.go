@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -34,6 +35,8 @@ type Bus struct {
 	done   chan struct{}
 
 	refs filterRefs
+	// direct is the in-process uplink's publish path, when one runs.
+	direct atomic.Pointer[DirectPublisher]
 }
 
 // New starts a bus. log may be nil.

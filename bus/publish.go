@@ -61,6 +61,22 @@ const (
 	MetaWithdraw = "withdraw"
 )
 
+// DirectPublisher is an uplink in the same process as the bus: publishes
+// reach it by a call instead of a request and a reply through watermill.
+// Publish has [Bus.CloudPublishWith]'s contract, except that its error is
+// the bare reason (the bus adds the topic and the sentinel).
+type DirectPublisher interface {
+	Publish(ctx context.Context, topic string, payload []byte, o PublishOptions) (Result, error)
+}
+
+// SetDirect makes p the bus's direct path for [Bus.CloudPublishWith] until
+// the returned function is called. Requests on [TopicUplinkPublish] from
+// other publishers are still served by the uplink's Serve loop.
+func (b *Bus) SetDirect(p DirectPublisher) (unset func()) {
+	b.direct.Store(&p)
+	return func() { b.direct.CompareAndSwap(&p, nil) }
+}
+
 // PublishOptions shape [Bus.CloudPublishWith].
 type PublishOptions struct {
 	// QoS is 0 or 1.
@@ -79,6 +95,16 @@ const withdrawTimeout = 5 * time.Second
 // the wire the result is [Stored] and the error nil: it will be sent. A
 // refusal is [Refused] with an error wrapping [ErrRefused].
 func (b *Bus) CloudPublishWith(ctx context.Context, topic string, payload []byte, o PublishOptions) (Result, error) {
+	if d := b.direct.Load(); d != nil {
+		res, reason := (*d).Publish(ctx, topic, payload, o)
+		switch res {
+		case Acknowledged, Stored:
+			return res, nil
+		case NotSent:
+			return NotSent, fmt.Errorf("publish %s: %w: %w", topic, ErrNotSent, reason)
+		}
+		return Refused, fmt.Errorf("publish %s: %w", topic, refusal{reason})
+	}
 	if !b.served(TopicUplinkPublish) {
 		return Refused, fmt.Errorf("publish %s: %w", topic, refusal{ErrNotServing})
 	}

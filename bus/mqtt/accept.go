@@ -5,43 +5,103 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/bus/outbox"
 )
 
-// Accepting a publish: checks that need no I/O happen at once on the bus
-// loop (topic, QoS, size, bounds), so a refusal is immediate. With an outbox,
-// every message then passes the writer (writer below), which stores QoS 1
-// messages in batches — one commit, one fsync for all the publishes that
-// arrived meanwhile — and queues all of them in arrival order.
+// Accepting a publish: checks that need no I/O happen at once (topic, QoS,
+// size, bounds), so a refusal is immediate. With an outbox, every message
+// then passes the writer (writer below), which stores QoS 1 messages in
+// batches — one commit, one fsync for all the publishes that arrived
+// meanwhile — and queues all of them in arrival order.
+//
+// Publishes arrive two ways: as requests on the bus topic (any publisher on
+// the bus), or through Publish, which the bus calls directly when the uplink
+// runs in the same process; both end in accept.
 
 // maxBatch bounds the messages stored in one outbox commit.
 const maxBatch = 256
 
 func (u *Uplink) handlePublish(req *message.Message) {
 	if id := req.Metadata.Get(bus.MetaWithdraw); id != "" {
-		u.handleWithdraw(req, id)
+		res, _ := u.withdraw(id)
+		_ = u.bus.PublishReply(req, res, nil)
 		return
 	}
-	topic := req.Metadata.Get(bus.MetaTopic)
 	qos, err := parseQoS(req.Metadata.Get(bus.MetaQoS))
-	if err == nil {
-		err = validateTopic(topic)
-	}
-	if err == nil && len(req.Payload) > u.cfg.MaxPayload {
-		err = fmt.Errorf("uplink: the payload is %d bytes; the limit is %d (mqtt.max_payload; the hub's documented maximum is %d, and it closes the connection on a larger message)",
-			len(req.Payload), u.cfg.MaxPayload, DefaultMaxPayload)
-	}
 	if err != nil {
 		_ = u.bus.PublishReply(req, bus.Refused, err)
 		return
 	}
+	payload := req.Payload
+	req.Payload = nil // the request outlives the message only for its reply
+	reply := func(res bus.Result, reason error) {
+		if err := u.bus.PublishReply(req, res, reason); err != nil {
+			u.log.Debug("uplink: reply not sent", "err", err)
+		}
+	}
+	if err := u.accept(req.UUID, req.Metadata.Get(bus.MetaTopic), qos, payload, req.Metadata.Get(bus.MetaWait) != "stored", reply); err != nil {
+		reply(bus.Refused, err)
+	}
+}
+
+// Publish is the direct path the bus takes to an uplink in the same
+// process (see [bus.DirectPublisher]): the same acceptance, bounds and
+// answers as a request on the bus topic, without the round trip through
+// watermill. When ctx ends first the message is withdrawn if it has not gone
+// out (NotSent and ctx's cause); one already on the wire is Stored.
+func (u *Uplink) Publish(ctx context.Context, topic string, payload []byte, o bus.PublishOptions) (bus.Result, error) {
+	type outcome struct {
+		res    bus.Result
+		reason error
+	}
+	done := make(chan outcome, 1)
+	id := watermill.NewShortUUID()
+	err := u.accept(id, topic, o.QoS, payload, !o.NoWait, func(res bus.Result, reason error) { done <- outcome{res, reason} })
+	if err != nil {
+		return bus.Refused, err
+	}
+	select {
+	case r := <-done:
+		return r.res, r.reason
+	case <-ctx.Done():
+	}
+	if res, answered := u.withdraw(id); !answered {
+		if res == bus.NotSent {
+			return bus.NotSent, context.Cause(ctx)
+		}
+		return res, nil
+	}
+	r := <-done // answered just before the withdrawal
+	return r.res, r.reason
+}
+
+// accept checks a publish and queues it (through the writer when there is
+// an outbox); reply is called once with the outcome. An error means it was
+// refused and reply will not be called.
+func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool, reply func(bus.Result, error)) error {
+	if err := validateTopic(topic); err != nil {
+		return err
+	}
+	if qos > 1 {
+		return fmt.Errorf("uplink: qos %d: QCLOUD_ERR_MQTT_QOS_NOT_SUPPORT (-120): the hub supports 0 and 1", qos)
+	}
+	if len(payload) > u.cfg.MaxPayload {
+		return fmt.Errorf("uplink: the payload is %d bytes; the limit is %d (mqtt.max_payload; the hub's documented maximum is %d, and it closes the connection on a larger message)",
+			len(payload), u.cfg.MaxPayload, DefaultMaxPayload)
+	}
 	m := &outMsg{
-		id: req.UUID, req: req, wantAck: req.Metadata.Get(bus.MetaWait) != "stored",
-		topic: topic, qos: qos, payload: req.Payload, size: len(req.Payload),
+		id: id, reply: reply, wantAck: wantAck,
+		topic: topic, qos: qos, payload: payload, size: len(payload),
 		disk: qos == 1 && u.cfg.Outbox != nil, state: accepting,
+	}
+	u.acceptMu.RLock()
+	defer u.acceptMu.RUnlock()
+	if u.stopped {
+		return bus.ErrNotServing
 	}
 	u.mu.Lock()
 	dropped, err := u.reserve(m)
@@ -52,14 +112,23 @@ func (u *Uplink) handlePublish(req *message.Message) {
 	u.answerDropped(dropped)
 	if err != nil {
 		u.log.Debug("uplink: publish refused", "topic", topic, "err", err)
-		_ = u.bus.PublishReply(req, bus.Refused, err)
-		return
+		return err
 	}
 	if u.cfg.Outbox == nil {
 		u.enqueue([]*outMsg{m})
-		return
+		return nil
 	}
 	u.toWrite <- m
+	return nil
+}
+
+// stopAccepting makes accept refuse from now on and closes the writer's
+// channel once no accept is sending to it.
+func (u *Uplink) stopAccepting() {
+	u.acceptMu.Lock()
+	u.stopped = true
+	close(u.toWrite)
+	u.acceptMu.Unlock()
 }
 
 // writer stores accepted messages in the outbox in batches and queues them,
@@ -105,9 +174,6 @@ func (u *Uplink) store(batch []*outMsg) {
 		for _, m := range batch {
 			if m.disk {
 				m.seq = metas[i].Seq
-				if m.req != nil {
-					m.req.Payload = nil // the request outlives the write only for its reply
-				}
 				i++
 			}
 		}
@@ -135,21 +201,26 @@ func (u *Uplink) refuseStore(batch []*outMsg, err error) {
 	u.enqueue(keep)
 }
 
-// handleWithdraw takes a message out of the queue when its publisher gave up
-// before it went out, and says what became of it.
-func (u *Uplink) handleWithdraw(req *message.Message, id string) {
+// withdraw takes message id out of the queue when its publisher gave up
+// before it went out, and says what became of it: NotSent (taken out, or
+// never queued), Stored (on the wire: it completes, and nobody waits for
+// it), or a finished message's result. answered is true when the message
+// had been answered already, so its publisher has (or gets) that answer.
+func (u *Uplink) withdraw(id string) (res bus.Result, answered bool) {
 	u.mu.Lock()
 	m := u.byID[id]
 	if m == nil {
 		res, ok := u.recent[id]
 		u.mu.Unlock()
 		if !ok {
-			res = bus.NotSent // refused, or never seen: either way not sent
+			return bus.NotSent, false // refused, or never seen: either way not sent
 		}
-		_ = u.bus.PublishReply(req, res, nil)
-		return
+		return res, true
 	}
-	var res bus.Result
+	if m.reply == nil {
+		u.mu.Unlock()
+		return bus.Stored, true
+	}
 	wasQueued := m.state == queued
 	switch m.state {
 	case accepting:
@@ -160,16 +231,17 @@ func (u *Uplink) handleWithdraw(req *message.Message, id string) {
 			u.queue = append(u.queue[:i], u.queue[i+1:]...)
 		}
 		u.forget(m)
+		u.remember(id, bus.NotSent)
 		res = bus.NotSent
 	default: // on the wire: it completes, and nobody waits for it
 		res = bus.Stored
 	}
-	m.req = nil
+	m.reply = nil
 	u.mu.Unlock()
 	if wasQueued {
 		u.removeStored(m)
 	}
-	_ = u.bus.PublishReply(req, res, nil)
+	return res, false
 }
 
 func indexOf(q []*outMsg, m *outMsg) int {

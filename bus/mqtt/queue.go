@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/iotd/iotd/bus"
 )
 
@@ -26,9 +24,9 @@ const (
 
 // outMsg is one accepted publish.
 type outMsg struct {
-	id      string           // the request's UUID, which a withdrawal names
-	req     *message.Message // the request to answer; nil once answered
-	wantAck bool             // answer on acknowledgement, not on storage
+	id      string                  // the request's UUID, which a withdrawal names
+	reply   func(bus.Result, error) // answers the publisher; nil once answered
+	wantAck bool                    // answer on acknowledgement, not on storage
 	topic   string
 	qos     byte
 	payload []byte // nil while the message is only on disk
@@ -126,17 +124,14 @@ func (u *Uplink) answerDropped(ms []*outMsg) {
 // answer replies to m's publisher, once.
 func (u *Uplink) answer(m *outMsg, res bus.Result, reason error) {
 	u.mu.Lock()
-	req := m.req
-	m.req = nil
+	reply := m.reply
+	m.reply = nil
 	if m.id != "" {
 		u.remember(m.id, res)
 	}
 	u.mu.Unlock()
-	if req == nil {
-		return
-	}
-	if err := u.bus.PublishReply(req, res, reason); err != nil {
-		u.log.Debug("uplink: reply not sent", "err", err)
+	if reply != nil {
+		reply(res, reason)
 	}
 }
 

@@ -34,7 +34,11 @@ type Uplink struct {
 
 	pace    *rate.Limiter // nil when publishes are not paced
 	toWrite chan *outMsg  // accepted messages for the outbox writer
-	removed chan uint64   // outbox sequences the broker confirmed
+	// acceptMu is held shared while accepting and exclusively to stop:
+	// after stopped is set nothing is sent to toWrite any more.
+	acceptMu sync.RWMutex
+	stopped  bool
+	removed  chan uint64 // outbox sequences the broker confirmed
 
 	mu    sync.Mutex // guards the fields below and outMsg's fields
 	queue []*outMsg  // waiting to be handed to paho, oldest first
@@ -218,12 +222,14 @@ func (u *Uplink) Run(ctx context.Context) error {
 		writing.Go(u.writer)
 		removing.Go(u.remover)
 	}
+	undirect := u.bus.SetDirect(u)
 	close(u.serving)
 
 	err = u.link.Run(ctx, u.session)
 	cancel()
+	undirect()
 	stopServing()
-	close(u.toWrite) // nothing accepts any more
+	u.stopAccepting()
 	writing.Wait()
 	u.reqs.Wait()
 	u.bg.Wait()
