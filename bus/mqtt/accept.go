@@ -13,10 +13,13 @@ import (
 )
 
 // Accepting a publish: checks that need no I/O happen at once (topic, QoS,
-// size, bounds), so a refusal is immediate. With an outbox, every message
-// then passes the writer (writer below), which stores QoS 1 messages in
-// batches — one commit, one fsync for all the publishes that arrived
-// meanwhile — and queues all of them in arrival order.
+// size, bounds), so a refusal is immediate, and the message is queued. A
+// QoS 1 message with an outbox is also handed to the writer (writer below),
+// which stores them in batches — one commit, one fsync for all the
+// publishes that arrived meanwhile — in the order they were queued, while
+// the session already sends them. A publisher waiting for "stored" is
+// answered once the write is done; one waiting for the acknowledgement on
+// PUBACK, whichever comes first.
 //
 // Publishes arrive two ways: as requests on the bus topic (any publisher on
 // the bus), or through Publish, which the bus calls directly when the uplink
@@ -114,11 +117,14 @@ func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool
 		u.log.Debug("uplink: publish refused", "topic", topic, "err", err)
 		return err
 	}
-	if u.cfg.Outbox == nil {
-		u.enqueue([]*outMsg{m})
-		return nil
+	// The queue and the outbox see messages in the same order: one accept
+	// at a time queues its message and hands it to the writer.
+	u.orderMu.Lock()
+	defer u.orderMu.Unlock()
+	u.enqueue([]*outMsg{m})
+	if m.disk {
+		u.toWrite <- m
 	}
-	u.toWrite <- m
 	return nil
 }
 
@@ -154,51 +160,100 @@ func (u *Uplink) writer() {
 	}
 }
 
-// store writes the QoS 1 messages of batch to the outbox in one commit and
-// queues the batch; when the write fails, those messages are refused with
-// the reason and nothing stored before is touched.
+// store writes the messages of batch, queued already, to the outbox in one
+// commit: sending overlaps the write. Those that ended meanwhile (a PUBACK
+// can beat the write) are not written at all.
 func (u *Uplink) store(batch []*outMsg) {
-	var recs []outbox.Message
+	recs := make([]outbox.Message, 0, len(batch))
+	keep := batch[:0:0]
+	u.mu.Lock()
 	for _, m := range batch {
-		if m.disk {
-			recs = append(recs, outbox.Message{Topic: m.topic, QoS: m.qos, Payload: m.payload})
+		if m.gone {
+			continue
 		}
+		recs = append(recs, outbox.Message{Topic: m.topic, QoS: m.qos, Payload: m.payload})
+		keep = append(keep, m)
 	}
-	if len(recs) > 0 {
-		metas, err := u.cfg.Outbox.AppendBatch(context.Background(), recs)
-		if err != nil {
-			u.refuseStore(batch, err)
-			return
-		}
-		i := 0
-		for _, m := range batch {
-			if m.disk {
-				m.seq = metas[i].Seq
-				i++
-			}
-		}
+	u.mu.Unlock()
+	if len(recs) == 0 {
+		return
 	}
-	u.enqueue(batch)
+	metas, err := u.cfg.Outbox.AppendBatch(context.Background(), recs)
+	if err != nil {
+		u.unstored(keep, err)
+		return
+	}
+	u.written(keep, metas)
 }
 
-func (u *Uplink) refuseStore(batch []*outMsg, err error) {
+// written records where the messages of a successful outbox write are:
+// those that ended meanwhile are removed again, those still queued may drop
+// their payload from memory, and publishers that wait for storage are
+// answered.
+func (u *Uplink) written(disk []*outMsg, metas []outbox.Meta) {
+	var gone []uint64
+	var stored []*outMsg
+	u.mu.Lock()
+	for i, m := range disk {
+		m.seq = metas[i].Seq
+		switch {
+		case m.gone:
+			gone = append(gone, m.seq)
+		case m.state == queued:
+			u.keepOrDrop(m)
+		}
+		if !m.gone && !m.wantAck && m.reply != nil {
+			stored = append(stored, m)
+		}
+	}
+	u.mu.Unlock()
+	if len(gone) > 0 {
+		if err := u.cfg.Outbox.Remove(gone...); err != nil {
+			u.log.Error("uplink: outbox: messages that ended while being written not removed; they may be sent again after a restart", "count", len(gone), "err", err)
+		}
+	}
+	for _, m := range stored {
+		u.answer(m, bus.Stored, nil)
+	}
+}
+
+// unstored handles a failed outbox write: nothing stored before is
+// touched; messages of the batch not yet on the wire are taken out of the
+// queue and refused with the reason; those already sent go on as messages
+// held in memory, and their publishers hear about them as usual.
+func (u *Uplink) unstored(disk []*outMsg, err error) {
 	reason := fmt.Errorf("uplink: not stored: %w", err)
 	if errors.Is(err, outbox.ErrDisk) {
 		reason = fmt.Errorf("uplink: not stored, the outbox could not be written (%w); messages stored earlier are kept", err)
 	}
-	u.log.Error("uplink: outbox write failed; publishes refused", "count", len(batch), "err", err)
-	var keep []*outMsg
-	for _, m := range batch {
-		if !m.disk {
-			keep = append(keep, m)
-			continue
+	u.log.Error("uplink: outbox write failed; publishes refused", "count", len(disk), "err", err)
+	var refused, sending []*outMsg
+	u.mu.Lock()
+	for _, m := range disk {
+		switch {
+		case m.gone:
+		case m.state == queued:
+			if i := indexOf(u.queue, m); i >= 0 {
+				u.queue = append(u.queue[:i], u.queue[i+1:]...)
+			}
+			u.forget(m)
+			refused = append(refused, m)
+		default: // on the wire: it completes from memory
+			u.disk.add(m, -1)
+			m.disk = false
+			u.mem.add(m, +1)
+			if !m.wantAck {
+				sending = append(sending, m)
+			}
 		}
-		u.mu.Lock()
-		u.forget(m)
-		u.mu.Unlock()
+	}
+	u.mu.Unlock()
+	for _, m := range refused {
 		u.answer(m, bus.Refused, reason)
 	}
-	u.enqueue(keep)
+	for _, m := range sending {
+		u.answer(m, bus.Stored, nil)
+	}
 }
 
 // withdraw takes message id out of the queue when its publisher gave up

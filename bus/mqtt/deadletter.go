@@ -47,6 +47,9 @@ func (u *Uplink) park(m *outMsg, why string) {
 	reason := fmt.Sprintf("%s; parked as a dead letter after %d attempt(s) so that the messages behind it are sent (see `iotd outbox list`)", why, m.attempts)
 	u.mu.Lock()
 	u.forget(m)
+	if m.disk && m.seq == 0 {
+		m.gone = true // still being written: kept in memory, removed from the outbox once written
+	}
 	if !m.disk || m.seq == 0 {
 		u.memDeadSeq++
 		u.memDead = append(u.memDead, DeadLetter{

@@ -39,6 +39,10 @@ type outMsg struct {
 	state     msgState
 	withdrawn bool // its publisher gave up while it was being written
 	cached    bool // a stored message whose payload is kept in memory too
+	// gone marks a message bound for the outbox that ended (acknowledged,
+	// withdrawn, dropped, parked) before its write finished: the writer
+	// removes it from the outbox once the write has.
+	gone bool
 }
 
 // usage counts messages and payload bytes against a pair of bounds.
@@ -103,6 +107,9 @@ func (u *Uplink) reserve(m *outMsg) (dropped []*outMsg, err error) {
 func (u *Uplink) forget(m *outMsg) {
 	acc, _, _, _ := u.account(m)
 	acc.add(m, -1)
+	if m.disk && m.seq == 0 {
+		m.gone = true // ended while being written: removed once written
+	}
 	u.release(m)
 	if u.byID[m.id] == m {
 		delete(u.byID, m.id)
@@ -152,7 +159,10 @@ func (u *Uplink) remember(id string, res bus.Result) {
 const recentOutcomes = 1024
 
 // enqueue puts accepted messages at the tail of the queue, in order, and
-// answers those whose publishers wait only for storage.
+// answers those whose publishers wait only for storage: at once for a
+// message held in memory, once it is written for one bound for the outbox
+// (see written). A message bound for the outbox may be sent while it is
+// being written; its PUBACK then simply ends it.
 func (u *Uplink) enqueue(ms []*outMsg) {
 	var stored, withdrawn []*outMsg
 	u.mu.Lock()
@@ -167,7 +177,7 @@ func (u *Uplink) enqueue(ms []*outMsg) {
 			u.keepOrDrop(m)
 		}
 		u.queue = append(u.queue, m)
-		if !m.wantAck {
+		if !m.wantAck && !(m.disk && m.seq == 0) {
 			stored = append(stored, m)
 		}
 	}
@@ -189,8 +199,8 @@ var errWithdrawn = fmt.Errorf("uplink: withdrawn by its publisher before it was 
 // a message that is sent soon (the usual case while connected) is not read
 // back from disk. u.mu is held.
 func (u *Uplink) keepOrDrop(m *outMsg) {
-	if m.payload == nil || m.cached {
-		return
+	if m.payload == nil || m.cached || m.seq == 0 {
+		return // nothing to keep, kept already, or not on disk yet
 	}
 	if u.cached+int64(m.size) <= u.cfg.QueueBytes/2 {
 		m.cached = true
@@ -238,23 +248,41 @@ func (u *Uplink) release(m *outMsg) {
 	}
 }
 
-// complete ends a message the broker confirmed.
+// complete ends a message the broker confirmed. One acknowledged before
+// its outbox write finished is removed from the outbox when it has.
 func (u *Uplink) complete(m *outMsg) {
 	u.mu.Lock()
 	u.forget(m)
+	seq := m.seq
+	if m.disk && seq == 0 {
+		m.gone = true
+	}
 	u.mu.Unlock()
-	if m.disk {
-		u.removed <- m.seq
+	if m.disk && seq != 0 {
+		// Remove never waits for the disk: the deletion is written with
+		// the next commit. One lost in a crash means the message is sent
+		// again after the restart: at least once, never lost.
+		if err := u.cfg.Outbox.Remove(seq); err != nil {
+			u.log.Error("uplink: outbox: a confirmed message not removed; it may be sent again after a restart", "seq", seq, "err", err)
+		}
 	}
 	u.answer(m, bus.Acknowledged, nil)
 }
 
 // removeStored deletes m from the outbox at once (a withdrawal or a drop:
-// it must not come back after a restart).
+// it must not come back after a restart), or, when it is still being
+// written, once it has.
 func (u *Uplink) removeStored(m *outMsg) {
-	if !m.disk || m.seq == 0 {
+	if !m.disk {
 		return
 	}
+	u.mu.Lock()
+	if m.seq == 0 {
+		m.gone = true
+		u.mu.Unlock()
+		return
+	}
+	u.mu.Unlock()
 	if err := u.cfg.Outbox.Remove(m.seq); err != nil {
 		u.log.Error("uplink: outbox: a withdrawn message could not be removed; it may be sent after a restart", "seq", m.seq, "err", err)
 	}
@@ -298,7 +326,7 @@ func (u *Uplink) requeue(ms []*outMsg) {
 	u.mu.Lock()
 	for _, m := range ms {
 		m.state = queued
-		if m.disk && !m.cached {
+		if m.disk && m.seq != 0 && !m.cached {
 			m.payload = nil
 		}
 	}

@@ -38,7 +38,7 @@ type Uplink struct {
 	// after stopped is set nothing is sent to toWrite any more.
 	acceptMu sync.RWMutex
 	stopped  bool
-	removed  chan uint64 // outbox sequences the broker confirmed
+	orderMu  sync.Mutex // one accept at a time queues and hands to the writer
 
 	mu    sync.Mutex // guards the fields below and outMsg's fields
 	queue []*outMsg  // waiting to be handed to paho, oldest first
@@ -127,8 +127,8 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	u := &Uplink{
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
 		serving: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1),
-		toWrite: make(chan *outMsg, maxBatch), removed: make(chan uint64, 4096),
-		byID: make(map[string]*outMsg), recent: make(map[string]bus.Result),
+		toWrite: make(chan *outMsg, maxBatch),
+		byID:    make(map[string]*outMsg), recent: make(map[string]bus.Result),
 		subs: make(map[string]byte), pending: make(map[string]bool),
 	}
 	if u.cfg.PublishRate > 0 {
@@ -217,10 +217,9 @@ func (u *Uplink) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("uplink: %w", err)
 	}
-	var writing, removing sync.WaitGroup
+	var writing sync.WaitGroup
 	if u.cfg.Outbox != nil {
 		writing.Go(u.writer)
-		removing.Go(u.remover)
 	}
 	undirect := u.bus.SetDirect(u)
 	close(u.serving)
@@ -233,8 +232,6 @@ func (u *Uplink) Run(ctx context.Context) error {
 	writing.Wait()
 	u.reqs.Wait()
 	u.bg.Wait()
-	close(u.removed)
-	removing.Wait()
 	u.mu.Lock()
 	queued := u.queue
 	u.queue = nil
@@ -247,31 +244,6 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.answer(m, bus.NotSent, reason)
 	}
 	return err
-}
-
-// remover deletes confirmed messages from the outbox, many per commit,
-// until removed is closed. A removal lost in a crash means the message is
-// sent again after the restart: at least once, never lost.
-func (u *Uplink) remover() {
-	var seqs []uint64
-	for seq := range u.removed {
-		seqs = append(seqs[:0], seq)
-	more:
-		for len(seqs) < 4096 {
-			select {
-			case s, ok := <-u.removed:
-				if !ok {
-					break more
-				}
-				seqs = append(seqs, s)
-			default:
-				break more
-			}
-		}
-		if err := u.cfg.Outbox.Remove(seqs...); err != nil {
-			u.log.Error("uplink: outbox: confirmed messages not removed; they may be sent again after a restart", "count", len(seqs), "err", err)
-		}
-	}
 }
 
 func (u *Uplink) handleSubscribe(ctx context.Context, req *message.Message) {
