@@ -383,3 +383,56 @@ func TestLargeOfflineQueueStaysInBudget(t *testing.T) {
 	t.Logf("RSS peak while the queue drained: %s", peak)
 	assert.Less(t, peak.total-idle, int64(budget+20<<20), "iotd's memory grew past its budget while draining")
 }
+
+// TestDiskFullRefusesAndKeeps: the state directory on a 1 MiB tmpfs, the
+// broker down: publishes are stored until the disk is full, then refused
+// with the reason; everything reported stored arrives once the broker is
+// back.
+func TestDiskFullRefusesAndKeeps(t *testing.T) {
+	bin := buildIotd(t)
+	mq := mosquittotest.Start(t, mosquittotest.Options{Durable: true})
+	w := newWatcher()
+	w.connect(t, mq.Addr())
+	cfgPath, socket := durableSetup(t, mq.Addr(), "mqtt: {publish_rate: -1}\noutbox: {max_bytes: 104857600}\n")
+	state := filepath.Join(filepath.Dir(cfgPath), "state")
+	require.NoError(t, os.MkdirAll(state, 0o700))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", state).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount a tmpfs (CI runs as root): %v: %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs here (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", state).Run() })
+	mq.Stop(t)
+	d := startDaemonProc(t, bin, cfgPath, socket)
+
+	cl := daemon.NewClient(socket)
+	payload := strings.Repeat("d", 8<<10)
+	var stored []string
+	var refusal string
+	for i := 0; i < 1000 && refusal == ""; i++ {
+		msg := fmt.Sprintf("%06d", i) + payload
+		rep, err := cl.Publish(t.Context(), daemon.PublishRequest{Topic: "data", Payload: msg, QoS: 1, NoWait: true})
+		switch {
+		case err == nil:
+			require.Equal(t, bus.Stored, rep.Result)
+			stored = append(stored, msg)
+		default:
+			var pe *daemon.PublishError
+			require.ErrorAs(t, err, &pe, "message %d", i)
+			require.Equal(t, bus.Refused, pe.Result)
+			refusal = err.Error()
+		}
+	}
+	require.NotEmpty(t, refusal, "a 1 MiB disk took 1000 x 8 KiB")
+	t.Logf("%d messages stored, then: %s", len(stored), refusal)
+	assert.Contains(t, refusal, "no space left on device")
+	assert.Contains(t, refusal, "messages stored earlier are kept")
+	require.NotEmpty(t, stored)
+
+	// The daemon is still serving, and everything stored goes out.
+	mq.Start(t)
+	w.connect(t, mq.Addr())
+	waitMissing(t, w, stored)
+	assert.NotContains(t, d.log.String(), "panic")
+}
