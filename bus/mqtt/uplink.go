@@ -297,6 +297,13 @@ func (u *Uplink) handleUnsubscribe(ctx context.Context, req *message.Message) {
 		u.replyErr(req, err)
 		return
 	}
+	if ctx.Err() != nil {
+		// The uplink is stopping, and with it the features whose
+		// subscriptions end now: a persistent session (clean_session
+		// false) keeps them at the broker for the next run.
+		u.reply(req)
+		return
+	}
 	u.mu.Lock()
 	_, had := u.subs[filter]
 	delete(u.subs, filter)
