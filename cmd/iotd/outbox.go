@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
@@ -77,39 +78,30 @@ func sizeText(n int64) string {
 }
 
 func outboxRetryCmd(sock func() string) *cobra.Command {
-	return &cobra.Command{
-		Use:   "retry ID...",
-		Short: "Queue parked messages again (at the tail of the queue)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
-			defer cancel()
-			cl := daemon.NewClient(sock())
-			for _, id := range args {
-				if err := cl.OutboxRetry(ctx, id); err != nil {
-					return fmt.Errorf("retry %s: %w", id, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "queued %s again\n", id)
-			}
-			return nil
-		},
-	}
+	return outboxActCmd(sock, "retry ID...", "Queue parked messages again (at the tail of the queue)", "retry", "queued %s again\n",
+		(*daemon.Client).OutboxRetry)
 }
 
 func outboxDropCmd(sock func() string) *cobra.Command {
+	return outboxActCmd(sock, "drop ID...", "Delete parked messages for good", "drop", "dropped %s\n",
+		(*daemon.Client).OutboxDrop)
+}
+
+// outboxActCmd runs act on each parked message named on the command line.
+func outboxActCmd(sock func() string, use, short, verb, done string, act func(*daemon.Client, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "drop ID...",
-		Short: "Delete parked messages for good",
+		Use:   use,
+		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			defer cancel()
 			cl := daemon.NewClient(sock())
 			for _, id := range args {
-				if err := cl.OutboxDrop(ctx, id); err != nil {
-					return fmt.Errorf("drop %s: %w", id, err)
+				if err := act(cl, ctx, id); err != nil {
+					return fmt.Errorf("%s %s: %w", verb, id, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "dropped %s\n", id)
+				fmt.Fprintf(cmd.OutOrStdout(), done, id)
 			}
 			return nil
 		},
