@@ -46,7 +46,7 @@ type Config struct {
 	// Outbox keeps accepted QoS 1 messages on disk until acknowledged.
 	Outbox OutboxConfig `yaml:"outbox"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
-	// 24 MiB plus mqtt.queue_bytes; GOMEMLIMIT in the environment wins): the
+	// 16 MiB plus mqtt.queue_bytes; GOMEMLIMIT in the environment wins): the
 	// garbage collector works harder near it instead of letting garbage
 	// grow the heap, which keeps iotd's footprint predictable on a small
 	// board. It is not a hard cap; -1 leaves the runtime's default (none).

@@ -198,5 +198,5 @@ func (c *Config) MemoryLimitBytes() int64 {
 	if q <= 0 {
 		q = mqttup.DefaultQueueBytes
 	}
-	return 24<<20 + q
+	return 16<<20 + q
 }

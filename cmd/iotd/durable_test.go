@@ -343,7 +343,7 @@ func TestLargeOfflineQueueStaysInBudget(t *testing.T) {
 	mq.Stop(t)
 	d := startDaemonProc(t, bin, cfgPath, socket)
 	time.Sleep(time.Second) // settle: the idle figure is what the daemon holds with nothing queued
-	idle, _, _ := rss(t, d.cmd.Process.Pid)
+	idle, idleAnon, idleFile := rss(t, d.cmd.Process.Pid)
 
 	payload := strings.Repeat("p", size-8)
 	cl := daemon.NewClient(socket)
@@ -354,6 +354,7 @@ func TestLargeOfflineQueueStaysInBudget(t *testing.T) {
 		require.Equal(t, bus.Stored, rep.Result)
 		peak.sample(t, d.cmd.Process.Pid)
 	}
+	t.Logf("RSS idle %d MiB (anonymous %d MiB, file-backed %d MiB)", idle>>20, idleAnon>>20, idleFile>>20)
 	t.Logf("RSS idle %d MiB; peak while 1000 x 900 KB were queued %s; budget: idle + %d MiB + 20 MiB", idle>>20, peak, budget>>20)
 	assert.Less(t, peak.total-idle, int64(budget+20<<20), "iotd's memory grew past its budget")
 
