@@ -58,14 +58,13 @@ func (o *Outbox) AppendBatch(ctx context.Context, msgs []Message) ([]Meta, error
 		}
 		bk := tx.Bucket(bucketPending)
 		for i := range msgs {
-			if err := bk.Put(seqKey(metas[i].Seq), encs[i]); err != nil {
+			if err := putRecord(bk, metas[i].Seq, encs[i]); err != nil {
 				return abort(err)
 			}
 		}
 		b.nextSeq += uint64(len(msgs))
 		b.messages += len(msgs)
 		b.bytes += total
-		o.touched.Add(total)
 		added := metas
 		b.effects = append(b.effects, func() {
 			for _, m := range added {

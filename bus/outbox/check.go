@@ -17,15 +17,18 @@ import (
 // reads the mapping unchecked, so a damaged page can crash the process
 // there. This check reads the file with ReadAt and checks every offset and
 // length it uses, so it can neither panic nor fault. It reads page headers
-// and element tables only, not values.
+// and element tables, and the values of buckets (their header, and an
+// inline bucket's page), not the records.
 //
 // The layout it reads is bbolt's documented file format (version 2),
 // native-endian: a 16-byte page header {id u64, flags u16, count u16,
 // overflow u32}; branch elements {pos u32, ksize u32, pgid u64} and leaf
 // elements {flags u32, pos u32, ksize u32, vsize u32}, whose pos counts from
 // the element itself; a bucket value starts with {root u64, sequence u64},
-// root 0 meaning an inline bucket; the meta is {magic, version, pageSize,
-// flags u32; root bucket; freelist, pgid, txid, checksum u64}.
+// root 0 meaning an inline bucket, whose leaf page (header and elements as
+// above, pos counting from the element within the value) follows the
+// header in the value; the meta is {magic, version, pageSize, flags u32;
+// root bucket; freelist, pgid, txid, checksum u64}.
 func checkPages(f io.ReaderAt, pageSize int, txid uint64) error {
 	c := pageChecker{f: f, pageSize: uint64(pageSize), seen: map[uint64]bool{}}
 	if pageSize < 1024 {
@@ -63,6 +66,7 @@ func checkPages(f io.ReaderAt, pageSize int, txid uint64) error {
 
 const (
 	pageHeaderLen  = 16
+	bucketHeader   = 16
 	elementLen     = 16
 	branchPageFlag = 0x01
 	leafPageFlag   = 0x02
@@ -155,7 +159,7 @@ func (c *pageChecker) walk(id uint64, depth int) error {
 		if binary.NativeEndian.Uint32(e[0:])&bucketLeafFlag == 0 {
 			continue
 		}
-		if vsize < 16 {
+		if vsize < bucketHeader {
 			return fmt.Errorf("%w: page %d: bucket entry %d of %d bytes", ErrCorrupt, id, i, vsize)
 		}
 		v, err := c.at(id, span, elemOff+pos+ksize, 8)
@@ -166,6 +170,47 @@ func (c *pageChecker) walk(id uint64, depth int) error {
 			if err := c.walk(sub, depth+1); err != nil {
 				return err
 			}
+			continue
+		}
+		if err := c.inline(id, span, i, elemOff+pos+ksize, vsize); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inline checks the bucket stored inline in entry i of page id, whose value
+// is vsize bytes at off: a leaf page after the bucket header, its elements
+// within the value. bbolt inlines only a bucket that fits in a quarter page
+// and holds no bucket: a value larger than a page, or a bucket in it, is
+// damage.
+func (c *pageChecker) inline(id, span uint64, i int, off, vsize uint64) error {
+	if vsize < bucketHeader+pageHeaderLen || vsize > c.pageSize {
+		return fmt.Errorf("%w: page %d: inline bucket in entry %d of %d bytes", ErrCorrupt, id, i, vsize)
+	}
+	v, err := c.at(id, span, off, vsize)
+	if err != nil {
+		return err
+	}
+	p := v[bucketHeader:]
+	if flags := binary.NativeEndian.Uint16(p[8:]); flags != leafPageFlag {
+		return fmt.Errorf("%w: page %d: inline bucket in entry %d has page type %#x", ErrCorrupt, id, i, flags)
+	}
+	count := uint64(binary.NativeEndian.Uint16(p[10:]))
+	if pageHeaderLen+count*elementLen > uint64(len(p)) {
+		return fmt.Errorf("%w: page %d: inline bucket in entry %d claims %d entries in %d bytes", ErrCorrupt, id, i, count, len(p))
+	}
+	for j := range count {
+		elemOff := pageHeaderLen + j*elementLen
+		e := p[elemOff:]
+		if binary.NativeEndian.Uint32(e[0:])&bucketLeafFlag != 0 {
+			return fmt.Errorf("%w: page %d: inline bucket in entry %d holds a bucket", ErrCorrupt, id, i)
+		}
+		pos := uint64(binary.NativeEndian.Uint32(e[4:]))
+		ksize := uint64(binary.NativeEndian.Uint32(e[8:]))
+		vsize := uint64(binary.NativeEndian.Uint32(e[12:]))
+		if elemOff+pos+ksize+vsize > uint64(len(p)) {
+			return fmt.Errorf("%w: page %d: inline bucket in entry %d: entry %d runs past the bucket", ErrCorrupt, id, i, j)
 		}
 	}
 	return nil

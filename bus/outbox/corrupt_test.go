@@ -180,6 +180,10 @@ func TestOpenFlippedBytesNoPanic(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, o.Close())
+	// Records above maxPlain (1 KiB) are buckets with pages of their own;
+	// add the inline kind too.
+	putInline(t, path, 41, []byte("inline 41"))
+	putInline(t, path, 42, []byte("inline 42"))
 	orig, err := os.ReadFile(path)
 	require.NoError(t, err)
 

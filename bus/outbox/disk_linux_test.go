@@ -55,8 +55,8 @@ func TestDiskFull(t *testing.T) {
 			_, err = o.Append(context.Background(), "t", 1, payload)
 			require.ErrorIs(t, err, ErrDisk, "still full, still usable")
 
-			// bbolt needs a contiguous run of free pages for the leaf it
-			// rewrites (up to four records of this size): free half.
+			// bbolt needs a contiguous run of free pages for the record,
+			// and frees pages only for later transactions: free half.
 			half := len(stored) / 2
 			require.NoError(t, o.Remove(seqs(stored[:half])...))
 			m, err := o.Append(context.Background(), "t", 1, payload)

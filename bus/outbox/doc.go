@@ -21,6 +21,7 @@
 //   - Memory: only each pending message's Meta is kept in memory; payloads
 //     are read from the file when asked for (Payload), and on Linux the
 //     pages read are handed back to the kernel so they do not stay in RSS.
+//     Removing a message does not read its payload.
 //   - Failures: a failed write or fsync (ENOSPC, EIO) fails the calls of
 //     that commit with ErrDisk and changes nothing stored; the outbox stays
 //     usable. A file that is not an outbox or is damaged is refused with
@@ -54,8 +55,13 @@
 //
 // The file is a bbolt database with three buckets: "pending" and "dead" map
 // a message's Seq (8 bytes, big-endian, so bbolt's order is Seq order) to
-// its record; "meta" holds "format" (one byte, the layout version, 1) and
-// "seq" (the highest Seq handed out, 8 bytes big-endian). A record is
+// its record: a record up to 1 KiB as a plain value, a larger one as a
+// bucket of its own holding the record under "r", so that an Append writes
+// the record's own pages and a deletion frees them without reading them or
+// the records beside them (see layout.go); "meta" holds "format" (one
+// byte, the layout version, 2) and "seq" (the highest Seq handed out, 8
+// bytes big-endian). Version 1 stored every record as a plain value; Open
+// converts such a file, and an older iotd refuses a converted one. A record is
 // version byte, Seq, QoS, acceptance and parking times, attempts, the
 // lengths and bytes of topic, reason and payload, and a CRC-32C over all of
 // it; see record.go.

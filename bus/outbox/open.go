@@ -33,7 +33,8 @@ const lockTimeout = time.Second
 //
 // Open reads every record and checks it. A pending record that fails its
 // checks is moved to the dead letters with a Reason starting with
-// "corrupt record: " (its payload as stored), and logged at warn.
+// "corrupt record: " (its payload as stored), and logged at warn. A file
+// of format version 1 is converted to version 2 (see convertPlain).
 func Open(path string, opts Options) (*Outbox, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -185,9 +186,13 @@ func (e *corruptFileError) Error() string {
 func (e *corruptFileError) Unwrap() []error { return []error{ErrCorrupt, e.cause} }
 
 // load checks the file's layout, creates it in a new file, reads every
-// record into memory (metadata only) and parks the corrupt ones.
+// record into memory (metadata only), parks the corrupt ones and converts
+// a version 1 file.
 func (o *Outbox) load() error {
-	var fresh bool
+	var (
+		fresh   bool
+		version byte
+	)
 	err := o.view(func(tx *bolt.Tx) error {
 		mb := tx.Bucket(bucketMeta)
 		if mb == nil {
@@ -213,9 +218,10 @@ func (o *Outbox) load() error {
 			return fmt.Errorf("%w: no format version", ErrCorrupt)
 		case v[0] > formatVersion:
 			return fmt.Errorf("format version %d, this iotd reads up to %d: it was written by a newer iotd; upgrade iotd, or move the file aside", v[0], formatVersion)
-		case v[0] < formatVersion:
+		case v[0] < 1:
 			return fmt.Errorf("%w: format version %d", ErrCorrupt, v[0])
 		}
+		version = v[0]
 		// The three buckets are created together: one missing means
 		// damage, and creating it afresh would drop what it held.
 		if tx.Bucket(bucketPending) == nil || tx.Bucket(bucketDead) == nil {
@@ -245,6 +251,7 @@ func (o *Outbox) load() error {
 		if err != nil {
 			return o.loadError(err)
 		}
+		version = formatVersion
 	}
 
 	var (
@@ -252,18 +259,30 @@ func (o *Outbox) load() error {
 		causes  = map[uint64]error{}
 		skipped int
 		maxSeq  uint64
+		// Large records stored as plain values (as version 1 did), to
+		// convert.
+		plainPending, plainDead []uint64
 	)
 	o.pending = nil
 	err = o.view(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
 			maxSeq, _ = keySeqOf(v)
 		}
+		// Every record is read through the mapping to check it: hand the
+		// pages back as the scan goes, or a full queue would be resident.
+		touch := func(n int) {
+			if o.touched.Add(int64(n)) >= releaseEvery {
+				o.releaseLocked(tx)
+			}
+		}
 		var prev uint64
-		err := tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+		pb := tx.Bucket(bucketPending)
+		c := pb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
 			seq, ok := keySeqOf(k)
-			if !ok || v == nil {
+			if !ok {
 				skipped++
-				return nil
+				continue
 			}
 			if seq <= prev {
 				// bbolt finds keys by their order: writing to a tree
@@ -272,34 +291,46 @@ func (o *Outbox) load() error {
 			}
 			prev = seq
 			maxSeq = max(maxSeq, seq)
-			r, err := decodeStored(seq, v)
+			rec, err := recordIn(pb, k, v)
+			var r Record
+			if err == nil {
+				touch(len(rec) + faultAround)
+				r, err = decodeStored(seq, rec)
+			}
 			if err != nil {
 				bad = append(bad, seq)
 				causes[seq] = err
-				return nil
+				continue
+			}
+			if len(v) > maxPlain {
+				plainPending = append(plainPending, seq)
 			}
 			o.addPending(r.Meta)
-			return nil
-		})
-		if err != nil {
-			return err
 		}
 		prev = 0
-		return tx.Bucket(bucketDead).ForEach(func(k, v []byte) error {
+		db := tx.Bucket(bucketDead)
+		c = db.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
 			seq, ok := keySeqOf(k)
-			if !ok || v == nil {
+			if !ok {
 				skipped++
-				return nil
+				continue
 			}
 			if seq <= prev {
 				return fmt.Errorf("%w: dead letters out of order (%d after %d)", ErrCorrupt, seq, prev)
 			}
 			prev = seq
 			maxSeq = max(maxSeq, seq)
+			// Only the header is read (a corrupt dead letter stays one).
+			rec, _ := recordIn(db, k, v)
+			touch(faultAround)
+			if len(v) > maxPlain {
+				plainDead = append(plainDead, seq)
+			}
 			o.dead++
-			o.deadBytes += storedSize(v)
-			return nil
-		})
+			o.deadBytes += storedSize(rec)
+		}
+		return nil
 	})
 	if err != nil {
 		return o.loadError(err)
@@ -310,20 +341,31 @@ func (o *Outbox) load() error {
 	}
 	o.release()
 
-	if len(bad) == 0 {
-		return nil
+	if version < formatVersion {
+		// First, so that an older iotd never reads a file partly converted.
+		err := o.update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyFormat, []byte{formatVersion})
+		})
+		if err != nil {
+			return o.loadError(err)
+		}
+		o.log.Info("outbox: file upgraded to format version 2", "path", o.path, "from", version)
 	}
-	ops := make([]*op, 0, len(bad))
-	for _, seq := range bad {
-		o.log.Warn("outbox: corrupt record moved to the dead letters", "path", o.path, "seq", seq, "err", causes[seq])
-		ops = append(ops, o.parkCorrupt(seq, causes[seq]))
-	}
-	o.commit(ops)
-	for _, p := range ops {
-		if p.err != nil {
-			return o.loadError(p.err)
+	if len(bad) > 0 {
+		ops := make([]*op, 0, len(bad))
+		for _, seq := range bad {
+			o.log.Warn("outbox: corrupt record moved to the dead letters", "path", o.path, "seq", seq, "err", causes[seq])
+			ops = append(ops, o.parkCorrupt(seq, causes[seq]))
+		}
+		o.commit(ops)
+		for _, p := range ops {
+			if p.err != nil {
+				return o.loadError(p.err)
+			}
 		}
 	}
+	o.convertPlain(bucketPending, plainPending)
+	o.convertPlain(bucketDead, plainDead)
 	return nil
 }
 
@@ -332,8 +374,8 @@ func (o *Outbox) load() error {
 func (o *Outbox) parkCorrupt(seq uint64, cause error) *op {
 	return &op{done: make(chan struct{}), run: func(tx *bolt.Tx, b *batch) error {
 		pb := tx.Bucket(bucketPending)
-		v := pb.Get(seqKey(seq))
-		if v == nil {
+		v, err := getRecord(pb, seq)
+		if errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("%w: record %d is listed but cannot be looked up (damaged key order)", ErrCorrupt, seq)
 		}
 		r := o.salvage(seq, v, cause)
@@ -342,10 +384,10 @@ func (o *Outbox) parkCorrupt(seq uint64, cause error) *op {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketDead).Put(seqKey(seq), enc); err != nil {
+		if err := putRecord(tx.Bucket(bucketDead), seq, enc); err != nil {
 			return abort(err)
 		}
-		if err := pb.Delete(seqKey(seq)); err != nil {
+		if err := deleteRecord(pb, seqKey(seq)); err != nil {
 			return abort(err)
 		}
 		size := int64(len(r.Topic) + r.Size)

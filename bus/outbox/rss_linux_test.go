@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,4 +104,72 @@ func TestRSSAfterPayloadReads(t *testing.T) {
 	})
 	t.Logf("VmRSS growth after reading every payload: %.1f MiB with madvise, %.1f MiB without",
 		mb(with[2].vm-with[0].vm), mb(without[2].vm-without[0].vm))
+}
+
+// Draining a queue of large messages the way the uplink does (read the
+// oldest payload, send it, remove it on PUBACK) keeps the mapping's
+// resident pages small all along, not only after each release: deleting a
+// record frees its pages without bbolt reading them or its neighbours.
+func TestRSSWhileDraining(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 270 MB")
+	}
+	const n, size = 300, 900 << 10
+	o := openT(t, tempPath(t), Options{Sync: SyncNever, MaxBytes: 1 << 30})
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	for range n {
+		appendT(t, o, "t", payload)
+	}
+	o.release()
+	_, base := rss(t)
+
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if v := rssFile(); v > peak.Load() {
+				peak.Store(v)
+			}
+		}
+	})
+	start := time.Now()
+	for _, m := range o.Pending() {
+		p, err := o.Payload(m.Seq)
+		require.NoError(t, err)
+		require.Len(t, p, size)
+		require.NoError(t, o.Remove(m.Seq))
+	}
+	require.NoError(t, o.Close(), "writes the last removals")
+	close(stop)
+	wg.Wait()
+	t.Logf("drained %d x %d KiB in %v; RssFile %.1f MiB before, peak %.1f MiB (+%.1f MiB)",
+		n, size>>10, time.Since(start).Round(time.Millisecond), float64(base)/(1<<20), float64(peak.Load())/(1<<20), float64(peak.Load()-base)/(1<<20))
+	assert.Less(t, peak.Load()-base, int64(16<<20), "RssFile grew while draining")
+}
+
+// rssFile is RssFile in bytes, 0 if it cannot be read (it runs off the
+// test's goroutine, so it does not fail the test itself).
+func rssFile() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n << 10
+		}
+	}
+	return 0
 }

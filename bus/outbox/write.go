@@ -227,8 +227,11 @@ func (o *Outbox) commit(ops []*op) bool {
 		err = o.update(func(tx *bolt.Tx) error {
 			pb := tx.Bucket(bucketPending)
 			for _, seq := range dels {
-				if err := pb.Delete(seqKey(seq)); err != nil {
+				if err := deleteRecord(pb, seqKey(seq)); err != nil {
 					o.log.Error("outbox: cannot delete a removed message", "seq", seq, "err", err)
+				}
+				if o.touched.Add(faultAround) >= releaseEvery {
+					o.releaseLocked(tx)
 				}
 			}
 			for i, p := range ops {
@@ -292,9 +295,8 @@ func (o *Outbox) commit(ops []*op) bool {
 	for _, p := range ops {
 		close(p.done)
 	}
-	// bbolt reads through the mapping what it rewrites (the last leaf
-	// and its records on Append, merged leaves on deletion): hand the
-	// pages back every releaseEvery bytes, and whenever the queue drained.
+	// Hand the pages read through the mapping back every releaseEvery
+	// bytes, and whenever the queue drained.
 	if t := o.touched.Load(); t >= releaseEvery || (len(dels) > 0 && empty && t > 0) {
 		o.release()
 	}
@@ -397,9 +399,12 @@ func (o *Outbox) maybeRelease() {
 	}
 }
 
-// releaseLocked must run inside a read transaction: bbolt holds its mmap
-// lock shared for the transaction's life, so the mapping cannot be
-// replaced (remapped on growth) while it is advised.
+// releaseLocked must run inside a transaction: bbolt holds its mmap lock
+// shared for a read transaction's life, so the mapping cannot be replaced
+// (remapped on growth) while it is advised. A write transaction does not
+// hold it, but only a write transaction's commit remaps, and every write
+// transaction is the writer goroutine's: inside the writer's transaction,
+// before its commit, the mapping stays.
 func (o *Outbox) releaseLocked(tx *bolt.Tx) {
 	o.touched.Store(0)
 	if !releaseEnabled {
