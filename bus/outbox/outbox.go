@@ -147,8 +147,10 @@ var (
 const formatVersion = 2
 
 // releaseEvery is how many bytes may be read through bbolt's mapping
-// before the pages are handed back to the kernel (see releaseMapping).
-const releaseEvery = 8 << 20
+// before the pages are handed back to the kernel (see releaseMapping). At
+// 8 MiB a drain of 900 KB messages kept up to 9 MiB of the mapping resident
+// in the daemon; at 2 MiB up to 3 MiB, for one madvise per 2 MiB read.
+const releaseEvery = 2 << 20
 
 // faultAround is what touching one page of the mapping makes resident:
 // a read fault maps the pages around it that are in the page cache too, up
