@@ -68,8 +68,7 @@ func (a usage) fits(cost int64, maxMsgs int, maxBytes int64) bool {
 // account returns the usage m counts against and its bounds. u.mu is held.
 func (u *Uplink) account(m *outMsg) (*usage, int, int64, string) {
 	if m.disk {
-		ou := u.cfg.Outbox.Usage()
-		return &u.disk, ou.MaxMessages, ou.MaxBytes, "outbox (outbox.max_messages, outbox.max_bytes)"
+		return &u.disk, u.diskMaxMsgs, u.diskMaxBytes, "outbox (outbox.max_messages, outbox.max_bytes)"
 	}
 	return &u.mem, u.cfg.QueueSize, u.cfg.QueueBytes, "memory queue (mqtt.queue_size, mqtt.queue_bytes)"
 }

@@ -47,7 +47,10 @@ type Uplink struct {
 	// memory, at most QueueBytes/2.
 	cached int64
 	disk   usage // messages held in the outbox until confirmed
-	byID   map[string]*outMsg
+	// diskMaxMsgs and diskMaxBytes are the outbox's bounds (fixed at Open).
+	diskMaxMsgs  int
+	diskMaxBytes int64
+	byID         map[string]*outMsg
 	// recent keeps the outcome of the last finished messages, for a
 	// withdrawal that crossed its message's reply.
 	recent    map[string]bus.Result
@@ -135,6 +138,10 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 		// Shared by every session: a reconnect does not refill the bucket
 		// (the hub's does not either).
 		u.pace = rate.NewLimiter(rate.Limit(u.cfg.PublishRate), u.cfg.PublishBurst)
+	}
+	if u.cfg.Outbox != nil {
+		ou := u.cfg.Outbox.Usage()
+		u.diskMaxMsgs, u.diskMaxBytes = ou.MaxMessages, ou.MaxBytes
 	}
 	u.restoreOutbox()
 	return u, nil
