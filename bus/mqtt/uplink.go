@@ -31,6 +31,8 @@ type Uplink struct {
 	reqs    sync.WaitGroup // request handlers waiting for the broker
 	bg      sync.WaitGroup // session helpers that may outlive their session
 	flight  atomic.Int64
+	// directSeq names the publishes that arrive by a direct call.
+	directSeq atomic.Uint64
 
 	pace    *rate.Limiter // nil when publishes are not paced
 	toWrite chan *outMsg  // accepted messages for the outbox writer
