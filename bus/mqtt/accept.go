@@ -25,8 +25,10 @@ import (
 // the bus), or through Publish, which the bus calls directly when the uplink
 // runs in the same process; both end in accept.
 
-// maxBatch bounds the messages stored in one outbox commit.
-const maxBatch = 256
+// maxBatch bounds the messages stored in one outbox commit, and the
+// messages waiting for the writer. Their bytes are bounded too (see
+// waitWriter): larger batches mean fewer commits and fsyncs.
+const maxBatch = 2048
 
 func (u *Uplink) handlePublish(req *message.Message) {
 	if id := req.Metadata.Get(bus.MetaWithdraw); id != "" {
@@ -119,6 +121,12 @@ func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool
 		u.log.Debug("uplink: publish refused", "topic", topic, "err", err)
 		return err
 	}
+	if m.disk && !u.waitWriter(m.size) {
+		u.mu.Lock()
+		u.forget(m)
+		u.mu.Unlock()
+		return bus.ErrNotServing
+	}
 	// The queue and the outbox see messages in the same order: one accept
 	// at a time queues its message and hands it to the writer.
 	u.orderMu.Lock()
@@ -130,9 +138,41 @@ func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool
 	return nil
 }
 
+// waitWriter waits until size more payload bytes fit what may wait for the
+// outbox writer (half of QueueBytes; one message always fits), and counts
+// them. It reports false when the uplink stopped first.
+func (u *Uplink) waitWriter(size int) bool {
+	for {
+		u.mu.Lock()
+		if u.writing == 0 || u.writing+int64(size) <= u.cfg.QueueBytes/2 {
+			u.writing += int64(size)
+			u.mu.Unlock()
+			return true
+		}
+		wrote := u.wrote
+		u.mu.Unlock()
+		select {
+		case <-wrote:
+		case <-u.quit:
+			return false
+		}
+	}
+}
+
+// doneWriting releases the bytes of a written (or refused) batch and wakes
+// the accepts waiting for room. u.mu is held.
+func (u *Uplink) doneWriting(batch []*outMsg) {
+	for _, m := range batch {
+		u.writing -= int64(m.size)
+	}
+	close(u.wrote)
+	u.wrote = make(chan struct{})
+}
+
 // stopAccepting makes accept refuse from now on and closes the writer's
 // channel once no accept is sending to it.
 func (u *Uplink) stopAccepting() {
+	close(u.quit) // accepts waiting for the writer give up
 	u.acceptMu.Lock()
 	u.stopped = true
 	close(u.toWrite)
@@ -169,6 +209,11 @@ func (u *Uplink) store(batch []*outMsg) {
 	recs := make([]outbox.Message, 0, len(batch))
 	keep := batch[:0:0]
 	u.mu.Lock()
+	defer func() {
+		u.mu.Lock()
+		u.doneWriting(batch)
+		u.mu.Unlock()
+	}()
 	for _, m := range batch {
 		if m.gone {
 			continue

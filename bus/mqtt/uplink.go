@@ -40,7 +40,8 @@ type Uplink struct {
 	// after stopped is set nothing is sent to toWrite any more.
 	acceptMu sync.RWMutex
 	stopped  bool
-	orderMu  sync.Mutex // one accept at a time queues and hands to the writer
+	orderMu  sync.Mutex    // one accept at a time queues and hands to the writer
+	quit     chan struct{} // closed when Run stops accepting
 
 	mu    sync.Mutex // guards the fields below and outMsg's fields
 	queue []*outMsg  // waiting to be handed to paho, oldest first
@@ -48,7 +49,11 @@ type Uplink struct {
 	// cached counts the payload bytes of stored messages also kept in
 	// memory, at most QueueBytes/2.
 	cached int64
-	disk   usage // messages held in the outbox until confirmed
+	// writing counts the payload bytes waiting for the outbox writer;
+	// wrote is closed (and replaced) whenever a batch was written.
+	writing int64
+	wrote   chan struct{}
+	disk    usage // messages held in the outbox until confirmed
 	// diskMaxMsgs and diskMaxBytes are the outbox's bounds (fixed at Open).
 	diskMaxMsgs  int
 	diskMaxBytes int64
@@ -132,8 +137,8 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	u := &Uplink{
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
 		serving: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1),
-		toWrite: make(chan *outMsg, maxBatch),
-		byID:    make(map[string]*outMsg), recent: make(map[string]bus.Result),
+		toWrite: make(chan *outMsg, maxBatch), quit: make(chan struct{}), wrote: make(chan struct{}),
+		byID: make(map[string]*outMsg), recent: make(map[string]bus.Result),
 		subs: make(map[string]byte), pending: make(map[string]bool),
 	}
 	if u.cfg.PublishRate > 0 {
