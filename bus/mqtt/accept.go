@@ -86,8 +86,8 @@ func (u *Uplink) Publish(ctx context.Context, topic string, payload []byte, o bu
 	return r.res, r.reason
 }
 
-// accept checks a publish and queues it (through the writer when there is
-// an outbox); reply is called once with the outcome. An error means it was
+// accept checks a publish, queues it and, bound for the outbox, hands it to
+// the writer; reply is called once with the outcome. An error means it was
 // refused and reply will not be called.
 func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool, reply func(bus.Result, error)) error {
 	if err := validateTopic(topic); err != nil {
@@ -112,9 +112,6 @@ func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool
 	}
 	u.mu.Lock()
 	dropped, err := u.reserve(m)
-	if err == nil {
-		u.byID[m.id] = m
-	}
 	u.mu.Unlock()
 	u.answerDropped(dropped)
 	if err != nil {
@@ -131,7 +128,7 @@ func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool
 	// at a time queues its message and hands it to the writer.
 	u.orderMu.Lock()
 	defer u.orderMu.Unlock()
-	u.enqueue([]*outMsg{m})
+	u.enqueue(m)
 	if m.disk {
 		u.toWrite <- m
 	}
@@ -323,25 +320,22 @@ func (u *Uplink) withdraw(id string) (res bus.Result, answered bool) {
 		u.mu.Unlock()
 		return bus.Stored, true
 	}
+	// Messages are found here only once queued (enqueue registers them).
 	wasQueued := m.state == queued
-	switch m.state {
-	case accepting:
-		m.withdrawn = true // the writer drops it after the write
-		res = bus.NotSent
-	case queued:
+	if wasQueued {
 		if i := indexOf(u.queue, m); i >= 0 {
 			u.queue = append(u.queue[:i], u.queue[i+1:]...)
 		}
 		u.forget(m)
 		u.remember(id, bus.NotSent)
 		res = bus.NotSent
-	default: // on the wire: it completes, and nobody waits for it
+	} else { // on the wire: it completes, and nobody waits for it
 		res = bus.Stored
 	}
 	m.reply = nil
 	u.mu.Unlock()
 	if wasQueued {
-		u.removeStored(m)
+		u.removeStored(m) // once written, when it is still being written
 	}
 	return res, false
 }

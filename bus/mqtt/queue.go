@@ -17,7 +17,7 @@ import (
 type msgState uint8
 
 const (
-	accepting msgState = iota // waiting for its outbox write
+	accepting msgState = iota // being checked, not queued yet
 	queued                    // waiting to be handed to paho
 	flying                    // handed to paho, not confirmed yet
 )
@@ -35,10 +35,9 @@ type outMsg struct {
 	seq     uint64 // its outbox sequence, once written
 	// attempts counts the sessions that ended while this message was the
 	// oldest unconfirmed one.
-	attempts  int
-	state     msgState
-	withdrawn bool // its publisher gave up while it was being written
-	cached    bool // a stored message whose payload is kept in memory too
+	attempts int
+	state    msgState
+	cached   bool // a stored message whose payload is kept in memory too
 	// gone marks a message bound for the outbox that ended (acknowledged,
 	// withdrawn, dropped, parked) before its write finished: the writer
 	// removes it from the outbox once the write has.
@@ -157,41 +156,23 @@ func (u *Uplink) remember(id string, res bus.Result) {
 // recentOutcomes is how many finished messages a withdrawal can still find.
 const recentOutcomes = 1024
 
-// enqueue puts accepted messages at the tail of the queue, in order, and
-// answers those whose publishers wait only for storage: at once for a
-// message held in memory, once it is written for one bound for the outbox
-// (see written). A message bound for the outbox may be sent while it is
-// being written; its PUBACK then simply ends it.
-func (u *Uplink) enqueue(ms []*outMsg) {
-	var stored, withdrawn []*outMsg
+// enqueue puts an accepted message at the tail of the queue, where a
+// withdrawal can find it, and answers a publisher that waits only for
+// storage: at once for a message held in memory, once it is written for one
+// bound for the outbox (see written). A message bound for the outbox may be
+// sent while it is being written; its PUBACK then simply ends it.
+func (u *Uplink) enqueue(m *outMsg) {
 	u.mu.Lock()
-	for _, m := range ms {
-		if m.withdrawn {
-			u.forget(m)
-			withdrawn = append(withdrawn, m)
-			continue
-		}
-		m.state = queued
-		if m.disk {
-			u.keepOrDrop(m)
-		}
-		u.queue = append(u.queue, m)
-		if !m.wantAck && !(m.disk && m.seq == 0) {
-			stored = append(stored, m)
-		}
-	}
+	m.state = queued
+	u.byID[m.id] = m
+	u.queue = append(u.queue, m)
+	storedNow := !m.wantAck && !m.disk
 	u.mu.Unlock()
-	for _, m := range withdrawn {
-		u.removeStored(m)
-		u.answer(m, bus.NotSent, errWithdrawn)
-	}
-	for _, m := range stored {
+	if storedNow {
 		u.answer(m, bus.Stored, nil)
 	}
 	u.signal()
 }
-
-var errWithdrawn = fmt.Errorf("uplink: withdrawn by its publisher before it was sent")
 
 // keepOrDrop decides whether a stored message keeps its payload in memory
 // until it is sent: while the copies kept use at most half of QueueBytes,
