@@ -275,22 +275,8 @@ func (o *Outbox) load() error {
 				o.releaseLocked(tx)
 			}
 		}
-		var prev uint64
 		pb := tx.Bucket(bucketPending)
-		c := pb.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			seq, ok := keySeqOf(k)
-			if !ok {
-				skipped++
-				continue
-			}
-			if seq <= prev {
-				// bbolt finds keys by their order: writing to a tree
-				// out of order would misplace them.
-				return fmt.Errorf("%w: pending records out of order (%d after %d)", ErrCorrupt, seq, prev)
-			}
-			prev = seq
-			maxSeq = max(maxSeq, seq)
+		err := eachInOrder(pb, "pending records", &skipped, &maxSeq, func(seq uint64, k, v []byte) {
 			rec, err := recordIn(pb, k, v)
 			var r Record
 			if err == nil {
@@ -300,27 +286,18 @@ func (o *Outbox) load() error {
 			if err != nil {
 				bad = append(bad, seq)
 				causes[seq] = err
-				continue
+				return
 			}
 			if len(v) > maxPlain {
 				plainPending = append(plainPending, seq)
 			}
 			o.addPending(r.Meta)
+		})
+		if err != nil {
+			return err
 		}
-		prev = 0
 		db := tx.Bucket(bucketDead)
-		c = db.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			seq, ok := keySeqOf(k)
-			if !ok {
-				skipped++
-				continue
-			}
-			if seq <= prev {
-				return fmt.Errorf("%w: dead letters out of order (%d after %d)", ErrCorrupt, seq, prev)
-			}
-			prev = seq
-			maxSeq = max(maxSeq, seq)
+		return eachInOrder(db, "dead letters", &skipped, &maxSeq, func(seq uint64, k, v []byte) {
 			// Only the header is read (a corrupt dead letter stays one).
 			rec, _ := recordIn(db, k, v)
 			touch(faultAround)
@@ -329,8 +306,7 @@ func (o *Outbox) load() error {
 			}
 			o.dead++
 			o.deadBytes += storedSize(rec)
-		}
-		return nil
+		})
 	})
 	if err != nil {
 		return o.loadError(err)
@@ -415,4 +391,27 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// eachInOrder calls fn for every entry of b whose key is a seq, in key
+// order, counting malformed keys in skipped and the highest seq in maxSeq.
+// Keys out of order are corruption: bbolt finds keys by their order, and
+// writing to a tree out of order would misplace them.
+func eachInOrder(b *bolt.Bucket, what string, skipped *int, maxSeq *uint64, fn func(seq uint64, k, v []byte)) error {
+	var prev uint64
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq, ok := keySeqOf(k)
+		if !ok {
+			*skipped++
+			continue
+		}
+		if seq <= prev {
+			return fmt.Errorf("%w: %s out of order (%d after %d)", ErrCorrupt, what, seq, prev)
+		}
+		prev = seq
+		*maxSeq = max(*maxSeq, seq)
+		fn(seq, k, v)
+	}
+	return nil
 }
