@@ -1,6 +1,7 @@
 package hubsim
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -91,9 +92,12 @@ type CoAPMode struct {
 //     Suites: the hub's TLS_PSK_WITH_AES_{128,256}_CBC_SHA (preferred), and
 //     PSK AES-128 GCM, CCM, CCM_8 and CBC_SHA256. Plain UDP (CoAPPlainAddr)
 //     has no PSK: an auth request is trusted for the device it names.
-//   - Auth: CON POST {pid}/{dn}/txauth9w0BAQsFA with "21010406;{connId}"
-//     (or 12010126; the SDK's 16-byte NUL-padded form too) → 2.05 with a
-//     10-letter token valid for CoAPTokenTTL (hub clock). Over DTLS the path
+//   - Auth: CON POST {pid}/{dn}/txauth9w0BAQsFA with the C SDK's 16-byte
+//     payload "21010406;{connId}", NUL, one more byte (or 12010126) → 2.05
+//     with a 10-letter token valid for CoAPTokenTTL (hub clock). Any other
+//     payload, the bare 14 characters included, is answered 4.00: the
+//     16-byte form is the only one known to work with the real hub
+//     (PROTOCOL.md §8.3 item 11, §9; [ParseCoAPAuth]). Over DTLS the path
 //     must name the PSK identity's device.
 //   - Publish: POST, Uri-Path = the topic (one option with slashes, or
 //     segments), option 61 = token, option 62 = "1" for a response. Checked
@@ -131,6 +135,7 @@ type CoAPService struct {
 
 	mu       sync.Mutex
 	sessions map[*coapSession]struct{}
+	lastAuth map[DeviceRef][]byte // guarded by mu; see LastAuthPayload
 }
 
 type coapCounters struct {
@@ -240,6 +245,27 @@ func (s *CoAPService) SetSeparate(on bool) { s.separate.Store(on) }
 // passed, and returns how many there were. The device's next publish is
 // answered 4.01.
 func (s *CoAPService) ExpireTokens(dev DeviceRef) int { return s.tokens.expire(dev) }
+
+// LastAuthPayload returns a copy of the payload of the last auth request
+// made for dev, accepted or not; nil when there was none. It shows what a
+// device really sends: the hub takes only the C SDK's 16 bytes (see
+// [ParseCoAPAuth]).
+func (s *CoAPService) LastAuthPayload(dev DeviceRef) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.lastAuth[dev])
+}
+
+// recordAuth keeps payload as dev's last auth payload. Only known devices
+// are recorded, so the map is bounded by the device store.
+func (s *CoAPService) recordAuth(dev DeviceRef, payload []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastAuth == nil {
+		s.lastAuth = map[DeviceRef][]byte{}
+	}
+	s.lastAuth[dev] = bytes.Clone(payload)
+}
 
 // Stats returns the endpoint's counters.
 func (s *CoAPService) Stats() CoAPStats {

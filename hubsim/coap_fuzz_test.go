@@ -63,16 +63,23 @@ func FuzzCoAPDatagram(f *testing.F) {
 }
 
 // FuzzParseCoAPAuth checks the auth payload parser: it never panics, and
-// what it accepts has a known app id and a valid connection id.
+// what it accepts is the C SDK's 16-byte form — the text, a NUL, padding —
+// with a known app id and a valid connection id.
 func FuzzParseCoAPAuth(f *testing.F) {
-	for _, s := range []string{"21010406;Ab3xZ", "21010406;Ab3xZ\x00\xff", "12010126;a\x00", "21010406;", ";", "", "\x00", "21010406;Ab3xZ\x00\x00\x00"} {
+	for _, s := range []string{"21010406;Ab3xZ", "21010406;Ab3xZ\x00\xff", "21010406;Ab3xZ\x00\x00", "12010126;a\x00\x00\x00\x00\x00\x00",
+		"12010126;a\x00", "21010406;", ";", "", "\x00", "21010406;Ab3xZ\x00", "21010406;Ab3xZ\x00\x00\x00", "21010406;Ab3xZ9\x00",
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		a, err := ParseCoAPAuth(payload)
 		if err != nil {
+			require.ErrorIs(t, err, ErrInvalid)
 			return
 		}
+		require.Len(t, payload, CoAPAuthPayloadLen)
+		text := a.AppID + ";" + a.ConnID
+		assert.Equal(t, text+"\x00", string(payload[:len(text)+1]), "the text and its NUL lead")
 		assert.Contains(t, []string{"21010406", "12010126"}, a.AppID)
 		assert.True(t, validConnID(a.ConnID), "conn id %q", a.ConnID)
 	})
@@ -85,14 +92,19 @@ func TestParseCoAPAuth(t *testing.T) {
 		want    CoAPAuth
 		wantErr bool
 	}{
-		{name: "14 bytes", payload: "21010406;Ab3xZ", want: CoAPAuth{AppID: "21010406", ConnID: "Ab3xZ"}},
 		{name: "SDK 16 bytes", payload: "21010406;Ab3xZ\x00\x9c", want: CoAPAuth{AppID: "21010406", ConnID: "Ab3xZ"}},
-		{name: "NUL terminated", payload: "12010126;q\x00", want: CoAPAuth{AppID: "12010126", ConnID: "q"}},
+		{name: "SDK 16 bytes, zero last byte (iotd)", payload: "21010406;Ab3xZ\x00\x00", want: CoAPAuth{AppID: "21010406", ConnID: "Ab3xZ"}},
+		{name: "short conn id padded to 16 bytes", payload: "12010126;q\x00\x00\x00\x00\x00\x00", want: CoAPAuth{AppID: "12010126", ConnID: "q"}},
+		{name: "bare 14 characters", payload: "21010406;Ab3xZ", wantErr: true},
+		{name: "15 bytes: text and NUL only", payload: "21010406;Ab3xZ\x00", wantErr: true},
+		{name: "NUL terminated short", payload: "12010126;q\x00", wantErr: true},
 		{name: "two bytes after the NUL", payload: "21010406;Ab3xZ\x00\x01\x02", wantErr: true},
-		{name: "no separator", payload: "21010406Ab3xZ", wantErr: true},
-		{name: "unknown app id", payload: "1;Ab3xZ", wantErr: true},
-		{name: "empty conn id", payload: "21010406;", wantErr: true},
-		{name: "conn id with punctuation", payload: "21010406;Ab-xZ", wantErr: true},
+		{name: "16 bytes, no NUL", payload: "21010406;Ab3xZ12", wantErr: true},
+		{name: "16 bytes, conn id of 6", payload: "21010406;Ab3xZ9\x00", wantErr: true},
+		{name: "no separator", payload: "21010406Ab3xZ\x00\x00\x00", wantErr: true},
+		{name: "unknown app id", payload: "1;Ab3xZ\x00\x00\x00\x00\x00\x00\x00\x00", wantErr: true},
+		{name: "empty conn id", payload: "21010406;\x00\x00\x00\x00\x00\x00", wantErr: true},
+		{name: "conn id with punctuation", payload: "21010406;Ab-xZ\x00\x00", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

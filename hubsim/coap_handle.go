@@ -171,6 +171,10 @@ func (c *coapSession) auth(dev DeviceRef, payload []byte) coapResult {
 	case d.AuthMode != AuthKey:
 		return fail(codes.Unauthorized, "a %s device cannot use CoAP with a PSK: use a KEY device", d.AuthMode)
 	}
+	c.svc.recordAuth(dev, payload)
+	// A payload other than the SDK's 16 bytes (the bare 14 characters
+	// included) is a malformed auth, answered 4.00 like any other: see
+	// ParseCoAPAuth and PROTOCOL.md §8.3 item 11, §9.
 	if _, err := ParseCoAPAuth(payload); err != nil {
 		return fail(codes.BadRequest, "%v", err)
 	}
@@ -187,20 +191,33 @@ type CoAPAuth struct {
 	ConnID string
 }
 
-// ParseCoAPAuth decodes the auth payload, in the 14-byte form
-// "21010406;ABCDE" or the C SDK's 16-byte one (a NUL and one more byte
-// after it, PROTOCOL.md §4). The app id is 21010406 or 12010126; the
-// connection id 1 to 5 letters or digits.
+// CoAPAuthPayloadLen is the length of the auth payload the hub takes: the
+// C SDK's 16 bytes, len("21010406") + COAP_MAX_CONN_ID_LEN (6) + 2
+// (sdk_src/protocol/coap/coap_client_auth.c).
+const CoAPAuthPayloadLen = 16
+
+// ParseCoAPAuth decodes the auth payload. Only the C SDK's form is
+// accepted: exactly CoAPAuthPayloadLen bytes holding "{appId};{connId}", a
+// NUL, and padding that is not read — for the SDK's 5-character connId
+// that is "21010406;Ab3xZ", NUL and one byte the SDK leaves uninitialised.
+// The 16-byte form is the only one known to work with the real hub;
+// whether it also takes the bare 14 characters is unconfirmed (PROTOCOL.md
+// §8.3 item 11, §9), so hubsim refuses them rather than let a device pass
+// here and fail there. The app id is 21010406 or 12010126; the connection
+// id 1 to 5 letters or digits, as over MQTT.
 func ParseCoAPAuth(payload []byte) (CoAPAuth, error) {
-	if i := bytes.IndexByte(payload, 0); i >= 0 {
-		if len(payload)-i > 2 {
-			return CoAPAuth{}, fmt.Errorf("%w: auth payload: %d bytes after the NUL: send {appId};{connId}", ErrInvalid, len(payload)-i-1)
-		}
-		payload = payload[:i]
+	const want = "send the C SDK's 16 bytes: {appId};{connId}, a NUL, one more byte"
+	if len(payload) != CoAPAuthPayloadLen {
+		return CoAPAuth{}, fmt.Errorf("%w: auth payload of %d bytes: %s", ErrInvalid, len(payload), want)
 	}
-	app, conn, ok := strings.Cut(string(payload), ";")
+	i := bytes.IndexByte(payload, 0)
+	if i < 0 {
+		return CoAPAuth{}, fmt.Errorf("%w: auth payload %q has no NUL: %s", ErrInvalid, payload, want)
+	}
+	text := payload[:i]
+	app, conn, ok := strings.Cut(string(text), ";")
 	if !ok {
-		return CoAPAuth{}, fmt.Errorf("%w: auth payload %q: send {appId};{connId}", ErrInvalid, payload)
+		return CoAPAuth{}, fmt.Errorf("%w: auth payload %q: %s", ErrInvalid, text, want)
 	}
 	if app != core.SDKAppID && app != altAppID {
 		return CoAPAuth{}, fmt.Errorf("%w: auth app id %q: use %s", ErrInvalid, app, core.SDKAppID)

@@ -61,9 +61,12 @@ func TestCoAPLibcoapInterop(t *testing.T) {
 	psk := []string{"-u", "PCOAPLIB01" + dn, "-k", string(key)}
 	base := "coaps://" + h.CoAPAddr() + "/PCOAPLIB01/" + dn + "/"
 
-	out := runLibcoap(t, bin, append(psk, "-m", "post", "-O", "62,0", "-e", "21010406;Ab3xZ", base+CoAPAuthPath)...)
+	// The C SDK's 16-byte auth payload: the text, its NUL and one more
+	// byte (percent-encoded for coap-client's -e).
+	out := runLibcoap(t, bin, append(psk, "-m", "post", "-O", "62,0", "-e", "21010406;Ab3xZ%00%5A", base+CoAPAuthPath)...)
 	token := strings.TrimSpace(out)
 	require.Regexp(t, `^[A-Z]{10}$`, token)
+	assert.Equal(t, []byte("21010406;Ab3xZ\x00Z"), h.CoAP().LastAuthPayload(DeviceRef{ProductID: "PCOAPLIB01", DeviceName: dn}))
 
 	runLibcoap(t, bin, append(psk, "-m", "post", "-O", "61,"+token, "-O", "62,0", "-e", `{"from":"libcoap"}`, base+"data")...)
 	assert.Equal(t, []string{`{"from":"libcoap"}`}, messagesOn(h, "PCOAPLIB01", dn, "PCOAPLIB01/"+dn+"/data"))

@@ -36,9 +36,9 @@ func TestCoAPAuthAndPublish(t *testing.T) {
 		secure  bool
 	}{
 		{name: "dtls, SDK 16-byte auth, topic in one option", auth: []byte("21010406;Ab3xZ\x00\xa5"), needRsp: "0", secure: true},
-		{name: "dtls, 14-byte auth, split path", auth: []byte("21010406;Q1w2E"), split: true, needRsp: "1", secure: true},
-		{name: "dtls, documented app id, 15-byte auth", auth: []byte("12010126;abc\x00"), needRsp: "1", secure: true},
-		{name: "plain udp", auth: []byte("21010406;Ab3xZ"), needRsp: "0"},
+		{name: "dtls, SDK auth with a zero last byte, split path", auth: []byte("21010406;Q1w2E\x00\x00"), split: true, needRsp: "1", secure: true},
+		{name: "dtls, documented app id, short conn id padded to 16 bytes", auth: []byte("12010126;abc\x00\x01\x02\x03"), needRsp: "1", secure: true},
+		{name: "plain udp", auth: []byte("21010406;Ab3xZ\x00\x00"), needRsp: "0"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,13 +141,29 @@ func TestCoAPRefusals(t *testing.T) {
 			return c.publish(c.auth("PCOAP00002", "dev1"), topic, "0", nil, withCode(codes.GET))
 		}},
 		{name: "auth as another device than the DTLS identity", code: codes.Unauthorized, do: func() message.Message {
-			return c.do(c.request("PCOAP00002/other/"+CoAPAuthPath, []byte("21010406;Ab3xZ")))
+			return c.do(c.request("PCOAP00002/other/"+CoAPAuthPath, []byte("21010406;Ab3xZ\x00\x00")))
 		}},
 		{name: "auth with a wrong app id", code: codes.BadRequest, do: func() message.Message {
-			return c.do(c.request("PCOAP00002/dev1/"+CoAPAuthPath, []byte("99999999;Ab3xZ")))
+			return c.do(c.request("PCOAP00002/dev1/"+CoAPAuthPath, []byte("99999999;Ab3xZ\x00\x00")))
 		}},
 		{name: "auth with a long connection id", code: codes.BadRequest, do: func() message.Message {
-			return c.do(c.request("PCOAP00002/dev1/"+CoAPAuthPath, []byte("21010406;Ab3xZ9")))
+			return c.do(c.request("PCOAP00002/dev1/"+CoAPAuthPath, []byte("21010406;Ab3xZ9\x00")))
+		}},
+		// PROTOCOL.md §8.3 item 11, §9: only the C SDK's 16 bytes are known
+		// to work with the hub, so the bare text is a malformed auth.
+		{name: "auth with the bare 14 characters", code: codes.BadRequest, do: func() message.Message {
+			return c.do(c.request("PCOAP00002/dev1/"+CoAPAuthPath, []byte("21010406;Ab3xZ")))
+		}, check: func(t *testing.T, _ message.Message) {
+			assert.Equal(t, []byte("21010406;Ab3xZ"), h.CoAP().LastAuthPayload(DeviceRef{ProductID: "PCOAP00002", DeviceName: "dev1"}))
+		}},
+		{name: "auth with the text and its NUL only", code: codes.BadRequest, do: func() message.Message {
+			return c.do(c.request("PCOAP00002/dev1/"+CoAPAuthPath, []byte("21010406;Ab3xZ\x00")))
+		}},
+		{name: "auth with two bytes after the NUL and one more", code: codes.BadRequest, do: func() message.Message {
+			return c.do(c.request("PCOAP00002/dev1/"+CoAPAuthPath, []byte("21010406;Ab3xZ\x00\x00\x00")))
+		}},
+		{name: "auth of 16 bytes with no NUL", code: codes.BadRequest, do: func() message.Message {
+			return c.do(c.request("PCOAP00002/dev1/"+CoAPAuthPath, []byte("21010406;Ab3xZ00")))
 		}},
 	}
 	for _, tt := range tests {
@@ -167,8 +183,8 @@ func TestCoAPRefusals(t *testing.T) {
 	assert.Equal(t, int64(1), st.TooLarge)
 	assert.Equal(t, int64(1), st.BadOption)
 	assert.Equal(t, int64(1), st.MethodNotAllowed)
-	assert.Equal(t, int64(2), st.BadRequest)
-	assert.Equal(t, int64(3), st.AuthFailed)
+	assert.Equal(t, int64(6), st.BadRequest)
+	assert.Equal(t, int64(7), st.AuthFailed)
 }
 
 func TestCoAPMalformedDatagrams(t *testing.T) {
