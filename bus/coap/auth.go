@@ -15,10 +15,24 @@ const sdkAppID = "21010406"
 // AuthPath returns the Uri-Path of the auth request for device pid/dn.
 func AuthPath(pid, dn string) string { return pid + "/" + dn + "/txauth9w0BAQsFA" }
 
-// AuthPayload returns the auth request's payload for connID: the 14
-// characters "21010406;{connId}", without the C SDK's NUL and trailing
-// uninitialised byte (see the package documentation).
-func AuthPayload(connID string) []byte { return []byte(sdkAppID + ";" + connID) }
+// AuthPayloadLen is the length of the auth request's payload: the C SDK
+// sizes it as len("21010406") + COAP_MAX_CONN_ID_LEN (6) + 2 = 16
+// (sdk_src/protocol/coap/coap_client_auth.c, coap_client_auth).
+const AuthPayloadLen = 16
+
+// AuthPayload returns the auth request's payload for connID (5 characters)
+// byte for byte as the C SDK sends it: the 14 characters
+// "21010406;{connId}", their NUL, and one more byte, AuthPayloadLen in all.
+// The SDK mallocs 16 bytes, snprintf's the text and its NUL into them and
+// sends all 16 (sdk_src/protocol/coap/coap_client_auth.c), so its last byte
+// is uninitialised; iotd sends 0x00 there. Whether the hub also takes the
+// bare 14 characters is unknown (PROTOCOL.md §8.3 item 11, §9), so iotd
+// does not rely on it. A longer connID is cut as snprintf would cut it.
+func AuthPayload(connID string) []byte {
+	p := make([]byte, AuthPayloadLen)
+	copy(p[:AuthPayloadLen-1], sdkAppID+";"+connID)
+	return p
+}
 
 const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 

@@ -31,10 +31,11 @@
 // works unchanged. An OTA report_version goes out with need-response "1",
 // other OTA reports with "0".
 //
-// The auth payload is the 14 characters "21010406;{connId}". The C SDK
-// sends 16 bytes (those characters, a NUL and one uninitialised byte:
-// PROTOCOL.md §8.3 item 11); sending stack garbage is a bug, not a
-// protocol requirement, and the server reads the text up to the NUL.
+// The auth payload is the C SDK's 16 bytes: the 14 characters
+// "21010406;{connId}", a NUL and one more byte, which the SDK leaves
+// uninitialised and iotd sends as 0x00 (PROTOCOL.md §4, §8.3 item 11). The
+// 16-byte form is the only one known to work with the hub; whether it also
+// takes the bare 14 characters is unconfirmed (§9).
 //
 // Messages are encoded and decoded with go-coap's UDP codec
 // (github.com/plgd-dev/go-coap/v3/udp/coder). It carries the custom

@@ -180,6 +180,12 @@ func startDevice(t testing.TB, addr string, cfg Config) *device {
 		Backoff: core.BackoffConfig{Initial: core.Duration(10 * time.Millisecond), Max: core.Duration(50 * time.Millisecond)}},
 		core.LinkOptions{Bus: b})
 	require.NoError(t, err)
+	return runDevice(t, b, link, cfg)
+}
+
+// runDevice runs an uplink over link on b until the test ends (or stop).
+func runDevice(t testing.TB, b *bus.Bus, link *core.Link, cfg Config) *device {
+	t.Helper()
 	u, err := New(cfg, link, b, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

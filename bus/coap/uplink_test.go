@@ -47,8 +47,8 @@ func TestAuthAndPublish(t *testing.T) {
 	assert.Equal(t, []string{testPID + "/" + testDN + "/txauth9w0BAQsFA"}, auth.paths)
 	assert.Equal(t, "0", auth.needRsp)
 	assert.Empty(t, auth.auth)
-	assert.Len(t, auth.payload, 14, "21010406;{connId} without the SDK's NUL and garbage byte")
-	assert.Regexp(t, `^21010406;[A-Za-z0-9]{5}$`, string(auth.payload))
+	require.Len(t, auth.payload, 16, "the C SDK's 16 bytes: 21010406;{connId}, NUL, 0x00")
+	assert.Regexp(t, `^21010406;[A-Za-z0-9]{5}\x00\x00$`, string(auth.payload))
 
 	pubs := h.publishes()
 	require.Len(t, pubs, 1)
