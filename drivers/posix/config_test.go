@@ -33,7 +33,7 @@ func TestOpenConfig(t *testing.T) {
 		{"tcp not an object", posix.NewTCP(), `[1]`, "tcp: config: not a JSON object: json: cannot unmarshal array into Go value of type map[string]json.RawMessage"},
 		{"tcp trailing data", posix.NewTCP(), `{} {}`, "tcp: config: not a JSON object: invalid character '{' after top-level value"},
 		{"tls full", posix.NewTLS(), `{"ca_file":"ca.pem","server_name":"hub","cert_file":"c.pem","key_file":"k.pem","insecure_skip_verify":false,"min_version":"1.3","keepalive":"1m"}`, ""},
-		{"tls unknown key", posix.NewTLS(), `{"ca_fil":"x"}`, `tls: config: unknown key "ca_fil" (known keys: ca_file, cert_file, insecure_skip_verify, keepalive, key_file, min_version, over, over_config, server_name)`},
+		{"tls unknown key", posix.NewTLS(), `{"ca_fil":"x"}`, `tls: config: unknown key "ca_fil" (known keys: ca_file, ca_pem, cert_file, insecure_skip_verify, keepalive, key_file, min_version, over, over_config, server_name, system_roots)`},
 		{"tls bad version", posix.NewTLS(), `{"min_version":"1.1"}`, `tls: config: min_version: "1.1" is not supported: use "1.2" or "1.3"`},
 		{"tls cert without key", posix.NewTLS(), `{"cert_file":"c.pem"}`, `tls: config: cert_file: cert_file and key_file must be set together (the client certificate and its private key)`},
 		{"tls wrong type", posix.NewTLS(), `{"insecure_skip_verify":"yes"}`, `tls: config: insecure_skip_verify: want bool, got JSON string`},

@@ -20,6 +20,12 @@ type TLSConfig struct {
 	// CAFile is a PEM bundle of the CAs trusted to sign the server's
 	// certificate. Empty means the system roots.
 	CAFile string `json:"ca_file,omitempty"`
+	// CAPEM is PEM text of CAs trusted besides (or instead of) CAFile: how
+	// iotd hands the driver the hub CAs it bundles.
+	CAPEM string `json:"ca_pem,omitempty"`
+	// SystemRoots trusts the system roots as well as CAFile and CAPEM.
+	// Without CAFile and CAPEM the system roots are the default anyway.
+	SystemRoots bool `json:"system_roots,omitempty"`
 	// ServerName is sent as SNI and checked against the server certificate.
 	// Empty means the host part of the address dialled.
 	ServerName string `json:"server_name,omitempty"`

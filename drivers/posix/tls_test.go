@@ -46,6 +46,10 @@ func TestTLSVerification(t *testing.T) {
 		{name: "wrong name", cfg: posix.TLSConfig{CAFile: p.caFile, ServerName: "other.example"}, wantErr: "set server_name"},
 		{name: "untrusted CA", cfg: posix.TLSConfig{CAFile: otherCAFile}, wantErr: "set ca_file"},
 		{name: "system roots", cfg: posix.TLSConfig{}, wantErr: "set ca_file"},
+		{name: "trusted CA as ca_pem", cfg: posix.TLSConfig{CAPEM: string(p.ca.CertPEM)}},
+		{name: "ca_pem adds to ca_file", cfg: posix.TLSConfig{CAFile: otherCAFile, CAPEM: string(p.ca.CertPEM)}},
+		{name: "ca_pem with system roots", cfg: posix.TLSConfig{CAPEM: string(p.ca.CertPEM), SystemRoots: true}},
+		{name: "untrusted ca_pem with system roots", cfg: posix.TLSConfig{CAPEM: string(otherCA.CertPEM), SystemRoots: true}, wantErr: "set ca_file"},
 		{name: "expired", cert: expired, cfg: posix.TLSConfig{CAFile: p.caFile}, wantErr: "expired"},
 		{name: "server too old for min_version", serverTo: tls.VersionTLS12, cfg: posix.TLSConfig{CAFile: p.caFile, MinVersion: "1.3"}, wantErr: "protocol version"},
 	}

@@ -53,7 +53,7 @@ func (c TLSConfig) build(host string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	roots, err := conf.LoadRoots("tls", c.CAFile)
+	roots, err := conf.Roots("tls", c.CAFile, c.CAPEM, c.SystemRoots)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,10 @@ type Config struct {
 	// CAFile is a PEM bundle of the CAs trusted to sign the server's
 	// certificate (certificate mode). Empty means the system roots.
 	CAFile string `json:"ca_file,omitempty"`
+	// CAPEM is PEM text of CAs trusted besides CAFile (how iotd hands over
+	// the hub CAs it bundles); SystemRoots adds the system roots to them.
+	CAPEM       string `json:"ca_pem,omitempty"`
+	SystemRoots bool   `json:"system_roots,omitempty"`
 	// ServerName is sent as SNI and checked against the server certificate.
 	// Empty means the host part of the address dialled.
 	ServerName string `json:"server_name,omitempty"`
@@ -73,8 +77,8 @@ func (c Config) Validate() error {
 		return conf.Invalid(p, "psk_identity", "required with psk: set it to the client id (product id followed by device name)")
 	case c.PSK == "" && c.PSKIdentity != "":
 		return conf.Invalid(p, "psk", "required with psk_identity: set it to the device secret (base64)")
-	case psk && (c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.InsecureSkipVerify):
-		return conf.Invalid(p, "psk", "PSK mode excludes ca_file, cert_file, key_file and insecure_skip_verify: configure one mode")
+	case psk && (c.CAFile != "" || c.CAPEM != "" || c.CertFile != "" || c.KeyFile != "" || c.InsecureSkipVerify):
+		return conf.Invalid(p, "psk", "PSK mode excludes ca_file, ca_pem, cert_file, key_file and insecure_skip_verify: configure one mode")
 	case c.HandshakeTimeout < 0:
 		return conf.Invalid(p, "handshake_timeout", fmt.Sprintf("%s is negative", c.HandshakeTimeout))
 	case c.MaxDatagram < 0 || c.MaxDatagram > MaxPayload:
@@ -156,7 +160,7 @@ func (d *dialer) pionConfig(host string) (*piondtls.Config, error) {
 			CustomCipherSuites: PSKCipherSuites,
 		}, nil
 	}
-	roots, err := conf.LoadRoots("dtls", d.cfg.CAFile)
+	roots, err := conf.Roots("dtls", d.cfg.CAFile, d.cfg.CAPEM, d.cfg.SystemRoots)
 	if err != nil {
 		return nil, err
 	}

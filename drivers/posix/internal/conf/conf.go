@@ -119,16 +119,35 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // LoadRoots reads a PEM bundle of trusted CA certificates. An empty file
 // name returns nil, which crypto/tls and pion read as "the system roots".
 func LoadRoots(prefix, file string) (*x509.CertPool, error) {
-	if file == "" {
+	return Roots(prefix, file, "", false)
+}
+
+// Roots builds the pool of trusted CAs from a PEM file, PEM text (ca_pem)
+// and, when system is set, the system roots. With neither file nor text it
+// returns nil, which crypto/tls and pion read as "the system roots".
+func Roots(prefix, file, pemText string, system bool) (*x509.CertPool, error) {
+	if file == "" && pemText == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, &core.ConfigError{Source: prefix, Field: "ca_file", Msg: "cannot read the CA bundle", Err: err}
-	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, &core.ConfigError{Source: prefix, Field: "ca_file", Msg: fmt.Sprintf("%s holds no PEM CERTIFICATE block; point ca_file at the CA certificate in PEM form", file)}
+	if system {
+		// A board without a CA store has an empty system pool: the
+		// configured CAs still apply.
+		if sp, err := x509.SystemCertPool(); err == nil {
+			pool = sp
+		}
+	}
+	if file != "" {
+		pem, err := os.ReadFile(file)
+		if err != nil {
+			return nil, &core.ConfigError{Source: prefix, Field: "ca_file", Msg: "cannot read the CA bundle", Err: err}
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &core.ConfigError{Source: prefix, Field: "ca_file", Msg: fmt.Sprintf("%s holds no PEM CERTIFICATE block; point ca_file at the CA certificate in PEM form", file)}
+		}
+	}
+	if pemText != "" && !pool.AppendCertsFromPEM([]byte(pemText)) {
+		return nil, &core.ConfigError{Source: prefix, Field: "ca_pem", Msg: "holds no PEM CERTIFICATE block"}
 	}
 	return pool, nil
 }
