@@ -22,10 +22,11 @@ const (
 	// ChannelCoAP is the hub's CoAP channel over a datagram link (dtls by
 	// default): publishes and OTA only, since CoAP has no downlink.
 	ChannelCoAP = "coap"
+	// ChannelWebSocket is MQTT over WebSocket over a stream link (tls by
+	// default: wss on 443): everything works, through firewalls that let
+	// only HTTPS out.
+	ChannelWebSocket = "websocket"
 )
-
-// CoAPPort is the hub's CoAP port, DTLS or plain (PROTOCOL.md §4).
-const CoAPPort = "5684"
 
 // uplink is what the daemon needs of either uplink.
 type uplink interface {
@@ -46,9 +47,12 @@ func (c *Config) validateChannel() error {
 		return &core.ConfigError{Source: "config", Field: field, Msg: msg}
 	}
 	switch c.channel() {
-	case ChannelMQTT, ChannelCoAP:
+	case ChannelMQTT, ChannelCoAP, ChannelWebSocket:
 	default:
-		return bad("channel", fmt.Sprintf("%q: use mqtt or coap", c.Channel))
+		return bad("channel", fmt.Sprintf("%q: use mqtt, websocket or coap", c.Channel))
+	}
+	if err := c.WebSocket.validate(); err != nil {
+		return err
 	}
 	cc := c.CoAP
 	cc.ProductID, cc.DeviceName = "-", "-" // filled from device_info.json later
@@ -86,16 +90,10 @@ func withoutMQTTOnlyFeatures(cfg *Config) (*Config, []string) {
 	return &c, off
 }
 
-// coapLinkDefaults fills what the CoAP channel changes in the link: the
-// dtls driver, port 5684, and for a KEY device over dtls the PSK (identity
-// = client id, key = device secret) unless driver_config sets it.
-func (d *Daemon) coapLinkDefaults(name, endpoint string, dc map[string]any) (string, string) {
-	if name == "" {
-		name = "dtls"
-	}
-	if endpoint == "" {
-		endpoint = d.device.ProductID + "." + HubDomain + ":" + CoAPPort
-	}
+// coapLinkDefaults fills what the CoAP channel changes in the link: for a
+// KEY device over dtls the PSK (identity = client id, key = device secret)
+// unless driver_config sets it.
+func (d *Daemon) coapLinkDefaults(name string, dc map[string]any) {
 	if name == "dtls" && !d.device.IsCert() {
 		_, hasPSK := dc["psk"]
 		_, hasID := dc["psk_identity"]
@@ -104,7 +102,6 @@ func (d *Daemon) coapLinkDefaults(name, endpoint string, dc map[string]any) (str
 			dc["psk"] = d.device.KeyDeviceInfo.DeviceSecret
 		}
 	}
-	return name, endpoint
 }
 
 // newUplink builds the uplink of the configured channel.

@@ -15,6 +15,7 @@ import (
 
 	coapup "github.com/iotd/iotd/bus/coap"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/hub"
 	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/gateway"
 	"github.com/iotd/iotd/features/ota"
@@ -36,13 +37,22 @@ type Config struct {
 	// Socket is the local API's Unix socket path.
 	Socket string `yaml:"socket"`
 
+	// Region is the hub region whose endpoints iotd uses: china (default),
+	// us-east, europe or ap-bangkok. device_info.json's region is used
+	// when this is empty; when both are set they must agree. An explicit
+	// link.endpoint (or a service URL) still wins.
+	Region string `yaml:"region"`
+
 	Log LogConfig `yaml:"log"`
-	// Channel is how iotd talks to the hub: mqtt (default) or coap. CoAP
-	// carries publishes and OTA only; features that need MQTT downlink are
-	// turned off with it.
-	Channel string     `yaml:"channel"`
-	Link    LinkConfig `yaml:"link"`
-	MQTT    MQTTConfig `yaml:"mqtt"`
+	// Channel is how iotd talks to the hub: mqtt (default), websocket (MQTT
+	// over WebSocket: wss on 443, for networks that allow only HTTPS) or
+	// coap. CoAP carries publishes and OTA only; features that need MQTT
+	// downlink are turned off with it.
+	Channel string `yaml:"channel"`
+	// WebSocket shapes the websocket channel.
+	WebSocket WebSocketConfig `yaml:"websocket"`
+	Link      LinkConfig      `yaml:"link"`
+	MQTT      MQTTConfig      `yaml:"mqtt"`
 	// Outbox keeps accepted QoS 1 messages on disk until acknowledged.
 	Outbox OutboxConfig `yaml:"outbox"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
@@ -65,8 +75,8 @@ type Config struct {
 	// link.driver_config, when set, overrides the entry for the link.
 	Drivers map[string]map[string]any `yaml:"drivers"`
 
-	// dir is the directory of the file the config came from.
-	dir string
+	// dir is the directory of the file the config came from; file its name.
+	dir, file string
 }
 
 // LogConfig selects log level and format.
@@ -159,7 +169,7 @@ var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+
 // that names it and its line. source names the file in errors; dir is the
 // directory relative paths are resolved against.
 func ParseConfig(data []byte, source, dir string) (*Config, error) {
-	cfg := &Config{dir: dir}
+	cfg := &Config{dir: dir, file: source}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
@@ -236,6 +246,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.UsernameExpiry < 0 {
 		return bad("mqtt.username_expiry", "must not be negative")
+	}
+	if c.Region != "" {
+		if _, err := hub.LookupRegion(c.Region); err != nil {
+			return bad("region", err.Error())
+		}
 	}
 	if err := c.validateChannel(); err != nil {
 		return err

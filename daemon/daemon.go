@@ -29,9 +29,6 @@ import (
 // Version is iotd's version, set at build time with -ldflags.
 var Version = "dev"
 
-// HubDomain is the real hub's MQTT domain suffix (PROTOCOL.md §1.1).
-const HubDomain = "iotcloud.tencentdevices.com"
-
 // Daemon is a configured, not yet running iotd. Build it with [New], then
 // call Run.
 type Daemon struct {
@@ -55,6 +52,7 @@ type Daemon struct {
 	logup    *logupload.Uploader // nil unless enabled
 	subs     subShadows
 	subOTA   subOTA
+	contact  Contact
 	started  time.Time
 	ready    chan struct{} // closed once the local API listens
 }
@@ -146,16 +144,21 @@ func (d *Daemon) closeOutbox() {
 	d.box = nil
 }
 
-// linkConfig turns the link section and the identity into a core.LinkConfig.
+// linkConfig turns the link section and the identity into a
+// core.LinkConfig, and resolves d.contact on the way: the region, the
+// endpoint and the trust.
 func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 	lc := d.cfg.Link
-	coap := d.cfg.channel() == ChannelCoAP
+	channel := d.cfg.channel()
+	region, err := d.cfg.region(d.device)
+	if err != nil {
+		return core.LinkConfig{}, err
+	}
 	name := lc.Driver
-	endpoint := lc.Endpoint
 	transport := driver.Stream
 	if name == "" {
 		name = "tls"
-		if coap {
+		if channel == ChannelCoAP {
 			name = "dtls"
 		}
 	}
@@ -174,33 +177,22 @@ func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 			}
 		}
 	}
-	if coap {
-		name, endpoint = d.coapLinkDefaults(name, endpoint, dc)
+	if channel == ChannelCoAP {
+		d.coapLinkDefaults(name, dc)
 		transport = driver.Datagram
 	}
-	drv, err := d.reg.Driver(name)
-	if err != nil {
-		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver", Msg: err.Error()}
-	}
-	if !containsTransport(drv.Transports(), transport) {
-		need := "MQTT needs one (for CoAP set channel: coap)"
-		if coap {
-			need = "the CoAP channel needs one (dtls or udp)"
+	c := Contact{Region: region.Name, RegionConfirmed: region.Confirmed, Channel: channel, Driver: name,
+		Endpoint: lc.Endpoint, EndpointFrom: "link.endpoint in " + d.cfg.source()}
+	if c.Endpoint == "" {
+		if c.Endpoint, err = region.Endpoint(linkService(channel, name), d.device.ProductID); err != nil {
+			return core.LinkConfig{}, err
 		}
-		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver",
-			Msg: fmt.Sprintf("driver %q offers no %s transport; %s", name, transport, need)}
+		c.EndpointFrom = "region " + region.Name
 	}
-	if endpoint == "" {
-		port := "8883"
-		if name == "tcp" {
-			port = "1883"
-		}
-		endpoint = net.JoinHostPort(d.device.ProductID+"."+HubDomain, port)
+	if _, _, err := net.SplitHostPort(c.Endpoint); err != nil {
+		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.endpoint", Msg: fmt.Sprintf("%q is not host:port", c.Endpoint)}
 	}
-	if _, _, err := net.SplitHostPort(endpoint); err != nil {
-		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.endpoint", Msg: fmt.Sprintf("%q is not host:port", endpoint)}
-	}
-	if strings.EqualFold(d.device.AuthMode, core.AuthCert) && (name == "tls" || name == "dtls") {
+	if d.device.IsCert() && (name == "tls" || name == "dtls") {
 		if _, ok := dc["cert_file"]; !ok {
 			dc["cert_file"] = d.device.CertFile()
 		}
@@ -208,20 +200,63 @@ func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 			dc["key_file"] = d.device.KeyFile()
 		}
 	}
+	c.Trust = d.linkTrust(channel, name, dc)
+	over, _ := dc["over"].(string)
+	overModem := isModem(name) || isModem(over)
+	if channel == ChannelWebSocket {
+		c.Carrier, c.Driver = name, "websocket"
+		dc = d.cfg.WebSocket.websocketDriverConfig(name, dc)
+	}
+	c.RegistrationURL = orDefault(d.cfg.Registration.URL, region.RegistrationURL)
+	c.LogUploadURL = orDefault(d.cfg.Features.LogUpload.URL, region.LogURL)
+	if err := d.checkTransport(c, transport); err != nil {
+		return core.LinkConfig{}, err
+	}
 	raw, err := json.Marshal(dc)
 	if err != nil {
 		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver_config", Msg: err.Error()}
 	}
 	dialTimeout := lc.DialTimeout
-	if over, _ := dc["over"].(string); dialTimeout == 0 && (isModem(name) || isModem(over)) {
+	if dialTimeout == 0 && overModem {
 		// A modem's first dial brings it up: SIM, registration (up to its
 		// registration_timeout, 2m by default), attach.
 		dialTimeout = ModemDialTimeout
 	}
+	d.contact = c
 	return core.LinkConfig{
-		Driver: name, Address: endpoint, Transport: transport,
+		Driver: c.Driver, Address: c.Endpoint, Transport: transport,
 		DriverConfig: raw, DialTimeout: dialTimeout, Backoff: lc.Backoff,
 	}, nil
+}
+
+// checkTransport checks that the link's driver (and the WebSocket
+// channel's carrier) offer what the channel needs.
+func (d *Daemon) checkTransport(c Contact, transport driver.Transport) error {
+	name, need := c.Driver, "MQTT needs one (for CoAP set channel: coap)"
+	switch {
+	case c.Channel == ChannelCoAP:
+		need = "the CoAP channel needs one (dtls or udp)"
+	case c.Carrier != "":
+		name, need = c.Carrier, "the websocket channel runs over one (tls for wss, tcp for ws)"
+	}
+	for _, n := range []string{c.Driver, name} {
+		drv, err := d.reg.Driver(n)
+		if err != nil {
+			return &core.ConfigError{Source: "config", Field: "link.driver", Msg: err.Error()}
+		}
+		if n == name && !containsTransport(drv.Transports(), transport) {
+			return &core.ConfigError{Source: "config", Field: "link.driver",
+				Msg: fmt.Sprintf("driver %q offers no %s transport; %s", name, transport, need)}
+		}
+	}
+	return nil
+}
+
+func orDefault(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }
 
 // ModemDialTimeout is link.dial_timeout's default for AT modem drivers.
@@ -345,6 +380,8 @@ func (d *Daemon) logLinkStates(ctx context.Context) {
 		if st.State == "disconnected" && st.Err != "" {
 			if hint := d.refusalHint(st.Err); hint != "" {
 				d.log.Error("hub refused the connection", "err", st.Err, "hint", hint)
+			} else if hint := d.trustHint(st.Err); hint != "" {
+				d.log.Error("the server is not trusted", "err", st.Err, "hint", hint)
 			}
 		}
 	}

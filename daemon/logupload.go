@@ -31,6 +31,7 @@ func (d *Daemon) newLogUpload(log *slog.Logger) (*logupload.Uploader, *slog.Logg
 		return nil, log, nil
 	}
 	cfg := lc.Config
+	cfg.URL = d.contact.LogUploadURL // the configured URL, else the region's
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = filepath.Join(d.cfg.StateDirPath(), "logupload")
 	} else {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/hub"
 	"github.com/iotd/iotd/features/dynreg"
 )
 
@@ -24,7 +25,7 @@ type RegistrationConfig struct {
 	// driver on boards without other networking).
 	Driver string `yaml:"driver"`
 	// CAFile holds the roots that verify an https endpoint (empty: the
-	// system's roots).
+	// system's roots and the public CAs bundled with iotd).
 	CAFile string `yaml:"ca_file"`
 }
 
@@ -49,11 +50,17 @@ func httpClient(reg *core.Registry, cfg *Config, driverName, caFile string, time
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }
 
-// loadRoots returns a TLS configuration that verifies servers against the
-// PEM certificates in caFile, or nil (the system's roots) when caFile is "".
+// loadRoots returns the TLS configuration that verifies the HTTPS
+// services (registration, OTA): the PEM certificates in caFile when set,
+// else the system roots plus the public CAs the official SDKs embed for
+// these services, so that a board without a CA store still verifies them.
 func loadRoots(caFile string) (*tls.Config, error) {
 	if caFile == "" {
-		return nil, nil
+		base, err := x509.SystemCertPool()
+		if err != nil {
+			base = nil
+		}
+		return &tls.Config{RootCAs: hub.Pool(base, hub.PublicCAs()), MinVersion: tls.VersionTLS12}, nil
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
@@ -82,6 +89,13 @@ func Register(ctx context.Context, cfg *Config, reg *core.Registry, log *slog.Lo
 	}
 	if !dynreg.NeedsRegistration(f.Info) {
 		return false, nil
+	}
+	if rc.URL == "" {
+		region, err := cfg.region(f.Info)
+		if err != nil {
+			return false, err
+		}
+		rc.URL = region.RegistrationURL
 	}
 	client, err := httpClient(reg, cfg, rc.Driver, cfg.path(rc.CAFile), 0)
 	if err != nil {

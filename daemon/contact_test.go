@@ -1,0 +1,169 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/internal/pki"
+)
+
+// writeKeyDevice writes a KEY device_info.json with region into a new
+// directory, and a config made of yaml, and returns the loaded config.
+func contactConfig(t *testing.T, region, yaml string) *Config {
+	t.Helper()
+	dir := t.TempDir()
+	info := &core.DeviceInfo{AuthMode: core.AuthKey, ProductID: "PID0000001", DeviceName: "dev1", Region: region}
+	info.KeyDeviceInfo.DeviceSecret = "c2VjcmV0IHNlY3JldCE="
+	require.NoError(t, core.SaveDeviceInfo(filepath.Join(dir, "device_info.json"), info))
+	p := filepath.Join(dir, "iotd.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(yaml), 0o600))
+	cfg, err := LoadConfig(p)
+	require.NoError(t, err)
+	return cfg
+}
+
+// The link's endpoint follows the region, the channel and the driver; an
+// explicit endpoint wins.
+func TestContactEndpoints(t *testing.T) {
+	rows := []struct {
+		region, yaml        string
+		endpoint, from, drv string
+	}{
+		{"", "", "PID0000001.iotcloud.tencentdevices.com:8883", "region china", "tls"},
+		{"china", "link: {driver: tcp}\n", "PID0000001.iotcloud.tencentdevices.com:1883", "region china", "tcp"},
+		{"us-east", "", "PID0000001.us-east.iotcloud.tencentdevices.com:8883", "region us-east", "tls"},
+		{"", "region: europe\n", "PID0000001.europe.iothub.tencentdevices.com:8883", "region europe", "tls"},
+		{"ap-bangkok", "channel: coap\n", "PID0000001.ap-bangkok.iothub.tencentdevices.com:5684", "region ap-bangkok", "dtls"},
+		{"europe", "link: {endpoint: 'hub.example:8883'}\n", "hub.example:8883", "link.endpoint in ", "tls"},
+	}
+	for _, row := range rows {
+		t.Run(row.region+" "+strings.TrimSpace(row.yaml), func(t *testing.T) {
+			cfg := contactConfig(t, row.region, row.yaml)
+			d, err := New(cfg, coapRegistry(t), nil)
+			require.NoError(t, err)
+			c := d.Contact()
+			assert.Equal(t, row.endpoint, c.Endpoint)
+			assert.Contains(t, c.EndpointFrom, row.from)
+			assert.Equal(t, row.drv, c.Driver)
+			assert.Equal(t, row.endpoint, d.link.Address())
+		})
+	}
+}
+
+func TestContactServiceURLsFollowTheRegion(t *testing.T) {
+	d, err := New(contactConfig(t, "us-east", ""), testRegistry(t), nil)
+	require.NoError(t, err)
+	c := d.Contact()
+	assert.Equal(t, "https://us-east.gateway.tencentdevices.com/register/dev", c.RegistrationURL)
+	assert.Equal(t, "http://us-east.devicelog.iot.cloud.tencent.com/cgi-bin/report-log", c.LogUploadURL)
+	assert.True(t, c.RegionConfirmed)
+
+	d, err = New(contactConfig(t, "ap-bangkok", "registration: {url: 'https://reg.example/x'}\n"), testRegistry(t), nil)
+	require.NoError(t, err)
+	assert.Equal(t, "https://reg.example/x", d.Contact().RegistrationURL, "an explicit URL wins")
+	assert.False(t, d.Contact().RegionConfirmed)
+}
+
+func TestRegionErrors(t *testing.T) {
+	_, err := ParseConfig([]byte("region: mars\n"), "c.yaml", "")
+	require.Error(t, err)
+	assert.Equal(t, `c.yaml: region: unknown region "mars": the hub's regions are china, us-east, europe, ap-bangkok`, err.Error())
+
+	_, err = New(contactConfig(t, "mars", ""), testRegistry(t), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown region "mars"`)
+	assert.Contains(t, err.Error(), "device_info.json")
+
+	_, err = New(contactConfig(t, "china", "region: europe\n"), testRegistry(t), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"europe", but`)
+	assert.Contains(t, err.Error(), `says "china"`)
+}
+
+// The trust of the link: ca_file in the config, else the device's
+// devCaFile, else the CAs bundled with iotd. Three CAs tell them apart:
+// hubsim's (which signed its server certificate) and two others.
+func TestTrustOrderAgainstHubsim(t *testing.T) {
+	hub := startHub(t, nil)
+	caFile := func(name string) string {
+		ca, err := pki.NewCA(name)
+		require.NoError(t, err)
+		p := filepath.Join(t.TempDir(), name+".pem")
+		require.NoError(t, os.WriteFile(p, ca.CertPEM, 0o600))
+		return p
+	}
+	other, third := caFile("other CA"), caFile("third CA")
+
+	// configure writes a config for a CERT device whose devCaFile is
+	// devCA ("" keeps hubsim's), and ca_file when caFile is not "".
+	n := 0
+	configure := func(devCA, caFile string) *Config {
+		n++
+		dn := fmt.Sprintf("dev%d", n)
+		dir := deviceDir(t, hub, "PTRUST0001", dn, true)
+		if devCA != "" {
+			p := filepath.Join(dir, "device_info.json")
+			info, err := core.LoadDeviceInfo(p)
+			require.NoError(t, err)
+			info.CertDeviceInfo.DevCaFile = devCA
+			require.NoError(t, core.SaveDeviceInfo(p, info))
+		}
+		y := fmt.Sprintf("device_info: device_info.json\nsocket: %s\nlink:\n  endpoint: %s\n  backoff: {initial: 50ms, max: 500ms}\n",
+			filepath.Join(dir, "iotd.sock"), hub.TLSAddr())
+		if caFile != "" {
+			y += "  driver_config: {ca_file: " + caFile + "}\n"
+		}
+		p := filepath.Join(dir, "iotd.yaml")
+		require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
+		cfg, err := LoadConfig(p)
+		require.NoError(t, err)
+		return cfg
+	}
+
+	t.Run("devCaFile when the config names none", func(t *testing.T) {
+		r := startDaemon(t, configure("", ""))
+		r.waitStatus(t, "connected", connected)
+		assert.Contains(t, r.d.Contact().Trust.From, "devCaFile")
+	})
+	t.Run("ca_file in the config wins over devCaFile", func(t *testing.T) {
+		r := startDaemon(t, configure(other, hub.CAFile()))
+		r.waitStatus(t, "connected", connected)
+		assert.Contains(t, r.d.Contact().Trust.From, "ca_file "+hub.CAFile())
+	})
+	t.Run("a wrong ca_file is not rescued by devCaFile", func(t *testing.T) {
+		err := checkConnect(t, configure("", third))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `signed by "CN=hubsim CA`)
+	})
+	t.Run("the bundle refuses a server it did not sign, and says so", func(t *testing.T) {
+		cfg := configure("", "")
+		// A KEY device has no devCaFile: its default is the bundle.
+		dir := deviceDir(t, hub, "PTRUST0002", "key1", false)
+		cfg.DeviceInfo = filepath.Join(dir, "device_info.json")
+		r := startDaemon(t, cfg)
+		assert.Equal(t, bundledHubTrust, r.d.Contact().Trust.From)
+		assert.Len(t, r.d.Contact().Trust.Certs, 2)
+		waitLog(t, r, "not from a Tencent IoT Hub CA bundled with iotd (tencent-iothub-ca-2017.pem, tencent-ca-2022.pem)")
+		assert.False(t, hub.Status("PTRUST0002", "key1").Connected)
+	})
+}
+
+func waitLog(t *testing.T, r *running, text string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(r.log.String(), text) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no log line with %q; logs:\n%s", text, r.log.String())
+}
