@@ -84,6 +84,9 @@ type Status struct {
 	Inflight      int          `json:"inflight"`
 	Subscriptions []string     `json:"subscriptions"`
 	LastError     string       `json:"last_error,omitempty"`
+	// Trust is what verifies the hub's server, with warnings for trusted
+	// CAs that expire within a year.
+	Trust TrustStatus `json:"trust"`
 	// Features holds each feature's counters, bad input included.
 	Features FeatureStats `json:"features"`
 }
@@ -346,6 +349,7 @@ func (d *Daemon) Status() Status {
 		Link:        d.link.State(),
 		ClockOffset: d.clock.Offset(),
 		LastSync:    d.clock.LastSync(),
+		Trust:       trustStatus(d.contact.Trust, d.clock.Now()),
 		Features: FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats(),
 			OTA: d.ota.Status(), Gateway: d.gateway.Stats(), SubDeviceOTA: d.subOTAStatus()},
 	}

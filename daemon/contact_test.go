@@ -167,3 +167,29 @@ func waitLog(t *testing.T, r *running, text string) {
 	}
 	t.Fatalf("no log line with %q; logs:\n%s", text, r.log.String())
 }
+
+// iotd status warns a year before a trusted CA expires.
+func TestTrustStatusWarnsAYearAhead(t *testing.T) {
+	d, err := New(contactConfig(t, "", ""), testRegistry(t), nil)
+	require.NoError(t, err)
+	tr := d.Contact().Trust
+	at := func(s string) time.Time { v, err := time.Parse(time.DateOnly, s); require.NoError(t, err); return v }
+
+	ts := trustStatus(tr, at("2026-12-03"))
+	assert.Equal(t, bundledHubTrust, ts.From)
+	require.Len(t, ts.CAs, 2)
+	assert.Equal(t, "tencent-iothub-ca-2017.pem", ts.CAs[0].Bundled)
+	assert.Equal(t, "2032-11-23", ts.CAs[0].NotAfter.Format(time.DateOnly))
+	assert.Empty(t, ts.Warnings)
+
+	ts = trustStatus(tr, at("2031-12-01"))
+	require.Len(t, ts.Warnings, 1)
+	assert.Contains(t, ts.Warnings[0], `"CN=www.tencent.com,OU=Tencent Iothub,O=Tencent,L=ShenZhen,ST=GuangDong,C=CN" expires on 2032-11-23`)
+
+	ts = trustStatus(tr, at("2033-01-01"))
+	require.Len(t, ts.Warnings, 1)
+	assert.Contains(t, ts.Warnings[0], "expired on 2032-11-23")
+
+	st := d.Status()
+	assert.Equal(t, bundledHubTrust, st.Trust.From, "status carries the trust")
+}

@@ -114,6 +114,7 @@ func runCmd(socket *string) *cobra.Command {
 				out := cmd.OutOrStdout()
 				fmt.Fprintf(out, "%s: configuration and %s are valid (device %s)\n",
 					cfgPath, cfg.DeviceInfoPath(), d.Device().ClientID())
+				printContact(out, d.Contact())
 				if !connect {
 					return nil
 				}
@@ -210,6 +211,10 @@ func printStatus(w io.Writer, st daemon.Status) {
 	}
 	fmt.Fprintf(tw, "driver\t%s\n", st.Link.Driver)
 	fmt.Fprintf(tw, "endpoint\t%s\n", st.Link.Endpoint)
+	fmt.Fprintf(tw, "trust\t%s\n", st.Trust.From)
+	for _, w := range st.Trust.Warnings {
+		fmt.Fprintf(tw, "WARNING\t%s\n", w)
+	}
 	coapChannel := st.Channel == "coap"
 	if coapChannel {
 		fmt.Fprintf(tw, "features\ttime sync, shadow, RRPC, broadcast and gateway are off on the CoAP channel (no downlink)\n")

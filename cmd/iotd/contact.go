@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/iotd/iotd/core/hub"
+	"github.com/iotd/iotd/daemon"
+)
+
+// printContact prints what `iotd run --check` resolved: the region, the
+// endpoints iotd would use and what verifies the server.
+func printContact(w io.Writer, c daemon.Contact) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	region := c.Region
+	if !c.RegionConfirmed {
+		region += " (registration and log endpoints from the newer SDK's tables; see README)"
+	}
+	fmt.Fprintf(tw, "region\t%s\n", region)
+	via := c.Driver
+	if c.Carrier != "" {
+		via = c.Carrier
+	}
+	fmt.Fprintf(tw, "endpoint\t%s (%s over %s; from %s)\n", c.Endpoint, c.Channel, via, c.EndpointFrom)
+	fmt.Fprintf(tw, "trust\t%s\n", c.Trust.From)
+	for _, cert := range c.Trust.Certs {
+		name := cert.Subject.String()
+		if ca, ok := hub.Find(cert); ok {
+			name += " [" + ca.File + "]"
+		}
+		fmt.Fprintf(tw, "\t- %s, valid until %s\n", name, cert.NotAfter.UTC().Format(time.DateOnly))
+	}
+	fmt.Fprintf(tw, "registration\t%s\n", c.RegistrationURL)
+	fmt.Fprintf(tw, "log upload\t%s\n", c.LogUploadURL)
+	tw.Flush()
+}
