@@ -160,7 +160,7 @@ func (d *Daemon) linkTrust(channel, name string, dc map[string]any) Trust {
 		}
 	}
 	t.System = system
-	if system {
+	if system && t.From != bundledWebTrust {
 		t.From += ", with the system roots"
 	}
 	var base *x509.CertPool

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/drivers/websocket"
 	"github.com/iotd/iotd/internal/pki"
 )
 
@@ -43,11 +44,15 @@ func TestContactEndpoints(t *testing.T) {
 		{"", "region: europe\n", "PID0000001.europe.iothub.tencentdevices.com:8883", "region europe", "tls"},
 		{"ap-bangkok", "channel: coap\n", "PID0000001.ap-bangkok.iothub.tencentdevices.com:5684", "region ap-bangkok", "dtls"},
 		{"europe", "link: {endpoint: 'hub.example:8883'}\n", "hub.example:8883", "link.endpoint in ", "tls"},
+		{"", "channel: websocket\n", "PID0000001.ap-guangzhou.iothub.tencentdevices.com:443", "region china", "websocket"},
+		{"us-east", "channel: websocket\nlink: {driver: tcp}\n", "PID0000001.us-east.iothub.tencentdevices.com:80", "region us-east", "websocket"},
 	}
 	for _, row := range rows {
 		t.Run(row.region+" "+strings.TrimSpace(row.yaml), func(t *testing.T) {
 			cfg := contactConfig(t, row.region, row.yaml)
-			d, err := New(cfg, coapRegistry(t), nil)
+			reg := coapRegistry(t)
+			require.NoError(t, reg.Register(websocket.NewIn(reg)))
+			d, err := New(cfg, reg, nil)
 			require.NoError(t, err)
 			c := d.Contact()
 			assert.Equal(t, row.endpoint, c.Endpoint)
@@ -192,4 +197,18 @@ func TestTrustStatusWarnsAYearAhead(t *testing.T) {
 
 	st := d.Status()
 	assert.Equal(t, bundledHubTrust, st.Trust.From, "status carries the trust")
+}
+
+// On the websocket channel the carrier (tls for wss) trusts the bundled
+// CAs and the system roots, and the websocket driver wraps it.
+func TestWebSocketContactTrust(t *testing.T) {
+	reg := testRegistry(t)
+	require.NoError(t, reg.Register(websocket.NewIn(reg)))
+	d, err := New(contactConfig(t, "", "channel: websocket\n"), reg, nil)
+	require.NoError(t, err)
+	c := d.Contact()
+	assert.Equal(t, "tls", c.Carrier)
+	assert.Equal(t, bundledWebTrust, c.Trust.From)
+	assert.True(t, c.Trust.System)
+	assert.Len(t, c.Trust.Certs, 5, "Tencent's and the public bundled CAs")
 }
