@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/hubsim"
 )
 
@@ -47,4 +48,36 @@ func TestRegisterThenConnect(t *testing.T) {
 
 	r := startDaemon(t, cfg)
 	r.waitStatus(t, "connected", connected)
+}
+
+// addrRecorder is a stream driver named "tcp" that records the addresses
+// it is asked to dial and refuses them: registration's endpoint is
+// observed without reaching the real hub.
+type addrRecorder struct{ addrs chan string }
+
+func (addrRecorder) Name() string                         { return "tcp" }
+func (addrRecorder) Transports() []driver.Transport       { return []driver.Transport{driver.Stream} }
+func (addrRecorder) Probe(context.Context) error          { return nil }
+func (a addrRecorder) Open([]byte) (driver.Dialer, error) { return a, nil }
+func (a addrRecorder) Dial(_ context.Context, _ driver.Transport, addr string) (driver.Conn, error) {
+	a.addrs <- addr
+	return nil, fmt.Errorf("dial %s: %w", addr, driver.ErrRefused)
+}
+
+// Without registration.url, the device's region chooses the endpoint.
+func TestRegisterUsesTheRegionsEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	info := `{"auth_mode":"KEY","productId":"PREG000002","productSecret":"cHJvZHVjdCBzZWNyZXQgMTIzNA==","deviceName":"fresh1","region":"us-east","key_deviceinfo":{"deviceSecret":""}}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "device_info.json"), []byte(info), 0o600))
+	p := filepath.Join(dir, "iotd.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("registration: {timeout: 2s}\n"), 0o600))
+	cfg, err := LoadConfig(p)
+	require.NoError(t, err)
+	rec := addrRecorder{addrs: make(chan string, 8)}
+	reg := core.NewRegistry()
+	require.NoError(t, reg.Register(rec))
+
+	_, err = Register(context.Background(), cfg, reg, nil)
+	require.Error(t, err)
+	assert.Equal(t, "us-east.gateway.tencentdevices.com:443", <-rec.addrs)
 }
