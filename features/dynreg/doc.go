@@ -7,11 +7,13 @@
 // signature, where signature is the base64 text of the 40-character
 // lowercase hex HMAC-SHA1 of
 // "deviceName={dn}&nonce={nonce}&productId={pid}&timestamp={ts}" keyed by the
-// product secret text. Unlike the C SDK, which labels the JSON body
-// application/x-www-form-urlencoded (PROTOCOL.md §8.3 item 10), iotd sends
-// Content-Type: application/json, which is what the body is; set
-// [Config.FormContentType] to reproduce the SDK's label should a server
-// insist on it.
+// product secret text. The body and headers are the C SDK's byte for byte
+// where net/http allows: the same JSON text, Accept
+// "text/xml,application/json;*/*", no User-Agent, and the SDK's
+// Content-Type application/x-www-form-urlencoded although the body is JSON
+// (PROTOCOL.md §8.3 item 10): that label is the one known to work, and
+// whether the hub takes application/json is unconfirmed. Set
+// [Config.FormContentType] to false to send application/json.
 //
 // The answer's payload is AES-128-CBC encrypted with the first 16 bytes of
 // the product secret as key and sixteen ASCII '0' as IV, zero padded, cut to

@@ -38,10 +38,25 @@ type Config struct {
 	KeepProductSecret bool `yaml:"keep_product_secret" json:"keep_product_secret"`
 	// Timeout bounds one exchange with the hub (default 10s).
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
-	// FormContentType sends the C SDK's Content-Type
-	// application/x-www-form-urlencoded instead of application/json (the
-	// body is JSON either way).
-	FormContentType bool `yaml:"form_content_type" json:"form_content_type"`
+	// FormContentType labels the JSON body with the C SDK's Content-Type,
+	// application/x-www-form-urlencoded (nil or true, the default), or,
+	// when false, with application/json, what the body is. Whether the hub
+	// takes application/json is unconfirmed (PROTOCOL.md §8.3 item 10).
+	FormContentType *bool `yaml:"form_content_type" json:"form_content_type"`
+}
+
+// The request's headers, as the C SDK's v1 registration sends them
+// (sdk_src/services/dynreg/dynreg.c, _post_reg_request_by_http).
+const (
+	sdkAccept      = "text/xml,application/json;*/*"
+	sdkContentType = "application/x-www-form-urlencoded"
+)
+
+func (c Config) contentType() string {
+	if c.FormContentType == nil || *c.FormContentType {
+		return sdkContentType
+	}
+	return "application/json"
 }
 
 // Validate reports a configuration that cannot work.
@@ -99,12 +114,13 @@ func Register(ctx context.Context, cfg Config, client *http.Client, info *core.D
 	if err != nil {
 		return Credentials{}, fmt.Errorf("dynreg: url %q: %w", cfg.url(), err)
 	}
-	ct := "application/json"
-	if cfg.FormContentType {
-		ct = "application/x-www-form-urlencoded"
-	}
-	hreq.Header.Set("Content-Type", ct)
-	hreq.Header.Set("Accept", "application/json")
+	// The C SDK's header set: Host, Accept, Content-Length and Content-Type;
+	// no User-Agent (an empty one makes net/http send none), and the
+	// connection closed after the answer.
+	hreq.Header.Set("Content-Type", cfg.contentType())
+	hreq.Header.Set("Accept", sdkAccept)
+	hreq.Header["User-Agent"] = []string{""}
+	hreq.Close = true
 	resp, err := client.Do(hreq)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("dynreg: register %s/%s at %s: %w", info.ProductID, info.DeviceName, cfg.url(), err)
