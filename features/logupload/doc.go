@@ -26,7 +26,7 @@
 //
 // The upload level comes from the hub: at start and after every
 // "connected" link event the uploader publishes
-// {"type":"get_log_level","clientToken":"{pid}-{n}"} on
+// the C SDK's {"type": "get_log_level", "clientToken": "{pid}-{n}"} on
 // $log/operation/{pid}/{dn}, and every message on
 // $log/operation/result/{pid}/{dn} that carries an integer log_level sets
 // it: 1 error, 2 warning, 3 info, 4 debug — lines of that severity or

@@ -92,10 +92,17 @@ func (u *Uploader) onLink(ctx context.Context, m *message.Message) {
 
 func (u *Uploader) requestLevel(ctx context.Context) {
 	n := u.token.Add(1)
-	req, _ := json.Marshal(map[string]string{"type": "get_log_level", "clientToken": u.pid + "-" + strconv.FormatInt(n, 10)})
+	req := levelRequest(u.pid, n)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := u.bus.CloudPublish(pctx, OperationTopic(u.pid, u.dn), req, 0); err != nil && ctx.Err() == nil {
 		u.log.Debug("log level request not sent; the next connect asks again", "err", err)
 	}
+}
+
+// levelRequest is the get_log_level request with client token {pid}-{n},
+// the C SDK's text byte for byte (sdk_src/services/log/log_mqtt.c). A
+// valid product id (letters, digits, '_', '-') needs no JSON escaping.
+func levelRequest(pid string, n int64) []byte {
+	return []byte(`{"type": "get_log_level", "clientToken": "` + pid + "-" + strconv.FormatInt(n, 10) + `"}`)
 }

@@ -378,8 +378,12 @@ func (u *Uploader) doPost(ctx context.Context, lines []byte) error {
 	if err != nil {
 		return fmt.Errorf("logupload: url %q: %w", u.cfg.URL, err)
 	}
+	// The C SDK's headers (sdk_src/services/log/log_upload.c): Accept and
+	// Content-Type, no User-Agent (an empty one makes net/http send none),
+	// one connection per POST.
 	req.Header.Set("Accept", "application/json;*/*")
 	req.Header.Set("Content-Type", "text/plain;charset=utf-8")
+	req.Header["User-Agent"] = []string{""}
 	req.Close = true
 	resp, err := u.client.Do(req)
 	if err != nil {
