@@ -35,6 +35,9 @@ var errStalled = errors.New("no data received")
 // per chunk made downloads several times slower than the network.
 const syncEvery = time.Second
 
+// sdkAccept is the Accept header of the C SDK's firmware download.
+const sdkAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
 // Downloader fetches a firmware file into a partial file with HTTP Range
 // resume, checkpointing as it goes. Its fields must not change while a
 // Download runs.
@@ -136,9 +139,16 @@ func (d *Downloader) attempt(ctx context.Context, cp *Checkpoint, f *os.File, h 
 	if err != nil {
 		return &Failure{Code: CodeNotFound, Msg: fmt.Sprintf("url %q: %v", cp.URL, err), Err: err}
 	}
-	// The inclusive end is size-1 (RFC 9110), not size as in the C SDK.
+	// The C SDK's request (sdk_src/services/ota/ota_fetch.c) with two of
+	// its bugs fixed (PROTOCOL.md §8.3 item 9): the Range end is size-1,
+	// the inclusive end of RFC 9110, not size; and Accept-Encoding is
+	// identity, not "gzip, deflate", which the SDK sends without
+	// decompressing the answer. Its Accept is kept, and like it iotd sends
+	// no User-Agent (an empty one makes net/http send none).
+	req.Header.Set("Accept", sdkAccept)
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", cp.Written, cp.Size-1))
 	req.Header.Set("Accept-Encoding", "identity")
+	req.Header["User-Agent"] = []string{""}
 	client := d.Client
 	if client == nil {
 		client = http.DefaultClient

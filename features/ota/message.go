@@ -1,6 +1,7 @@
 package ota
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,10 +77,16 @@ func ParseUpdate(payload []byte) (u Update, ok bool, err error) {
 	return Update{Version: raw.Version, URL: raw.URL, MD5: md5, Size: size}, true, nil
 }
 
+// The reports are the C SDK's text byte for byte
+// (sdk_src/services/ota/ota_lib.c, qcloud_otalib_gen_info_msg and
+// qcloud_otalib_gen_report_msg), spacing included, except that a fail
+// report's result_msg says what failed instead of the SDK's constant
+// "time_out" (PROTOCOL.md §8.3 item 8). Values are JSON-escaped, which
+// changes nothing for a valid version ([ValidateVersion]).
+
 // versionReport is a report_version message.
 func versionReport(version string) []byte {
-	b, _ := json.Marshal(map[string]any{"type": "report_version", "report": map[string]string{"version": version}})
-	return b
+	return []byte(`{"type": "report_version", "report":{"version":"` + jsonText(version) + `"}}`)
 }
 
 // Progress is the "progress" object of a report_progress message.
@@ -90,9 +97,32 @@ type Progress struct {
 	ResultMsg  string `json:"result_msg"`
 }
 
-// progressReport is a report_progress message for version.
+// progressReport is a report_progress message for version. The SDK writes
+// burning and done reports without the spaces after "report": and
+// "version": that its downloading and fail reports have.
 func progressReport(version string, p Progress) []byte {
-	b, _ := json.Marshal(map[string]any{"type": "report_progress",
-		"report": map[string]any{"progress": p, "version": version}})
-	return b
+	head, tail := `{"type": "report_progress", "report": {"progress": {`, `}, "version": "`
+	if p.State == "burning" || p.State == "done" {
+		head, tail = `{"type": "report_progress", "report":{"progress":{`, `}, "version":"`
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString(`"state":"` + jsonText(p.State) + `", `)
+	if p.Percent != "" {
+		b.WriteString(`"percent":"` + jsonText(p.Percent) + `", `)
+	}
+	b.WriteString(`"result_code":"` + jsonText(p.ResultCode) + `", "result_msg":"` + jsonText(p.ResultMsg) + `"`)
+	b.WriteString(tail + jsonText(version) + `"}}`)
+	return []byte(b.String())
+}
+
+// jsonText is s escaped for the inside of a JSON string: quotes,
+// backslashes and control characters only (no HTML escaping).
+func jsonText(s string) string {
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	_ = e.Encode(s) // a string always encodes: "...", then a newline
+	out := strings.TrimSuffix(b.String(), "\n")
+	return out[1 : len(out)-1]
 }
