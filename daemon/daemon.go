@@ -306,7 +306,11 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 		socket = d.cfg.SocketPath()
 	}
 	d.log.Info("iotd starting", "version", Version, "device", d.device.ClientID(),
-		"auth", d.device.AuthMode, "channel", d.cfg.channel(), "driver", d.link.Driver(), "endpoint", d.link.Address(), "socket", socket)
+		"auth", d.device.AuthMode, "channel", d.cfg.channel(), "driver", d.link.Driver(), "endpoint", d.link.Address(),
+		"region", d.contact.Region, "trust", d.contact.Trust.From, "socket", socket)
+	for _, w := range trustStatus(d.contact.Trust, d.clock.Now()).Warnings {
+		d.log.Warn(w)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
