@@ -22,7 +22,9 @@
 // message id (piggy-backed in the ACK) or, after an ACK with 2.03 or a true
 // empty ACK (0.00), by token (a separate CON or NON response, which is
 // ACKed when confirmable). Duplicates, strays and undecodable datagrams are
-// counted and ignored.
+// counted and ignored. Message ids and tokens have the C SDK's shape: ids
+// from a random start, +1, skipping 0 on the wrap; tokens of 4 bytes, random
+// rather than the SDK's counter (a value the hub can only echo).
 //
 // CoAP has no downlink. Subscriptions are refused, except for topics fed by
 // responses: the 2.05 payload answering a publish on $ota/report/{pid}/{dn}

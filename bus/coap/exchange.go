@@ -136,7 +136,7 @@ func newEngine(conn net.Conn, cfg Config, stats *counters, log *slog.Logger) *en
 	_, _ = rand.Read(b[:])
 	return &engine{
 		conn: conn, cfg: cfg, log: log, stats: stats, rnd: rnd,
-		nextMID: binary.BigEndian.Uint16(b[:]),
+		nextMID: nextMessageID(binary.BigEndian.Uint16(b[:]) - 1),
 		byMID:   make(map[uint16]*exchange), byToken: make(map[string]*exchange),
 		dead: make(chan struct{}),
 	}
@@ -230,11 +230,25 @@ func (e *engine) write(p []byte) error {
 	return err
 }
 
-// newToken returns a random token of 4 to 8 bytes.
+// tokenLen is the length of a request's token: the C SDK's tokens are 4
+// bytes (the little-endian encoding of a per-client counter,
+// sdk_src/protocol/coap/coap_client_message.c). iotd sends 4 random bytes
+// instead: the same length, a value the hub can only echo, and random as
+// RFC 7252 §5.3.1 asks of a client that may run over plain UDP.
+const tokenLen = 4
+
+// nextMessageID is the message id after mid. Like the C SDK's (random
+// start, +1, 65535 → 1) it never is 0.
+func nextMessageID(mid uint16) uint16 {
+	if mid == 65535 {
+		return 1
+	}
+	return mid + 1
+}
+
+// newToken returns a random token of tokenLen bytes.
 func newToken() []byte {
-	var n [1]byte
-	_, _ = rand.Read(n[:])
-	t := make([]byte, 4+int(n[0])%5)
+	t := make([]byte, tokenLen)
 	_, _ = rand.Read(t)
 	return t
 }
@@ -249,7 +263,7 @@ func (e *engine) roundTrip(ctx context.Context, req Request, wantBody bool) (Res
 	e.mu.Lock()
 	for {
 		ex.mid = e.nextMID
-		e.nextMID++ // wraps at 65535
+		e.nextMID = nextMessageID(e.nextMID)
 		if e.byMID[ex.mid] == nil {
 			break
 		}
