@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -50,13 +51,14 @@ func (k *hook) Provides(b byte) bool {
 // returned error makes mochi close the connection.
 func (k *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	h := k.h
+	tc := peerTLS(cl.Net.Conn)
 	req := connectRequest{
 		ClientID: pk.Connect.ClientIdentifier,
 		Username: string(pk.Connect.Username),
 		Password: pk.Connect.Password,
-		TLS:      cl.Net.Listener == "tls",
+		TLS:      tc != nil,
 	}
-	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
+	if tc != nil {
 		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
 			req.PeerCert = certs[0] // verified against the CA by the handshake
 		}
@@ -68,6 +70,23 @@ func (k *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	h.log.Info("connect accepted", "device", dev.ProductID+"/"+dev.DeviceName, "auth", dev.AuthMode,
 		"remote", cl.Net.Remote, "listener", cl.Net.Listener, "keepalive", pk.Connect.Keepalive)
+	return nil
+}
+
+// peerTLS finds the TLS connection under a client's connection: the
+// connection itself on the TLS listener, under the WebSocket on wss. It
+// returns nil for a plain connection.
+func peerTLS(c net.Conn) *tls.Conn {
+	for range 8 {
+		switch v := c.(type) {
+		case *tls.Conn:
+			return v
+		case interface{ Unwrap() net.Conn }:
+			c = v.Unwrap()
+		default:
+			return nil
+		}
+	}
 	return nil
 }
 

@@ -45,6 +45,14 @@ type Config struct {
 	// Services are started after the built-in ones.
 	Services []Service
 
+	// WSAddr and WSSAddr are the listen addresses of MQTT over WebSocket,
+	// plain (ws://, the hub's port 80) and inside TLS (wss://, its port
+	// 443; a client certificate is optional, as on TLSAddr). Any request
+	// path is served; the client must offer subprotocol "mqtt". Empty or
+	// Off means off: these are opt-in, in cmd/hubsim too. Port 0 picks a
+	// free port.
+	WSAddr, WSSAddr string
+
 	// CoAPAddr is the UDP listen address of CoAP over DTLS (PSK), the
 	// hub's port 5684 (PROTOCOL.md §4). Unlike the addresses above, empty
 	// means off, so that no test binds a fixed port: cmd/hubsim passes
@@ -125,6 +133,7 @@ type Hub struct {
 	state   *State
 
 	tlsL, tcpL *listeners.TCP
+	wsL, wssL  *wsListener
 	adminLn    net.Listener
 	adminSrv   *http.Server
 
@@ -185,6 +194,18 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 			return nil, fmt.Errorf("hubsim: TCP listener %s: %w", cfg.TCPAddr, err)
 		}
 	}
+	if cfg.WSAddr != "" && cfg.WSAddr != Off {
+		h.wsL = newWSListener("ws", cfg.WSAddr, nil)
+		if err := h.broker.AddListener(h.wsL); err != nil {
+			return nil, fmt.Errorf("hubsim: WebSocket listener %s: %w", cfg.WSAddr, err)
+		}
+	}
+	if cfg.WSSAddr != "" && cfg.WSSAddr != Off {
+		h.wssL = newWSListener("wss", cfg.WSSAddr, serverTLSConfig(st.Server, h.ca))
+		if err := h.broker.AddListener(h.wssL); err != nil {
+			return nil, fmt.Errorf("hubsim: WebSocket TLS listener %s: %w", cfg.WSSAddr, err)
+		}
+	}
 
 	h.mountAdmin()
 	services := append(builtinServices(), cfg.Services...)
@@ -221,7 +242,7 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 
 	ok = true
 	lim := h.Limits()
-	h.log.Info("hubsim started", "tls", h.TLSAddr(), "tcp", h.TCPAddr(), "admin", h.AdminURL(),
+	h.log.Info("hubsim started", "tls", h.TLSAddr(), "tcp", h.TCPAddr(), "ws", h.WSAddr(), "wss", h.WSSAddr(), "admin", h.AdminURL(),
 		"state", cfg.StateDir, "ca", h.CAFile(),
 		"max_payload", lim.MaxPayload, "publish_rate", lim.PublishRate, "publish_burst", lim.PublishBurst)
 	return h, nil
@@ -261,6 +282,11 @@ func (h *Hub) Close() error {
 					l.Close(h.disconnectAll)
 				}
 			}
+			for _, l := range []*wsListener{h.wsL, h.wssL} {
+				if l != nil {
+					l.Close(h.disconnectAll)
+				}
+			}
 			_ = h.broker.Close()
 		}
 		h.wg.Wait()
@@ -284,6 +310,24 @@ func (h *Hub) TCPAddr() string {
 		return ""
 	}
 	return h.tcpL.Address()
+}
+
+// WSAddr is the address of the MQTT over WebSocket listener, ws:// ("" when
+// disabled).
+func (h *Hub) WSAddr() string {
+	if h.wsL == nil {
+		return ""
+	}
+	return h.wsL.Address()
+}
+
+// WSSAddr is the address of the MQTT over WebSocket in TLS listener, wss://
+// ("" when disabled).
+func (h *Hub) WSSAddr() string {
+	if h.wssL == nil {
+		return ""
+	}
+	return h.wssL.Address()
 }
 
 // AdminURL is the admin API's base URL, e.g. "http://127.0.0.1:8080"

@@ -38,7 +38,7 @@ func newRootCmd() *cobra.Command {
 }
 
 func serveCmd(g *globals) *cobra.Command {
-	var tlsAddr, tcpAddr, coapAddr, coapPlainAddr, level string
+	var tlsAddr, tcpAddr, wsAddr, wssAddr, coapAddr, coapPlainAddr, level string
 	var coapSeparate bool
 	var maxPayload, publishBurst int
 	var publishRate float64
@@ -54,14 +54,15 @@ func serveCmd(g *globals) *cobra.Command {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
 			h, err := hubsim.Start(cmd.Context(), hubsim.Config{
 				StateDir: g.state, TLSAddr: tlsAddr, TCPAddr: tcpAddr, AdminAddr: g.admin, Logger: log,
+				WSAddr: wsAddr, WSSAddr: wssAddr,
 				CoAPAddr: coapAddr, CoAPPlainAddr: coapPlainAddr, CoAPSeparate: coapSeparate,
 				MaxPayload: maxPayload, PublishRate: publishRate, PublishBurst: publishBurst,
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "hubsim: MQTT TLS %s, MQTT TCP %s, CoAP DTLS %s, CoAP UDP %s, admin %s, CA %s\n",
-				orOff(h.TLSAddr()), orOff(h.TCPAddr()), orOff(h.CoAPAddr()), orOff(h.CoAPPlainAddr()), orOff(h.AdminURL()), h.CAFile())
+			fmt.Fprintf(cmd.OutOrStdout(), "hubsim: MQTT TLS %s, MQTT TCP %s, MQTT WebSocket %s, MQTT WebSocket TLS %s, CoAP DTLS %s, CoAP UDP %s, admin %s, CA %s\n",
+				orOff(h.TLSAddr()), orOff(h.TCPAddr()), orOff(h.WSAddr()), orOff(h.WSSAddr()), orOff(h.CoAPAddr()), orOff(h.CoAPPlainAddr()), orOff(h.AdminURL()), h.CAFile())
 			fmt.Fprintf(cmd.OutOrStdout(), "hubsim: per device: payload %s, publish rate %s\n", payloadLimit(h.Limits()), rateLimit(h.Limits()))
 			<-cmd.Context().Done()
 			return h.Close()
@@ -69,6 +70,8 @@ func serveCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&tlsAddr, "tls", hubsim.DefaultTLSAddr, `MQTT over TLS listen address ("-" disables)`)
 	c.Flags().StringVar(&tcpAddr, "tcp", hubsim.DefaultTCPAddr, `MQTT over plain TCP listen address ("-" disables)`)
+	c.Flags().StringVar(&wsAddr, "ws", hubsim.Off, `MQTT over WebSocket listen address, ws:// (e.g. 127.0.0.1:8083; any path, subprotocol mqtt; "-" disables)`)
+	c.Flags().StringVar(&wssAddr, "wss", hubsim.Off, `MQTT over WebSocket in TLS listen address, wss:// (e.g. 127.0.0.1:8084; client certificate optional, as on --tls; "-" disables)`)
 	c.Flags().StringVar(&coapAddr, "coap", hubsim.DefaultCoAPAddr, `CoAP over DTLS (PSK) listen address, UDP ("-" disables)`)
 	c.Flags().StringVar(&coapPlainAddr, "coap-plain", hubsim.Off, `plain CoAP listen address, UDP; no DTLS, so an auth request is trusted for the device it names ("-" disables)`)
 	c.Flags().BoolVar(&coapSeparate, "coap-separate", false, "answer CoAP publishes with ACK 2.03 and a separate CON 2.05")

@@ -1,7 +1,7 @@
 // Command hubsim runs the local Tencent Cloud IoT Hub emulator and manages
 // its products and devices.
 //
-//	hubsim serve [--state DIR] [--tls ADDR] [--tcp ADDR] [--admin ADDR] [--coap ADDR] [--coap-plain ADDR] [--coap-separate]
+//	hubsim serve [--state DIR] [--tls ADDR] [--tcp ADDR] [--ws ADDR] [--wss ADDR] [--admin ADDR] [--coap ADDR] [--coap-plain ADDR] [--coap-separate]
 //	             [--max-payload BYTES] [--publish-rate N] [--publish-burst N]
 //	hubsim device create PRODUCT DEVICE [--cert] --out device_info.json
 //	hubsim device list [--product P] | device show PRODUCT/DEVICE
