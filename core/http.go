@@ -26,8 +26,11 @@ func HTTPTransport(dialer driver.Dialer, driverName string, tlsConfig *tls.Confi
 			}
 			return c, nil
 		},
-		TLSClientConfig:       tlsConfig,
-		ForceAttemptHTTP2:     false, // modems and small links: keep it simple
+		TLSClientConfig:   tlsConfig,
+		ForceAttemptHTTP2: false, // modems and small links: keep it simple
+		// The SDK asks for no compression on registration and log
+		// upload; Go would add "Accept-Encoding: gzip" on its own.
+		DisableCompression:    true,
 		MaxIdleConns:          4,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   15 * time.Second,

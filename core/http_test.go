@@ -41,3 +41,21 @@ func TestHTTPTransportThroughDriver(t *testing.T) {
 	_, err = reg.HTTPTransport("nope", nil, nil)
 	assert.ErrorIs(t, err, core.ErrUnknownDriver)
 }
+
+// The transport asks for no compression, as the SDK's HTTP client does:
+// Go would otherwise add "Accept-Encoding: gzip" to every request.
+func TestHTTPTransportSendsNoAcceptEncoding(t *testing.T) {
+	got := make(chan []string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Values("Accept-Encoding")
+	}))
+	defer srv.Close()
+	reg := core.NewRegistry()
+	require.NoError(t, reg.Register(posix.NewTCP()))
+	tr, err := reg.HTTPTransport("tcp", nil, nil)
+	require.NoError(t, err)
+	resp, err := (&http.Client{Transport: tr}).Post(srv.URL, "text/plain", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Empty(t, <-got)
+}
