@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	gorilla "github.com/gorilla/websocket"
@@ -91,7 +92,7 @@ func (d *dialer) Dial(ctx context.Context, transport driver.Transport, address s
 	}
 	raw, err := d.under.Dial(ctx, driver.Stream, address)
 	if err != nil {
-		return nil, err // the carrier's error names the carrier and keeps its sentinel
+		return nil, fmt.Errorf("websocket: dial %s over %s: %w", address, d.cfg.Over, err)
 	}
 	// gorilla bounds the handshake by ctx's deadline only; cancelling ctx
 	// must end it too.
@@ -129,8 +130,8 @@ func (d *dialer) handshakeError(ctx context.Context, address string, resp *http.
 		return fmt.Errorf("%s: handshake: %w: %w", prefix, context.Cause(ctx), err)
 	}
 	if resp != nil {
-		return fmt.Errorf("%s: %w: server answered HTTP %s to GET %s: %s",
-			prefix, driver.ErrHandshake, resp.Status, d.cfg.Path, statusHint(resp.StatusCode))
+		return fmt.Errorf("%s: %w: server answered HTTP %s%s to GET %s: %s",
+			prefix, driver.ErrHandshake, resp.Status, bodyLine(resp), d.cfg.Path, statusHint(resp.StatusCode))
 	}
 	var ne net.Error
 	switch {
@@ -156,6 +157,21 @@ func hasSentinel(err error) bool {
 	return false
 }
 
+// bodyLine returns the first line of a refusal's body, quoted, as
+// ` ("...")`, or "" when there is none: servers often say there why.
+func bodyLine(resp *http.Response) string {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) // gorilla kept up to 1 KiB
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return ""
+	}
+	if len(line) > 120 {
+		line = line[:120] + "..."
+	}
+	return fmt.Sprintf(" (%q)", line)
+}
+
 // statusHint says what to check for a refused upgrade.
 func statusHint(code int) string {
 	switch {
@@ -164,7 +180,7 @@ func statusHint(code int) string {
 	case code == http.StatusNotFound:
 		return "check the websocket path"
 	case code == http.StatusBadRequest:
-		return "check the subprotocol and the headers (the server refused the request)"
+		return "check the subprotocol and the headers, and whether TLS is needed (over: tls)"
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return "the server wants other credentials or headers"
 	case code >= 300 && code < 400:

@@ -110,8 +110,8 @@ func TestHandshakeRefused(t *testing.T) {
 		want               error
 		wantMsg            []string
 	}{
-		{"404", host(only), `{"over":"tcp"}`, driver.ErrHandshake, []string{"server answered HTTP 404 Not Found to GET /: check the websocket path"}},
-		{"400", host(only), `{"over":"tcp","path":"/mqtt"}`, driver.ErrHandshake, []string{"HTTP 400 Bad Request to GET /mqtt", "check the subprotocol"}},
+		{"404", host(only), `{"over":"tcp"}`, driver.ErrHandshake, []string{`server answered HTTP 404 Not Found ("404 page not found") to GET /: check the websocket path`}},
+		{"400", host(only), `{"over":"tcp","path":"/mqtt"}`, driver.ErrHandshake, []string{`HTTP 400 Bad Request ("needs subprotocol mqtt") to GET /mqtt`, "check the subprotocol"}},
 		{"no subprotocol", host(noSubprotocol), `{"over":"tcp"}`, driver.ErrHandshake, []string{`without selecting subprotocol "mqtt"`, "check the websocket path"}},
 		{"not HTTP", notHTTP, `{"over":"tcp"}`, driver.ErrHandshake, []string{"is not HTTP", "check the port"}},
 		{"closed without answer", silent, `{"over":"tcp"}`, driver.ErrReset, []string{"closed the connection without answering GET /"}},
