@@ -25,8 +25,8 @@ const (
 	// CodeBadCredentials: malformed or expired username, wrong app id or
 	// connection id, missing or wrong password.
 	CodeBadCredentials byte = 4
-	// CodeNotAuthorized: a cert device without a valid certificate (or over
-	// plain TCP), or a disabled device.
+	// CodeNotAuthorized: a cert device without a valid certificate (or
+	// without TLS), or a disabled device.
 	CodeNotAuthorized byte = 5
 )
 
@@ -39,7 +39,7 @@ type connectRequest struct {
 	ClientID string
 	Username string
 	Password []byte
-	// TLS is set for connections on the TLS listener.
+	// TLS is set for connections that run over TLS (the TLS listener, wss).
 	TLS bool
 	// PeerCert is the client certificate, already verified against the
 	// hubsim CA by the TLS handshake; nil when none was given.
@@ -100,7 +100,7 @@ func authenticate(req connectRequest, now time.Time, lookup func(string) (Device
 	switch dev.AuthMode {
 	case AuthCert:
 		if !req.TLS {
-			return dev, refuse(CodeNotAuthorized, "cert device %s/%s connected over plain TCP: use the TLS port with the device certificate",
+			return dev, refuse(CodeNotAuthorized, "cert device %s/%s connected without TLS (plain TCP or ws): use the TLS port (or wss) with the device certificate",
 				dev.ProductID, dev.DeviceName)
 		}
 		if req.PeerCert == nil {
