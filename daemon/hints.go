@@ -66,10 +66,13 @@ func connackCode(errText string) (byte, bool) {
 // certRefused reports whether an error text is how a refused client
 // certificate shows: a TLS alert about a certificate (in the handshake under
 // TLS 1.2; on the first read under TLS 1.3, where the client's handshake is
-// over before the server checks its certificate), or the connection reset
-// or closed before CONNACK.
+// over before the server checks its certificate), a reset in the
+// handshake, or the connection reset or closed before CONNACK.
 func certRefused(errText string) bool {
 	if strings.Contains(errText, "remote error: tls:") && strings.Contains(errText, "certificate") {
+		return true
+	}
+	if strings.Contains(errText, "handshake with") && strings.Contains(errText, "connection reset") {
 		return true
 	}
 	beforeConnack := strings.Contains(errText, "uplink: connect:")

@@ -43,6 +43,7 @@ func TestRefusalHints(t *testing.T) {
 		{"cert device, reset before CONNACK", cert, reset, []string{"refused the client certificate"}},
 		{"cert device, closed before CONNACK", cert, eof, []string{"refused the client certificate"}},
 		{"cert device, alert in a TLS 1.2 handshake", cert, "core: dial tls 1.2.3.4:8883: tls: handshake with 1.2.3.4:8883: driver: security handshake failed: remote error: tls: bad certificate", []string{"refused the client certificate"}},
+		{"cert device, reset in a TLS 1.2 handshake", cert, "core: dial tls 1.2.3.4:8883: tls: handshake with 1.2.3.4:8883: driver: connection reset: read tcp 10.0.0.2:40000->1.2.3.4:8883: read: connection reset by peer (the server reset the connection during the handshake; ...)", []string{"refused the client certificate"}},
 		{"key device, reset before CONNACK", key, reset, nil},
 		{"cert device, reset of a session that was up", cert, "uplink: connection lost: read: connection reset by peer", nil},
 		{"unrelated", key, "core: dial tls: no route to host", nil},

@@ -82,18 +82,23 @@ func (c TLSConfig) handshake(ctx context.Context, raw net.Conn, tc *tls.Config, 
 	tconn := tls.Client(raw, tc)
 	if err := tconn.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, handshakeError(ctx, "tls", addr, err)
+		return nil, handshakeError(ctx, "tls", addr, err, len(tc.Certificates) > 0)
 	}
 	return newTLSConn(tconn), nil
 }
 
 // handshakeError classifies a failed handshake: ctx ending and transport
 // resets are not handshake failures (a retry may work); everything else is.
-func handshakeError(ctx context.Context, name, addr string, err error) error {
+// A reset after a client certificate was offered gets a hint, since some
+// servers refuse a certificate by resetting instead of with an alert.
+func handshakeError(ctx context.Context, name, addr string, err error, clientCert bool) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("%s: handshake with %s: %w: %w", name, addr, cerr, err)
 	}
 	if errors.Is(err, driver.ErrReset) || neterr.IsReset(err) {
+		if clientCert {
+			err = fmt.Errorf("%w (%s)", err, neterr.ResetWithCertHint)
+		}
 		return &neterr.Error{Op: name + ": handshake with " + addr, Kind: driver.ErrReset, Err: err}
 	}
 	if hint := neterr.VerifyHint(err); hint != "" {

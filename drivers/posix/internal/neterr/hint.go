@@ -60,6 +60,10 @@ func AlertHint(alert string) string {
 	return "the server refused the handshake; if it requires a client certificate, set cert_file and key_file"
 }
 
+// ResetWithCertHint explains a reset during a handshake in which the client
+// offered a certificate.
+const ResetWithCertHint = "the server reset the connection during the handshake; a server that refuses a client certificate may do that: check cert_file and key_file"
+
 // certNames lists the names a certificate holds, for a message.
 func certNames(c *x509.Certificate) string {
 	if c == nil {
