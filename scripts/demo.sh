@@ -4,9 +4,10 @@
 # this terminal: connect, clock sync, messages both ways, status, the device
 # shadow, an RRPC call, a broadcast, a gateway with sub-devices, an OTA
 # update, dynamic registration, log upload, and a second device that reports
-# over CoAP/DTLS (the hub's low-power channel) and takes an OTA update there.
+# over CoAP/DTLS (the hub's low-power channel) and takes an OTA update there,
+# and a third, certificate-authenticated, on MQTT over WebSocket (wss).
 # Ports and names can be overridden: HUBSIM_TLS, HUBSIM_TCP, HUBSIM_ADMIN,
-# HUBSIM_COAP, PRODUCT, DEVICE. Everything lives in ./.run; `make clean` removes it.
+# HUBSIM_COAP, HUBSIM_WSS, PRODUCT, DEVICE. Everything lives in ./.run; `make clean` removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,8 @@ HUBSIM_TLS=${HUBSIM_TLS:-127.0.0.1:18883}
 HUBSIM_TCP=${HUBSIM_TCP:-127.0.0.1:11883}
 HUBSIM_ADMIN=${HUBSIM_ADMIN:-127.0.0.1:18080}
 HUBSIM_COAP=${HUBSIM_COAP:-127.0.0.1:15684}
+HUBSIM_WSS=${HUBSIM_WSS:-127.0.0.1:18443}
+CAMERA=${CAMERA:-ws-camera}
 SENSOR=${SENSOR:-coap-sensor}
 export IOTD_SOCKET="$PWD/$RUN/iotd.sock"
 ADMIN_URL="http://$HUBSIM_ADMIN"
@@ -34,17 +37,22 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-bold "starting hubsim (TLS $HUBSIM_TLS, TCP $HUBSIM_TCP, CoAP/DTLS $HUBSIM_COAP, admin $ADMIN_URL)"
+bold "starting hubsim (TLS $HUBSIM_TLS, TCP $HUBSIM_TCP, CoAP/DTLS $HUBSIM_COAP, WebSocket/TLS $HUBSIM_WSS, admin $ADMIN_URL)"
 # Each process writes its own pid (not the pipeline's), so that the outbox
 # part of the story can stop hubsim and SIGKILL iotd.
 start_hubsim() {
-  ( "$BIN/hubsim" serve --state "$RUN/hubsim" --tls "$HUBSIM_TLS" --tcp "$HUBSIM_TCP" --admin "$HUBSIM_ADMIN" --coap "$HUBSIM_COAP" &
+  ( "$BIN/hubsim" serve --state "$RUN/hubsim" --tls "$HUBSIM_TLS" --tcp "$HUBSIM_TCP" --admin "$HUBSIM_ADMIN" --coap "$HUBSIM_COAP" --wss "$HUBSIM_WSS" &
     echo $! > "$RUN/hubsim.pid"; wait ) 2>&1 | sed -u 's/^/[hubsim] /' &
   pids+=($!)
   for _ in $(seq 1 100); do
     "$BIN/hubsim" product list --admin "$HUBSIM_ADMIN" >/dev/null 2>&1 && break
     sleep 0.1
   done
+  # Another hub on these ports would answer in its place, with another CA.
+  if ! kill -0 "$(cat "$RUN/hubsim.pid" 2>/dev/null)" 2>/dev/null; then
+    echo "demo: hubsim did not start (see above; a port in use? override HUBSIM_TLS etc.)" >&2
+    exit 1
+  fi
 }
 start_iotd() {
   ( "$BIN/iotd" run --config "$RUN/iotd.yaml" & echo $! > "$RUN/iotd.pid"; wait ) 2>&1 | sed -u 's/^/[iotd]   /' &
@@ -222,6 +230,32 @@ IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" ota status --watch --target 2.0.0
 bold "the sensor's status: channel, token age, CoAP counters"
 IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" status
 "$BIN/hubsim" coap info --admin "$HUBSIM_ADMIN"
+
+bold "WebSocket: a certificate device on MQTT over WebSocket over TLS (wss), the channel that passes firewalls open only to HTTPS"
+mkdir -p "$RUN/camera"
+"$BIN/hubsim" device create "$PRODUCT" "$CAMERA" --cert --admin "$HUBSIM_ADMIN" --out "$RUN/camera/device_info.json"
+cat > "$RUN/camera/iotd.yaml" <<YAML
+# A third iotd, on the websocket channel. No ca_file: the server is
+# verified with the devCaFile that device_info.json names (hubsim's CA).
+channel: websocket      # wss over the tls driver; websocket.path / and subprotocol mqtt, as the C SDK
+socket: iotd.sock
+state_dir: state
+link: {endpoint: $HUBSIM_WSS}   # the real hub: {productId}.ap-guangzhou.iothub.tencentdevices.com:443
+YAML
+bold "iotd run --check: what it would contact and trust"
+"$BIN/iotd" run --check --config "$RUN/camera/iotd.yaml"
+CAMERA_SOCKET="$PWD/$RUN/camera/iotd.sock"
+IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" run --config "$RUN/camera/iotd.yaml" 2>&1 | sed -u 's/^/[camera] /' &
+pids+=($!)
+for _ in $(seq 1 100); do
+  IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" status --json 2>/dev/null | grep -q '"state": "connected"' && break
+  sleep 0.1
+done
+bold "iotd pub event ... over WebSocket, and the shadow works there too"
+IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" pub event '{"motion":true}' --qos 1
+IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" shadow report recording=on
+"$BIN/hubsim" messages "$PRODUCT/$CAMERA" --admin "$HUBSIM_ADMIN" | tail -2
+IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" status | grep -E "^(connection|channel|driver|endpoint|trust)"
 
 bold "offline: hubsim stops; QoS 1 messages are stored in iotd's outbox ($RUN/state/outbox.db)"
 kill "$(cat "$RUN/hubsim.pid")"
