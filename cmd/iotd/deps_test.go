@@ -25,6 +25,21 @@ func TestDriverContractIsStdlibOnly(t *testing.T) {
 	assert.Equal(t, []string{"github.com/iotd/iotd/core/driver"}, deps)
 }
 
+// What iotd knows of the real hub (regions, bundled CAs) is plain data any
+// program may reuse: standard library only.
+func TestHubFactsAreStdlibOnly(t *testing.T) {
+	deps := goList(t, "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "github.com/iotd/iotd/core/hub")
+	assert.Equal(t, []string{"github.com/iotd/iotd/core/hub"}, deps)
+}
+
+// The websocket driver can be left out of a build. (gorilla/websocket
+// stays: paho imports it for its own WebSocket support.)
+func TestOmitWebSocketDropsTheDriver(t *testing.T) {
+	deps := goList(t, "-tags", "iotd_omit_websocket", "-deps", "github.com/iotd/iotd/cmd/iotd")
+	assert.NotContains(t, deps, "github.com/iotd/iotd/drivers/websocket")
+	assert.Contains(t, goList(t, "-deps", "github.com/iotd/iotd/cmd/iotd"), "github.com/iotd/iotd/drivers/websocket")
+}
+
 // Layering: the bus knows nothing of core; drivers know nothing of features
 // or the uplink.
 func TestLayering(t *testing.T) {
