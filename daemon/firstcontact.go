@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -518,6 +519,12 @@ func (wk *walk) tlsFailure(err, verr error, peer []*x509.Certificate, serverName
 	case errors.As(verr, &unknown):
 		end := peer[len(peer)-1]
 		msg := fmt.Sprintf("the server's certificate chain ends in %q, a CA outside the trust (%s)", end.Issuer.String(), wk.c.Trust.From)
+		for _, c := range wk.c.Trust.Certs {
+			if bytes.Equal(c.RawSubject, end.RawIssuer) {
+				msg += "; the trust holds a CA of that name, but not the one that signed this chain (was the CA made anew, or is this another server?)"
+				break
+			}
+		}
 		wk.printFailedChain(peer)
 		return wk.fail("tls", msg, wk.d.trustHint("not a trusted CA"))
 	case errors.As(verr, &host):

@@ -217,6 +217,18 @@ func TestFirstContactFailures(t *testing.T) {
 			fix: []string{"the server's certificate is not from a Tencent IoT Hub CA bundled with iotd", "if this endpoint is not the real hub, set ca_file"},
 		},
 		{
+			name: "server signed by another CA of the same name", pid: "PFAIL00011",
+			setup: func(t *testing.T, dir string, cfg *Config) {
+				twin, err := pki.NewCA("hubsim CA")
+				require.NoError(t, err)
+				p := filepath.Join(dir, "twin-ca.pem")
+				require.NoError(t, os.WriteFile(p, twin.CertPEM, 0o600))
+				cfg.Link.DriverConfig["ca_file"] = p
+			},
+			step: "tls", msg: []string{`chain ends in "CN=hubsim CA,O=iotd", a CA outside the trust`, "holds a CA of that name, but not the one that signed this chain"},
+			fix: []string{"point it at the CA that signed"},
+		},
+		{
 			name: "server name mismatch", pid: "PFAIL00005",
 			setup: func(t *testing.T, _ string, cfg *Config) { cfg.Link.DriverConfig["server_name"] = "hub.example" },
 			step:  "tls", msg: []string{"the server's certificate is for localhost, 127.0.0.1, ::1, not hub.example"},
