@@ -25,6 +25,7 @@ func newRoot() *cobra.Command {
 		Long: `iotd connects a device to Tencent Cloud IoT Hub (or to hubsim, the local emulator)
 through a driver chosen at run time, and offers the hub to local applications.
 
+  iotd init --product-id ID ...   write iotd.yaml and device_info.json, check they connect
   iotd run --config iotd.yaml     run the daemon
   iotd status                     show the connection, clock offset and queue
   iotd pub TOPIC MESSAGE          publish through the daemon
@@ -57,7 +58,7 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
 		shadowCmd(sock), rrpcCmd(sock), broadcastCmd(sock))
 	root.AddCommand(registerCmd(), gatewayCmd(sock), logCmd(sock), unsubCmd(sock))
-	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(sock))
+	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(sock), initCmd())
 	return root
 }
 
