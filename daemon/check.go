@@ -237,7 +237,11 @@ func (wk *walk) clock(conn net.Conn) {
 		return
 	}
 	expiry := d.cfg.MQTT.UsernameExpiry
-	text := fmt.Sprintf("this clock is %s (round trip %s)", skewText(offset), rtt.Round(100*time.Microsecond))
+	round := "under 0.1ms"
+	if rtt >= 100*time.Microsecond {
+		round = rtt.Round(100 * time.Microsecond).String()
+	}
+	text := fmt.Sprintf("this clock is %s (round trip %s)", skewText(offset), round)
 	switch {
 	case expiry > 0 && offset > expiry/2:
 		wk.warning("clock", text+fmt.Sprintf(": signed usernames are valid for %s (mqtt.username_expiry), so a clock this far behind leaves little margin before the hub refuses them", expiry),

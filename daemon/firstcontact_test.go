@@ -96,6 +96,22 @@ func TestFirstContactCertDevice(t *testing.T) {
 	}
 }
 
+// Plain MQTT (driver tcp, port 1883 on the hub): no TLS step, nothing to
+// trust.
+func TestFirstContactPlainTCP(t *testing.T) {
+	hub := startHub(t, nil)
+	dir := deviceDir(t, hub, "PWALK00006", "dev1", false)
+	cfg := configFor(t, hub, dir, "")
+	cfg.Link.Driver, cfg.Link.Endpoint, cfg.Link.DriverConfig = "tcp", hub.TCPAddr(), nil
+	out, err := firstContact(t, cfg)
+	require.NoError(t, err)
+	assert.Contains(t, out, "mqtt over tcp")
+	assert.Contains(t, out, "trust: none: plain TCP")
+	assert.Contains(t, out, "[ok]   tcp ")
+	assert.NotContains(t, out, "[ok]   tls")
+	assert.Contains(t, out, "[ok]   mqtt     CONNACK accepted")
+}
+
 // A link driver that is not plain tls or tcp does DNS, TCP and TLS itself:
 // here TLS over the tcp driver, as over a modem.
 func TestFirstContactThroughDriver(t *testing.T) {
