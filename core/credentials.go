@@ -23,10 +23,13 @@ import (
 type SignMethod string
 
 const (
-	// HMACSHA256 is accepted by the hub (Tencent MQTT access doc); iotd's
-	// default.
+	// HMACSHA256 is accepted by the hub (Tencent MQTT access doc), but no
+	// SDK sends it over TLS on 8883.
 	HMACSHA256 SignMethod = "hmacsha256"
-	// HMACSHA1 is what the C SDK sends in its no-TLS build.
+	// HMACSHA1 is what the SDKs send: the C SDK in its no-TLS build, the
+	// Python SDK over TLS with a verified server, as iotd connects. iotd's
+	// default, since the hub's acceptance of the other over TLS is
+	// unconfirmed.
 	HMACSHA1 SignMethod = "hmacsha1"
 )
 
@@ -69,10 +72,10 @@ var ErrBadSignature = errors.New("core: password signature does not match")
 var ErrUnknownSignMethod = errors.New("core: unknown password signing method")
 
 // CredentialOptions tunes [MQTTCredentials]. The zero value gives an
-// HMAC-SHA256 password with no expiry, the time from time.Now and
+// HMAC-SHA1 password with no expiry, the time from time.Now and
 // randomness from crypto/rand.
 type CredentialOptions struct {
-	// Method signs the password; "" means HMACSHA256.
+	// Method signs the password; "" means HMACSHA1.
 	Method SignMethod
 	// Expiry is how long the username stays valid. 0 writes NoExpiry; a
 	// positive value writes now+Expiry in epoch seconds.
@@ -143,7 +146,7 @@ func MQTTCredentials(d *DeviceInfo, o CredentialOptions) (Credentials, error) {
 	}
 	m := o.Method
 	if m == "" {
-		m = HMACSHA256
+		m = HMACSHA1
 	}
 	if m.hash() == nil {
 		return Credentials{}, fmt.Errorf("core: credentials: %w %s: use %q or %q", ErrUnknownSignMethod, quoteShort(string(m)), HMACSHA256, HMACSHA1)
@@ -284,11 +287,11 @@ func ParseUsername(s string) (Username, error) {
 }
 
 // SignUsername returns the password for username: lowercase hex
-// HMAC(secret, username), ";" and the method. m "" means HMACSHA256; an
+// HMAC(secret, username), ";" and the method. m "" means HMACSHA1; an
 // unknown method gives "", which no verifier accepts.
 func SignUsername(secret []byte, username string, m SignMethod) string {
 	if m == "" {
-		m = HMACSHA256
+		m = HMACSHA1
 	}
 	h := m.hash()
 	if h == nil {

@@ -40,7 +40,7 @@ func TestSignUsernameOpenSSLVectors(t *testing.T) {
 		want   string
 	}{
 		{"sha256", HMACSHA256, vectorSHA256 + ";hmacsha256"},
-		{"default is sha256", "", vectorSHA256 + ";hmacsha256"},
+		{"default is sha1, the SDKs' method", "", vectorSHA1 + ";hmacsha1"},
 		{"sha1", HMACSHA1, vectorSHA1 + ";hmacsha1"},
 		{"unknown gives nothing", "hmacmd5", ""},
 	}
@@ -74,16 +74,16 @@ func TestMQTTCredentials(t *testing.T) {
 		wantExpires  time.Time
 	}{
 		{
-			name:         "defaults: sha256, no expiry",
+			name:         "defaults: sha1, no expiry",
 			opts:         CredentialOptions{},
 			wantUsername: "S3EUVBRJLBtest_device;21010406;Bc3Za;9223372036854775807",
-			wantPassword: independentHMAC(sha256.New, key, "S3EUVBRJLBtest_device;21010406;Bc3Za;9223372036854775807") + ";hmacsha256",
+			wantPassword: independentHMAC(sha1.New, key, "S3EUVBRJLBtest_device;21010406;Bc3Za;9223372036854775807") + ";hmacsha1",
 		},
 		{
-			name:         "sha1 with one hour expiry",
-			opts:         CredentialOptions{Method: HMACSHA1, Expiry: time.Hour},
+			name:         "sha256 with one hour expiry",
+			opts:         CredentialOptions{Method: HMACSHA256, Expiry: time.Hour},
 			wantUsername: "S3EUVBRJLBtest_device;21010406;Bc3Za;1714982889",
-			wantPassword: independentHMAC(sha1.New, key, "S3EUVBRJLBtest_device;21010406;Bc3Za;1714982889") + ";hmacsha1",
+			wantPassword: independentHMAC(sha256.New, key, "S3EUVBRJLBtest_device;21010406;Bc3Za;1714982889") + ";hmacsha256",
 			wantExpires:  time.Unix(1714982889, 0),
 		},
 	}
@@ -247,7 +247,7 @@ func TestUsernameExpiresAt(t *testing.T) {
 
 func TestVerifyPassword(t *testing.T) {
 	key := []byte(testSecretRaw)
-	c, err := MQTTCredentials(validKeyDevice(), CredentialOptions{})
+	c, err := MQTTCredentials(validKeyDevice(), CredentialOptions{Method: HMACSHA256})
 	require.NoError(t, err)
 	sha1pw := SignUsername(key, c.Username, HMACSHA1)
 	hexPart := strings.TrimSuffix(c.Password, ";hmacsha256")
@@ -307,7 +307,7 @@ func TestCredentialsRedaction(t *testing.T) {
 	c, err := MQTTCredentials(validKeyDevice(), CredentialOptions{Expiry: time.Hour})
 	require.NoError(t, err)
 	require.NotEmpty(t, c.Password)
-	hexPart := strings.TrimSuffix(c.Password, ";hmacsha256")
+	hexPart := strings.TrimSuffix(c.Password, ";hmacsha1")
 	var logged bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("connect", "creds", c, "ptr", &c)
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("connect", "creds", c)

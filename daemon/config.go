@@ -142,7 +142,7 @@ type MQTTConfig struct {
 	// publishes faster. A negative rate turns pacing off.
 	PublishRate  float64 `yaml:"publish_rate"`
 	PublishBurst int     `yaml:"publish_burst"`
-	// SignMethod is hmacsha256 (default) or hmacsha1.
+	// SignMethod is hmacsha1 (default: what the SDKs send) or hmacsha256.
 	SignMethod string `yaml:"sign_method"`
 	// UsernameExpiry is how long a signed username stays valid (default 0:
 	// never expires). Keep it 0 on boards without a real-time clock.
@@ -227,7 +227,7 @@ func (c *Config) Validate() error {
 	switch core.SignMethod(c.MQTT.SignMethod) {
 	case "", core.HMACSHA256, core.HMACSHA1:
 	default:
-		return bad("mqtt.sign_method", fmt.Sprintf("%q: use hmacsha256 or hmacsha1", c.MQTT.SignMethod))
+		return bad("mqtt.sign_method", fmt.Sprintf("%q: use hmacsha1 or hmacsha256", c.MQTT.SignMethod))
 	}
 	if c.MQTT.KeepAlive < 0 || c.MQTT.KeepAlive > 690*time.Second {
 		return bad("mqtt.keepalive", "must be between 0 and 690s (the hub's limit)")

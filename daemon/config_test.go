@@ -66,7 +66,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown nested key", "mqtt:\n  keepalive: 60s\n  keep_alive: 60s\n", `line 3: unknown key "keep_alive"`},
 		{"bad duration", "mqtt:\n  keepalive: soon\n", "iotd.yaml"},
 		{"keepalive over the hub limit", "mqtt:\n  keepalive: 700s\n", "iotd.yaml: mqtt.keepalive: must be between 0 and 690s"},
-		{"sign method", "mqtt:\n  sign_method: md5\n", `mqtt.sign_method: "md5": use hmacsha256 or hmacsha1`},
+		{"sign method", "mqtt:\n  sign_method: md5\n", `mqtt.sign_method: "md5": use hmacsha1 or hmacsha256`},
 		{"log level", "log:\n  level: loud\n", `log.level: "loud"`},
 		{"not yaml", "link: [\n", "iotd.yaml"},
 		{"timesync", "features:\n  timesync:\n    interval: 1ms\n", "features.timesync"},

@@ -188,7 +188,7 @@ func TestKeyDeviceOverTLSEndToEnd(t *testing.T) {
 	info, err := core.LoadDeviceInfo(filepath.Join(dir, "device_info.json"))
 	require.NoError(t, err)
 	assert.NotContains(t, r.log.String(), info.KeyDeviceInfo.DeviceSecret)
-	assert.NotContains(t, r.log.String(), ";hmacsha256")
+	assert.NotContains(t, r.log.String(), ";hmacsha1")
 }
 
 func TestCertDeviceOverMutualTLS(t *testing.T) {

@@ -170,7 +170,7 @@ func (wk *walk) identity() error {
 	if !dev.IsCert() {
 		method := d.cfg.MQTT.SignMethod
 		if method == "" {
-			method = string(core.HMACSHA256)
+			method = string(core.HMACSHA1)
 		}
 		expiry := "never expires"
 		if e := d.cfg.MQTT.UsernameExpiry; e > 0 {

@@ -114,7 +114,7 @@ func authenticate(req connectRequest, now time.Time, lookup func(string) (Device
 		return dev, nil
 	default:
 		if len(req.Password) == 0 {
-			return dev, refuse(CodeBadCredentials, "key device sent no password: send hex(HMAC(secret, username));hmacsha256")
+			return dev, refuse(CodeBadCredentials, "key device sent no password: send hex(HMAC(secret, username));hmacsha1 (or ;hmacsha256)")
 		}
 		secret, err := base64.StdEncoding.DecodeString(dev.Secret)
 		if err != nil {
