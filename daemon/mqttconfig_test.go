@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/stretchr/testify/assert"
@@ -143,6 +144,9 @@ features: {ota: {disabled: true}}
 			st := r.waitStatus(t, "the window full", func(st Status) bool {
 				return st.Inflight == row.inflight && st.QueueDepth == total-row.inflight
 			})
+			// Inflight counts what the session handed to the socket; the
+			// bytes reach the broker a moment later.
+			require.Eventually(t, func() bool { _, n := w.state(); return n >= row.inflight }, 10*time.Second, 10*time.Millisecond)
 			_, n := w.state()
 			assert.Equal(t, row.inflight, n, "QoS 1 publishes on the wire")
 			assert.Equal(t, total-row.inflight, st.QueueDepth)
