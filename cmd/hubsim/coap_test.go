@@ -16,7 +16,7 @@ import (
 	"github.com/iotd/iotd/internal/testlog"
 )
 
-func TestServeShowsCoAPAddresses(t *testing.T) {
+func TestServeShowsListenerAddresses(t *testing.T) {
 	tests := []struct {
 		name  string
 		flags []string
@@ -28,6 +28,10 @@ func TestServeShowsCoAPAddresses(t *testing.T) {
 			want: regexp.MustCompile(`CoAP DTLS 127\.0\.0\.1:\d+, CoAP UDP 127\.0\.0\.1:\d+,`)},
 		{name: "DTLS off", flags: []string{"--coap", "-"},
 			want: regexp.MustCompile(`CoAP DTLS off, CoAP UDP off,`)},
+		{name: "WebSocket off by default", flags: []string{"--coap", "-"},
+			want: regexp.MustCompile(`MQTT WebSocket off, MQTT WebSocket TLS off,`)},
+		{name: "WebSocket and WebSocket over TLS", flags: []string{"--coap", "-", "--ws", "127.0.0.1:0", "--wss", "127.0.0.1:0"},
+			want: regexp.MustCompile(`MQTT WebSocket 127\.0\.0\.1:\d+, MQTT WebSocket TLS 127\.0\.0\.1:\d+,`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
