@@ -129,7 +129,7 @@ func runCmd(socket *string) *cobra.Command {
 	}
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "configuration file (YAML)")
 	c.Flags().BoolVar(&check, "check", false, "validate the configuration and device identity, then exit")
-	c.Flags().BoolVar(&connect, "connect", false, "with --check: also connect once, step by step (DNS, TCP, TLS, MQTT, clock), and exit non-zero at the first failure")
+	c.Flags().BoolVar(&connect, "connect", false, "with --check: also connect once, step by step (DNS, TCP, TLS, MQTT, clock), and exit non-zero at the first failure; it connects as the device, so the hub drops a daemon already connected for it until it reconnects")
 	return c
 }
 
