@@ -18,7 +18,7 @@ const (
 
 // Dialects lists the dialect names [Config.Dialect] accepts.
 func Dialects() []string {
-	return []string{DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox}
+	return []string{DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox, DialectTencent}
 }
 
 // SIMState is the state of the simulated SIM card.
@@ -79,7 +79,7 @@ const DefaultDialTimeout = 10 * time.Second
 
 // Config configures a simulated modem. Only Dialect is required.
 type Config struct {
-	// Dialect is "esp", "quectel", "simcom" or "ublox".
+	// Dialect is "esp", "quectel", "simcom", "ublox" or "tencent".
 	Dialect string
 	// Baud, when > 0, paces output and input to Baud/10 bytes per second
 	// (8N1) like a real UART; 0 means unthrottled.
@@ -116,12 +116,14 @@ type Config struct {
 	// Logger receives debug logs; nil discards them. Socket data and
 	// command arguments are never logged.
 	Logger *slog.Logger
+	// Tencent configures the tencent personality's broker and CAs.
+	Tencent TencentConfig
 }
 
 // Validate checks c and names the field to fix.
 func (c Config) Validate() error {
 	switch c.Dialect {
-	case DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox:
+	case DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox, DialectTencent:
 	case "":
 		return fmt.Errorf("atsim: config: no dialect: set Dialect to one of %v", Dialects())
 	default:
@@ -132,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.PromptGuard < 0 {
 		return fmt.Errorf("atsim: config: prompt guard %v is negative", c.PromptGuard)
+	}
+	if err := c.Tencent.validate(); err != nil {
+		return err
 	}
 	if c.Signal < 0 || (c.Signal > 31 && c.Signal != 99) {
 		return fmt.Errorf("atsim: config: signal %d: the +CSQ rssi is 0..31 or 99 (unknown)", c.Signal)

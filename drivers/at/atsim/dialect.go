@@ -43,6 +43,8 @@ func newDialect(name string, m *Modem) dialect {
 		return newSIMCom(m)
 	case DialectUBlox:
 		return newUBlox(m)
+	case DialectTencent:
+		return newTencent(m)
 	}
 	return newQuectel(m)
 }
