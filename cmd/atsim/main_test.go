@@ -68,6 +68,7 @@ func TestCLI(t *testing.T) {
 		{"simcom denied", []string{"--dialect", "simcom", "--reg", "denied"}, "\r", "AT+CEREG?", []string{"+CEREG: 0,3"}},
 		{"ublox pin", []string{"--dialect", "ublox", "--pin", "1111"}, "\r", "AT+CPIN?", []string{"+CPIN: SIM PIN"}},
 		{"esp throttled", []string{"--dialect", "esp", "--throttle", "--fault", "fragment,urc"}, "\r\n", "AT+CIPMUX?", []string{"+CIPMUX:0"}},
+		{"tencent", []string{"--dialect", "tencent"}, "\r\n", "AT+TCMQTTSTATE?", []string{"+TCMQTTSTATE:0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

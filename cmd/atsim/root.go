@@ -35,7 +35,8 @@ type options struct {
 const longHelp = `atsim serves a simulated AT modem on a pseudo-terminal. Point an AT driver
 (or picocom, tio, minicom) at the printed /dev/pts/N path, or at --link.
 
-Dialects: quectel (BG96), esp (ESP-AT v2), simcom (SIM7600), ublox (SARA-R4/R5).
+Dialects: quectel (BG96), esp (ESP-AT v2), simcom (SIM7600), ublox (SARA-R4/R5),
+tencent (ESP8266 with Tencent's TC firmware: its own MQTT client to the hub).
 Every socket the driver opens through the modem is a real TCP or UDP
 connection made by atsim to the host and port asked for.
 
@@ -58,7 +59,7 @@ module's URCs.
 func newRootCmd() *cobra.Command {
 	o := &options{}
 	c := &cobra.Command{
-		Use:           "atsim --dialect quectel|esp|simcom|ublox [flags]",
+		Use:           "atsim --dialect quectel|esp|simcom|ublox|tencent [flags]",
 		Short:         "Virtual AT modem on a pseudo-terminal",
 		Long:          longHelp,
 		Args:          cobra.NoArgs,
@@ -69,7 +70,7 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.dialect, "dialect", "", "module personality: quectel, esp, simcom or ublox (required)")
+	f.StringVar(&o.dialect, "dialect", "", "module personality: quectel, esp, simcom, ublox or tencent (required)")
 	f.IntVar(&o.baud, "baud", 0, "pace the line at this baud rate (bytes/s = baud/10); 0 is unthrottled")
 	f.BoolVar(&o.throttle, "throttle", false, "pace the line at 115200 baud")
 	f.StringSliceVar(&o.faults, "fault", nil, "faults to inject: fragment, urc[=LINE], garbage, lostprompt, stall[=DURATION], reboot")
