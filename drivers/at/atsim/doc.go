@@ -3,8 +3,8 @@
 //
 // [Start] opens a pty, puts its slave in raw mode and serves AT commands on
 // the master; a driver opens [Modem.Path] as a serial port (drivers/serial,
-// tarm/serial) exactly as it would open /dev/ttyUSB2. One of four
-// personalities answers, following AT-MODEMS.md §1.3–1.5 and §1.7:
+// tarm/serial) exactly as it would open /dev/ttyUSB2. One of five
+// personalities answers, following AT-MODEMS.md §1.3–1.5, §1.7 and §2.1:
 //
 //   - "quectel": BG96 (QICSGP/QIACT, QIOPEN with the +QIOPEN result URC,
 //     buffer access mode with +QIURC: "recv" and AT+QIRD, or direct push
@@ -15,7 +15,11 @@
 //   - "simcom": SIM7600 (NETOPEN, CIPOPEN, CIPSEND with ">", push with
 //     +IPD or +RECEIVE headers, or CIPRXGET=1 manual mode);
 //   - "ublox": SARA-R4/R5 (CGACT or UPSD/UPSDA, USOCR/USOCO sync and async,
-//     USOWR with "@", +UUSORD/USORD, +UUSOCL).
+//     USOWR with "@", +UUSORD/USORD, +UUSOCL);
+//   - "tencent": an ESP8266 with Tencent's TC AT firmware, ESP-AT plus the
+//     TC commands: the module's own MQTT client (a real TLS connection to
+//     Config.Tencent.Broker) and OTA download; testdata/tencent.md lists
+//     the commands as simulated, with their sources.
 //
 // Every socket the driver opens is a real TCP (or UDP) connection from the
 // simulator to the host and port asked for (Config.Dial), so data, back
