@@ -21,7 +21,8 @@ import (
 func TestTencentRefusedPublishReconnects(t *testing.T) {
 	hub := startTCHub(t)
 	_, h := tcUp(t, hub, atsim.Config{})
-	hub.connect(h, "1000,240,1,1")
+	// <cmdtimeout> 2 s: the window in which the module is busy
+	hub.connect(h, "2000,240,1,1")
 	control := hub.topic("control")
 	h.do(fmt.Sprintf(`AT+TCMQTTSUB="%s",0`, control), "OK", "+TCMQTTSUB:OK")
 
