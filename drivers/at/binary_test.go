@@ -152,9 +152,12 @@ func TestGarbageOnTheLine(t *testing.T) {
 	m.send("\r\nOK\r\n\x00\x00\xff\xfe\rERROR\r\r\n+CME ERROR: 1\r\n+MARK 1\r\n")
 	assert.Equal(t, "+MARK 1", recv(t, marks))
 
+	// Finals nobody waited for put the line out of step: the next command
+	// resyncs first.
 	ch := async(e, at.Command{Text: "AT+CSQ"})
+	m.resync()
 	m.expect("AT+CSQ")
-	m.send("\xc3\x28 noise\r\r\r\n\n\x00+CSQ: 9,99\r\n+CME\r\nOK\r\n")
+	m.send("AT+CSQ\r\xc3\x28 noise\r\r\r\n\n\x00+CSQ: 9,99\r\n+CME\r\nOK\r\n")
 	r := wait(t, ch)
 	require.NoError(t, r.err)
 	assert.Equal(t, []string{"\xc3\x28 noise", "+CSQ: 9,99", "+CME"}, r.resp.Lines)
@@ -163,7 +166,7 @@ func TestGarbageOnTheLine(t *testing.T) {
 	// does not complete anything.
 	ch = async(e, at.Command{Text: "AT"})
 	m.expect("AT")
-	m.send(strings.Repeat("x", 3*at.MaxLine+5) + "\r\nOK\r\n")
+	m.send("AT\r" + strings.Repeat("x", 3*at.MaxLine+5) + "\r\nOK\r\n")
 	r = wait(t, ch)
 	require.NoError(t, r.err)
 	require.Len(t, r.resp.Lines, 4)

@@ -20,6 +20,9 @@ func (m *Modem) bringUp(ctx context.Context) (Info, error) {
 	if err := m.sync(ctx); err != nil {
 		return info, err
 	}
+	m.mu.Lock()
+	m.synced = true
+	m.mu.Unlock()
 	if _, err := m.do(ctx, Command{Text: "ATE0"}); err != nil {
 		return info, fmt.Errorf("at: turning echo off: %w", err)
 	}
@@ -61,31 +64,36 @@ func (m *Modem) infoLine(ctx context.Context, text string) string {
 	return strings.Trim(strings.TrimSpace(l), `"`)
 }
 
-// sync sends AT until the modem answers OK. It first aborts a half-typed
-// command or an SMS prompt with ESC, and after a few silent tries leaves a
-// data (passthrough) mode with "+++" and its guard times.
+// sync brings the line in step from an unknown state: a half-typed command
+// a crashed process left in the module's buffer, an SMS or data prompt, a
+// transparent data mode, answers still on their way. ESC and the line end
+// end a half-typed command or a prompt, "+++" with its guard times leaves a
+// data mode; whatever the module answers to them is discarded by the
+// engine's resync exchange (sync.go), which also tells whether anything
+// answers at all.
 func (m *Modem) sync(ctx context.Context) error {
-	const tries = 12
-	for i := range tries {
-		if i == 0 || i == 6 {
-			// ESC ends an SMS or data prompt; the line end flushes a
-			// half-typed command. Answers to it are dropped.
-			_, _ = m.eng.rw.Write([]byte("\x1b" + m.d.lineEnd()))
+	var last error
+	for round := range 2 {
+		var err error
+		if round == 1 {
+			err = m.escapeData(ctx)
 		}
-		if i == 3 || i == 9 {
-			if err := m.escapeData(ctx); err != nil {
-				return err
-			}
+		if err == nil {
+			err = m.eng.writeRaw(ctx, []byte("\x1b"+m.d.lineEnd()))
 		}
-		_, err := m.eng.Do(ctx, Command{Text: "AT", Timeout: 500 * time.Millisecond})
+		if err == nil {
+			err = m.eng.Resync(ctx)
+		}
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-			return fmt.Errorf("at: waiting for the modem to answer AT: %w", err)
+			return fmt.Errorf("at: waiting for the modem to answer: %w", err)
 		}
+		last = err
+		m.log.Debug("at: no answer to the resync exchange yet", "round", round+1, "err", err)
 	}
-	return &SetupError{Kind: ErrNoModem, Msg: fmt.Sprintf("nothing answers AT on %s after %d tries: check the port (the modem's AT interface, e.g. USB interface 2), the baud rate, and that no other program (ModemManager) holds it", m.portName(), tries)}
+	return &SetupError{Kind: ErrNoModem, Msg: fmt.Sprintf("nothing answers on %s: check the port (the modem's AT interface, e.g. USB interface 2), the baud rate, and that no other program (ModemManager) holds it", m.portName()), Err: last}
 }
 
 // escapeData sends "+++" with a guard time on each side, which ends a
@@ -104,7 +112,9 @@ func (m *Modem) escapeData(ctx context.Context) error {
 	if err := pause(100 * time.Millisecond); err != nil {
 		return err
 	}
-	_, _ = m.eng.rw.Write([]byte("+++"))
+	if err := m.eng.writeRaw(ctx, []byte("+++")); err != nil {
+		return err
+	}
 	return pause(1100 * time.Millisecond)
 }
 
@@ -247,18 +257,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func detect(ctx context.Context, port io.ReadWriter, log *slog.Logger) (string, error) {
 	e := New(nopCloser{port}, Options{LineEnd: "\r\n", Logger: log})
 	defer e.Close()
-	ok := false
-	for range 10 {
-		if _, err := e.Do(ctx, Command{Text: "AT", Timeout: 500 * time.Millisecond}); err == nil {
-			ok = true
-			break
-		}
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("at: detecting the modem: %w", ctx.Err())
-		}
+	// The module may hold a half-typed command or answers from a process
+	// that used the port before: ESC and a line end, then the resync
+	// exchange, which also tells whether anything answers.
+	err := e.writeRaw(ctx, []byte("\x1b\r\n"))
+	if err == nil {
+		err = e.Resync(ctx)
 	}
-	if !ok {
-		return "", &SetupError{Kind: ErrNoModem, Msg: "nothing answers AT: check the port, the baud rate, and that no other program (ModemManager) holds it"}
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("at: detecting the modem: %w", ctx.Err())
+	}
+	if err != nil {
+		return "", &SetupError{Kind: ErrNoModem, Msg: "nothing answers AT: check the port, the baud rate, and that no other program (ModemManager) holds it", Err: err}
 	}
 	_, _ = e.Do(ctx, Command{Text: "ATE0", Timeout: time.Second})
 	var text []string

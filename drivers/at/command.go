@@ -59,6 +59,7 @@ type pending struct {
 	prefix   string
 	raw      func(string) int
 	payload  []byte
+	mode     exchangeMode
 	resp     Response
 	echoSeen bool // e.mu
 	prompted bool // e.mu
@@ -66,6 +67,21 @@ type pending struct {
 	done     chan struct{}
 	err      error
 	once     sync.Once
+}
+
+// exchangeMode says how the engine matches answers to one exchange.
+type exchangeMode struct {
+	// requireEcho: nothing before the command's echo belongs to it; a
+	// final result that comes first answered something else (it is
+	// dropped and the line marked out of step). Set while the module is
+	// known to echo, and for the resync sentinel.
+	requireEcho bool
+	// anyFinal: every final result, failing or not, ends the exchange
+	// with success (the resync steps, which only need "an answer").
+	anyFinal bool
+	// sentinel: the resync sentinel; its final result puts the line back
+	// in step.
+	sentinel bool
 }
 
 func (p *pending) finish(final string, err error) {
@@ -78,6 +94,7 @@ func (p *pending) finish(final string, err error) {
 type waiter struct {
 	match func(string) bool
 	ch    chan string // buffered 1
+	fail  chan error  // buffered 1: the module rebooted, no result will come
 }
 
 // responsePrefix derives "+CEREG" from "AT+CEREG?".
@@ -96,10 +113,11 @@ func responsePrefix(text string) string {
 }
 
 // Do runs c and returns its response. Callers queue: one command owns the
-// line at a time. A failing final result returns a *CommandError wrapping
-// ErrError, ErrNoCarrier, *CMEError, *CMSError or *ResultError; a timeout
-// wraps ErrTimeout; a closed engine wraps ErrClosed; an ended ctx wraps
-// ctx.Err().
+// line at a time. When the line is out of step (see [Engine.Resync]) the
+// resync exchange runs first. A failing final result returns a
+// *CommandError wrapping ErrError, ErrNoCarrier, *CMEError, *CMSError or
+// *ResultError; a timeout wraps ErrTimeout; a closed engine wraps ErrClosed;
+// an ended ctx wraps ctx.Err().
 func (e *Engine) Do(ctx context.Context, c Command) (*Response, error) {
 	name := commandName(c.Text)
 	fail := func(err error) (*Response, error) { return nil, &CommandError{Name: name, Err: err} }
@@ -110,26 +128,51 @@ func (e *Engine) Do(ctx context.Context, c Command) (*Response, error) {
 	if timeout <= 0 {
 		timeout = e.opts.Timeout
 	}
+	release, err := e.acquire(ctx, timeout)
+	if err != nil {
+		return fail(err)
+	}
+	defer release()
+	if err := e.resyncIfNeeded(ctx); err != nil {
+		return fail(err)
+	}
+	r, err := e.exchange(ctx, c, timeout, release, exchangeMode{})
+	if err != nil {
+		return fail(err)
+	}
+	return r, nil
+}
+
+// acquire takes the line, waiting at most timeout; release gives it back
+// and may be called more than once.
+func (e *Engine) acquire(ctx context.Context, timeout time.Duration) (release func(), err error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-
 	select {
 	case e.sem <- struct{}{}:
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return nil, ctx.Err()
 	case <-e.closed:
-		return fail(e.Err())
+		return nil, e.Err()
 	case <-timer.C:
-		return fail(fmt.Errorf("%w after %v waiting for the line (another command holds it)", ErrTimeout, timeout))
+		return nil, fmt.Errorf("%w after %v waiting for the line (another command holds it)", ErrTimeout, timeout)
 	}
 	released := false
-	release := func() {
+	return func() {
 		if !released {
 			released = true
 			<-e.sem
 		}
-	}
-	defer release()
+	}, nil
+}
+
+// exchange writes c and waits for its answer; the caller holds the line,
+// and release frees it for the second phase of a two-phase command. A
+// command abandoned after it was written (timeout, ctx) leaves the line out
+// of step: its answer may still come.
+func (e *Engine) exchange(ctx context.Context, c Command, timeout time.Duration, release func(), mode exchangeMode) (*Response, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 
 	prefix := c.Prefix
 	switch prefix {
@@ -138,17 +181,20 @@ func (e *Engine) Do(ctx context.Context, c Command) (*Response, error) {
 	case "-":
 		prefix = ""
 	}
-	p := &pending{text: c.Text, prefix: prefix, raw: c.Raw, payload: c.Payload,
+	p := &pending{text: c.Text, prefix: prefix, raw: c.Raw, payload: c.Payload, mode: mode,
 		promptCh: make(chan struct{}), done: make(chan struct{})}
 	var w *waiter
 	e.mu.Lock()
 	if e.err != nil {
 		e.mu.Unlock()
-		return fail(e.err)
+		return nil, e.err
+	}
+	if e.echo == echoOn {
+		p.mode.requireEcho = true
 	}
 	e.pending = p
 	if c.Await != nil {
-		w = &waiter{match: c.Await, ch: make(chan string, 1)}
+		w = &waiter{match: c.Await, ch: make(chan string, 1), fail: make(chan error, 1)}
 		e.waiters = append(e.waiters, w)
 	}
 	e.mu.Unlock()
@@ -160,24 +206,27 @@ func (e *Engine) Do(ctx context.Context, c Command) (*Response, error) {
 		e.removeWaiter(w)
 		e.mu.Unlock()
 	}
+	// abandon gives up on a command already on the wire.
+	abandon := func(err error) (*Response, error) {
+		clear()
+		e.desync(commandName(c.Text) + " abandoned: " + err.Error())
+		return nil, err
+	}
 
 	if _, err := e.rw.Write([]byte(c.Text + e.opts.LineEnd)); err != nil {
-		clear()
-		return fail(fmt.Errorf("write: %w", err))
+		return abandon(fmt.Errorf("write: %w", err))
 	}
 	if c.Payload != nil {
 		select {
 		case <-p.promptCh:
 		case <-p.done:
 		case <-ctx.Done():
-			clear()
-			return fail(ctx.Err())
+			return abandon(ctx.Err())
 		case <-e.closed:
 			clear()
-			return fail(e.Err())
+			return nil, e.Err()
 		case <-timer.C:
-			clear()
-			return fail(fmt.Errorf("%w after %v waiting for the data prompt", ErrTimeout, timeout))
+			return abandon(fmt.Errorf("%w after %v waiting for the data prompt", ErrTimeout, timeout))
 		}
 		select {
 		case <-p.done: // an error final instead of the prompt
@@ -186,26 +235,26 @@ func (e *Engine) Do(ctx context.Context, c Command) (*Response, error) {
 				time.Sleep(c.PromptDelay)
 			}
 			if _, err := e.rw.Write(c.Payload); err != nil {
-				clear()
-				return fail(fmt.Errorf("write data: %w", err))
+				return abandon(fmt.Errorf("write data: %w", err))
 			}
 		}
 	}
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		clear()
-		return fail(ctx.Err())
+		return abandon(ctx.Err())
 	case <-e.closed:
 		clear()
-		return fail(e.Err())
+		return nil, e.Err()
 	case <-timer.C:
-		clear()
-		return fail(fmt.Errorf("%w after %v waiting for the final result", ErrTimeout, timeout))
+		return abandon(fmt.Errorf("%w after %v waiting for the final result", ErrTimeout, timeout))
 	}
 	if p.err != nil {
 		clear()
-		return fail(p.err)
+		return nil, p.err
+	}
+	if !mode.anyFinal && !mode.sentinel {
+		e.learnEcho(c.Text)
 	}
 	resp := &p.resp
 	if w == nil {
@@ -222,15 +271,17 @@ func (e *Engine) Do(ctx context.Context, c Command) (*Response, error) {
 	select {
 	case resp.Result = <-w.ch:
 		return resp, nil
+	case err := <-w.fail:
+		return nil, err
 	case <-ctx.Done():
 		clear()
-		return fail(ctx.Err())
+		return nil, ctx.Err()
 	case <-e.closed:
 		clear()
-		return fail(e.Err())
+		return nil, e.Err()
 	case <-timer.C:
 		clear()
-		return fail(fmt.Errorf("%w after %v waiting for the result after %s", ErrTimeout, at, resp.Final))
+		return nil, fmt.Errorf("%w after %v waiting for the result after %s", ErrTimeout, at, resp.Final)
 	}
 }
 

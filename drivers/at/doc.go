@@ -12,16 +12,19 @@
 //
 //  1. the echo of the pending command (skipped);
 //  2. a two-phase waiter ([Command.Await]) whose prefix it matches;
-//  3. the pending command, when the line starts with the command's response
+//  3. while the module echoes and the pending command's echo has not come
+//     yet: nothing is the command's (a final result is dropped, a URC goes
+//     to its handler, anything else is dropped);
+//  4. the pending command, when the line starts with the command's response
 //     prefix ("+CSQ" for "AT+CSQ");
-//  4. the pending command as its final result (OK, ERROR, +CME ERROR: n,
+//  5. the pending command as its final result (OK, ERROR, +CME ERROR: n,
 //     +CMS ERROR: n, NO CARRIER, BUSY, NO ANSWER, NO DIALTONE, and the
 //     vendor finals of [Options.Finals]); a final with no pending command
 //     is dropped;
-//  5. a URC handler registered with [Engine.HandleURC] (longest prefix wins),
+//  6. a URC handler registered with [Engine.HandleURC] (longest prefix wins),
 //     wherever the line arrives, including in the middle of a response;
-//  6. the pending command as an information line;
-//  7. otherwise it is logged at debug level and dropped.
+//  7. the pending command as an information line;
+//  8. otherwise it is logged at debug level and dropped.
 //
 // Only an exact final completes a command: a line that merely contains
 // "ERROR" is not an error (the C SDK's substring match is a known bug).
@@ -32,10 +35,15 @@
 // URC later) releases the line after its final result and waits for the URC
 // with its own deadline while other commands run.
 //
-// Known limit: when a command times out, its final result may still arrive
-// later. If it arrives while no command is pending it is dropped; if the next
-// command is already pending, the wire carries nothing that tells the two
-// apart. Dialects should resynchronise after a timeout (send "AT" until OK).
+// Answers belong to their command: a final result that no command is
+// waiting for is never kept for the next one. Whenever an answer may be on
+// its way that belongs to no command (a command abandoned after a timeout,
+// ESC or "+++" written, a final result nobody waited for, a reboot), the
+// engine marks the line out of step and, before the next command, runs a
+// resync exchange whose answer it recognises with echo on or off: ATE1,
+// then a numbered sentinel command whose echo it waits for (sync.go
+// explains why this works on every module), then ATE0 again if echo was
+// off. [Engine.Resync] runs it on demand.
 package at
 
 // # Modems, sockets and drivers

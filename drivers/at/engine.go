@@ -57,6 +57,12 @@ type Engine struct {
 	pending *pending
 	waiters []*waiter
 	err     error // why closed is closed
+	// outOfStep: an answer may be on its way that belongs to no command
+	// the engine will send; the next command resyncs first (sync.go).
+	outOfStep bool
+	echo      echoState // what the module does now, as far as known
+	echoWant  echoState // what the last ATE command asked for
+	syncSeq   int       // numbers the resync sentinels
 }
 
 var std = []Final{
@@ -192,6 +198,9 @@ func (e *Engine) onLine(line string) {
 	p := e.pending
 	if p != nil && !p.echoSeen && line == p.text {
 		p.echoSeen = true
+		if p.mode.requireEcho {
+			e.echo = echoOn
+		}
 		e.mu.Unlock()
 		return
 	}
@@ -203,6 +212,24 @@ func (e *Engine) onLine(line string) {
 			return
 		}
 	}
+	if p != nil && p.mode.requireEcho && !p.echoSeen {
+		// The module echoes: what comes before the echo was sent before
+		// the module read the command, so it cannot be its answer.
+		if _, ok := e.isFinal(line); ok {
+			if !p.mode.sentinel && !p.mode.anyFinal {
+				e.desyncLocked("a final result came before the command's echo")
+			}
+			e.mu.Unlock()
+			e.log.Debug("at: final result before the command's echo dropped", "final", printable(line), "command", commandName(p.text))
+			return
+		}
+		if e.urcLocked(line) {
+			return
+		}
+		e.mu.Unlock()
+		e.log.Debug("at: line before the command's echo dropped", "line", printable(line))
+		return
+	}
 	if p != nil && p.prefix != "" && strings.HasPrefix(line, p.prefix) {
 		e.mu.Unlock()
 		e.infoLine(p, line)
@@ -210,6 +237,10 @@ func (e *Engine) onLine(line string) {
 	}
 	if ferr, ok := e.isFinal(line); ok {
 		if p == nil {
+			// An answer nobody waits for: a command was abandoned, or
+			// the module answered a line the engine did not send as a
+			// command (ESC, a half-typed command). More may follow.
+			e.desyncLocked("a final result came with no command pending")
 			e.mu.Unlock()
 			e.log.Debug("at: final result with no pending command dropped", "final", printable(line))
 			return
@@ -220,15 +251,17 @@ func (e *Engine) onLine(line string) {
 			return
 		}
 		e.pending = nil
+		if p.mode.sentinel {
+			e.outOfStep = false
+		}
 		e.mu.Unlock()
+		if p.mode.anyFinal || p.mode.sentinel {
+			ferr = nil
+		}
 		p.finish(line, ferr)
 		return
 	}
-	if u, ok := e.findURC(line); ok {
-		e.mu.Unlock()
-		if n := u.Line(line); n > 0 && u.Data != nil {
-			e.fr.raw(n, func(b []byte) { u.Data(line, b) })
-		}
+	if e.urcLocked(line) {
 		return
 	}
 	e.mu.Unlock()
@@ -237,6 +270,21 @@ func (e *Engine) onLine(line string) {
 		return
 	}
 	e.log.Debug("at: unsolicited line dropped", "line", printable(line))
+}
+
+// urcLocked hands line to its URC handler, if one is registered, and
+// reports whether it did. e.mu is held on entry and released when it
+// reports true.
+func (e *Engine) urcLocked(line string) bool {
+	u, ok := e.findURC(line)
+	if !ok {
+		return false
+	}
+	e.mu.Unlock()
+	if n := u.Line(line); n > 0 && u.Data != nil {
+		e.fr.raw(n, func(b []byte) { u.Data(line, b) })
+	}
+	return true
 }
 
 // infoLine adds line to p's response; runs on the reader goroutine, which

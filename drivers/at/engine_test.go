@@ -224,11 +224,21 @@ func TestTimeoutNamesTheCommandNotItsArguments(t *testing.T) {
 	assert.Contains(t, r.err.Error(), "AT+CWJAP")
 	assert.NotContains(t, r.err.Error(), "s3cret")
 
-	// The engine is still usable.
-	ch = async(e, at.Command{Text: "AT"})
-	m.expect("AT")
-	m.send("\r\nOK\r\n")
-	require.NoError(t, wait(t, ch).err)
+	// The engine is still usable: the abandoned command's answer may still
+	// come, so it resyncs before the next command. The late answer comes
+	// while it waits for ATE1's: it ends that wait, and ATE1's own OK
+	// comes before the sentinel's echo, which nothing before belongs to.
+	ch = async(e, at.Command{Text: "AT+CGMR"})
+	m.expect("ATE1")
+	m.send("\r\nOK\r\n") // AT+CWJAP's, late
+	sentinel, err := m.ReadCommand(guard)
+	require.NoError(t, err)
+	m.send("\r\nOK\r\n" + sentinel + "\r\r\nERROR\r\n") // ATE1's, then the sentinel's
+	m.expect("AT+CGMR")
+	m.send("AT+CGMR\r\r\nREV 1\r\n\r\nOK\r\n") // echo on since ATE1
+	r = wait(t, ch)
+	require.NoError(t, r.err)
+	assert.Equal(t, []string{"REV 1"}, r.resp.Lines)
 }
 
 func TestContextCancelsCommand(t *testing.T) {

@@ -2,6 +2,7 @@ package at_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,20 @@ func (m modem) expect(want string) {
 func (m modem) send(s string) {
 	m.t.Helper()
 	require.NoError(m.t, m.Send(s))
+}
+
+// resync plays the module's side of the engine's resync exchange with echo
+// off before it: ATE1 is answered OK (no echo yet), the sentinel is echoed
+// and answered ERROR (no module knows it). It returns the sentinel line.
+func (m modem) resync() string {
+	m.t.Helper()
+	m.expect("ATE1")
+	m.send("\r\nOK\r\n")
+	sentinel, err := m.ReadCommand(guard)
+	require.NoError(m.t, err)
+	require.True(m.t, strings.HasPrefix(sentinel, "AT+IOTDSYNC="), "sentinel %q", sentinel)
+	m.send(sentinel + "\r\r\nERROR\r\n")
+	return sentinel
 }
 
 // newEngine opens the pty slave through drivers/serial (tarm/serial) and

@@ -9,7 +9,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/serial"
@@ -43,14 +42,19 @@ type Modem struct {
 	wg   sync.WaitGroup
 	upC  chan struct{} // held by the bring-up in progress
 
-	mu     sync.Mutex // guards the fields below
-	socks  map[int]*sockConn
-	info   Info
-	gen    int // bumped by every reboot
-	upGen  int // gen of the last bring-up, -1 before the first
-	upErr  error
-	dead   error // set when the port failed or Close was called
-	built  bool  // NewModem is done: banners before that are the power-on's
+	mu    sync.Mutex // guards the fields below
+	socks map[int]*sockConn
+	info  Info
+	gen   int // bumped by every reboot
+	upGen int // gen of the last bring-up, -1 before the first
+	upErr error
+	dead  error // set when the port failed or Close was called
+	built bool  // NewModem is done: banners before that are the power-on's
+	// synced: the first bring-up got the line in step. A banner before
+	// that is the power-on's (atsim and a module plugged in print it
+	// before the port is opened) or a reboot before anything was set up;
+	// the bring-up copes with either, and a second one would be wasted.
+	synced bool
 	closed bool
 }
 
@@ -218,7 +222,7 @@ func (m *Modem) watch() {
 // rebooted runs on the reader goroutine when a boot banner arrives.
 func (m *Modem) rebooted(banner string) {
 	m.mu.Lock()
-	if m.dead != nil || !m.built {
+	if m.dead != nil || !m.built || !m.synced {
 		m.mu.Unlock()
 		return
 	}
@@ -226,6 +230,11 @@ func (m *Modem) rebooted(banner string) {
 	n := len(m.socks)
 	m.failAllLocked(&RebootError{Banner: banner})
 	m.mu.Unlock()
+	// The command on the line and every two-phase result awaited died
+	// with the module's state: fail them now rather than at their
+	// timeouts (AT+QIOPEN waits 150 s), and resync before the next
+	// command.
+	m.eng.interrupt(&RebootError{Banner: banner})
 	lvl := slog.LevelWarn
 	if n == 0 {
 		lvl = slog.LevelInfo // also the power-on banner of a fresh modem
@@ -287,9 +296,9 @@ func (m *Modem) up(ctx context.Context) error {
 	return errors.New("at: the modem keeps rebooting during bring-up: check its power supply")
 }
 
-// do runs c with the modem's default timeout and resynchronises the line
-// after a timeout (the engine cannot tell a late result from the next
-// command's).
+// do runs c with the modem's default timeout. A command abandoned after a
+// timeout leaves the engine out of step, and the engine resyncs before the
+// next command by itself.
 func (m *Modem) do(ctx context.Context, c Command) (*Response, error) {
 	if c.Timeout == 0 {
 		c.Timeout = m.cfg.cmdTimeout()
@@ -303,27 +312,7 @@ func (m *Modem) do(ctx context.Context, c Command) (*Response, error) {
 	if errors.Is(err, ErrClosed) {
 		return nil, errModemGone(err)
 	}
-	if err != nil && (errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		m.resync()
-	}
 	return r, err
-}
-
-// resync sends "AT" until the modem answers OK, so that the line is in step
-// again after a command was abandoned.
-func (m *Modem) resync() {
-	for i := range 5 {
-		if m.ctx.Err() != nil {
-			return
-		}
-		if _, err := m.eng.Do(m.ctx, Command{Text: "AT", Timeout: time.Second}); err == nil {
-			return
-		} else if errors.Is(err, ErrClosed) {
-			return
-		}
-		m.log.Debug("at: resync: no OK yet", "try", i+1)
-	}
-	m.log.Warn("at: the modem does not answer AT after a command timed out")
 }
 
 // bind registers s under id, so that the id's URCs reach it.
