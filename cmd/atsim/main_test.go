@@ -81,6 +81,23 @@ func TestCLI(t *testing.T) {
 	}
 }
 
+// The faults of a previous session, from the command line: the module
+// holds two sockets and answers ERROR to a line that is no command.
+func TestCLISessionFaults(t *testing.T) {
+	e := engine(t, runCLI(t, "--dialect", "quectel", "--fault", "stalesockets=2,nonaterror"), "\r")
+	r, err := e.Do(t.Context(), at.Command{Text: "AT+QISTATE?"})
+	require.NoError(t, err)
+	held := 0
+	for _, l := range r.Lines { // the boot banner may come with the answer
+		if strings.HasPrefix(l, "+QISTATE: ") {
+			held++
+		}
+	}
+	assert.Equal(t, 2, held)
+	_, err = e.Do(t.Context(), at.Command{Text: "\x1b"})
+	assert.ErrorIs(t, err, at.ErrError)
+}
+
 func TestCLILink(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "ttyMODEM")
 	path := runCLI(t, "--dialect", "quectel", "--link", link)
@@ -128,7 +145,7 @@ func TestHelp(t *testing.T) {
 	cmd.SetArgs([]string{"--help"})
 	cmd.SetOut(&out)
 	require.NoError(t, cmd.Execute())
-	for _, s := range []string{"--dialect", "--throttle", "--fault", "--link", "lostprompt", "quectel"} {
+	for _, s := range []string{"--dialect", "--throttle", "--fault", "--link", "lostprompt", "quectel", "stalesockets", "halftyped"} {
 		assert.Contains(t, out.String(), s)
 	}
 }

@@ -41,12 +41,20 @@ Every socket the driver opens through the modem is a real TCP or UDP
 connection made by atsim to the host and port asked for.
 
 Faults (--fault, comma-separated or repeated):
-  fragment        cut output into 1..8-byte pieces with short pauses
-  urc[=LINE]      put a URC line between response lines and before prompts
-  garbage         send a line of random bytes after every final result
-  lostprompt      lose the next send command's prompt (and the command)
-  stall[=2s]      stop answering for a while, right at start
-  reboot          reboot right at start (banner printed twice)
+  fragment          cut output into 1..8-byte pieces with short pauses
+  urc[=LINE]        put a URC line between response lines and before prompts
+  garbage           send a line of random bytes after every final result
+  lostprompt        lose the next send command's prompt (and the command)
+  stall[=2s]        stop answering for a while, right at start
+  reboot            reboot right at start (banner printed twice)
+  halftyped[=TEXT]  start with TEXT (AT+CS; no commas) in the command buffer,
+                    as a host that died while typing a command leaves it
+  nonaterror        answer ERROR to a line with no AT command, such as ESC
+                    and CR (esp always does; V.250 modules ignore it)
+  rebootmid[=CMD]   reboot on reading the next command line that starts with
+                    CMD (any line when none), before answering it
+  stalesockets[=N]  hold socket ids 0..N-1 (N=1) as a host that crashed
+                    mid-session leaves them, data context up
 Randomness comes from --seed, so a run can be replayed.
 
 At run time: kill -USR1 <pid> reboots the modem (sockets dropped, banner);
@@ -73,7 +81,7 @@ func newRootCmd() *cobra.Command {
 	f.StringVar(&o.dialect, "dialect", "", "module personality: quectel, esp, simcom, ublox or tencent (required)")
 	f.IntVar(&o.baud, "baud", 0, "pace the line at this baud rate (bytes/s = baud/10); 0 is unthrottled")
 	f.BoolVar(&o.throttle, "throttle", false, "pace the line at 115200 baud")
-	f.StringSliceVar(&o.faults, "fault", nil, "faults to inject: fragment, urc[=LINE], garbage, lostprompt, stall[=DURATION], reboot")
+	f.StringSliceVar(&o.faults, "fault", nil, "faults to inject: fragment, urc[=LINE], garbage, lostprompt, stall[=DURATION], reboot, halftyped[=TEXT], nonaterror, rebootmid[=CMD], stalesockets[=N]")
 	f.Int64Var(&o.seed, "seed", 1, "seed of all randomness (fragment sizes, garbage)")
 	f.BoolVar(&o.noSIM, "no-sim", false, "no SIM card inserted (+CME ERROR: 10)")
 	f.StringVar(&o.pin, "pin", "", "the SIM wants this PIN (AT+CPIN=\"PIN\") before it is ready")

@@ -28,7 +28,11 @@
 // Faults ([Fault]) can be set at start or injected at run time: output cut
 // into small fragments, URCs between the lines of a response, a reboot, a
 // stall, garbage bytes between responses, a lost send prompt and the loss
-// of the data bearer (PDP context or Wi-Fi). All randomness comes from
+// of the data bearer (PDP context or Wi-Fi); and what a host that crashed
+// leaves behind: a command half typed in the module's buffer, sockets still
+// held (the module refuses their ids as a real one does), a module that
+// answers ERROR to a line that is no command (the ESP personality always
+// does, as ESP-AT), a reboot on a chosen command. All randomness comes from
 // Config.Seed, so a failing test can be replayed. Config.Baud paces the
 // line like a real UART.
 //

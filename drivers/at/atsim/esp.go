@@ -28,6 +28,17 @@ func (d *esp) reset() {
 	d.passive = [espMaxLinks]bool{}
 }
 
+// previousSession: joined to an access point, in multi-link mode.
+func (d *esp) previousSession() {
+	d.mux = true
+	if d.wifi == "" {
+		d.wifi = "previous-session"
+		if len(d.m.cfg.WiFi) > 0 {
+			d.wifi = d.m.cfg.WiFi[0].SSID
+		}
+	}
+}
+
 func (d *esp) banner() []unit             { return []unit{line("ready")} }
 func (d *esp) noise() string              { return "+TIME_UPDATED" }
 func (d *esp) escapes() bool              { return true }

@@ -2,6 +2,7 @@ package atsim
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -9,8 +10,9 @@ import (
 // FaultKind names a fault.
 type FaultKind int
 
-// Faults. Fragment, URCInResponse and Garbage stay on until cleared;
-// Reboot, Stall, LostPrompt and BearerLoss act once.
+// Faults. Fragment, URCInResponse, Garbage and NonATError stay on until
+// cleared; Reboot, Stall, LostPrompt, BearerLoss, HalfTyped,
+// RebootMidCommand and StaleSockets act once.
 const (
 	// Fragment cuts every output write into fragments of 1..8 bytes with
 	// pauses of up to 2 ms between them, splitting headers, prompts and
@@ -39,12 +41,40 @@ const (
 	// WIFI DISCONNECT; SIMCom +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY;
 	// u-blox +UUSOCL per socket and +UUPSDD: 0).
 	BearerLoss
+	// HalfTyped leaves Fault.Text ("AT+CS" when empty) in the module's
+	// command buffer, as a host that died while typing a command leaves
+	// it: the next line end completes the line, and the module answers
+	// that (usually ERROR) as well as whatever followed.
+	HalfTyped
+	// NonATError makes the module answer ERROR to a line that holds no
+	// AT command (ESC and CR, line noise) instead of ignoring it as V.250
+	// modems do. The ESP personality always does, as ESP-AT answers any
+	// input that is no command with ERROR (or busy).
+	NonATError
+	// RebootMidCommand reboots the module once it has read (and echoed)
+	// the next command line that starts with Fault.Command, in any case
+	// ("AT+QIACT", "AT+CIPOPEN=" for the set command only; empty: any
+	// line), before answering it: the command gets no answer and the
+	// boot banner follows.
+	RebootMidCommand
+	// StaleSockets puts the module where a host that crashed mid-session
+	// leaves it: registered, data context (or Wi-Fi and multi-link mode)
+	// up, and socket ids 0..Fault.Sockets-1 (1 when 0) held, connected to
+	// a peer that says nothing, until the host closes them. Opening such
+	// an id fails as the module does (Quectel 563, SIMCom 4, ESP-AT
+	// ALREADY CONNECTED; u-blox runs out of sockets at seven).
+	StaleSockets
 )
 
 var faultNames = map[FaultKind]string{
 	Fragment: "fragment", URCInResponse: "urc", Reboot: "reboot",
 	Stall: "stall", Garbage: "garbage", LostPrompt: "lostprompt", BearerLoss: "bearerloss",
+	HalfTyped: "halftyped", NonATError: "nonaterror", RebootMidCommand: "rebootmid",
+	StaleSockets: "stalesockets",
 }
+
+// DefaultHalfTyped is what HalfTyped leaves in the buffer by default.
+const DefaultHalfTyped = "AT+CS"
 
 func (k FaultKind) String() string {
 	if s, ok := faultNames[k]; ok {
@@ -55,7 +85,8 @@ func (k FaultKind) String() string {
 
 // ParseFault parses a fault name as the CLI takes it: "fragment", "urc",
 // "reboot", "stall" (1 s) or "stall=2s", "garbage", "lostprompt",
-// "bearerloss".
+// "bearerloss", "halftyped[=TEXT]", "nonaterror", "rebootmid[=COMMAND]",
+// "stalesockets[=N]".
 func ParseFault(s string) (Fault, error) {
 	name, val, hasVal := strings.Cut(strings.TrimSpace(s), "=")
 	for k, n := range faultNames {
@@ -74,12 +105,25 @@ func ParseFault(s string) (Fault, error) {
 			f.Duration = time.Second
 		case k == URCInResponse && hasVal:
 			f.URC = val
+		case k == HalfTyped && hasVal:
+			f.Text = val
+		case k == RebootMidCommand && hasVal:
+			f.Command = val
+		case k == StaleSockets && hasVal:
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > maxStaleSockets {
+				return Fault{}, fmt.Errorf("atsim: fault %q: want a socket count 1..%d such as stalesockets=2", s, maxStaleSockets)
+			}
+			f.Sockets = n
 		case hasVal:
 			return Fault{}, fmt.Errorf("atsim: fault %q takes no value", name)
 		}
+		if err := f.validate(); err != nil {
+			return Fault{}, fmt.Errorf("atsim: fault %q: %w", s, err)
+		}
 		return f, nil
 	}
-	return Fault{}, fmt.Errorf("atsim: unknown fault %q: use fragment, urc, reboot, stall[=DURATION], garbage, lostprompt or bearerloss", s)
+	return Fault{}, fmt.Errorf("atsim: unknown fault %q: use fragment, urc, reboot, stall[=DURATION], garbage, lostprompt, bearerloss, halftyped[=TEXT], nonaterror, rebootmid[=COMMAND] or stalesockets[=N]", s)
 }
 
 // Fault is one injected fault.
@@ -89,7 +133,19 @@ type Fault struct {
 	Duration time.Duration
 	// URC is the line URCInResponse inserts; "" means the dialect's.
 	URC string
+	// Text is what HalfTyped leaves in the command buffer; "" means
+	// DefaultHalfTyped.
+	Text string
+	// Command starts the command line RebootMidCommand reboots on; ""
+	// means the next command line.
+	Command string
+	// Sockets is how many ids StaleSockets holds (0 means 1).
+	Sockets int
 }
+
+// maxStaleSockets bounds Fault.Sockets: the most socket ids of any
+// dialect (Quectel's twelve); a dialect with fewer holds all of its own.
+const maxStaleSockets = 12
 
 func (f Fault) validate() error {
 	if _, ok := faultNames[f.Kind]; !ok {
@@ -101,6 +157,12 @@ func (f Fault) validate() error {
 	if strings.ContainsAny(f.URC, "\r\n") {
 		return fmt.Errorf("URC line %q contains a line end", f.URC)
 	}
+	if strings.ContainsAny(f.Text, "\r\n") || len(f.Text) > maxLineLen {
+		return fmt.Errorf("half-typed text %q contains a line end or is too long", f.Text)
+	}
+	if f.Sockets < 0 || f.Sockets > maxStaleSockets {
+		return fmt.Errorf("stale sockets: %d, want 1..%d", f.Sockets, maxStaleSockets)
+	}
 	return nil
 }
 
@@ -111,6 +173,9 @@ type faults struct {
 	urcText    string
 	garbage    bool
 	lostPrompt bool
+	nonATError bool
+	rebootMid  bool   // armed
+	rebootCmd  string // upper case; "" for any line
 }
 
 // Inject applies f at once: continuous faults switch on, Reboot and Stall
@@ -135,6 +200,19 @@ func (m *Modem) injectLocked(f Fault) {
 		m.fault.garbage = true
 	case LostPrompt:
 		m.fault.lostPrompt = true
+	case NonATError:
+		m.fault.nonATError = true
+	case HalfTyped:
+		text := f.Text
+		if text == "" {
+			text = DefaultHalfTyped
+		}
+		m.line = append(m.line[:0], text...)
+	case RebootMidCommand:
+		m.fault.rebootMid = true
+		m.fault.rebootCmd = strings.ToUpper(f.Command)
+	case StaleSockets:
+		m.staleSocketsLocked(max(f.Sockets, 1))
 	case Reboot:
 		m.rebootLocked()
 	case BearerLoss:
@@ -163,7 +241,27 @@ func (m *Modem) Clear(k FaultKind) {
 		m.fault.garbage = false
 	case LostPrompt:
 		m.fault.lostPrompt = false
+	case NonATError:
+		m.fault.nonATError = false
+	case RebootMidCommand:
+		m.fault.rebootMid = false
 	}
+}
+
+// takeRebootMid reports (once) that the armed RebootMidCommand fault
+// matches command line l.
+func (m *Modem) takeRebootMid(l string) bool {
+	if !m.fault.rebootMid || !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(l)), m.fault.rebootCmd) {
+		return false
+	}
+	m.fault.rebootMid = false
+	m.log.Debug("atsim: reboot mid-command (fault)")
+	return true
+}
+
+// answersNonAT reports whether a line with no AT command gets ERROR.
+func (m *Modem) answersNonAT() bool {
+	return m.fault.nonATError || m.cfg.Dialect == DialectESP
 }
 
 // garbageLine is a line of random non-AT bytes; m.mu held.

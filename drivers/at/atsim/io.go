@@ -335,10 +335,17 @@ func (m *Modem) execLocked(l string) {
 	m.cmdLog = append(m.cmdLog, l)
 	cmds, err := parseLine(l, m.d.escapes())
 	if errors.Is(err, errNoAT) {
+		if m.answersNonAT() {
+			m.respondLocked(errorReply())
+		}
 		return
 	}
 	if err != nil {
 		m.respondLocked(m.syntaxErrorLocked())
+		return
+	}
+	if m.takeRebootMid(l) {
+		m.rebootLocked()
 		return
 	}
 	var all reply

@@ -25,6 +25,12 @@ func newSIMCom(m *Modem) dialect { return &simcom{m: m} }
 
 func (d *simcom) reset() { d.netOpen, d.manual, d.header, d.srip = false, false, 0, false }
 
+// previousSession: the network was opened and manual receive chosen.
+func (d *simcom) previousSession() {
+	d.netOpen, d.manual = true, true
+	d.m.ctxLocked(1).active = true
+}
+
 func (d *simcom) banner() []unit {
 	us := []unit{line("RDY")}
 	switch d.m.sim {
