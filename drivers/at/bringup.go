@@ -14,7 +14,7 @@ import (
 const pollInterval = 500 * time.Millisecond
 
 // bringUp takes the modem from an unknown state (echo on, a half-typed
-// command, data mode) to ready for sockets.
+// command, data mode, sockets left open) to ready for sockets.
 func (m *Modem) bringUp(ctx context.Context) (Info, error) {
 	info := Info{Dialect: m.d.name()}
 	if err := m.sync(ctx); err != nil {
@@ -46,6 +46,11 @@ func (m *Modem) bringUp(ctx context.Context) (Info, error) {
 		info.Model = "ESP-AT"
 	}
 	if err := m.d.attach(ctx, m); err != nil {
+		return info, err
+	}
+	// Sockets a crashed process, or the session before a reboot or a lost
+	// bearer, left in the module would fail the next open (stale.go).
+	if _, err := m.sweep(ctx, "left open before this bring-up"); err != nil {
 		return info, err
 	}
 	return info, nil

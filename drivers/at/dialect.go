@@ -40,7 +40,9 @@ type dialect interface {
 	// largest read.
 	maxSend() int
 	maxRead() int
-	// open connects s to host:port; on success s is bound to its id.
+	// open connects s to host:port; on success s is bound to its id. When
+	// the module still holds the id (or has none free) it returns an
+	// *inUseError, and the dial frees the id and opens once more.
 	open(ctx context.Context, m *Modem, s *sockConn, host string, port int) error
 	// send sends one chunk of at most maxSend bytes and returns how many
 	// the module took. It returns errSendFull when the module's buffer is
@@ -49,8 +51,12 @@ type dialect interface {
 	// recv pulls up to max buffered bytes (one datagram for datagram
 	// sockets). more reports that the module may hold more.
 	recv(ctx context.Context, m *Modem, s *sockConn, max int) (data []byte, more bool, err error)
-	// close closes the module's socket.
-	close(ctx context.Context, m *Modem, s *sockConn) error
+	// closeID closes (frees) socket id in the module; an id the module
+	// does not hold is not an error.
+	closeID(ctx context.Context, m *Modem, id int) error
+	// held lists the socket ids the module holds: connected, opening, or
+	// closed by the peer but not yet freed (stale.go).
+	held(ctx context.Context, m *Modem) ([]int, error)
 	// signal reports the radio link quality.
 	signal(ctx context.Context, m *Modem) (driver.Signal, error)
 }

@@ -58,7 +58,12 @@ package at
 // split to the module's per-command limit, deadlines, io.EOF after the
 // remote-close URC once the data is drained. A boot banner (a reboot) fails
 // every socket with a [*RebootError] (driver.ErrBadConn) and brings the
-// modem up again; a failed port fails them with driver.ErrBadConn.
+// modem up again; a failed port fails them with driver.ErrBadConn. Every
+// bring-up ends by closing the sockets the module still holds and no
+// socket of ours owns (left by a crashed process, or by the session before
+// a reboot or a lost bearer), and a dial whose socket id the module still
+// holds, or that a reboot interrupted, frees the id or brings the modem up
+// again and opens once more (stale.go).
 //
 // The drivers "at.esp", "at.quectel", "at.simcom", "at.ublox" and "at"
 // (dialect detected) take a JSON [Config]:

@@ -137,9 +137,15 @@ func (e *esp) attach(ctx context.Context, m *Modem) error {
 	} else if r, err := m.do(ctx, Command{Text: "AT+CWJAP?"}); err != nil || !hasPrefixLine(r.Lines, "+CWJAP") {
 		return &SetupError{Kind: ErrWiFi, Msg: "the module is not on a Wi-Fi network and none is configured: set \"ssid\" and \"wifi_password\"", Err: err}
 	}
-	_, _ = m.do(ctx, Command{Text: "AT+CIPCLOSE=5"}) // links left from before a host restart
+	// CIPMUX can only be set while no link is open, and links survive a
+	// host restart: close them all first, in multi-link mode (id 5 is
+	// every link) and in single-link mode (no id).
+	_, _ = m.do(ctx, Command{Text: "AT+CIPCLOSE=5"})
 	if _, err := m.do(ctx, Command{Text: "AT+CIPMUX=1"}); err != nil {
-		return &SetupError{Kind: ErrAttach, Msg: "enabling multiple links (AT+CIPMUX=1) failed: leave passthrough mode (AT+CIPMODE=0) on the module", Err: err}
+		_, _ = m.do(ctx, Command{Text: "AT+CIPCLOSE"})
+		if _, err := m.do(ctx, Command{Text: "AT+CIPMUX=1"}); err != nil {
+			return &SetupError{Kind: ErrAttach, Msg: "enabling multiple links (AT+CIPMUX=1) failed: leave passthrough mode (AT+CIPMODE=0) on the module", Err: err}
+		}
 	}
 	_, _ = m.do(ctx, Command{Text: "AT+CIPDINFO=0"})
 	e.passive.Store(false)
@@ -189,8 +195,20 @@ func (e *esp) open(ctx context.Context, m *Modem, s *sockConn, host string, port
 		typ = "UDP"
 	}
 	id := strconv.Itoa(s.id)
-	_, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+CIPSTART=%s,%s,%s,%d", id, quote(typ), quote(ip), port), Timeout: 20 * time.Second})
+	var inUse atomic.Bool
+	_, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+CIPSTART=%s,%s,%s,%d", id, quote(typ), quote(ip), port), Timeout: 20 * time.Second,
+		Raw: func(line string) int {
+			// "ALREADY CONNECTED" (v2+; "ALREADY CONNECT" on 1.x), then
+			// ERROR: the link id is still open in the module.
+			if strings.HasPrefix(line, "ALREADY CONNECT") {
+				inUse.Store(true)
+			}
+			return 0
+		}})
 	if err != nil {
+		if inUse.Load() && errors.Is(err, ErrError) {
+			return &inUseError{id: s.id, msg: fmt.Sprintf("the module still holds link %s (ALREADY CONNECTED)", id)}
+		}
 		if errors.Is(err, ErrError) {
 			return fmt.Errorf("%w: the module could not connect: %w", driver.ErrRefused, err)
 		}
@@ -238,12 +256,30 @@ func (e *esp) recv(ctx context.Context, m *Modem, s *sockConn, max int) ([]byte,
 	return r.Data, len(r.Data) == max, nil
 }
 
-func (*esp) close(ctx context.Context, m *Modem, s *sockConn) error {
-	_, err := m.do(ctx, Command{Text: "AT+CIPCLOSE=" + strconv.Itoa(s.id)})
+func (*esp) closeID(ctx context.Context, m *Modem, id int) error {
+	_, err := m.do(ctx, Command{Text: "AT+CIPCLOSE=" + strconv.Itoa(id)})
 	if errors.Is(err, ErrError) {
 		return nil // already closed
 	}
 	return err
+}
+
+// held reads AT+CIPSTATE? ("+CIPSTATE:<link>,<type>,..." per link, ESP-AT
+// v2 and later), or AT+CIPSTATUS (same lines as "+CIPSTATUS:", the only
+// form before v2, deprecated since).
+func (*esp) held(ctx context.Context, m *Modem) ([]int, error) {
+	r, err := m.do(ctx, Command{Text: "AT+CIPSTATE?"})
+	if err == nil {
+		return idsFrom(r.Lines, "+CIPSTATE", 2), nil
+	}
+	if !errors.Is(err, ErrError) {
+		return nil, err
+	}
+	r, err = m.do(ctx, Command{Text: "AT+CIPSTATUS"})
+	if err != nil {
+		return nil, err
+	}
+	return idsFrom(r.Lines, "+CIPSTATUS", 2), nil
 }
 
 func (*esp) signal(ctx context.Context, m *Modem) (driver.Signal, error) {

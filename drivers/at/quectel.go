@@ -97,8 +97,6 @@ func qiErr(code int) error {
 		return fmt.Errorf("%w: the data context is down (%d)", driver.ErrUnreachable, code)
 	case 569:
 		return fmt.Errorf("%w: the connection timed out (569)", driver.ErrUnreachable)
-	case 563:
-		return fmt.Errorf("socket id in use (563)")
 	}
 	return fmt.Errorf("open failed with error %d", code)
 }
@@ -120,10 +118,14 @@ func (q *quectel) open(ctx context.Context, m *Modem, s *sockConn, host string, 
 	})
 	if err == nil {
 		code, ok := argInt(splitArgs(r.Result, "+QIOPEN"), 1)
-		if ok && code == 0 {
+		switch {
+		case ok && code == 0:
 			return nil
+		case ok && code == qiInUse:
+			return &inUseError{id: id, msg: fmt.Sprintf("the modem still holds socket %d (+QIOPEN: %d,563)", id, id)}
+		default:
+			err = qiErr(code)
 		}
-		err = qiErr(code)
 	} else if errors.Is(err, ErrTimeout) {
 		err = fmt.Errorf("%w: no +QIOPEN result: %w", driver.ErrUnreachable, err)
 	}
@@ -164,9 +166,25 @@ func (*quectel) recv(ctx context.Context, m *Modem, s *sockConn, max int) ([]byt
 	return r.Data, len(r.Data) == max, nil
 }
 
-func (*quectel) close(ctx context.Context, m *Modem, s *sockConn) error {
-	_, err := m.do(ctx, Command{Text: "AT+QICLOSE=" + strconv.Itoa(s.id), Timeout: 12 * time.Second})
+// qiInUse is +QIOPEN's "socket identity has been used".
+const qiInUse = 563
+
+func (*quectel) closeID(ctx context.Context, m *Modem, id int) error {
+	// The AT port is blocked until the close completes, at most the
+	// default <timeout> of 10 s (BG96 TCP/IP Application Note, 2.2.5).
+	_, err := m.do(ctx, Command{Text: "AT+QICLOSE=" + strconv.Itoa(id), Timeout: 12 * time.Second})
 	return err
+}
+
+// held reads AT+QISTATE?, which lists every existing connection, whatever
+// its state, one "+QISTATE: <connectID>,..." line each (BG96 TCP/IP
+// Application Note, 2.2.6).
+func (*quectel) held(ctx context.Context, m *Modem) ([]int, error) {
+	r, err := m.do(ctx, Command{Text: "AT+QISTATE?"})
+	if err != nil {
+		return nil, err
+	}
+	return idsFrom(r.Lines, "+QISTATE", 2), nil
 }
 
 func (*quectel) signal(ctx context.Context, m *Modem) (driver.Signal, error) {

@@ -129,33 +129,39 @@ func (*simcom) open(ctx context.Context, m *Modem, s *sockConn, host string, por
 	if s.transport == driver.Datagram {
 		text = fmt.Sprintf("AT+CIPOPEN=%s,\"UDP\",,,0", id)
 	}
-	for attempt := 0; ; attempt++ {
-		r, err := m.do(ctx, Command{Text: text, Await: func(l string) bool {
-			a := splitArgs(l, "+CIPOPEN")
-			return strings.HasPrefix(l, "+CIPOPEN") && len(a) >= 2 && a[0] == id
-		}, AwaitTimeout: 120 * time.Second})
-		if err != nil {
-			if errors.Is(err, ErrTimeout) {
-				return fmt.Errorf("%w: no +CIPOPEN result: %w", driver.ErrUnreachable, err)
-			}
-			return err
+	r, err := m.do(ctx, Command{Text: text, Await: func(l string) bool {
+		return simcomResult(l, "+CIPOPEN", id)
+	}, AwaitTimeout: 120 * time.Second})
+	if err != nil {
+		if errors.Is(err, ErrTimeout) {
+			return fmt.Errorf("%w: no +CIPOPEN result: %w", driver.ErrUnreachable, err)
 		}
-		code, ok := argInt(splitArgs(r.Result, "+CIPOPEN"), 1)
-		if ok && code == 0 {
-			return nil
-		}
-		// 4: the link id is still open in the modem, left by a previous
-		// owner of the port (iotd or a plugin that crashed): the modem
-		// survives us, its links do too. Close it and try once more.
-		if ok && code == cipLinkInUse && attempt == 0 {
-			m.log.Info("at: closing a modem link left open by a previous session", "link", id)
-			if err := (*simcom)(nil).close(ctx, m, s); err != nil {
-				return fmt.Errorf("at: link %s is in use and would not close: %w", id, err)
-			}
-			continue
-		}
-		return cipErr(code)
+		return err
 	}
+	code, ok := argInt(splitArgs(r.Result, "+CIPOPEN"), 1)
+	switch {
+	case ok && code == 0:
+		return nil
+	case ok && code == cipLinkInUse:
+		// The link id is still open in the modem, left by a previous
+		// owner of the port (iotd or a plugin that crashed): the modem
+		// survives us, its links do too.
+		return &inUseError{id: s.id, msg: fmt.Sprintf("the modem still holds link %s (+CIPOPEN: %s,4)", id, id)}
+	}
+	return cipErr(code)
+}
+
+// simcomResult reports whether line is the result URC "<name>: <id>,<err>"
+// of link id: exactly two numbers, unlike the lines of the read commands
+// (AT+CIPOPEN? answers "+CIPOPEN: 0,"TCP","1.2.3.4",80,-1"), which a
+// sweep may be reading while a dial awaits its result.
+func simcomResult(line, name, id string) bool {
+	if !strings.HasPrefix(line, name) {
+		return false
+	}
+	a := splitArgs(line, name)
+	_, isNum := argInt(a, 1)
+	return len(a) == 2 && a[0] == id && isNum
 }
 
 // cipLinkInUse is +CIPOPEN's "operation not allowed: link in use".
@@ -214,16 +220,25 @@ func (*simcom) recv(ctx context.Context, m *Modem, s *sockConn, max int) ([]byte
 	return r.Data, rest.Load() > 0, nil
 }
 
-func (*simcom) close(ctx context.Context, m *Modem, s *sockConn) error {
-	id := strconv.Itoa(s.id)
+func (*simcom) closeID(ctx context.Context, m *Modem, n int) error {
+	id := strconv.Itoa(n)
 	_, err := m.do(ctx, Command{Text: "AT+CIPCLOSE=" + id, Await: func(l string) bool {
-		a := splitArgs(l, "+CIPCLOSE")
-		return strings.HasPrefix(l, "+CIPCLOSE") && len(a) >= 2 && a[0] == id
+		return simcomResult(l, "+CIPCLOSE", id)
 	}, AwaitTimeout: 15 * time.Second})
 	if errors.Is(err, ErrError) {
 		return nil // already closed by the peer
 	}
 	return err
+}
+
+// held reads AT+CIPOPEN?, one line per link: "+CIPOPEN: <link>" when it is
+// free, followed by its type, address and port when it is taken.
+func (*simcom) held(ctx context.Context, m *Modem) ([]int, error) {
+	r, err := m.do(ctx, Command{Text: "AT+CIPOPEN?"})
+	if err != nil {
+		return nil, err
+	}
+	return idsFrom(r.Lines, "+CIPOPEN", 2), nil
 }
 
 func (*simcom) signal(ctx context.Context, m *Modem) (driver.Signal, error) { return csqSignal(ctx, m) }

@@ -303,7 +303,7 @@ func (s *sockConn) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(s.m.ctx, 30*time.Second)
 	defer cancel()
-	err := s.m.d.close(ctx, s.m, s)
+	err := s.m.d.closeID(ctx, s.m, s.id)
 	s.m.unbind(s)
 	if err != nil && s.m.alive() == nil {
 		return s.opErr("close", err)
@@ -362,27 +362,46 @@ func (m *Modem) Dial(ctx context.Context, t driver.Transport, address string) (d
 	if host == "" || !checkArg(host) || len(host) > 255 {
 		return nil, fmt.Errorf("%s: dial %s: %w: the host name cannot be sent to the modem", name, address, driver.ErrUnreachable)
 	}
-	if err := m.up(ctx); err != nil {
+	up := func() error {
+		err := m.up(ctx)
 		var se *SetupError
-		if errors.As(err, &se) && (errors.Is(err, ErrNotRegistered) || errors.Is(err, ErrNoSignal) || errors.Is(err, ErrWiFi) || errors.Is(err, ErrAttach)) {
-			return nil, fmt.Errorf("%s: dial %s: %w: %w", name, address, driver.ErrUnreachable, err)
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &se) && (errors.Is(err, ErrNotRegistered) || errors.Is(err, ErrNoSignal) || errors.Is(err, ErrWiFi) || errors.Is(err, ErrAttach)):
+			return fmt.Errorf("%s: dial %s: %w: %w", name, address, driver.ErrUnreachable, err)
 		}
-		return nil, fmt.Errorf("%s: dial %s: %w", name, address, err)
+		return fmt.Errorf("%s: dial %s: %w", name, address, err)
 	}
-	s := newSock(m, t, address, m.generation())
-	if m.d.hostIDs() {
-		id, err := m.freeID()
-		if err != nil {
-			return nil, fmt.Errorf("%s: dial %s: %w", name, address, err)
-		}
-		if err := m.bind(s, id); err != nil {
-			return nil, fmt.Errorf("%s: dial %s: %w", name, address, err)
-		}
+	if err := up(); err != nil {
+		return nil, err
 	}
-	if err := m.d.open(ctx, m, s, host, port); err != nil {
+	for attempt := 0; ; attempt++ {
+		s := newSock(m, t, address, m.generation())
+		var err error
+		if m.d.hostIDs() {
+			var id int
+			if id, err = m.freeID(); err != nil {
+				return nil, fmt.Errorf("%s: dial %s: %w", name, address, err)
+			}
+			err = m.bind(s, id)
+		}
+		if err == nil {
+			err = m.d.open(ctx, m, s, host, port)
+		}
+		if err == nil {
+			s.laddr.Address = "modem socket " + s.idString()
+			return s, nil
+		}
 		m.unbind(s)
-		return nil, fmt.Errorf("%s: dial %s: %w", name, address, err)
+		// A socket id left over from before (stale.go), or a reboot
+		// during the dial: free the id or bring the modem up again, and
+		// open once more.
+		if attempt > 0 || !m.retryDial(ctx, err) {
+			return nil, fmt.Errorf("%s: dial %s: %w", name, address, err)
+		}
+		if err := up(); err != nil {
+			return nil, err
+		}
 	}
-	s.laddr.Address = "modem socket " + s.idString()
-	return s, nil
 }

@@ -114,6 +114,11 @@ func (*ublox) open(ctx context.Context, m *Modem, s *sockConn, host string, port
 	}
 	r, err := m.do(ctx, Command{Text: "AT+USOCR=" + proto})
 	if err != nil {
+		if errors.As(err, new(*CMEError)) {
+			// All seven sockets may be taken by a previous session: the
+			// dial sweeps them and tries once more.
+			return &inUseError{id: -1, msg: fmt.Sprintf("creating a socket (the modem may have none free): %v", err)}
+		}
 		return fmt.Errorf("creating a socket: %w", err)
 	}
 	id := -1
@@ -201,13 +206,36 @@ func (*ublox) recv(ctx context.Context, m *Modem, s *sockConn, max int) ([]byte,
 	return r.Data, len(r.Data) == max, nil
 }
 
-func (*ublox) close(ctx context.Context, m *Modem, s *sockConn) error {
-	_, err := m.do(ctx, Command{Text: "AT+USOCL=" + strconv.Itoa(s.id), Timeout: 30 * time.Second})
+func (*ublox) closeID(ctx context.Context, m *Modem, id int) error {
+	// Synchronous: an asynchronous close would send +UUSOCL later, which
+	// could reach a new socket given the same id.
+	_, err := m.do(ctx, Command{Text: "AT+USOCL=" + strconv.Itoa(id), Timeout: 30 * time.Second})
 	var cme *CMEError
 	if errors.Is(err, ErrError) || errors.As(err, &cme) {
 		return nil // already closed
 	}
 	return err
+}
+
+// held asks each socket for its type (AT+USOCTL=<s>,0: "+USOCTL:
+// <s>,0,6|17"), which only a socket in use answers; SARA-R4/R5 have no
+// command that lists them (SARA-R4 AT manual UBX-17003787, +USOCTL).
+func (u *ublox) held(ctx context.Context, m *Modem) ([]int, error) {
+	var ids []int
+	for id := range u.sockets() {
+		r, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+USOCTL=%d,0", id)})
+		var cme *CMEError
+		switch {
+		case errors.Is(err, ErrError) || errors.As(err, &cme):
+			continue // not in use
+		case err != nil:
+			return nil, err
+		}
+		if held := idsFrom(r.Lines, "+USOCTL", 3); len(held) == 1 && held[0] == id {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 func (*ublox) signal(ctx context.Context, m *Modem) (driver.Signal, error) { return csqSignal(ctx, m) }
