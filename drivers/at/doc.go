@@ -62,8 +62,9 @@ package at
 // bring-up ends by closing the sockets the module still holds and no
 // socket of ours owns (left by a crashed process, or by the session before
 // a reboot or a lost bearer), and a dial whose socket id the module still
-// holds, or that a reboot interrupted, frees the id or brings the modem up
-// again and opens once more (stale.go).
+// holds, that a reboot interrupted, or that finds the data context down
+// although no URC said so, frees the id or brings the modem up again and
+// opens once more (stale.go).
 //
 // The drivers "at.esp", "at.quectel", "at.simcom", "at.ublox" and "at"
 // (dialect detected) take a JSON [Config]:

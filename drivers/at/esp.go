@@ -71,7 +71,10 @@ func (*esp) urcs(m *Modem) []URC {
 		{Prefix: "+CIPRECVDATA:", HeaderEnd: ',', Line: func(string) int { return 0 }},
 		{Prefix: "+CIPRECVDATA,", HeaderEnd: ':', Line: func(string) int { return 0 }},
 		{Prefix: "WIFI DISCONNECT", Line: func(string) int {
-			m.log.Warn("at: the ESP module lost its Wi-Fi network")
+			// Its links are gone; the next dial joins the network again
+			// rather than fail at AT+CIPSTART.
+			m.log.Warn("at: the ESP module lost its Wi-Fi network; sockets are gone")
+			m.invalidate(fmt.Errorf("%w: the module lost its Wi-Fi network (WIFI DISCONNECT)", driver.ErrBadConn))
 			return 0
 		}},
 	}
@@ -161,6 +164,13 @@ func (e *esp) attach(ctx context.Context, m *Modem) error {
 	return nil
 }
 
+// espJoined reports whether the module is on a Wi-Fi network (AT+CWJAP?
+// answers "No AP" when not); an unanswered query counts as joined.
+func espJoined(ctx context.Context, m *Modem) bool {
+	r, err := m.do(ctx, Command{Text: "AT+CWJAP?"})
+	return err != nil || hasPrefixLine(r.Lines, "+CWJAP")
+}
+
 func hasPrefixLine(lines []string, prefix string) bool {
 	for _, l := range lines {
 		if strings.HasPrefix(l, prefix) {
@@ -210,6 +220,11 @@ func (e *esp) open(ctx context.Context, m *Modem, s *sockConn, host string, port
 			return &inUseError{id: s.id, msg: fmt.Sprintf("the module still holds link %s (ALREADY CONNECTED)", id)}
 		}
 		if errors.Is(err, ErrError) {
+			if !espJoined(ctx, m) {
+				// The network went away and its WIFI DISCONNECT has not
+				// been seen (yet): join it again and connect.
+				return &bearerDownError{fmt.Errorf("%w: the module is on no Wi-Fi network: %w", driver.ErrUnreachable, err)}
+			}
 			return fmt.Errorf("%w: the module could not connect: %w", driver.ErrRefused, err)
 		}
 		return err

@@ -123,6 +123,11 @@ func (q *quectel) open(ctx context.Context, m *Modem, s *sockConn, host string, 
 			return nil
 		case ok && code == qiInUse:
 			return &inUseError{id: id, msg: fmt.Sprintf("the modem still holds socket %d (+QIOPEN: %d,563)", id, id)}
+		case ok && (code == 561 || code == 570):
+			// The context is gone (PDP open failed, PDP broken) though
+			// no "pdpdeact" said so: bring it up and open again. The id
+			// is freed first, as after any failed open.
+			err = &bearerDownError{qiErr(code)}
 		default:
 			err = qiErr(code)
 		}

@@ -142,6 +142,10 @@ func (*simcom) open(ctx context.Context, m *Modem, s *sockConn, host string, por
 	switch {
 	case ok && code == 0:
 		return nil
+	case ok && code == 2:
+		// "network not opened": the network closed under us without a
+		// +CIPEVENT the dial saw. Open it again and the link.
+		return &bearerDownError{cipErr(code)}
 	case ok && code == cipLinkInUse:
 		// The link id is still open in the modem, left by a previous
 		// owner of the port (iotd or a plugin that crashed): the modem

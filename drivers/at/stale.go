@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/iotd/iotd/core/driver"
 )
 
 // Sockets the module still holds.
@@ -22,8 +24,8 @@ import (
 //     one no socket of ours owns is closed;
 //   - a dial whose open still finds its id in use closes that id (or, for
 //     u-blox, sweeps) and opens once more, within the same Dial;
-//   - a dial that a reboot interrupted brings the modem up again and opens
-//     once more.
+//   - a dial that a reboot interrupted, or that finds the data context
+//     down, brings the modem up again and opens once more.
 //
 // No dial is lost to what a previous session left behind.
 
@@ -35,6 +37,15 @@ type inUseError struct {
 }
 
 func (e *inUseError) Error() string { return "at: " + e.msg }
+
+// bearerDownError is a dialect's open failing because the data context
+// (or Wi-Fi) is down although the modem was up: the bearer went away
+// without a URC that said so, or before the dial noticed it. The dial
+// brings the data path up again and opens once more.
+type bearerDownError struct{ err error }
+
+func (e *bearerDownError) Error() string { return e.err.Error() }
+func (e *bearerDownError) Unwrap() error { return e.err }
 
 // sweep closes every socket the module holds that no socket of ours owns,
 // and returns how many it closed. Only a dead port or an ended ctx is an
@@ -72,7 +83,12 @@ func (m *Modem) sweep(ctx context.Context, why string) (int, error) {
 func (m *Modem) retryDial(ctx context.Context, err error) bool {
 	var iu *inUseError
 	var re *RebootError
+	var bd *bearerDownError
 	switch {
+	case errors.As(err, &bd):
+		m.log.Info("at: the data context is down; bringing it up again", "err", err)
+		m.invalidate(fmt.Errorf("%w: the data context went down: %w", driver.ErrBadConn, bd))
+		return ctx.Err() == nil && m.alive() == nil
 	case errors.As(err, &iu) && iu.id >= 0:
 		if m.sock(iu.id) != nil {
 			return false // ours: the modem is right, the id is taken

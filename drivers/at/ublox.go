@@ -59,6 +59,21 @@ func (*ublox) urcs(m *Modem) []URC {
 	}
 }
 
+// ubloxContextUp reports whether context 1 is active (AT+CGACT?); an
+// unanswered query counts as up, so that it sends no dial into a bring-up.
+func ubloxContextUp(ctx context.Context, m *Modem) bool {
+	r, err := m.do(ctx, Command{Text: "AT+CGACT?"})
+	if err != nil {
+		return true
+	}
+	for _, l := range r.Lines {
+		if a := splitArgs(l, "+CGACT"); len(a) >= 2 && a[0] == "1" {
+			return a[1] == "1"
+		}
+	}
+	return false
+}
+
 func (*ublox) attach(ctx context.Context, m *Modem) error {
 	c := m.cfg
 	if _, err := m.do(ctx, Command{Text: "AT+CGDCONT=1,\"IP\"," + quote(c.APN)}); err != nil {
@@ -115,8 +130,14 @@ func (*ublox) open(ctx context.Context, m *Modem, s *sockConn, host string, port
 	r, err := m.do(ctx, Command{Text: "AT+USOCR=" + proto})
 	if err != nil {
 		if errors.As(err, new(*CMEError)) {
-			// All seven sockets may be taken by a previous session: the
-			// dial sweeps them and tries once more.
+			// Either the data context is down (SARA-R4 reports a
+			// network-side deactivation with no URC the driver
+			// enables) or all seven sockets are taken by a previous
+			// session: the dial brings the context up again, or sweeps
+			// the sockets, and tries once more.
+			if !ubloxContextUp(ctx, m) {
+				return &bearerDownError{fmt.Errorf("%w: creating a socket: the data context is down: %w", driver.ErrUnreachable, err)}
+			}
 			return &inUseError{id: -1, msg: fmt.Sprintf("creating a socket (the modem may have none free): %v", err)}
 		}
 		return fmt.Errorf("creating a socket: %w", err)
