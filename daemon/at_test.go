@@ -17,6 +17,7 @@ import (
 	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
 	"github.com/iotd/iotd/drivers/posix"
+	"github.com/iotd/iotd/hubsim"
 )
 
 // iotd on a board whose only network is an AT modem: the virtual modem runs
@@ -40,35 +41,8 @@ func TestDaemonOverATModem(t *testing.T) {
 		t.Run(row.dialect, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			modem, err := atsim.Start(ctx, atsim.Config{Dialect: row.dialect, Faults: row.fault, Seed: 7})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = modem.Close() })
-
-			reg := core.NewRegistry()
-			require.NoError(t, reg.Register(posix.NewTCP()))
-			require.NoError(t, reg.Register(posix.NewTLSIn(reg)))
-			require.NoError(t, at.Register(reg))
-
-			hub := startHub(t, nil)
+			modem, hub, r := daemonOverSim(t, atsim.Config{Dialect: row.dialect, Faults: row.fault, Seed: 7}, row.settings)
 			pid := fmt.Sprintf("PAT%07d", len(row.dialect))
-			dir := deviceDir(t, hub, pid, "modem1", false)
-			y := fmt.Sprintf(`device_info: device_info.json
-socket: %s
-drivers:
-  at.%s: {port: %s, %s}
-link:
-  driver: tls
-  endpoint: %s
-  backoff: {initial: 50ms, max: 500ms}
-  driver_config:
-    ca_file: %s
-    over: at.%s
-`, filepath.Join(dir, "iotd.sock"), row.dialect, modem.Path(), row.settings, hub.TLSAddr(), hub.CAFile(), row.dialect)
-			p := filepath.Join(dir, "iotd.yaml")
-			require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
-			cfg, err := LoadConfig(p)
-			require.NoError(t, err)
-			r := startDaemonIn(t, cfg, reg)
 
 			st := r.waitStatus(t, "clock sync over the modem", func(st Status) bool { return connected(st) && !st.LastSync.IsZero() })
 			assert.Equal(t, "tls", st.Link.Driver)
@@ -106,6 +80,43 @@ link:
 			assert.NotContains(t, r.log.String(), "secret-pw", "the Wi-Fi password is never logged")
 		})
 	}
+}
+
+// daemonOverSim starts an atsim modem with cfg, a hub, and iotd whose link
+// runs TLS over the modem's sockets (settings: the drivers-section entry
+// after port). The device is PAT<7 digits> "modem1", the digits the
+// dialect's length.
+func daemonOverSim(t *testing.T, cfg atsim.Config, settings string) (*atsim.Modem, *hubsim.Hub, *running) {
+	t.Helper()
+	modem, err := atsim.Start(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = modem.Close() })
+
+	reg := core.NewRegistry()
+	require.NoError(t, reg.Register(posix.NewTCP()))
+	require.NoError(t, reg.Register(posix.NewTLSIn(reg)))
+	require.NoError(t, at.Register(reg))
+
+	hub := startHub(t, nil)
+	pid := fmt.Sprintf("PAT%07d", len(cfg.Dialect))
+	dir := deviceDir(t, hub, pid, "modem1", false)
+	y := fmt.Sprintf(`device_info: device_info.json
+socket: %s
+drivers:
+  at.%s: {port: %s, %s}
+link:
+  driver: tls
+  endpoint: %s
+  backoff: {initial: 50ms, max: 500ms}
+  driver_config:
+    ca_file: %s
+    over: at.%s
+`, filepath.Join(dir, "iotd.sock"), cfg.Dialect, modem.Path(), settings, hub.TLSAddr(), hub.CAFile(), cfg.Dialect)
+	p := filepath.Join(dir, "iotd.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
+	dcfg, err := LoadConfig(p)
+	require.NoError(t, err)
+	return modem, hub, startDaemonIn(t, dcfg, reg)
 }
 
 func sendCommand(dialect string) string {
