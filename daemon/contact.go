@@ -141,17 +141,11 @@ func (d *Daemon) linkTrust(channel, name string, dc map[string]any) Trust {
 		cas := hub.Bundled()
 		dc["ca_pem"], dc["system_roots"] = string(hub.PEM(cas)), true
 		system = true
-		t = Trust{From: bundledWebTrust}
-		for _, ca := range cas {
-			t.Certs = append(t.Certs, ca.Cert)
-		}
+		t = Trust{From: bundledWebTrust, Certs: certsOf(cas)}
 	default:
 		cas := hub.HubCAs()
 		dc["ca_pem"] = string(hub.PEM(cas))
-		t = Trust{From: bundledHubTrust}
-		for _, ca := range cas {
-			t.Certs = append(t.Certs, ca.Cert)
-		}
+		t = Trust{From: bundledHubTrust, Certs: certsOf(cas)}
 	}
 	if pemText, _ := dc["ca_pem"].(string); pemText != "" && t.From != bundledHubTrust && t.From != bundledWebTrust {
 		if extra, err := hub.ParsePEM([]byte(pemText)); err == nil {
@@ -174,6 +168,14 @@ func (d *Daemon) linkTrust(channel, name string, dc map[string]any) Trust {
 		t.Pool.AddCert(c)
 	}
 	return t
+}
+
+func certsOf(cas []hub.CA) []*x509.Certificate {
+	certs := make([]*x509.Certificate, len(cas))
+	for i, ca := range cas {
+		certs[i] = ca.Cert
+	}
+	return certs
 }
 
 // readCerts parses a CA file for the report; a file that cannot be read is

@@ -239,15 +239,16 @@ func (d *Daemon) checkTransport(c Contact, transport driver.Transport) error {
 	case c.Carrier != "":
 		name, need = c.Carrier, "the websocket channel runs over one (tls for wss, tcp for ws)"
 	}
-	for _, n := range []string{c.Driver, name} {
-		drv, err := d.reg.Driver(n)
-		if err != nil {
-			return &core.ConfigError{Source: "config", Field: "link.driver", Msg: err.Error()}
-		}
-		if n == name && !containsTransport(drv.Transports(), transport) {
-			return &core.ConfigError{Source: "config", Field: "link.driver",
-				Msg: fmt.Sprintf("driver %q offers no %s transport; %s", name, transport, need)}
-		}
+	bad := func(msg string) error { return &core.ConfigError{Source: "config", Field: "link.driver", Msg: msg} }
+	if _, err := d.reg.Driver(c.Driver); err != nil {
+		return bad(err.Error())
+	}
+	drv, err := d.reg.Driver(name)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if !containsTransport(drv.Transports(), transport) {
+		return bad(fmt.Sprintf("driver %q offers no %s transport; %s", name, transport, need))
 	}
 	return nil
 }
