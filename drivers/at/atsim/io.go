@@ -25,6 +25,9 @@ type reply struct {
 	// after runs with m.mu held once the reply is queued (URCs that must
 	// follow the final result).
 	after func()
+	// more: the command has no final result of its own (SIM800
+	// AT+CIFSR) and the rest of a chained line still runs.
+	more bool
 }
 
 func ok(lines ...string) reply {
@@ -362,7 +365,7 @@ func (m *Modem) execLocked(l string) {
 		}
 		all.units = append(all.units, r.units...)
 		all.final, all.prompt, all.data, all.after = r.final, r.prompt, r.data, r.after
-		if r.final != "OK" || r.prompt != "" {
+		if (r.final != "OK" && !r.more) || r.prompt != "" {
 			break
 		}
 	}
