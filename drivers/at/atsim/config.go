@@ -18,7 +18,7 @@ const (
 
 // Dialects lists the dialect names [Config.Dialect] accepts.
 func Dialects() []string {
-	return []string{DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox, DialectTencent}
+	return []string{DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox, DialectTencent, DialectSIM800}
 }
 
 // SIMState is the state of the simulated SIM card.
@@ -79,7 +79,7 @@ const DefaultDialTimeout = 10 * time.Second
 
 // Config configures a simulated modem. Only Dialect is required.
 type Config struct {
-	// Dialect is "esp", "quectel", "simcom", "ublox" or "tencent".
+	// Dialect is "esp", "quectel", "simcom", "ublox", "tencent" or "sim800".
 	Dialect string
 	// Baud, when > 0, paces output and input to Baud/10 bytes per second
 	// (8N1) like a real UART; 0 means unthrottled.
@@ -123,7 +123,7 @@ type Config struct {
 // Validate checks c and names the field to fix.
 func (c Config) Validate() error {
 	switch c.Dialect {
-	case DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox, DialectTencent:
+	case DialectESP, DialectQuectel, DialectSIMCom, DialectUBlox, DialectTencent, DialectSIM800:
 	case "":
 		return fmt.Errorf("atsim: config: no dialect: set Dialect to one of %v", Dialects())
 	default:

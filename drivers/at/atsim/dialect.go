@@ -45,6 +45,8 @@ func newDialect(name string, m *Modem) dialect {
 		return newUBlox(m)
 	case DialectTencent:
 		return newTencent(m)
+	case DialectSIM800:
+		return newSIM800(m)
 	}
 	return newQuectel(m)
 }
@@ -133,9 +135,10 @@ func (m *Modem) cmeLocked(code int) reply {
 	return errorReply()
 }
 
-// unknownLocked answers a command the module does not know.
+// unknownLocked answers a command the module does not know (ESP-AT and
+// the SIM800 say ERROR whatever AT+CMEE asks).
 func (m *Modem) unknownLocked() reply {
-	if m.cfg.Dialect == DialectESP {
+	if m.cfg.Dialect == DialectESP || m.cfg.Dialect == DialectSIM800 {
 		return errorReply()
 	}
 	return m.cmeLocked(4)

@@ -3,8 +3,8 @@
 //
 // [Start] opens a pty, puts its slave in raw mode and serves AT commands on
 // the master; a driver opens [Modem.Path] as a serial port (drivers/serial,
-// tarm/serial) exactly as it would open /dev/ttyUSB2. One of five
-// personalities answers, following AT-MODEMS.md §1.3–1.5, §1.7 and §2.1:
+// tarm/serial) exactly as it would open /dev/ttyUSB2. One of six
+// personalities answers, following AT-MODEMS.md §1.3–1.7 and §2.1:
 //
 //   - "quectel": BG96 (QICSGP/QIACT, QIOPEN with the +QIOPEN result URC,
 //     buffer access mode with +QIURC: "recv" and AT+QIRD, or direct push
@@ -19,7 +19,13 @@
 //   - "tencent": an ESP8266 with Tencent's TC AT firmware, ESP-AT plus the
 //     TC commands: the module's own MQTT client (a real TLS connection to
 //     Config.Tencent.Broker) and OTA download; testdata/tencent.md lists
-//     the commands as simulated, with their sources.
+//     the commands as simulated, with their sources;
+//   - "sim800": SIM800 (2G GPRS) in multi-IP mode: the CSTT/CIICR/CIFSR
+//     state machine of AT+CIPSTATUS, CIPSTART with "<n>, CONNECT OK",
+//     CIPSEND with "> " and "<n>, SEND OK" (or DATA ACCEPT), manual
+//     receive with CIPRXGET or push with +RECEIVE, CIPCLOSE, CIPSHUT and
+//     +PDP: DEACT; testdata/sim800.md lists the commands with their
+//     sources.
 //
 // Every socket the driver opens is a real TCP (or UDP) connection from the
 // simulator to the host and port asked for (Config.Dial), so data, back

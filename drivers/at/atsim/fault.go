@@ -39,7 +39,8 @@ const (
 	// would: every socket's connection is closed and the module says so
 	// its own way (Quectel +QIURC: "pdpdeact",<ctx>; ESP <id>,CLOSED and
 	// WIFI DISCONNECT; SIMCom +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY;
-	// u-blox +UUSOCL per socket and +UUPSDD: 0).
+	// u-blox +UUSOCL per socket and +UUPSDD: 0; SIM800 +PDP: DEACT only,
+	// the stack then in PDP DEACT until AT+CIPSHUT).
 	BearerLoss
 	// HalfTyped leaves Fault.Text ("AT+CS" when empty) in the module's
 	// command buffer, as a host that died while typing a command leaves
@@ -62,7 +63,8 @@ const (
 	// up, and socket ids 0..Fault.Sockets-1 (1 when 0) held, connected to
 	// a peer that says nothing, until the host closes them. Opening such
 	// an id fails as the module does (Quectel 563, SIMCom 4, ESP-AT
-	// ALREADY CONNECTED; u-blox runs out of sockets at seven).
+	// ALREADY CONNECTED, SIM800 "<n>, ALREADY CONNECT"; u-blox runs out
+	// of sockets at seven).
 	StaleSockets
 )
 

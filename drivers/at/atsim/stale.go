@@ -50,6 +50,8 @@ func (m *Modem) socketIDs() int {
 		return simcomMaxLinks
 	case DialectUBlox:
 		return ubloxMaxSockets
+	case DialectSIM800:
+		return sim800MaxLinks
 	}
 	return espMaxLinks
 }
