@@ -11,8 +11,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect
+	"github.com/iotd/iotd/drivers/at/modem"
 )
 
 // lineRate is what a 115200-baud 8N1 line carries at most, in bytes per
@@ -33,7 +34,7 @@ const atPayload = 1024
 //	go test ./bench -run '^$' -bench ATGoodput -benchtime 100x
 func BenchmarkATGoodput(b *testing.B) {
 	addr, brokerName := startBroker(b)
-	for _, d := range at.Dialects() {
+	for _, d := range modem.Dialects() {
 		b.Run(d, func(b *testing.B) {
 			sim, err := atsim.Start(context.Background(), atsim.Config{Dialect: d, Baud: 115200})
 			if err != nil {
@@ -42,7 +43,7 @@ func BenchmarkATGoodput(b *testing.B) {
 			defer sim.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			m, err := at.OpenModem(ctx, d, at.Config{Port: sim.Path(), APN: "internet", SSID: "bench", WiFiPassword: "bench"}, nil)
+			m, err := modem.OpenModem(ctx, d, modem.Config{Port: sim.Path(), APN: "internet", SSID: "bench", WiFiPassword: "bench"}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

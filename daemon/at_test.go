@@ -14,8 +14,9 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect
+	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/hubsim"
 )
@@ -41,12 +42,12 @@ func TestDaemonOverATModem(t *testing.T) {
 		t.Run(row.dialect, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			modem, hub, r := daemonOverSim(t, atsim.Config{Dialect: row.dialect, Faults: row.fault, Seed: 7}, row.settings)
+			sim, hub, r := daemonOverSim(t, atsim.Config{Dialect: row.dialect, Faults: row.fault, Seed: 7}, row.settings)
 			pid := fmt.Sprintf("PAT%07d", len(row.dialect))
 
 			st := r.waitStatus(t, "clock sync over the modem", func(st Status) bool { return connected(st) && !st.LastSync.IsZero() })
 			assert.Equal(t, "tls", st.Link.Driver)
-			assert.NotZero(t, modem.Stats().ByName[sendCommand(row.dialect)], "the bytes went through the modem's send command")
+			assert.NotZero(t, sim.Stats().ByName[sendCommand(row.dialect)], "the bytes went through the modem's send command")
 
 			rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
 			defer rcancel()
@@ -73,7 +74,7 @@ func TestDaemonOverATModem(t *testing.T) {
 			// The modem reboots: the connection fails (ErrBadConn), the
 			// modem is brought up again and the link reconnects.
 			before := r.waitStatus(t, "connected", connected).Link.Since
-			modem.Reboot()
+			sim.Reboot()
 			r.waitStatus(t, "reconnect after the reboot", func(st Status) bool { return connected(st) && st.Link.Since.After(before) })
 			publish(`{"after":"reboot"}`)
 			assert.Contains(t, r.log.String(), "reboot", "the log says why the connection ended")
@@ -88,14 +89,14 @@ func TestDaemonOverATModem(t *testing.T) {
 // dialect's length.
 func daemonOverSim(t *testing.T, cfg atsim.Config, settings string) (*atsim.Modem, *hubsim.Hub, *running) {
 	t.Helper()
-	modem, err := atsim.Start(context.Background(), cfg)
+	sim, err := atsim.Start(context.Background(), cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = modem.Close() })
+	t.Cleanup(func() { _ = sim.Close() })
 
 	reg := core.NewRegistry()
 	require.NoError(t, reg.Register(posix.NewTCP()))
 	require.NoError(t, reg.Register(posix.NewTLSIn(reg)))
-	require.NoError(t, at.Register(reg))
+	require.NoError(t, modem.RegisterDrivers(reg))
 
 	hub := startHub(t, nil)
 	pid := fmt.Sprintf("PAT%07d", len(cfg.Dialect))
@@ -111,12 +112,12 @@ link:
   driver_config:
     ca_file: %s
     over: at.%s
-`, filepath.Join(dir, "iotd.sock"), cfg.Dialect, modem.Path(), settings, hub.TLSAddr(), hub.CAFile(), cfg.Dialect)
+`, filepath.Join(dir, "iotd.sock"), cfg.Dialect, sim.Path(), settings, hub.TLSAddr(), hub.CAFile(), cfg.Dialect)
 	p := filepath.Join(dir, "iotd.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
 	dcfg, err := LoadConfig(p)
 	require.NoError(t, err)
-	return modem, hub, startDaemonIn(t, dcfg, reg)
+	return sim, hub, startDaemonIn(t, dcfg, reg)
 }
 
 func sendCommand(dialect string) string {

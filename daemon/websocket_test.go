@@ -14,8 +14,9 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect
+	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/drivers/websocket"
 	"github.com/iotd/iotd/hubsim"
@@ -67,17 +68,17 @@ func TestWebSocketChannelEndToEnd(t *testing.T) {
 			require.NoError(t, reg.Register(websocket.NewIn(reg)))
 			dir := deviceDir(t, hub, row.pid, "dev1", row.cert)
 			linkYAML := ""
-			var modem *atsim.Modem
+			var sim *atsim.Modem
 			if row.modem {
 				ctx, cancel := context.WithCancel(context.Background())
 				t.Cleanup(cancel)
 				var err error
-				modem, err = atsim.Start(ctx, atsim.Config{Dialect: "quectel", Seed: 7})
+				sim, err = atsim.Start(ctx, atsim.Config{Dialect: "quectel", Seed: 7})
 				require.NoError(t, err)
-				t.Cleanup(func() { _ = modem.Close() })
-				require.NoError(t, at.Register(reg))
+				t.Cleanup(func() { _ = sim.Close() })
+				require.NoError(t, modem.RegisterDrivers(reg))
 				linkYAML = fmt.Sprintf("drivers:\n  at.quectel: {port: %s, apn: cmnet}\nlink:\n  endpoint: %s\n  driver_config: {ca_file: %s, over: at.quectel}\n",
-					modem.Path(), hub.WSSAddr(), hub.CAFile())
+					sim.Path(), hub.WSSAddr(), hub.CAFile())
 			} else {
 				linkYAML = row.link(dir)
 			}
@@ -109,8 +110,8 @@ func TestWebSocketChannelEndToEnd(t *testing.T) {
 				}
 				return false
 			}, 10*time.Second, 20*time.Millisecond)
-			if modem != nil {
-				assert.NotZero(t, modem.Stats().ByName["AT+QISEND"], "the bytes went through the modem's sockets")
+			if sim != nil {
+				assert.NotZero(t, sim.Stats().ByName["AT+QISEND"], "the bytes went through the modem's sockets")
 			}
 		})
 	}

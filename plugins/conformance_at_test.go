@@ -11,8 +11,12 @@ import (
 	"github.com/iotd/iotd/conformance"
 	"github.com/iotd/iotd/conformance/conformancetest"
 	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/at/esp"
+	"github.com/iotd/iotd/drivers/at/modem"
+	"github.com/iotd/iotd/drivers/at/quectel"
+	"github.com/iotd/iotd/drivers/at/simcom"
+	"github.com/iotd/iotd/drivers/at/ublox"
 	"github.com/iotd/iotd/plugins"
 )
 
@@ -26,9 +30,9 @@ func TestConformanceAT(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the conformance suite over a simulated modem takes a while")
 	}
-	for _, d := range []string{at.Quectel, at.ESP, at.SIMCom, at.UBlox} {
+	for _, d := range []string{quectel.Name, esp.Name, simcom.Name, ublox.Name} {
 		t.Run(d, func(t *testing.T) {
-			if d == at.UBlox && os.Getenv("IOTD_AT_SLOW") == "" {
+			if d == ublox.Name && os.Getenv("IOTD_AT_SLOW") == "" {
 				t.Skip("u-blox takes over two minutes; set IOTD_AT_SLOW=1 to run it")
 			}
 			sim, err := atsim.Start(context.Background(), atsim.Config{Dialect: d})
@@ -48,7 +52,7 @@ func TestConformanceAT(t *testing.T) {
 			})
 			drv := driverOf(t, p, "at."+d).(driver.Driver)
 			scale := 3.0
-			if d == at.UBlox {
+			if d == ublox.Name {
 				scale = 4
 			}
 			conformancetest.TestDriver(t, conformance.Harness{
@@ -56,9 +60,9 @@ func TestConformanceAT(t *testing.T) {
 				TimeScale: scale,
 				Features:  conformance.Features{Capabilities: []string{"max_payload", "signal"}},
 				Config: func(conformance.Env) ([]byte, error) {
-					return json.Marshal(at.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"})
+					return json.Marshal(modem.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"})
 				},
-				KnownFailures: at.ConformanceLimits(d),
+				KnownFailures: modem.ConformanceLimits(d),
 				Lifecycle:     p,
 				Modem:         atsimHook{sim},
 			})

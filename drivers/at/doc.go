@@ -1,6 +1,15 @@
 // Package at is iotd's AT command engine: it talks to a modem over any
 // io.ReadWriter (usually a drivers/serial Port) and knows nothing of a
-// particular vendor. Dialects (ESP-AT, Quectel, SIMCom, u-blox) build on it.
+// particular vendor. Three layers build on each other:
+//
+//   - at (this package): commands, responses, URCs, raw data, resync;
+//   - [github.com/iotd/iotd/drivers/at/modem]: bring-up, registration,
+//     the data context, reboot recovery and sockets as driver.Conn, on
+//     top of a Dialect, and the at.* drivers;
+//   - the dialects, one package each (drivers/at/esp, quectel, simcom,
+//     ublox; drivers/at/builtin imports all four), which use only the
+//     exported contract of the two packages above — as a vendor's own
+//     module does.
 //
 // One reader goroutine owns the byte stream. It splits it into lines (CR or
 // LF ends a line; empty lines and NUL bytes are dropped), recognises prompts
@@ -45,35 +54,3 @@
 // explains why this works on every module), then ATE0 again if echo was
 // off. [Engine.Resync] runs it on demand.
 package at
-
-// # Modems, sockets and drivers
-//
-// On top of the engine, a [Modem] adds a vendor dialect (ESP-AT, Quectel,
-// SIMCom SIM7600, u-blox SARA-R4/R5), the bring-up from an unknown state
-// (AT until OK with ESC and "+++" recovery, ATE0, AT+CMEE=1, identification,
-// SIM, registration with a bounded wait, PDP context or Wi-Fi join) with
-// typed errors ([ErrNoSIM], [ErrSIMLocked], [ErrNotRegistered],
-// [ErrNoSignal], [ErrWiFi], [ErrAttach] in a [*SetupError] whose message
-// names the fix), and sockets as driver.Conn: pull-mode receive, writes
-// split to the module's per-command limit, deadlines, io.EOF after the
-// remote-close URC once the data is drained. A boot banner (a reboot) fails
-// every socket with a [*RebootError] (driver.ErrBadConn) and brings the
-// modem up again; a failed port fails them with driver.ErrBadConn. Every
-// bring-up ends by closing the sockets the module still holds and no
-// socket of ours owns (left by a crashed process, or by the session before
-// a reboot or a lost bearer), and a dial whose socket id the module still
-// holds, that a reboot interrupted, or that finds the data context down
-// although no URC said so, frees the id or brings the modem up again and
-// opens once more (stale.go).
-//
-// The drivers "at.esp", "at.quectel", "at.simcom", "at.ublox" and "at"
-// (dialect detected) take a JSON [Config]:
-//
-//	{"port": "/dev/serial/by-id/usb-Quectel_EG25-if02-port0", "baud": 115200,
-//	 "apn": "internet", "user": "", "password": "", "pin": "",
-//	 "ssid": "", "wifi_password": "",
-//	 "registration_timeout": "120s", "command_timeout": "5s"}
-//
-// TLS is the host's: wrap a stream conn with posix.TLSConfig.Client, which
-// verifies the server with Go's crypto/tls; the module's own TLS stack is
-// not used.

@@ -129,6 +129,12 @@ func (e *Engine) Close() error {
 	return err
 }
 
+// Fail stops the engine with cause, as when its stream fails: pending and
+// later commands fail with cause (which should wrap [ErrClosed]) and Done is
+// closed. It does not close the stream; Close still must. Use it when a
+// write error shows the port is gone before the reader notices.
+func (e *Engine) Fail(cause error) { e.stop(cause) }
+
 func (e *Engine) stop(cause error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -13,7 +13,7 @@ import (
 // name when the line has no colon ("+IPD,0,5" with name "+IPD"). Commas
 // inside double quotes do not split; surrounding quotes and blanks are
 // removed from each argument.
-func splitArgs(line, name string) []string {
+func SplitArgs(line, name string) []string {
 	rest, ok := strings.CutPrefix(line, name)
 	if !ok {
 		return nil
@@ -47,7 +47,7 @@ func splitArgs(line, name string) []string {
 }
 
 // argInt returns argument i as an int.
-func argInt(a []string, i int) (int, bool) {
+func ArgInt(a []string, i int) (int, bool) {
 	if i < 0 || i >= len(a) {
 		return 0, false
 	}
@@ -56,12 +56,12 @@ func argInt(a []string, i int) (int, bool) {
 }
 
 // quote makes s a quoted AT string argument. Modems define no escaping for
-// '"' in most commands; callers validate user strings with [checkArg]
+// '"' in most commands; callers validate user strings with [CheckArg]
 // instead, and ESP-AT's backslash escapes are applied by espQuote.
-func quote(s string) string { return `"` + s + `"` }
+func Quote(s string) string { return `"` + s + `"` }
 
 // checkArg rejects strings that cannot be sent as a quoted AT argument.
-func checkArg(s string) bool {
+func CheckArg(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '"' || c < 0x20 || c == 0x7f {
 			return false
@@ -74,8 +74,8 @@ func checkArg(s string) bool {
 // "+QIRD: 5" (the first argument), "+CIPRECVDATA:5," and
 // "+CIPRECVDATA,5:" (the first argument, up to ',' or ':'). It returns -1
 // for a line that carries no valid length.
-func lenHeader(line, name string, idx int) int {
-	a := splitArgs(line, name)
+func LenHeader(line, name string, idx int) int {
+	a := SplitArgs(line, name)
 	if idx >= len(a) {
 		return -1
 	}

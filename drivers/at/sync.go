@@ -22,7 +22,7 @@ import (
 // the line out of step whenever that may have happened:
 //
 //   - a command on the wire is abandoned (timeout, ctx, failed write);
-//   - bytes are written outside a command (ESC, "+++": [Engine.writeRaw]);
+//   - bytes are written outside a command (ESC, "+++": [Engine.WriteRaw]);
 //   - a final result arrives with no command pending, or before the echo
 //     of the pending command while the module echoes;
 //   - the module reboots mid-command ([Engine.interrupt]);
@@ -99,10 +99,10 @@ func (e *Engine) OutOfStep() bool {
 	return e.outOfStep
 }
 
-// interrupt fails the pending command and every two-phase waiter with err
+// Interrupt fails the pending command and every two-phase waiter with err
 // (the module rebooted: their answers will never come) and marks the line
 // out of step. It does not block; URC handlers may call it.
-func (e *Engine) interrupt(err error) {
+func (e *Engine) Interrupt(err error) {
 	e.mu.Lock()
 	p, ws := e.pending, e.waiters
 	e.pending, e.waiters = nil, nil
@@ -119,10 +119,10 @@ func (e *Engine) interrupt(err error) {
 	}
 }
 
-// writeRaw writes p outside any command (ESC, "+++"), holding the line so
+// WriteRaw writes p outside any command (ESC, "+++"), holding the line so
 // that it cuts into no command, and marks the line out of step: the module
 // may answer it.
-func (e *Engine) writeRaw(ctx context.Context, p []byte) error {
+func (e *Engine) WriteRaw(ctx context.Context, p []byte) error {
 	release, err := e.acquire(ctx, e.opts.Timeout)
 	if err != nil {
 		return err

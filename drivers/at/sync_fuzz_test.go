@@ -23,7 +23,7 @@ func FuzzEngineResync(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ate1, sentinel []byte) {
 		rw := nopRW{closed: make(chan struct{}), wrote: make(chan struct{}, 1)}
 		e := New(rw, Options{})
-		if err := e.HandleURC(URC{Prefix: "+IPD,", HeaderEnd: ':', Line: func(l string) int { return lenHeader(l, "+IPD", 1) }}); err != nil {
+		if err := e.HandleURC(URC{Prefix: "+IPD,", HeaderEnd: ':', Line: func(l string) int { return LenHeader(l, "+IPD", 1) }}); err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)

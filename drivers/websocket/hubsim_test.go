@@ -15,8 +15,9 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect
+	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/websocket"
 	"github.com/iotd/iotd/hubsim"
 )
@@ -140,12 +141,12 @@ func TestHubsimThroughModem(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	modem, err := atsim.Start(ctx, atsim.Config{Dialect: "quectel", Seed: 7})
+	sim, err := atsim.Start(ctx, atsim.Config{Dialect: "quectel", Seed: 7})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = modem.Close() })
+	t.Cleanup(func() { _ = sim.Close() })
 	reg := posixRegistry(t)
-	require.NoError(t, at.Register(reg))
-	modemConfig := map[string]any{"port": modem.Path(), "apn": "cmnet"}
+	require.NoError(t, modem.RegisterDrivers(reg))
+	modemConfig := map[string]any{"port": sim.Path(), "apn": "cmnet"}
 	ws, err := json.Marshal(websocket.Config{Over: "at.quectel", OverConfig: mustJSON(t, modemConfig)})
 	require.NoError(t, err)
 
@@ -155,9 +156,9 @@ func TestHubsimThroughModem(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			before := modem.Stats().ByName["AT+QISEND"]
+			before := sim.Stats().ByName["AT+QISEND"]
 			mqttSession(t, hub, row.info, open(t, reg, row.config), row.addr, 60*time.Second)
-			assert.Greater(t, modem.Stats().ByName["AT+QISEND"], before, "the bytes went through the modem's send command")
+			assert.Greater(t, sim.Stats().ByName["AT+QISEND"], before, "the bytes went through the modem's send command")
 		})
 	}
 }

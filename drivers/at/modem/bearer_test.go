@@ -1,4 +1,4 @@
-package at_test
+package modem_test
 
 import (
 	"context"
@@ -11,15 +11,20 @@ import (
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/at/esp"
+	"github.com/iotd/iotd/drivers/at/modem"
+	"github.com/iotd/iotd/drivers/at/quectel"
+	"github.com/iotd/iotd/drivers/at/simcom"
+	"github.com/iotd/iotd/drivers/at/ublox"
 )
 
 // silentDown takes the data context down with no URC the driver acts on
 // (the network deactivates it, another program on the port takes it down).
 var silentDown = map[string]string{
-	at.Quectel: "AT+QIDEACT=1",
-	at.SIMCom:  "AT+NETCLOSE",
-	at.UBlox:   "AT+CGACT=0,1",
-	at.ESP:     "AT+CWQAP", // WIFI DISCONNECT follows the OK, maybe after the dial
+	quectel.Name: "AT+QIDEACT=1",
+	simcom.Name:  "AT+NETCLOSE",
+	ublox.Name:   "AT+CGACT=0,1",
+	esp.Name:     "AT+CWQAP", // WIFI DISCONNECT follows the OK, maybe after the dial
 }
 
 // After the bearer is lost the next dial connects at once, whether the
@@ -32,18 +37,18 @@ var silentDown = map[string]string{
 func TestRedialAfterBearerLoss(t *testing.T) {
 	rows := []struct {
 		name string
-		lose func(t *testing.T, d string, sim *atsim.Modem, m *at.Modem, c driver.Conn)
+		lose func(t *testing.T, d string, sim *atsim.Modem, m *modem.Modem, c driver.Conn)
 		// opens is how many open commands the redial may send.
 		opens int
 	}{
-		{"the module says so", func(t *testing.T, d string, sim *atsim.Modem, _ *at.Modem, c driver.Conn) {
+		{"the module says so", func(t *testing.T, d string, sim *atsim.Modem, _ *modem.Modem, c driver.Conn) {
 			require.NoError(t, sim.Inject(atsim.Fault{Kind: atsim.BearerLoss}))
 			_, err := io.Copy(io.Discard, c)
-			if d != at.UBlox { // u-blox R4 says no more than +UUSOCL: an EOF
+			if d != ublox.Name { // u-blox R4 says no more than +UUSOCL: an EOF
 				require.Error(t, err, "the socket fails with the bearer")
 			}
 		}, 1},
-		{"silently", func(t *testing.T, d string, _ *atsim.Modem, m *at.Modem, _ driver.Conn) {
+		{"silently", func(t *testing.T, d string, _ *atsim.Modem, m *modem.Modem, _ driver.Conn) {
 			_, err := m.Engine().Do(context.Background(), at.Command{Text: silentDown[d], Prefix: "-", Timeout: guard})
 			require.NoError(t, err)
 		}, 2}, // the refused one and the one that connects

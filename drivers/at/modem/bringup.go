@@ -1,4 +1,4 @@
-package at
+package modem
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/iotd/iotd/drivers/at"
 )
 
 // pollInterval is how often registration and SIM state are polled.
@@ -16,19 +18,19 @@ const pollInterval = 500 * time.Millisecond
 // bringUp takes the modem from an unknown state (echo on, a half-typed
 // command, data mode, sockets left open) to ready for sockets.
 func (m *Modem) bringUp(ctx context.Context) (Info, error) {
-	info := Info{Dialect: m.d.name()}
+	info := Info{Dialect: m.t.Name}
 	if err := m.sync(ctx); err != nil {
 		return info, err
 	}
 	m.mu.Lock()
 	m.synced = true
 	m.mu.Unlock()
-	if _, err := m.do(ctx, Command{Text: "ATE0"}); err != nil {
+	if _, err := m.Do(ctx, at.Command{Text: "ATE0"}); err != nil {
 		return info, fmt.Errorf("at: turning echo off: %w", err)
 	}
-	if m.d.cellular() {
+	if m.t.Cellular {
 		// Numeric CME errors map to causes; a module without CMEE is fine.
-		_, _ = m.do(ctx, Command{Text: "AT+CMEE=1"})
+		_, _ = m.Do(ctx, at.Command{Text: "AT+CMEE=1"})
 		info.Model = m.infoLine(ctx, "AT+CGMM")
 		info.Revision = m.infoLine(ctx, "AT+CGMR")
 		if err := m.simReady(ctx); err != nil {
@@ -37,7 +39,7 @@ func (m *Modem) bringUp(ctx context.Context) (Info, error) {
 		if err := m.register(ctx); err != nil {
 			return info, err
 		}
-	} else if r, err := m.do(ctx, Command{Text: "AT+GMR", Prefix: "-"}); err == nil {
+	} else if r, err := m.Do(ctx, at.Command{Text: "AT+GMR", Prefix: "-"}); err == nil {
 		for _, l := range r.Lines {
 			if v, ok := strings.CutPrefix(l, "AT version:"); ok {
 				info.Revision = strings.TrimSpace(v)
@@ -45,7 +47,7 @@ func (m *Modem) bringUp(ctx context.Context) (Info, error) {
 		}
 		info.Model = "ESP-AT"
 	}
-	if err := m.d.attach(ctx, m); err != nil {
+	if err := m.d.Attach(ctx, m); err != nil {
 		return info, err
 	}
 	// Sockets a crashed process, or the session before a reboot or a lost
@@ -58,7 +60,7 @@ func (m *Modem) bringUp(ctx context.Context) (Info, error) {
 
 // infoLine returns the first information line of a command, "" on error.
 func (m *Modem) infoLine(ctx context.Context, text string) string {
-	r, err := m.do(ctx, Command{Text: text, Prefix: "-"})
+	r, err := m.Do(ctx, at.Command{Text: text, Prefix: "-"})
 	if err != nil || len(r.Lines) == 0 {
 		return ""
 	}
@@ -84,7 +86,7 @@ func (m *Modem) sync(ctx context.Context) error {
 			err = m.escapeData(ctx)
 		}
 		if err == nil {
-			err = m.eng.writeRaw(ctx, []byte("\x1b"+m.d.lineEnd()))
+			err = m.eng.WriteRaw(ctx, []byte("\x1b"+m.t.lineEnd()))
 		}
 		if err == nil {
 			err = m.eng.Resync(ctx)
@@ -92,7 +94,7 @@ func (m *Modem) sync(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+		if ctx.Err() != nil || errors.Is(err, at.ErrClosed) {
 			return fmt.Errorf("at: waiting for the modem to answer: %w", err)
 		}
 		last = err
@@ -117,7 +119,7 @@ func (m *Modem) escapeData(ctx context.Context) error {
 	if err := pause(100 * time.Millisecond); err != nil {
 		return err
 	}
-	if err := m.eng.writeRaw(ctx, []byte("+++")); err != nil {
+	if err := m.eng.WriteRaw(ctx, []byte("+++")); err != nil {
 		return err
 	}
 	return pause(1100 * time.Millisecond)
@@ -135,13 +137,13 @@ func (m *Modem) simReady(ctx context.Context) error {
 	deadline := time.Now().Add(10 * time.Second)
 	pinSent := false
 	for {
-		r, err := m.do(ctx, Command{Text: "AT+CPIN?"})
-		var cme *CMEError
+		r, err := m.Do(ctx, at.Command{Text: "AT+CPIN?"})
+		var cme *at.CMEError
 		switch {
 		case err == nil:
 			state := ""
 			for _, l := range r.Lines {
-				if a := splitArgs(l, "+CPIN"); len(a) > 0 {
+				if a := at.SplitArgs(l, "+CPIN"); len(a) > 0 {
 					state = a[0]
 				}
 			}
@@ -155,7 +157,7 @@ func (m *Modem) simReady(ctx context.Context) error {
 				if pinSent {
 					return &SetupError{Kind: ErrSIMLocked, Msg: "the SIM card still asks for its PIN after the configured one was sent: check \"pin\""}
 				}
-				if _, err := m.do(ctx, Command{Text: "AT+CPIN=" + quote(m.cfg.PIN)}); err != nil {
+				if _, err := m.Do(ctx, at.Command{Text: "AT+CPIN=" + at.Quote(m.cfg.PIN)}); err != nil {
 					return &SetupError{Kind: ErrSIMLocked, Msg: "the SIM card refused the configured PIN: check \"pin\" (a few more wrong tries lock the card until its PUK is entered)", Err: err}
 				}
 				pinSent = true
@@ -187,26 +189,26 @@ var regFamilies = []string{"AT+CEREG?", "AT+CGREG?", "AT+CREG?"}
 // register waits until the modem is registered on a network (stat 1 home
 // or 5 roaming on any family), up to the registration timeout.
 func (m *Modem) register(ctx context.Context) error {
-	timeout := m.cfg.regTimeout(false)
+	timeout := m.cfg.RegistrationWait(false)
 	deadline := time.Now().Add(timeout)
 	var lastStat = -1
 	rssi := 99
 	for {
 		denied, searching := false, false
 		for _, q := range regFamilies {
-			r, err := m.do(ctx, Command{Text: q})
+			r, err := m.Do(ctx, at.Command{Text: q})
 			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+				if ctx.Err() != nil || errors.Is(err, at.ErrClosed) {
 					return fmt.Errorf("at: registration: %w", err)
 				}
 				continue // family not supported
 			}
 			for _, l := range r.Lines {
-				a := splitArgs(l, responsePrefix(q))
+				a := at.SplitArgs(l, strings.TrimSuffix(strings.TrimPrefix(q, "AT"), "?"))
 				if len(a) < 2 {
 					continue
 				}
-				stat, ok := argInt(a, 1)
+				stat, ok := at.ArgInt(a, 1)
 				if !ok {
 					continue
 				}
@@ -221,9 +223,9 @@ func (m *Modem) register(ctx context.Context) error {
 				}
 			}
 		}
-		if r, err := m.do(ctx, Command{Text: "AT+CSQ"}); err == nil {
+		if r, err := m.Do(ctx, at.Command{Text: "AT+CSQ"}); err == nil {
 			for _, l := range r.Lines {
-				if v, ok := argInt(splitArgs(l, "+CSQ"), 0); ok {
+				if v, ok := at.ArgInt(at.SplitArgs(l, "+CSQ"), 0); ok {
 					rssi = v
 				}
 			}
@@ -260,12 +262,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // detect identifies the modem on port with a throw-away engine (CR LF line
 // ends, which every vendor accepts) and returns its dialect name.
 func detect(ctx context.Context, port io.ReadWriter, log *slog.Logger) (string, error) {
-	e := New(nopCloser{port}, Options{LineEnd: "\r\n", Logger: log})
+	e := at.New(nopCloser{port}, at.Options{LineEnd: "\r\n", Logger: log})
 	defer e.Close()
 	// The module may hold a half-typed command or answers from a process
 	// that used the port before: ESC and a line end, then the resync
 	// exchange, which also tells whether anything answers.
-	err := e.writeRaw(ctx, []byte("\x1b\r\n"))
+	err := e.WriteRaw(ctx, []byte("\x1b\r\n"))
 	if err == nil {
 		err = e.Resync(ctx)
 	}
@@ -275,33 +277,17 @@ func detect(ctx context.Context, port io.ReadWriter, log *slog.Logger) (string, 
 	if err != nil {
 		return "", &SetupError{Kind: ErrNoModem, Msg: "nothing answers AT: check the port, the baud rate, and that no other program (ModemManager) holds it", Err: err}
 	}
-	_, _ = e.Do(ctx, Command{Text: "ATE0", Timeout: time.Second})
+	_, _ = e.Do(ctx, at.Command{Text: "ATE0", Timeout: time.Second})
 	var text []string
 	for _, c := range []string{"ATI", "AT+GMR", "AT+CGMI"} {
-		if r, err := e.Do(ctx, Command{Text: c, Prefix: "-", Timeout: 2 * time.Second}); err == nil {
+		if r, err := e.Do(ctx, at.Command{Text: c, Prefix: "-", Timeout: 2 * time.Second}); err == nil {
 			text = append(text, r.Lines...)
 		}
 	}
-	if name := dialectOf(strings.Join(text, "\n")); name != "" {
+	if name := identifyDialect(strings.Join(text, "\n")); name != "" {
 		return name, nil
 	}
-	return "", fmt.Errorf("at: the modem's identification (ATI, AT+GMR, AT+CGMI) names no known vendor: choose the driver for it (at.esp, at.quectel, at.simcom, at.ublox)")
-}
-
-// dialectOf maps identification text to a dialect, "" when unknown.
-func dialectOf(id string) string {
-	l := strings.ToLower(id)
-	switch {
-	case strings.Contains(l, "quectel"):
-		return Quectel
-	case strings.Contains(l, "simcom") || strings.Contains(l, "sim7600") || strings.Contains(l, "sim7500"):
-		return SIMCom
-	case strings.Contains(l, "u-blox") || strings.Contains(l, "ublox") || strings.Contains(l, "sara-"):
-		return UBlox
-	case strings.Contains(l, "at version:") || strings.Contains(l, "espressif") || strings.Contains(l, "esp32") || strings.Contains(l, "esp8266"):
-		return ESP
-	}
-	return ""
+	return "", fmt.Errorf("at: the modem's identification (ATI, AT+GMR, AT+CGMI) names no known vendor: choose the driver for it (one of at.%s)", strings.Join(Dialects(), ", at."))
 }
 
 type nopCloser struct{ io.ReadWriter }

@@ -1,4 +1,4 @@
-package at
+package modem
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/drivers/at"
 )
 
 // Config is the JSON configuration of the at.* drivers. Only Port is
@@ -49,7 +50,9 @@ const (
 	DefaultCommandTimeout      = 5 * time.Second
 )
 
-func (c Config) regTimeout(wifi bool) time.Duration {
+// RegistrationWait bounds the wait for network registration, or the
+// Wi-Fi join when wifi is set: the configured one, else the default.
+func (c Config) RegistrationWait(wifi bool) time.Duration {
 	switch {
 	case c.RegistrationTimeout > 0:
 		return time.Duration(c.RegistrationTimeout)
@@ -82,7 +85,7 @@ func (c Config) Validate(src string) error {
 		return bad("command_timeout", "must not be negative")
 	}
 	for field, v := range map[string]string{"apn": c.APN, "user": c.User, "password": c.Password, "pin": c.PIN, "ssid": c.SSID, "wifi_password": c.WiFiPassword} {
-		if !checkArg(v) {
+		if !at.CheckArg(v) {
 			return bad(field, "contains a double quote or a control character, which an AT command cannot carry")
 		}
 	}

@@ -1,4 +1,4 @@
-package at_test
+package modem_test
 
 import (
 	"encoding/json"
@@ -9,8 +9,9 @@ import (
 
 	"github.com/iotd/iotd/conformance"
 	"github.com/iotd/iotd/conformance/conformancetest"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/at/modem"
+	"github.com/iotd/iotd/drivers/at/ublox"
 )
 
 // TestConformance certifies the AT drivers over atsim: every socket is a
@@ -21,17 +22,17 @@ func TestConformance(t *testing.T) {
 	}
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
-			if d == at.UBlox && os.Getenv("IOTD_AT_SLOW") == "" {
+			if d == ublox.Name && os.Getenv("IOTD_AT_SLOW") == "" {
 				// Passes all but the known failures below; 1 MiB through
 				// S15 at the 50 ms prompt guard takes over two minutes.
 				t.Skip("u-blox takes over two minutes; set IOTD_AT_SLOW=1 to run it")
 			}
 			sim := startSim(t, atsim.Config{Dialect: d})
-			drv, err := at.NewDriver(d)
+			drv, err := modem.NewDriver(d)
 			require.NoError(t, err)
 			drv.Logger = testLogger(t)
 			scale := 3.0
-			if d == at.UBlox {
+			if d == ublox.Name {
 				scale = 4
 			}
 			conformancetest.TestDriver(t, conformance.Harness{
@@ -39,9 +40,9 @@ func TestConformance(t *testing.T) {
 				TimeScale: scale,
 				Features:  conformance.Features{Capabilities: []string{"max_payload", "signal"}},
 				Config: func(conformance.Env) ([]byte, error) {
-					return json.Marshal(at.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"})
+					return json.Marshal(modem.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"})
 				},
-				KnownFailures: at.ConformanceLimits(d),
+				KnownFailures: modem.ConformanceLimits(d),
 				Modem:         simHook{sim},
 			})
 		})

@@ -1,4 +1,4 @@
-package at_test
+package modem_test
 
 import (
 	"bufio"
@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/serial"
 )
 
@@ -85,7 +85,7 @@ func TestCrashHelper(t *testing.T) {
 	d, path, addr := parts[0], parts[1], parts[2]
 	ctx, cancel := context.WithTimeout(context.Background(), 6*guard)
 	defer cancel()
-	m, err := at.OpenModem(ctx, d, at.Config{Port: path, APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"}, nil)
+	m, err := modem.OpenModem(ctx, d, modem.Config{Port: path, APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"}, nil)
 	require.NoError(t, err)
 	_, err = m.Dial(ctx, driver.Stream, addr)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package at
+package modem
 
 import (
 	"sync"

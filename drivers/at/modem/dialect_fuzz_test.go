@@ -1,4 +1,4 @@
-package at
+package modem_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/at"
+	"github.com/iotd/iotd/drivers/at/modem"
 )
 
 // feedPort is a port that delivers one input, then reports "no data" until
@@ -73,17 +75,18 @@ func FuzzDialectURCs(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, in []byte, which uint8) {
-		name := Dialects()[int(which)%4]
+		names := modem.Dialects()
+		name := names[int(which)%len(names)]
 		port := &feedPort{in: in}
-		m, err := NewModem(context.Background(), port, name, Config{}, nil)
+		m, err := modem.NewModem(context.Background(), port, name, modem.Config{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		var socks []*sockConn
+		var socks []*modem.Socket
 		for id := range 3 {
-			s := newSock(m, []driver.Transport{driver.Stream, driver.Datagram}[id%2], "peer:1", 0)
-			if err := m.bind(s, id); err != nil {
+			s := modem.NewTestSocket(m, []driver.Transport{driver.Stream, driver.Datagram}[id%2], "peer:1")
+			if err := m.Bind(s, id); err != nil {
 				break // a banner in the input rebooted the modem
 			}
 			socks = append(socks, s)
@@ -93,13 +96,7 @@ func FuzzDialectURCs(f *testing.F) {
 		}
 		time.Sleep(2 * time.Millisecond) // let the reader route the last bytes
 		for _, s := range socks {
-			s.mu.Lock()
-			n := len(s.buf)
-			for _, d := range s.dgrams {
-				n += len(d)
-			}
-			s.mu.Unlock()
-			if n > len(in) {
+			if n := modem.Buffered(s); n > len(in) {
 				t.Fatalf("socket holds %d bytes from a %d-byte input", n, len(in))
 			}
 		}
@@ -107,8 +104,8 @@ func FuzzDialectURCs(f *testing.F) {
 		for _, l := range strings.Split(string(in), "\n") {
 			for _, name := range []string{"+QIRD", "+CIPRECVDATA", "+CIPRXGET", "+USORD", "+IPD", "+RECEIVE"} {
 				for i := range 4 {
-					if n := lenHeader(l, name, i); n > MaxRaw {
-						t.Fatalf("lenHeader(%q) = %d beyond MaxRaw", l, n)
+					if n := at.LenHeader(l, name, i); n > at.MaxRaw {
+						t.Fatalf("LenHeader(%q) = %d beyond MaxRaw", l, n)
 					}
 				}
 			}

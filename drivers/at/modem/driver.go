@@ -1,4 +1,4 @@
-package at
+package modem
 
 import (
 	"context"
@@ -41,8 +41,8 @@ type shared struct {
 	refs int
 }
 
-// NewDriver returns the driver for a dialect name ([ESP], [Quectel],
-// [SIMCom], [UBlox] or [Auto]).
+// NewDriver returns the driver for a registered dialect's name, or for
+// [Auto].
 func NewDriver(dialectName string) (*Driver, error) {
 	if dialectName != Auto {
 		if _, err := newDialect(dialectName); err != nil {
@@ -50,16 +50,6 @@ func NewDriver(dialectName string) (*Driver, error) {
 		}
 	}
 	return &Driver{dialect: dialectName, modems: map[string]*shared{}}, nil
-}
-
-// Drivers returns a new driver for every dialect and one for Auto.
-func Drivers() []*Driver {
-	var ds []*Driver
-	for _, n := range append(Dialects(), Auto) {
-		d, _ := NewDriver(n)
-		ds = append(ds, d)
-	}
-	return ds
 }
 
 // Name is "at.<dialect>", or "at" for auto-detection.

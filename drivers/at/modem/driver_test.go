@@ -1,4 +1,4 @@
-package at_test
+package modem_test
 
 import (
 	"context"
@@ -13,27 +13,30 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/at/esp"
+	"github.com/iotd/iotd/drivers/at/modem"
+	"github.com/iotd/iotd/drivers/at/quectel"
+	"github.com/iotd/iotd/drivers/at/simcom"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/internal/pki"
 )
 
 func TestDriverNames(t *testing.T) {
 	r := core.NewRegistry()
-	require.NoError(t, at.Register(r))
+	require.NoError(t, modem.RegisterDrivers(r))
 	assert.Equal(t, []string{"at", "at.esp", "at.quectel", "at.simcom", "at.ublox"}, r.Names())
 	for _, name := range r.Names() {
 		d, err := r.Driver(name)
 		require.NoError(t, err)
 		assert.Equal(t, []driver.Transport{driver.Stream, driver.Datagram}, d.Transports())
 	}
-	_, err := at.NewDriver("nokia")
+	_, err := modem.NewDriver("nokia")
 	assert.ErrorContains(t, err, "nokia")
 }
 
 func TestConfigDecoding(t *testing.T) {
-	d, err := at.NewDriver(at.Quectel)
+	d, err := modem.NewDriver(quectel.Name)
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name, config, errHas string
@@ -69,14 +72,14 @@ func TestConfigDecoding(t *testing.T) {
 // The password and PIN never appear in errors, even when the modem fails.
 func TestSecretsNotInErrors(t *testing.T) {
 	sim := startSim(t, atsim.Config{Dialect: atsim.DialectESP, WiFi: []atsim.AP{{SSID: "lab", Password: "right one"}}})
-	_, err := openModem(t, at.ESP, sim, at.Config{SSID: "lab", WiFiPassword: "wrong s3cret"})
+	_, err := openModem(t, esp.Name, sim, modem.Config{SSID: "lab", WiFiPassword: "wrong s3cret"})
 	require.Error(t, err)
-	assert.ErrorIs(t, err, at.ErrWiFi)
+	assert.ErrorIs(t, err, modem.ErrWiFi)
 	assert.Contains(t, err.Error(), "wifi_password", "the fix names the key")
 	assert.NotContains(t, err.Error(), "s3cret")
 
-	_, err = openModem(t, at.ESP, sim, at.Config{SSID: "elsewhere", WiFiPassword: "x"})
-	assert.ErrorIs(t, err, at.ErrWiFi)
+	_, err = openModem(t, esp.Name, sim, modem.Config{SSID: "elsewhere", WiFiPassword: "x"})
+	assert.ErrorIs(t, err, modem.ErrWiFi)
 }
 
 func TestProbe(t *testing.T) {
@@ -85,12 +88,12 @@ func TestProbe(t *testing.T) {
 		dialect string
 		skip    bool
 	}{
-		{at.Quectel, false},
-		{at.Auto, false},
-		{at.SIMCom, true},
+		{quectel.Name, false},
+		{modem.Auto, false},
+		{simcom.Name, true},
 	} {
 		t.Run(tc.dialect, func(t *testing.T) {
-			d, err := at.NewDriver(tc.dialect)
+			d, err := modem.NewDriver(tc.dialect)
 			require.NoError(t, err)
 			d.ProbePort = sim.Path()
 			err = d.Probe(context.Background())
@@ -102,7 +105,7 @@ func TestProbe(t *testing.T) {
 			assert.NoError(t, err)
 		})
 	}
-	d, err := at.NewDriver(at.Quectel)
+	d, err := modem.NewDriver(quectel.Name)
 	require.NoError(t, err)
 	d.ProbePort = "/dev/no-such-modem"
 	assert.ErrorIs(t, d.Probe(context.Background()), driver.ErrSkip)
@@ -111,9 +114,9 @@ func TestProbe(t *testing.T) {
 // Dialers of one port share the modem; it stays up while one is open.
 func TestDialersShareTheModem(t *testing.T) {
 	sim := startSim(t, atsim.Config{Dialect: atsim.DialectQuectel})
-	d, err := at.NewDriver(at.Quectel)
+	d, err := modem.NewDriver(quectel.Name)
 	require.NoError(t, err)
-	cfg, err := json.Marshal(at.Config{Port: sim.Path()})
+	cfg, err := json.Marshal(modem.Config{Port: sim.Path()})
 	require.NoError(t, err)
 	dl1, err := d.Open(cfg)
 	require.NoError(t, err)
@@ -127,10 +130,10 @@ func TestDialersShareTheModem(t *testing.T) {
 	require.NoError(t, err)
 	roundTrip(t, c1, []byte("one"))
 	roundTrip(t, c2, []byte("two"))
-	m1, _ := dl1.(*at.Dialer).Modem(ctx)
-	m2, _ := dl2.(*at.Dialer).Modem(ctx)
+	m1, _ := dl1.(*modem.Dialer).Modem(ctx)
+	m2, _ := dl2.(*modem.Dialer).Modem(ctx)
 	assert.Same(t, m1, m2)
-	assert.NotEmpty(t, dl1.(*at.Dialer).Version())
+	assert.NotEmpty(t, dl1.(*modem.Dialer).Version())
 	assert.Contains(t, d.Version(), "on "+sim.Path(), "iotd drivers shows the open modem")
 	assert.Contains(t, d.Version(), m1.Info().Model)
 
@@ -146,7 +149,7 @@ func TestDialersShareTheModem(t *testing.T) {
 
 func TestCapabilities(t *testing.T) {
 	sim := startSim(t, atsim.Config{Dialect: atsim.DialectQuectel})
-	m, err := openModem(t, at.Quectel, sim, at.Config{})
+	m, err := openModem(t, quectel.Name, sim, modem.Config{})
 	require.NoError(t, err)
 	echo := newEchoServer(t)
 	c := dial(t, m, echo.addr())
@@ -189,7 +192,7 @@ func TestTLSOverModemSocket(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
 			sim := startSim(t, atsim.Config{Dialect: d, Hosts: map[string]string{"localhost": "127.0.0.1"}})
-			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
+			m, err := openModem(t, d, sim, modem.Config{APN: "internet"})
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), guard)
 			defer cancel()

@@ -1,4 +1,4 @@
-package at
+package modem
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/serial"
 )
 
@@ -34,8 +35,9 @@ type Info struct {
 // every later call: open a new Modem.
 type Modem struct {
 	cfg  Config
-	d    dialect
-	eng  *Engine
+	d    Dialect
+	t    Traits // d.Traits(), read once
+	eng  *at.Engine
 	log  *slog.Logger
 	ctx  context.Context // ends when the modem closes
 	stop context.CancelFunc
@@ -43,7 +45,7 @@ type Modem struct {
 	upC  chan struct{} // held by the bring-up in progress
 
 	mu    sync.Mutex // guards the fields below
-	socks map[int]*sockConn
+	socks map[int]*Socket
 	info  Info
 	gen   int // bumped by every reboot
 	upGen int // gen of the last bring-up, -1 before the first
@@ -100,15 +102,16 @@ func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, 
 	if err != nil {
 		return nil, err
 	}
-	log = log.With("dialect", d.name())
-	m := &Modem{cfg: cfg, d: d, log: log, socks: map[int]*sockConn{}, upGen: -1, upC: make(chan struct{}, 1)}
-	m.info.Dialect = d.name()
+	t := d.Traits()
+	log = log.With("dialect", t.Name)
+	m := &Modem{cfg: cfg, d: d, t: t, log: log, socks: map[int]*Socket{}, upGen: -1, upC: make(chan struct{}, 1)}
+	m.info.Dialect = t.Name
 	m.ctx, m.stop = context.WithCancel(context.Background())
-	opts := Options{LineEnd: d.lineEnd(), Finals: d.finals(), Timeout: cfg.cmdTimeout(), Logger: log}
-	if d.nulBoot() {
+	opts := at.Options{LineEnd: t.lineEnd(), Finals: t.Finals, Timeout: cfg.cmdTimeout(), Logger: log}
+	if t.NULBoot {
 		opts.OnNULs = func() { m.rebooted("NUL bytes") }
 	}
-	m.eng = New(port, opts)
+	m.eng = at.New(port, opts)
 	// The reader may see a boot banner (OnNULs) before this function
 	// returns; rebooted ignores it until the modem is built, and taking
 	// m.mu here orders the fields above before anything it starts.
@@ -117,9 +120,9 @@ func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, 
 		m.built = true
 		m.mu.Unlock()
 	}()
-	for _, b := range d.banners() {
+	for _, b := range t.Banners {
 		banner := b
-		if err := m.eng.HandleURC(URC{Prefix: banner, Line: func(line string) int {
+		if err := m.eng.HandleURC(at.URC{Prefix: banner, Line: func(line string) int {
 			if line == banner {
 				m.rebooted(line)
 			}
@@ -128,7 +131,7 @@ func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, 
 			return nil, err
 		}
 	}
-	for _, u := range d.urcs(m) {
+	for _, u := range d.URCs(m) {
 		if err := m.eng.HandleURC(u); err != nil {
 			return nil, err
 		}
@@ -140,7 +143,7 @@ func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, 
 
 // Engine returns the modem's command engine, for commands the dialects do
 // not wrap (AT+CCLK?, AT+QNTP). Do not send socket commands through it.
-func (m *Modem) Engine() *Engine { return m.eng }
+func (m *Modem) Engine() *at.Engine { return m.eng }
 
 // Info returns what the modem said about itself at the last bring-up.
 func (m *Modem) Info() Info {
@@ -159,7 +162,13 @@ func (m *Modem) Signal(ctx context.Context) (driver.Signal, error) {
 	if err := m.alive(); err != nil {
 		return driver.Signal{}, err
 	}
-	return m.d.signal(ctx, m)
+	if sg, ok := m.d.(Signaler); ok {
+		return sg.Signal(ctx, m)
+	}
+	if m.t.Cellular {
+		return CSQ(ctx, m)
+	}
+	return driver.Signal{}, fmt.Errorf("at.%s: signal: %w: the module reports none", m.t.Name, driver.ErrNotSupported)
 }
 
 // Close fails every open socket with an error wrapping driver.ErrBadConn, stops the engine and closes the port. It is
@@ -234,7 +243,7 @@ func (m *Modem) rebooted(banner string) {
 	// with the module's state: fail them now rather than at their
 	// timeouts (AT+QIOPEN waits 150 s), and resync before the next
 	// command.
-	m.eng.interrupt(&RebootError{Banner: banner})
+	m.eng.Interrupt(&RebootError{Banner: banner})
 	lvl := slog.LevelWarn
 	if n == 0 {
 		lvl = slog.LevelInfo // also the power-on banner of a fresh modem
@@ -296,27 +305,31 @@ func (m *Modem) up(ctx context.Context) error {
 	return errors.New("at: the modem keeps rebooting during bring-up: check its power supply")
 }
 
-// do runs c with the modem's default timeout. A command abandoned after a
-// timeout leaves the engine out of step, and the engine resyncs before the
-// next command by itself.
-func (m *Modem) do(ctx context.Context, c Command) (*Response, error) {
+// Do runs c on the modem's engine, with the configured command timeout
+// when c has none. A command abandoned after a timeout leaves the engine
+// out of step, and the engine resyncs before the next command by itself;
+// a port that failed fails the modem (every later call wraps
+// driver.ErrBadConn).
+func (m *Modem) Do(ctx context.Context, c at.Command) (*at.Response, error) {
 	if c.Timeout == 0 {
 		c.Timeout = m.cfg.cmdTimeout()
 	}
 	r, err := m.eng.Do(ctx, c)
 	if err != nil && (errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV) || errors.Is(err, os.ErrClosed)) {
 		// The port is gone (unplugged); the reader may not know yet.
-		m.eng.stop(fmt.Errorf("%w: %w", ErrClosed, err))
+		m.eng.Fail(fmt.Errorf("%w: %w", at.ErrClosed, err))
 		return nil, errModemGone(err)
 	}
-	if errors.Is(err, ErrClosed) {
+	if errors.Is(err, at.ErrClosed) {
 		return nil, errModemGone(err)
 	}
 	return r, err
 }
 
-// bind registers s under id, so that the id's URCs reach it.
-func (m *Modem) bind(s *sockConn, id int) error {
+// Bind registers s under id, so that the id's URCs reach it. A dialect
+// whose module assigns ids (Limits.ModuleIDs) calls it in Open with the id
+// the module gave; it fails when the modem rebooted since the dial began.
+func (m *Modem) Bind(s *Socket, id int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.dead != nil {
@@ -334,7 +347,7 @@ func (m *Modem) bind(s *sockConn, id int) error {
 }
 
 // unbind forgets s.
-func (m *Modem) unbind(s *sockConn) {
+func (m *Modem) unbind(s *Socket) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.socks[s.id] == s {
@@ -343,7 +356,7 @@ func (m *Modem) unbind(s *sockConn) {
 }
 
 // sock returns the socket bound to id, or nil.
-func (m *Modem) sock(id int) *sockConn {
+func (m *Modem) sock(id int) *Socket {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.socks[id]
@@ -353,12 +366,12 @@ func (m *Modem) sock(id int) *sockConn {
 func (m *Modem) freeID() (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id := range m.d.sockets() {
+	for id := range m.t.Limits.Sockets {
 		if _, ok := m.socks[id]; !ok {
 			return id, nil
 		}
 	}
-	return 0, fmt.Errorf("at: all %d sockets of the modem are in use: close one first", m.d.sockets())
+	return 0, fmt.Errorf("at: all %d sockets of the modem are in use: close one first", m.t.Limits.Sockets)
 }
 
 // failAll fails every socket with err (the data path went down).
@@ -368,22 +381,25 @@ func (m *Modem) failAll(err error) {
 	m.failAllLocked(err)
 }
 
-// readable marks socket id as having data in the module (a "recv" URC).
-func (m *Modem) readable(id int) {
+// Readable reports that the module holds data for socket id (a "recv"
+// URC): the socket pulls it with the dialect's Recv.
+func (m *Modem) Readable(id int) {
 	if s := m.sock(id); s != nil {
 		s.markReadable()
 	}
 }
 
-// remoteClosed marks socket id as closed by the peer.
-func (m *Modem) remoteClosed(id int, reset error) {
+// RemoteClosed reports that the peer closed socket id: reads drain what
+// the module holds, then return io.EOF (or reset, when not nil).
+func (m *Modem) RemoteClosed(id int, reset error) {
 	if s := m.sock(id); s != nil {
 		s.markEOF(reset)
 	}
 }
 
-// pushed appends data the module pushed unasked for socket id.
-func (m *Modem) pushed(id int, data []byte) {
+// Pushed hands over data the module pushed unasked for socket id (a URC
+// that carries the data, as ESP-AT's +IPD in active mode).
+func (m *Modem) Pushed(id int, data []byte) {
 	if s := m.sock(id); s != nil {
 		s.push(data)
 	}

@@ -1,4 +1,4 @@
-package at
+package modem
 
 import (
 	"errors"
@@ -77,6 +77,7 @@ func errModemGone(cause error) error {
 	return fmt.Errorf("%w: the modem is gone: %w", driver.ErrBadConn, cause)
 }
 
-// errSendFull is a dialect's report that the module's send buffer is full:
-// the socket retries later (Quectel and ESP "SEND FAIL").
-var errSendFull = errors.New("at: the module's send buffer is full")
+// ErrSendFull is wrapped by a dialect's Send when the module's buffer is
+// full and nothing was sent (Quectel and ESP "SEND FAIL"): the socket
+// waits for it to drain and sends again.
+var ErrSendFull = errors.New("at: the module's send buffer is full")

@@ -1,4 +1,4 @@
-package at_test
+package modem_test
 
 import (
 	"context"
@@ -11,8 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/at/esp"
+	"github.com/iotd/iotd/drivers/at/modem"
+	"github.com/iotd/iotd/drivers/at/quectel"
+	"github.com/iotd/iotd/drivers/at/simcom"
+	"github.com/iotd/iotd/drivers/at/ublox"
 )
 
 // What a previous session, or the module itself, leaves on the line must
@@ -22,11 +26,11 @@ import (
 // openCommand is the command that connects a socket, as atsim counts it.
 func openCommand(dialect string) string {
 	switch dialect {
-	case at.Quectel:
+	case quectel.Name:
 		return "AT+QIOPEN"
-	case at.ESP:
+	case esp.Name:
 		return "AT+CIPSTART"
-	case at.SIMCom:
+	case simcom.Name:
 		return "AT+CIPOPEN"
 	}
 	return "AT+USOCO"
@@ -45,7 +49,7 @@ func opens(sim *atsim.Modem, dialect string) int {
 
 // bringUpCommand is a command of the dialect's bring-up.
 func bringUpCommand(dialect string) string {
-	if dialect == at.ESP {
+	if dialect == esp.Name {
 		return "AT+CWMODE"
 	}
 	return "AT+CPIN"
@@ -55,11 +59,11 @@ func bringUpCommand(dialect string) string {
 // first attempt does (the bring-up runs inside that dial).
 func firstDial(t *testing.T, dialect string, sim *atsim.Modem, addr string) (driver.Conn, error) {
 	t.Helper()
-	drv, err := at.NewDriver(dialect)
+	drv, err := modem.NewDriver(dialect)
 	require.NoError(t, err)
 	drv.Logger = testLogger(t)
-	cfg, err := json.Marshal(at.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password",
-		RegistrationTimeout: at.Duration(guard)})
+	cfg, err := json.Marshal(modem.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password",
+		RegistrationTimeout: modem.Duration(guard)})
 	require.NoError(t, err)
 	dl, err := drv.Open(cfg)
 	require.NoError(t, err)
@@ -74,10 +78,10 @@ func firstDial(t *testing.T, dialect string, sim *atsim.Modem, addr string) (dri
 }
 
 // modemUp starts a sim, brings a modem up on it and starts an echo peer.
-func modemUp(t *testing.T, dialect string) (*atsim.Modem, *at.Modem, *echoServer) {
+func modemUp(t *testing.T, dialect string) (*atsim.Modem, *modem.Modem, *echoServer) {
 	t.Helper()
 	sim := startSim(t, atsim.Config{Dialect: dialect})
-	m, err := openModem(t, dialect, sim, at.Config{APN: "internet"})
+	m, err := openModem(t, dialect, sim, modem.Config{APN: "internet"})
 	require.NoError(t, err)
 	return sim, m, newEchoServer(t)
 }
@@ -145,7 +149,7 @@ func TestDialFreesASocketStillInUse(t *testing.T) {
 			before, creates := opens(sim, d), sim.Stats().ByName["AT+USOCR"]
 			c := dial(t, m, echo.addr())
 			roundTrip(t, c, []byte("after the retry"))
-			if d == at.UBlox {
+			if d == ublox.Name {
 				// The module picks ids: no socket free, sweep, create again.
 				assert.Equal(t, 2, sim.Stats().ByName["AT+USOCR"]-creates)
 				assert.Len(t, sim.OpenSockets(), 1)

@@ -1,4 +1,4 @@
-package at_test
+package modem_test
 
 import (
 	"context"
@@ -13,10 +13,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect the tests use
+	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/serial"
 )
+
+// guard bounds every wait of a test so that a bug hangs nothing; it is not
+// a measurement.
+const guard = 10 * time.Second
 
 // testLogger logs to the test when IOTD_AT_DEBUG is set.
 func testLogger(t testing.TB) *slog.Logger {
@@ -40,7 +45,7 @@ func startSim(t testing.TB, cfg atsim.Config) *atsim.Modem {
 }
 
 // openModem brings a modem up on sim.
-func openModem(t testing.TB, dialect string, sim *atsim.Modem, cfg at.Config) (*at.Modem, error) {
+func openModem(t testing.TB, dialect string, sim *atsim.Modem, cfg modem.Config) (*modem.Modem, error) {
 	t.Helper()
 	cfg.Port = sim.Path()
 	if cfg.SSID == "" {
@@ -48,11 +53,11 @@ func openModem(t testing.TB, dialect string, sim *atsim.Modem, cfg at.Config) (*
 		cfg.SSID, cfg.WiFiPassword = "iotd-lab", "lab password"
 	}
 	if cfg.RegistrationTimeout == 0 {
-		cfg.RegistrationTimeout = at.Duration(3 * time.Second)
+		cfg.RegistrationTimeout = modem.Duration(3 * time.Second)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	m, err := at.OpenModem(ctx, dialect, cfg, testLogger(t))
+	m, err := modem.OpenModem(ctx, dialect, cfg, testLogger(t))
 	if err == nil {
 		t.Cleanup(func() { m.Close() })
 	}

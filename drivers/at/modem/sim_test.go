@@ -1,4 +1,4 @@
-package at_test
+package modem_test
 
 import (
 	"context"
@@ -15,11 +15,16 @@ import (
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/at/esp"
+	"github.com/iotd/iotd/drivers/at/modem"
+	"github.com/iotd/iotd/drivers/at/quectel"
+	"github.com/iotd/iotd/drivers/at/simcom"
+	"github.com/iotd/iotd/drivers/at/ublox"
 )
 
 // dialects are the dialects tested against atsim. A dialect is listed once
 // atsim serves it.
-var dialects = []string{at.Quectel, at.ESP, at.SIMCom, at.UBlox}
+var dialects = []string{quectel.Name, esp.Name, simcom.Name, ublox.Name}
 
 // variants run every data test unfragmented and with atsim cutting its
 // output into 1..8-byte fragments.
@@ -32,14 +37,14 @@ var variants = []struct {
 }
 
 // eachDialect runs f for every dialect and variant against a fresh sim.
-func eachDialect(t *testing.T, f func(t *testing.T, dialect string, sim *atsim.Modem, m *at.Modem)) {
+func eachDialect(t *testing.T, f func(t *testing.T, dialect string, sim *atsim.Modem, m *modem.Modem)) {
 	for _, d := range dialects {
 		for _, v := range variants {
 			t.Run(d+"/"+v.name, func(t *testing.T) {
 				// Fragmented output is slow (paused pieces), not busy.
 				t.Parallel()
 				sim := startSim(t, atsim.Config{Dialect: d, Faults: v.faults, Seed: 1})
-				m, err := openModem(t, d, sim, at.Config{APN: "internet"})
+				m, err := openModem(t, d, sim, modem.Config{APN: "internet"})
 				require.NoError(t, err)
 				f(t, d, sim, m)
 			})
@@ -47,7 +52,7 @@ func eachDialect(t *testing.T, f func(t *testing.T, dialect string, sim *atsim.M
 	}
 }
 
-func dial(t *testing.T, m *at.Modem, addr string) driver.Conn {
+func dial(t *testing.T, m *modem.Modem, addr string) driver.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
@@ -75,7 +80,7 @@ func TestBringUpFromPowerOn(t *testing.T) {
 			t.Parallel()
 			// atsim powers on with echo on and prints its boot banner.
 			sim := startSim(t, atsim.Config{Dialect: d})
-			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
+			m, err := openModem(t, d, sim, modem.Config{APN: "internet"})
 			require.NoError(t, err)
 			info := m.Info()
 			assert.Equal(t, d, info.Dialect)
@@ -93,7 +98,7 @@ func TestAutoDetect(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
-			m, err := openModem(t, at.Auto, sim, at.Config{APN: "internet"})
+			m, err := openModem(t, modem.Auto, sim, modem.Config{APN: "internet"})
 			require.NoError(t, err)
 			assert.Equal(t, d, m.Info().Dialect)
 		})
@@ -102,30 +107,30 @@ func TestAutoDetect(t *testing.T) {
 
 func TestBringUpErrors(t *testing.T) {
 	for _, d := range dialects {
-		if d == at.ESP {
+		if d == esp.Name {
 			continue
 		}
 		for _, tc := range []struct {
 			name   string
 			sim    atsim.Config
-			cfg    at.Config
+			cfg    modem.Config
 			kind   error
 			denied bool
 		}{
-			{name: "no SIM", sim: atsim.Config{SIM: atsim.SIMAbsent}, kind: at.ErrNoSIM},
-			{name: "SIM PIN, none configured", sim: atsim.Config{SIM: atsim.SIMPIN}, kind: at.ErrSIMLocked},
-			{name: "SIM PIN, wrong one", sim: atsim.Config{SIM: atsim.SIMPIN}, cfg: at.Config{PIN: "0000"}, kind: at.ErrSIMLocked},
-			{name: "SIM PIN, right one", sim: atsim.Config{SIM: atsim.SIMPIN}, cfg: at.Config{PIN: atsim.DefaultPIN}},
-			{name: "searching", sim: atsim.Config{Reg: atsim.RegSearching}, kind: at.ErrNotRegistered},
-			{name: "denied", sim: atsim.Config{Reg: atsim.RegDenied}, kind: at.ErrNotRegistered, denied: true},
+			{name: "no SIM", sim: atsim.Config{SIM: atsim.SIMAbsent}, kind: modem.ErrNoSIM},
+			{name: "SIM PIN, none configured", sim: atsim.Config{SIM: atsim.SIMPIN}, kind: modem.ErrSIMLocked},
+			{name: "SIM PIN, wrong one", sim: atsim.Config{SIM: atsim.SIMPIN}, cfg: modem.Config{PIN: "0000"}, kind: modem.ErrSIMLocked},
+			{name: "SIM PIN, right one", sim: atsim.Config{SIM: atsim.SIMPIN}, cfg: modem.Config{PIN: atsim.DefaultPIN}},
+			{name: "searching", sim: atsim.Config{Reg: atsim.RegSearching}, kind: modem.ErrNotRegistered},
+			{name: "denied", sim: atsim.Config{Reg: atsim.RegDenied}, kind: modem.ErrNotRegistered, denied: true},
 			{name: "roaming is registered", sim: atsim.Config{Reg: atsim.RegRoaming}},
-			{name: "no signal", sim: atsim.Config{Reg: atsim.RegSearching, Signal: 99}, kind: at.ErrNoSignal},
+			{name: "no signal", sim: atsim.Config{Reg: atsim.RegSearching, Signal: 99}, kind: modem.ErrNoSignal},
 		} {
 			t.Run(d+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
 				tc.sim.Dialect = d
 				sim := startSim(t, tc.sim)
-				tc.cfg.RegistrationTimeout = at.Duration(time.Second)
+				tc.cfg.RegistrationTimeout = modem.Duration(time.Second)
 				_, err := openModem(t, d, sim, tc.cfg)
 				if tc.kind == nil {
 					require.NoError(t, err)
@@ -133,7 +138,7 @@ func TestBringUpErrors(t *testing.T) {
 				}
 				require.Error(t, err)
 				assert.ErrorIs(t, err, tc.kind)
-				var se *at.SetupError
+				var se *modem.SetupError
 				require.ErrorAs(t, err, &se)
 				assert.Equal(t, tc.denied, se.Denied)
 				assert.Contains(t, err.Error(), ":", "the message names the cause and the fix")
@@ -146,7 +151,7 @@ func TestBringUpErrors(t *testing.T) {
 // Dial on a modem that is not registered fails as ErrUnreachable.
 func TestDialNotRegistered(t *testing.T) {
 	for _, d := range dialects {
-		if d == at.ESP {
+		if d == esp.Name {
 			continue
 		}
 		t.Run(d, func(t *testing.T) {
@@ -154,18 +159,18 @@ func TestDialNotRegistered(t *testing.T) {
 			sim := startSim(t, atsim.Config{Dialect: d, Reg: atsim.RegSearching})
 			port, err := openPort(sim)
 			require.NoError(t, err)
-			m, err := at.NewModem(context.Background(), port, d, at.Config{RegistrationTimeout: at.Duration(time.Second)}, testLogger(t))
+			m, err := modem.NewModem(context.Background(), port, d, modem.Config{RegistrationTimeout: modem.Duration(time.Second)}, testLogger(t))
 			require.NoError(t, err)
 			defer m.Close()
 			_, err = m.Dial(context.Background(), driver.Stream, "127.0.0.1:1")
 			assert.ErrorIs(t, err, driver.ErrUnreachable)
-			assert.ErrorIs(t, err, at.ErrNotRegistered)
+			assert.ErrorIs(t, err, modem.ErrNotRegistered)
 		})
 	}
 }
 
 func TestEchoAllByteValues(t *testing.T) {
-	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *at.Modem) {
+	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *modem.Modem) {
 		echo := newEchoServer(t)
 		c := dial(t, m, echo.addr())
 		all := make([]byte, 256)
@@ -181,7 +186,7 @@ func TestEchoAllByteValues(t *testing.T) {
 }
 
 func TestTransfer64KiB(t *testing.T) {
-	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *at.Modem) {
+	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *modem.Modem) {
 		echo := newEchoServer(t)
 		c := dial(t, m, echo.addr())
 		n := 64 << 10
@@ -196,7 +201,7 @@ func TestTransfer64KiB(t *testing.T) {
 func fragmented(t *testing.T) bool { return strings.HasSuffix(t.Name(), "/fragmented") }
 
 func TestTwoSocketsAtOnce(t *testing.T) {
-	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *at.Modem) {
+	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *modem.Modem) {
 		echo := newEchoServer(t)
 		a, b := dial(t, m, echo.addr()), dial(t, m, echo.addr())
 		assert.NotEqual(t, a.LocalAddr().String(), b.LocalAddr().String())
@@ -211,7 +216,7 @@ func TestTwoSocketsAtOnce(t *testing.T) {
 }
 
 func TestRemoteCloseIsEOF(t *testing.T) {
-	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *at.Modem) {
+	eachDialect(t, func(t *testing.T, _ string, _ *atsim.Modem, m *modem.Modem) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		defer ln.Close()
@@ -237,7 +242,7 @@ func TestRemoteCloseIsEOF(t *testing.T) {
 }
 
 func TestRebootMidTransfer(t *testing.T) {
-	eachDialect(t, func(t *testing.T, _ string, sim *atsim.Modem, m *at.Modem) {
+	eachDialect(t, func(t *testing.T, _ string, sim *atsim.Modem, m *modem.Modem) {
 		echo := newEchoServer(t)
 		c := dial(t, m, echo.addr())
 		roundTrip(t, c, []byte("before"))
@@ -263,7 +268,7 @@ func TestRebootMidTransfer(t *testing.T) {
 		}
 		require.Error(t, err)
 		assert.ErrorIs(t, err, driver.ErrBadConn)
-		var re *at.RebootError
+		var re *modem.RebootError
 		assert.ErrorAs(t, err, &re)
 		_, err = c.Write([]byte("x"))
 		assert.ErrorIs(t, err, driver.ErrBadConn, "every later call fails the same way")
@@ -278,7 +283,7 @@ func TestStallThenRecovery(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
-			m, err := openModem(t, d, sim, at.Config{APN: "internet", CommandTimeout: at.Duration(time.Second)})
+			m, err := openModem(t, d, sim, modem.Config{APN: "internet", CommandTimeout: modem.Duration(time.Second)})
 			require.NoError(t, err)
 			echo := newEchoServer(t)
 			c := dial(t, m, echo.addr())
@@ -316,7 +321,7 @@ func TestGarbageAndURCsInResponses(t *testing.T) {
 			sim := startSim(t, atsim.Config{Dialect: d, Seed: 7, Faults: []atsim.Fault{
 				{Kind: atsim.Garbage}, {Kind: atsim.URCInResponse}, {Kind: atsim.Fragment},
 			}})
-			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
+			m, err := openModem(t, d, sim, modem.Config{APN: "internet"})
 			require.NoError(t, err)
 			echo := newEchoServer(t)
 			a, b := dial(t, m, echo.addr()), dial(t, m, echo.addr())
@@ -331,7 +336,7 @@ func TestLostPrompt(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
-			m, err := openModem(t, d, sim, at.Config{APN: "internet", CommandTimeout: at.Duration(time.Second)})
+			m, err := openModem(t, d, sim, modem.Config{APN: "internet", CommandTimeout: modem.Duration(time.Second)})
 			require.NoError(t, err)
 			echo := newEchoServer(t)
 			c := dial(t, m, echo.addr())
@@ -352,7 +357,7 @@ func TestPortGoneIsBadConn(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
-			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
+			m, err := openModem(t, d, sim, modem.Config{APN: "internet"})
 			require.NoError(t, err)
 			echo := newEchoServer(t)
 			c := dial(t, m, echo.addr())
@@ -376,7 +381,7 @@ func TestDialErrors(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d, Hosts: map[string]string{"known.test": "127.0.0.1"}})
-			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
+			m, err := openModem(t, d, sim, modem.Config{APN: "internet"})
 			require.NoError(t, err)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
@@ -408,7 +413,7 @@ func TestCloseSemantics(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			sim := startSim(t, atsim.Config{Dialect: d})
-			m, err := openModem(t, d, sim, at.Config{APN: "internet"})
+			m, err := openModem(t, d, sim, modem.Config{APN: "internet"})
 			require.NoError(t, err)
 			echo := newEchoServer(t)
 			c := dial(t, m, echo.addr())

@@ -1,4 +1,4 @@
-package at
+package modem
 
 import (
 	"context"
@@ -12,16 +12,17 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/at"
 )
 
-// sockConn is one socket inside the modem as a driver.Conn.
+// Socket is one socket inside the modem as a driver.Conn.
 //
 // Receive is pull mode: a URC marks the socket readable and Read asks the
 // module for the data, so nothing is lost while the host is slow. Deadlines
 // are honoured between modem commands; a command already on the wire runs
 // to its end (bounded by the command timeout), because abandoning it would
 // lose the data it carries.
-type sockConn struct {
+type Socket struct {
 	m         *Modem
 	transport driver.Transport
 	gen       int
@@ -42,37 +43,37 @@ type sockConn struct {
 	wake     chan struct{} // closed and replaced on every state change
 }
 
-func newSock(m *Modem, t driver.Transport, address string, gen int) *sockConn {
+func newSock(m *Modem, t driver.Transport, address string, gen int) *Socket {
 	proto := "tcp"
 	if t == driver.Datagram {
 		proto = "udp"
 	}
-	net := "at." + m.d.name() + "/" + proto
-	return &sockConn{
+	net := "at." + m.t.Name + "/" + proto
+	return &Socket{
 		m: m, transport: t, gen: gen,
 		laddr:    driver.Addr{Net: net, Address: "modem"},
 		raddr:    driver.Addr{Net: net, Address: address},
 		rdl:      newDeadline(),
 		wdl:      newDeadline(),
-		readable: true, // a "recv" URC may have come before the socket was bound
+		readable: true, // a "recv" at.URC may have come before the socket was bound
 		wake:     make(chan struct{}),
 	}
 }
 
 // notifyLocked wakes every waiter; s.mu is held.
-func (s *sockConn) notifyLocked() {
+func (s *Socket) notifyLocked() {
 	close(s.wake)
 	s.wake = make(chan struct{})
 }
 
-func (s *sockConn) markReadable() {
+func (s *Socket) markReadable() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.readable = true
 	s.notifyLocked()
 }
 
-func (s *sockConn) markEOF(reset error) {
+func (s *Socket) markEOF(reset error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.eof {
@@ -82,7 +83,7 @@ func (s *sockConn) markEOF(reset error) {
 	s.notifyLocked()
 }
 
-func (s *sockConn) push(data []byte) {
+func (s *Socket) push(data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.transport == driver.Datagram {
@@ -93,7 +94,7 @@ func (s *sockConn) push(data []byte) {
 	s.notifyLocked()
 }
 
-func (s *sockConn) failWith(err error) {
+func (s *Socket) failWith(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail == nil {
@@ -102,18 +103,28 @@ func (s *sockConn) failWith(err error) {
 	s.notifyLocked()
 }
 
-func (s *sockConn) opErr(op string, err error) error {
+func (s *Socket) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: s.raddr.Net, Source: s.laddr, Addr: s.raddr, Err: err}
 }
 
-func (s *sockConn) idString() string {
+func (s *Socket) idString() string { return strconv.Itoa(s.ID()) }
+
+// ID is the socket's id in the module: chosen before Open, or given by
+// [Modem.Bind] when the module assigns ids.
+func (s *Socket) ID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return strconv.Itoa(s.id)
+	return s.id
 }
 
+// Transport is driver.Stream (TCP) or driver.Datagram (UDP).
+func (s *Socket) Transport() driver.Transport { return s.transport }
+
+// Address is the "host:port" the socket was dialled to.
+func (s *Socket) Address() string { return s.raddr.Address }
+
 // Read implements net.Conn.
-func (s *sockConn) Read(p []byte) (int, error) {
+func (s *Socket) Read(p []byte) (int, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	for {
@@ -154,7 +165,7 @@ func (s *sockConn) Read(p []byte) (int, error) {
 			eof := s.eof
 			s.mu.Unlock()
 			if err := s.pull(eof); err != nil {
-				if errors.Is(err, ErrTimeout) && s.rdl.passed() {
+				if errors.Is(err, at.ErrTimeout) && s.rdl.passed() {
 					// The modem did not answer in time and the caller's
 					// deadline has passed meanwhile: that is what the
 					// caller asked to hear. The data, if any, is pulled
@@ -189,8 +200,8 @@ func (s *sockConn) Read(p []byte) (int, error) {
 }
 
 // pull asks the module for buffered data once.
-func (s *sockConn) pull(eof bool) error {
-	data, more, err := s.m.d.recv(s.m.ctx, s.m, s, s.m.d.maxRead())
+func (s *Socket) pull(eof bool) error {
+	data, more, err := s.m.d.Recv(s.m.ctx, s.m, s, s.m.t.Limits.MaxRead)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil || s.closed {
@@ -220,7 +231,7 @@ func (s *sockConn) pull(eof bool) error {
 
 // Write implements net.Conn. A stream write is split into the module's
 // per-command limit; a datagram write is one send.
-func (s *sockConn) Write(p []byte) (int, error) {
+func (s *Socket) Write(p []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	max := s.MaxPayload()
@@ -240,9 +251,9 @@ func (s *sockConn) Write(p []byte) (int, error) {
 			return 0, nil
 		}
 		chunk := p[off:min(len(p), off+max)]
-		n, err := s.m.d.send(s.m.ctx, s.m, s, chunk)
+		n, err := s.m.d.Send(s.m.ctx, s.m, s, chunk)
 		off += n
-		if errors.Is(err, errSendFull) {
+		if errors.Is(err, ErrSendFull) {
 			// The module's buffer is full: wait for it to drain.
 			s.mu.Lock()
 			wake := s.wake
@@ -269,7 +280,7 @@ func (s *sockConn) Write(p []byte) (int, error) {
 }
 
 // writable reports why nothing more may be written, or nil.
-func (s *sockConn) writable() error {
+func (s *Socket) writable() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -286,7 +297,7 @@ func (s *sockConn) writable() error {
 }
 
 // Close closes the module's socket and unblocks pending calls.
-func (s *sockConn) Close() error {
+func (s *Socket) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -303,7 +314,7 @@ func (s *sockConn) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(s.m.ctx, 30*time.Second)
 	defer cancel()
-	err := s.m.d.closeID(ctx, s.m, s.id)
+	err := s.m.d.Close(ctx, s.m, s.id)
 	s.m.unbind(s)
 	if err != nil && s.m.alive() == nil {
 		return s.opErr("close", err)
@@ -311,43 +322,43 @@ func (s *sockConn) Close() error {
 	return nil
 }
 
-func (s *sockConn) LocalAddr() net.Addr  { return s.laddr }
-func (s *sockConn) RemoteAddr() net.Addr { return s.raddr }
+func (s *Socket) LocalAddr() net.Addr  { return s.laddr }
+func (s *Socket) RemoteAddr() net.Addr { return s.raddr }
 
-func (s *sockConn) SetDeadline(t time.Time) error {
+func (s *Socket) SetDeadline(t time.Time) error {
 	s.rdl.set(t)
 	s.wdl.set(t)
 	return nil
 }
-func (s *sockConn) SetReadDeadline(t time.Time) error  { s.rdl.set(t); return nil }
-func (s *sockConn) SetWriteDeadline(t time.Time) error { s.wdl.set(t); return nil }
+func (s *Socket) SetReadDeadline(t time.Time) error  { s.rdl.set(t); return nil }
+func (s *Socket) SetWriteDeadline(t time.Time) error { s.wdl.set(t); return nil }
 
 // MaxPayload is the largest payload of one send command; for a datagram
 // socket also no more than one read returns, so datagrams stay whole.
-func (s *sockConn) MaxPayload() int {
+func (s *Socket) MaxPayload() int {
 	if s.transport == driver.Datagram {
-		return min(s.m.d.maxSend(), s.m.d.maxRead())
+		return min(s.m.t.Limits.MaxSend, s.m.t.Limits.MaxRead)
 	}
-	return s.m.d.maxSend()
+	return s.m.t.Limits.MaxSend
 }
 
 // Signal reports the modem's radio link quality.
-func (s *sockConn) Signal(ctx context.Context) (driver.Signal, error) { return s.m.Signal(ctx) }
+func (s *Socket) Signal(ctx context.Context) (driver.Signal, error) { return s.m.Signal(ctx) }
 
 // Version is the modem's firmware revision.
-func (s *sockConn) Version() string { return s.m.Info().Revision }
+func (s *Socket) Version() string { return s.m.Info().Revision }
 
 var (
-	_ driver.Conn           = (*sockConn)(nil)
-	_ driver.MaxPayloader   = (*sockConn)(nil)
-	_ driver.SignalReporter = (*sockConn)(nil)
-	_ driver.Versioner      = (*sockConn)(nil)
+	_ driver.Conn           = (*Socket)(nil)
+	_ driver.MaxPayloader   = (*Socket)(nil)
+	_ driver.SignalReporter = (*Socket)(nil)
+	_ driver.Versioner      = (*Socket)(nil)
 )
 
 // Dial opens a socket through the modem, bringing it up first if needed.
 // address is "host:port"; host may be a name, which the module resolves.
 func (m *Modem) Dial(ctx context.Context, t driver.Transport, address string) (driver.Conn, error) {
-	name := "at." + m.d.name()
+	name := "at." + m.t.Name
 	if t != driver.Stream && t != driver.Datagram {
 		return nil, fmt.Errorf("%s: dial %s: %w: transport %q", name, address, driver.ErrNotSupported, t)
 	}
@@ -359,7 +370,7 @@ func (m *Modem) Dial(ctx context.Context, t driver.Transport, address string) (d
 	if err != nil || port < 1 || port > 65535 {
 		return nil, fmt.Errorf("%s: dial %s: port %q is not a number in 1..65535", name, address, portStr)
 	}
-	if host == "" || !checkArg(host) || len(host) > 255 {
+	if host == "" || !at.CheckArg(host) || len(host) > 255 {
 		return nil, fmt.Errorf("%s: dial %s: %w: the host name cannot be sent to the modem", name, address, driver.ErrUnreachable)
 	}
 	up := func() error {
@@ -379,15 +390,15 @@ func (m *Modem) Dial(ctx context.Context, t driver.Transport, address string) (d
 	for attempt := 0; ; attempt++ {
 		s := newSock(m, t, address, m.generation())
 		var err error
-		if m.d.hostIDs() {
+		if !m.t.Limits.ModuleIDs {
 			var id int
 			if id, err = m.freeID(); err != nil {
 				return nil, fmt.Errorf("%s: dial %s: %w", name, address, err)
 			}
-			err = m.bind(s, id)
+			err = m.Bind(s, id)
 		}
 		if err == nil {
-			err = m.d.open(ctx, m, s, host, port)
+			err = m.d.Open(ctx, m, s, host, port)
 		}
 		if err == nil {
 			s.laddr.Address = "modem socket " + s.idString()
@@ -397,7 +408,7 @@ func (m *Modem) Dial(ctx context.Context, t driver.Transport, address string) (d
 		// A socket id left over from before (stale.go), or a reboot
 		// during the dial: free the id or bring the modem up again, and
 		// open once more.
-		if attempt > 0 || !m.retryDial(ctx, err) {
+		if attempt > 0 || !m.retryDial(ctx, s, err) {
 			return nil, fmt.Errorf("%s: dial %s: %w", name, address, err)
 		}
 		if err := up(); err != nil {

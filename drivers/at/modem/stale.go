@@ -1,4 +1,4 @@
-package at
+package modem
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/at"
 )
 
 // Sockets the module still holds.
@@ -29,30 +30,25 @@ import (
 //
 // No dial is lost to what a previous session left behind.
 
-// inUseError is a dialect's open failing because the module still holds
-// the socket id (id), or has no free socket left (id -1).
-type inUseError struct {
-	id  int
-	msg string
-}
-
-func (e *inUseError) Error() string { return "at: " + e.msg }
-
-// bearerDownError is a dialect's open failing because the data context
-// (or Wi-Fi) is down although the modem was up: the bearer went away
-// without a URC that said so, or before the dial noticed it. The dial
-// brings the data path up again and opens once more.
-type bearerDownError struct{ err error }
-
-func (e *bearerDownError) Error() string { return e.err.Error() }
-func (e *bearerDownError) Unwrap() error { return e.err }
+var (
+	// ErrInUse is wrapped by a dialect's Open failing because the module
+	// still holds the socket id, or has none free: the dial frees the id
+	// (or, when the module assigns ids, every id no socket of ours owns)
+	// and opens once more.
+	ErrInUse = errors.New("at: the module still holds the socket")
+	// ErrBearerDown is wrapped by a dialect's Open failing because the
+	// data context (or Wi-Fi) is down although the modem was up: the
+	// bearer went away without a URC that said so, or before the dial
+	// noticed. The dial brings the data path up again and opens once more.
+	ErrBearerDown = errors.New("at: the data context is down")
+)
 
 // sweep closes every socket the module holds that no socket of ours owns,
 // and returns how many it closed. Only a dead port or an ended ctx is an
 // error: a module that cannot list its sockets is left as it is (a dial
 // that meets a socket in use frees it then).
 func (m *Modem) sweep(ctx context.Context, why string) (int, error) {
-	ids, err := m.d.held(ctx, m)
+	ids, err := m.d.Held(ctx, m)
 	if err != nil {
 		if ctx.Err() != nil || m.alive() != nil {
 			return 0, fmt.Errorf("at: listing the modem's sockets: %w", err)
@@ -66,7 +62,7 @@ func (m *Modem) sweep(ctx context.Context, why string) (int, error) {
 			continue
 		}
 		m.log.Info("at: closing a socket the modem still holds", "socket", id, "why", why)
-		if err := m.d.closeID(ctx, m, id); err != nil {
+		if err := m.d.Close(ctx, m, id); err != nil {
 			if ctx.Err() != nil || m.alive() != nil {
 				return closed, fmt.Errorf("at: closing socket %d the modem still holds: %w", id, err)
 			}
@@ -80,22 +76,21 @@ func (m *Modem) sweep(ctx context.Context, why string) (int, error) {
 
 // retryDial reports whether a dial whose open failed with err should open
 // once more, after freeing what stood in the way.
-func (m *Modem) retryDial(ctx context.Context, err error) bool {
-	var iu *inUseError
+func (m *Modem) retryDial(ctx context.Context, s *Socket, err error) bool {
 	var re *RebootError
-	var bd *bearerDownError
 	switch {
-	case errors.As(err, &bd):
+	case errors.Is(err, ErrBearerDown):
 		m.log.Info("at: the data context is down; bringing it up again", "err", err)
-		m.invalidate(fmt.Errorf("%w: the data context went down: %w", driver.ErrBadConn, bd))
+		m.BearerLost(fmt.Errorf("%w: the data context went down: %w", driver.ErrBadConn, err))
 		return ctx.Err() == nil && m.alive() == nil
-	case errors.As(err, &iu) && iu.id >= 0:
-		if m.sock(iu.id) != nil {
+	case errors.Is(err, ErrInUse) && !m.t.Limits.ModuleIDs:
+		id := s.ID()
+		if m.sock(id) != nil {
 			return false // ours: the modem is right, the id is taken
 		}
-		m.log.Info("at: the modem still holds the socket id; closing it and opening again", "socket", iu.id)
-		return m.d.closeID(ctx, m, iu.id) == nil
-	case errors.As(err, &iu):
+		m.log.Info("at: the modem still holds the socket id; closing it and opening again", "socket", id)
+		return m.d.Close(ctx, m, id) == nil
+	case errors.Is(err, ErrInUse):
 		n, serr := m.sweep(ctx, "no free socket left")
 		return serr == nil && n > 0
 	case errors.As(err, &re):
@@ -106,16 +101,18 @@ func (m *Modem) retryDial(ctx context.Context, err error) bool {
 	return false
 }
 
-// idsFrom collects the ids (argument 0) of lines starting with prefix that
-// have at least minArgs arguments, sorted and without duplicates.
-func idsFrom(lines []string, prefix string, minArgs int) []int {
+// HeldIDs collects the socket ids (argument 0) of the lines starting with
+// prefix that have at least minArgs arguments, sorted and without
+// duplicates: what a [Dialect]'s Held reads from a listing such as
+// AT+QISTATE?.
+func HeldIDs(lines []string, prefix string, minArgs int) []int {
 	var ids []int
 	for _, l := range lines {
-		a := splitArgs(l, prefix)
+		a := at.SplitArgs(l, prefix)
 		if len(a) < minArgs {
 			continue
 		}
-		if id, ok := argInt(a, 0); ok && id >= 0 && id < 1<<16 && !slices.Contains(ids, id) {
+		if id, ok := at.ArgInt(a, 0); ok && id >= 0 && id < 1<<16 && !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}

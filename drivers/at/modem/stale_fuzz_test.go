@@ -1,16 +1,17 @@
-package at
+package modem_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/iotd/iotd/drivers/at/modem"
 )
 
 // FuzzHeldSocketLines feeds arbitrary module lines to the parsers that
 // read which socket ids a module holds (AT+QISTATE?, AT+CIPOPEN?,
-// AT+CIPSTATE?, AT+CIPSTATUS, AT+USOCTL) and that tell a SIMCom result
-// URC from a read command's line: nothing panics, the ids are sorted,
-// distinct and in range, and each comes from a line that names it.
+// AT+CIPSTATE?, AT+CIPSTATUS, AT+USOCTL): nothing panics, and the ids are
+// sorted, distinct and in range.
 func FuzzHeldSocketLines(f *testing.F) {
 	for _, s := range []string{
 		"+QISTATE: 0,\"TCP\",\"1.2.3.4\",80,0,2,1,0,0,\"usbat\"\n+QISTATE: 11,\"UDP\",\"h\",1,2,4,1,11,0,\"uart1\"",
@@ -25,23 +26,13 @@ func FuzzHeldSocketLines(f *testing.F) {
 		lines := strings.Split(in, "\n")
 		for _, p := range []string{"+QISTATE", "+CIPOPEN", "+CIPSTATE", "+CIPSTATUS", "+USOCTL"} {
 			for _, min := range []int{2, 3} {
-				ids := idsFrom(lines, p, min)
+				ids := modem.HeldIDs(lines, p, min)
 				if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
-					t.Fatalf("idsFrom(%q) = %v: not sorted and distinct", p, ids)
+					t.Fatalf("HeldIDs(%q) = %v: not sorted and distinct", p, ids)
 				}
 				for _, id := range ids {
 					if id < 0 || id >= 1<<16 {
-						t.Fatalf("idsFrom(%q) = %v: id out of range", p, ids)
-					}
-				}
-			}
-		}
-		for _, l := range lines {
-			for _, id := range []string{"0", "1", "11"} {
-				if simcomResult(l, "+CIPOPEN", id) {
-					a := splitArgs(l, "+CIPOPEN")
-					if len(a) != 2 || a[0] != id {
-						t.Fatalf("simcomResult took %q for link %s", l, id)
+						t.Fatalf("HeldIDs(%q) = %v: id out of range", p, ids)
 					}
 				}
 			}

@@ -1,4 +1,4 @@
-package at_test
+package modem_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/drivers/at/modem"
+	"github.com/iotd/iotd/drivers/at/simcom"
 )
 
 // A modem outlives the process that used it: after a crash (or a killed
@@ -43,7 +45,7 @@ func TestSIMComReusesALinkLeftOpen(t *testing.T) {
 	eng.Close()
 	port.Close()
 
-	m, err := openModem(t, at.SIMCom, sim, at.Config{APN: "cmnet"})
+	m, err := openModem(t, simcom.Name, sim, modem.Config{APN: "cmnet"})
 	require.NoError(t, err)
 	c, err := m.Dial(ctx, driver.Stream, echo.addr())
 	require.NoError(t, err, "the stale link is closed and opened again")

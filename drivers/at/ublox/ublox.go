@@ -1,4 +1,4 @@
-package at
+package ublox
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/drivers/at"
+	"github.com/iotd/iotd/drivers/at/modem"
 )
 
 // ublox is the u-blox SARA-R4/R5 socket set (AT-MODEMS.md §1.7): the
@@ -17,40 +19,55 @@ import (
 // binary write after the "@" prompt (50 ms guard), +UUSORD and AT+USORD.
 type ublox struct{}
 
-func (*ublox) name() string      { return UBlox }
-func (*ublox) lineEnd() string   { return "\r" }
-func (*ublox) cellular() bool    { return true }
-func (*ublox) banners() []string { return []string{"+UUSTARTUP", "RDY"} }
-func (*ublox) nulBoot() bool     { return true }
-func (*ublox) sockets() int      { return 7 }
-func (*ublox) hostIDs() bool     { return false }
-func (*ublox) maxSend() int      { return 1024 }
-func (*ublox) maxRead() int      { return 1024 }
-func (*ublox) finals() []Final   { return nil }
+// Name is the dialect's name: the driver is "at.ublox".
+const Name = "ublox"
 
-func (*ublox) urcs(m *Modem) []URC {
-	return []URC{
+func init() { modem.MustRegister(New) }
+
+// New returns the dialect, for [modem.Register] (which init has done).
+func New() modem.Dialect { return &ublox{} }
+
+func (*ublox) Traits() modem.Traits {
+	return modem.Traits{
+		Name:     Name,
+		Identify: []string{"u-blox", "ublox", "sara-"},
+		Cellular: true,
+		Banners:  []string{"+UUSTARTUP", "RDY"},
+		NULBoot:  true,
+		Limits: modem.Limits{
+			Sockets: 7, ModuleIDs: true, MaxSend: 1024, MaxRead: 1024,
+			Conformance: map[string]string{
+				"D01": "u-blox sends at most 1024 bytes in one datagram (AT+USOWR/USOST), the suite sends 1200",
+				"S03": "1 MiB in 1024-byte writes, each after the 50 ms the module wants after its \"@\" prompt, takes about a minute: longer than the suite's bound",
+				"S15": "nettest's BasicIO moves 1 MiB: as S03",
+			},
+		},
+	}
+}
+
+func (*ublox) URCs(m *modem.Modem) []at.URC {
+	return []at.URC{
 		{Prefix: "+UUSORD:", Line: func(line string) int {
-			if id, ok := argInt(splitArgs(line, "+UUSORD"), 0); ok {
-				m.readable(id)
+			if id, ok := at.ArgInt(at.SplitArgs(line, "+UUSORD"), 0); ok {
+				m.Readable(id)
 			}
 			return 0
 		}},
 		{Prefix: "+UUSORF:", Line: func(line string) int {
-			if id, ok := argInt(splitArgs(line, "+UUSORF"), 0); ok {
-				m.readable(id)
+			if id, ok := at.ArgInt(at.SplitArgs(line, "+UUSORF"), 0); ok {
+				m.Readable(id)
 			}
 			return 0
 		}},
 		{Prefix: "+UUSOCL:", Line: func(line string) int {
-			if id, ok := argInt(splitArgs(line, "+UUSOCL"), 0); ok {
-				m.remoteClosed(id, nil)
+			if id, ok := at.ArgInt(at.SplitArgs(line, "+UUSOCL"), 0); ok {
+				m.RemoteClosed(id, nil)
 			}
 			return 0
 		}},
 		{Prefix: "+UUPSDD:", Line: func(string) int {
-			m.log.Warn("at: the network deactivated the data context; sockets are gone")
-			m.invalidate(fmt.Errorf("%w: the network deactivated the data context (+UUPSDD)", driver.ErrBadConn))
+			m.Log().Warn("at: the network deactivated the data context; sockets are gone")
+			m.BearerLost(fmt.Errorf("%w: the network deactivated the data context (+UUPSDD)", driver.ErrBadConn))
 			return 0
 		}},
 		// Only here to end the header where the quoted data starts; the
@@ -61,33 +78,33 @@ func (*ublox) urcs(m *Modem) []URC {
 
 // ubloxContextUp reports whether context 1 is active (AT+CGACT?); an
 // unanswered query counts as up, so that it sends no dial into a bring-up.
-func ubloxContextUp(ctx context.Context, m *Modem) bool {
-	r, err := m.do(ctx, Command{Text: "AT+CGACT?"})
+func ubloxContextUp(ctx context.Context, m *modem.Modem) bool {
+	r, err := m.Do(ctx, at.Command{Text: "AT+CGACT?"})
 	if err != nil {
 		return true
 	}
 	for _, l := range r.Lines {
-		if a := splitArgs(l, "+CGACT"); len(a) >= 2 && a[0] == "1" {
+		if a := at.SplitArgs(l, "+CGACT"); len(a) >= 2 && a[0] == "1" {
 			return a[1] == "1"
 		}
 	}
 	return false
 }
 
-func (*ublox) attach(ctx context.Context, m *Modem) error {
-	c := m.cfg
-	if _, err := m.do(ctx, Command{Text: "AT+CGDCONT=1,\"IP\"," + quote(c.APN)}); err != nil {
-		return attachErr("defining the data context (AT+CGDCONT)", err)
+func (*ublox) Attach(ctx context.Context, m *modem.Modem) error {
+	c := m.Config()
+	if _, err := m.Do(ctx, at.Command{Text: "AT+CGDCONT=1,\"IP\"," + at.Quote(c.APN)}); err != nil {
+		return modem.AttachError("defining the data context (AT+CGDCONT)", err)
 	}
-	if r, err := m.do(ctx, Command{Text: "AT+CGACT?"}); err == nil {
+	if r, err := m.Do(ctx, at.Command{Text: "AT+CGACT?"}); err == nil {
 		for _, l := range r.Lines {
-			if a := splitArgs(l, "+CGACT"); len(a) >= 2 && a[0] == "1" && a[1] == "1" {
+			if a := at.SplitArgs(l, "+CGACT"); len(a) >= 2 && a[0] == "1" && a[1] == "1" {
 				return nil
 			}
 		}
 	}
-	if _, err := m.do(ctx, Command{Text: "AT+CGACT=1,1", Timeout: 150 * time.Second}); err != nil {
-		return attachErr("activating the data context (AT+CGACT=1,1)", err)
+	if _, err := m.Do(ctx, at.Command{Text: "AT+CGACT=1,1", Timeout: 150 * time.Second}); err != nil {
+		return modem.AttachError("activating the data context (AT+CGACT=1,1)", err)
 	}
 	return nil
 }
@@ -103,19 +120,19 @@ func soErr(code int) error {
 	return fmt.Errorf("%w: the connection failed (socket error %d)", driver.ErrRefused, code)
 }
 
-func (*ublox) open(ctx context.Context, m *Modem, s *sockConn, host string, port int) error {
+func (*ublox) Open(ctx context.Context, m *modem.Modem, s *modem.Socket, host string, port int) error {
 	ip := host
 	if _, err := netip.ParseAddr(host); err != nil {
-		r, err := m.do(ctx, Command{Text: "AT+UDNSRN=0," + quote(host), Timeout: 70 * time.Second})
+		r, err := m.Do(ctx, at.Command{Text: "AT+UDNSRN=0," + at.Quote(host), Timeout: 70 * time.Second})
 		if err != nil {
-			if errors.Is(err, ErrError) || errors.As(err, new(*CMEError)) {
+			if errors.Is(err, at.ErrError) || errors.As(err, new(*at.CMEError)) {
 				return fmt.Errorf("%w: the module could not resolve %q: %w", driver.ErrUnreachable, host, err)
 			}
 			return err
 		}
 		ip = ""
 		for _, l := range r.Lines {
-			if a := splitArgs(l, "+UDNSRN"); len(a) > 0 && ip == "" {
+			if a := at.SplitArgs(l, "+UDNSRN"); len(a) > 0 && ip == "" {
 				ip = a[0]
 			}
 		}
@@ -124,82 +141,82 @@ func (*ublox) open(ctx context.Context, m *Modem, s *sockConn, host string, port
 		}
 	}
 	proto := "6"
-	if s.transport == driver.Datagram {
+	if s.Transport() == driver.Datagram {
 		proto = "17"
 	}
-	r, err := m.do(ctx, Command{Text: "AT+USOCR=" + proto})
+	r, err := m.Do(ctx, at.Command{Text: "AT+USOCR=" + proto})
 	if err != nil {
-		if errors.As(err, new(*CMEError)) {
+		if errors.As(err, new(*at.CMEError)) {
 			// Either the data context is down (SARA-R4 reports a
 			// network-side deactivation with no URC the driver
 			// enables) or all seven sockets are taken by a previous
 			// session: the dial brings the context up again, or sweeps
 			// the sockets, and tries once more.
 			if !ubloxContextUp(ctx, m) {
-				return &bearerDownError{fmt.Errorf("%w: creating a socket: the data context is down: %w", driver.ErrUnreachable, err)}
+				return fmt.Errorf("%w: %w: creating a socket: %w", modem.ErrBearerDown, driver.ErrUnreachable, err)
 			}
-			return &inUseError{id: -1, msg: fmt.Sprintf("creating a socket (the modem may have none free): %v", err)}
+			return fmt.Errorf("%w: creating a socket (the modem may have none free): %w", modem.ErrInUse, err)
 		}
 		return fmt.Errorf("creating a socket: %w", err)
 	}
 	id := -1
 	for _, l := range r.Lines {
-		if v, ok := argInt(splitArgs(l, "+USOCR"), 0); ok {
+		if v, ok := at.ArgInt(at.SplitArgs(l, "+USOCR"), 0); ok {
 			id = v
 		}
 	}
 	if id < 0 {
 		return fmt.Errorf("creating a socket: no +USOCR id in the answer")
 	}
-	if err := m.bind(s, id); err != nil {
+	if err := m.Bind(s, id); err != nil {
 		return err
 	}
 	sid := strconv.Itoa(id)
-	if s.transport == driver.Datagram {
+	if s.Transport() == driver.Datagram {
 		// A UDP "connect" only sets the peer of AT+USOWR; it answers at
 		// once and sends no +UUSOCO.
-		if _, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+USOCO=%d,%s,%d", id, quote(ip), port)}); err != nil {
-			cctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+		if _, err := m.Do(ctx, at.Command{Text: fmt.Sprintf("AT+USOCO=%d,%s,%d", id, at.Quote(ip), port)}); err != nil {
+			cctx, cancel := context.WithTimeout(m.Context(), 30*time.Second)
 			defer cancel()
-			_, _ = m.do(cctx, Command{Text: "AT+USOCL=" + sid, Timeout: 30 * time.Second})
+			_, _ = m.Do(cctx, at.Command{Text: "AT+USOCL=" + sid, Timeout: 30 * time.Second})
 			return fmt.Errorf("%w: setting the UDP peer: %w", driver.ErrUnreachable, err)
 		}
 		return nil
 	}
-	r, err = m.do(ctx, Command{Text: fmt.Sprintf("AT+USOCO=%d,%s,%d,1", id, quote(ip), port), Await: func(l string) bool {
-		a := splitArgs(l, "+UUSOCO")
+	r, err = m.Do(ctx, at.Command{Text: fmt.Sprintf("AT+USOCO=%d,%s,%d,1", id, at.Quote(ip), port), Await: func(l string) bool {
+		a := at.SplitArgs(l, "+UUSOCO")
 		return strings.HasPrefix(l, "+UUSOCO") && len(a) >= 2 && a[0] == sid
 	}, AwaitTimeout: 120 * time.Second})
 	if err == nil {
-		code, ok := argInt(splitArgs(r.Result, "+UUSOCO"), 1)
+		code, ok := at.ArgInt(at.SplitArgs(r.Result, "+UUSOCO"), 1)
 		if ok && code == 0 {
 			return nil
 		}
 		err = soErr(code)
-	} else if errors.Is(err, ErrTimeout) {
+	} else if errors.Is(err, at.ErrTimeout) {
 		err = fmt.Errorf("%w: no +UUSOCO result: %w", driver.ErrUnreachable, err)
 	}
-	cctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(m.Context(), 30*time.Second)
 	defer cancel()
-	_, _ = m.do(cctx, Command{Text: "AT+USOCL=" + sid, Timeout: 30 * time.Second})
+	_, _ = m.Do(cctx, at.Command{Text: "AT+USOCL=" + sid, Timeout: 30 * time.Second})
 	return err
 }
 
-func (*ublox) send(ctx context.Context, m *Modem, s *sockConn, p []byte) (int, error) {
-	r, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+USOWR=%d,%d", s.id, len(p)), Payload: p, PromptDelay: 50 * time.Millisecond})
-	var cme *CMEError
+func (*ublox) Send(ctx context.Context, m *modem.Modem, s *modem.Socket, p []byte) (int, error) {
+	r, err := m.Do(ctx, at.Command{Text: fmt.Sprintf("AT+USOWR=%d,%d", s.ID(), len(p)), Payload: p, PromptDelay: 50 * time.Millisecond})
+	var cme *at.CMEError
 	switch {
 	case errors.As(err, &cme) && cme.Code == 11:
-		return 0, errSendFull
-	case errors.Is(err, ErrError) || errors.As(err, &cme):
+		return 0, modem.ErrSendFull
+	case errors.Is(err, at.ErrError) || errors.As(err, &cme):
 		return 0, fmt.Errorf("%w: the modem refused to send (the socket is down): %w", driver.ErrReset, err)
 	case err != nil:
 		return 0, err
 	}
 	for _, l := range r.Lines {
-		if n, ok := argInt(splitArgs(l, "+USOWR"), 1); ok {
+		if n, ok := at.ArgInt(at.SplitArgs(l, "+USOWR"), 1); ok {
 			if n == 0 {
-				return 0, errSendFull
+				return 0, modem.ErrSendFull
 			}
 			return min(n, len(p)), nil
 		}
@@ -207,32 +224,32 @@ func (*ublox) send(ctx context.Context, m *Modem, s *sockConn, p []byte) (int, e
 	return len(p), nil
 }
 
-func (*ublox) recv(ctx context.Context, m *Modem, s *sockConn, max int) ([]byte, bool, error) {
-	r, err := m.do(ctx, Command{
-		Text: fmt.Sprintf("AT+USORD=%d,%d", s.id, max),
+func (*ublox) Recv(ctx context.Context, m *modem.Modem, s *modem.Socket, limit int) ([]byte, bool, error) {
+	r, err := m.Do(ctx, at.Command{
+		Text: fmt.Sprintf("AT+USORD=%d,%d", s.ID(), limit),
 		Raw: func(line string) int {
 			if !strings.HasPrefix(line, "+USORD") || !strings.HasSuffix(line, `"`) {
 				return 0
 			}
-			return max0(lenHeader(line, "+USORD", 1))
+			return max(at.LenHeader(line, "+USORD", 1), 0)
 		},
 	})
 	if err != nil {
-		var cme *CMEError
-		if errors.Is(err, ErrError) || errors.As(err, &cme) {
+		var cme *at.CMEError
+		if errors.Is(err, at.ErrError) || errors.As(err, &cme) {
 			return nil, false, nil // the socket is gone: nothing more to read
 		}
 		return nil, false, err
 	}
-	return r.Data, len(r.Data) == max, nil
+	return r.Data, len(r.Data) == limit, nil
 }
 
-func (*ublox) closeID(ctx context.Context, m *Modem, id int) error {
+func (*ublox) Close(ctx context.Context, m *modem.Modem, id int) error {
 	// Synchronous: an asynchronous close would send +UUSOCL later, which
 	// could reach a new socket given the same id.
-	_, err := m.do(ctx, Command{Text: "AT+USOCL=" + strconv.Itoa(id), Timeout: 30 * time.Second})
-	var cme *CMEError
-	if errors.Is(err, ErrError) || errors.As(err, &cme) {
+	_, err := m.Do(ctx, at.Command{Text: "AT+USOCL=" + strconv.Itoa(id), Timeout: 30 * time.Second})
+	var cme *at.CMEError
+	if errors.Is(err, at.ErrError) || errors.As(err, &cme) {
 		return nil // already closed
 	}
 	return err
@@ -241,22 +258,24 @@ func (*ublox) closeID(ctx context.Context, m *Modem, id int) error {
 // held asks each socket for its type (AT+USOCTL=<s>,0: "+USOCTL:
 // <s>,0,6|17"), which only a socket in use answers; SARA-R4/R5 have no
 // command that lists them (SARA-R4 AT manual UBX-17003787, +USOCTL).
-func (u *ublox) held(ctx context.Context, m *Modem) ([]int, error) {
+func (u *ublox) Held(ctx context.Context, m *modem.Modem) ([]int, error) {
 	var ids []int
-	for id := range u.sockets() {
-		r, err := m.do(ctx, Command{Text: fmt.Sprintf("AT+USOCTL=%d,0", id)})
-		var cme *CMEError
+	for id := range u.Traits().Limits.Sockets {
+		r, err := m.Do(ctx, at.Command{Text: fmt.Sprintf("AT+USOCTL=%d,0", id)})
+		var cme *at.CMEError
 		switch {
-		case errors.Is(err, ErrError) || errors.As(err, &cme):
+		case errors.Is(err, at.ErrError) || errors.As(err, &cme):
 			continue // not in use
 		case err != nil:
 			return nil, err
 		}
-		if held := idsFrom(r.Lines, "+USOCTL", 3); len(held) == 1 && held[0] == id {
+		if held := modem.HeldIDs(r.Lines, "+USOCTL", 3); len(held) == 1 && held[0] == id {
 			ids = append(ids, id)
 		}
 	}
 	return ids, nil
 }
 
-func (*ublox) signal(ctx context.Context, m *Modem) (driver.Signal, error) { return csqSignal(ctx, m) }
+func (*ublox) Signal(ctx context.Context, m *modem.Modem) (driver.Signal, error) {
+	return modem.CSQ(ctx, m)
+}

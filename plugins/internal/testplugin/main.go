@@ -23,7 +23,8 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/drivers/at"
+	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect
+	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/drivers/posix/dtls"
 	"github.com/iotd/iotd/plugins/internal/wire"
@@ -56,11 +57,11 @@ func main() {
 
 // atDrivers are the AT modem drivers when IOTD_TESTPLUGIN_AT=1 asks for
 // them, otherwise none.
-func atDrivers() []*at.Driver {
+func atDrivers() []*modem.Driver {
 	if os.Getenv("IOTD_TESTPLUGIN_AT") != "1" {
 		return nil
 	}
-	return at.Drivers()
+	return modem.Drivers()
 }
 
 // defaultHandler hands records to slog's default logger as it is when they
