@@ -1,6 +1,6 @@
 //go:build !iotd_omit_plugins
 
-package main
+package iotdcli
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package main
+package iotdcli
 
 import (
 	"encoding/json"
