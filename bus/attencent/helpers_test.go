@@ -2,9 +2,7 @@ package attencent_test
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -43,10 +41,8 @@ func startRig(t *testing.T, dialect string, faults ...atsim.Fault) *rig {
 	hub := hubtest.StartHub(t, nil)
 	info, err := hub.CreateDevice("TCPROD0001", "dev1", false)
 	require.NoError(t, err)
-	pem, err := os.ReadFile(hub.CAFile())
+	cas, err := hubtest.CAPool(hub)
 	require.NoError(t, err)
-	cas := x509.NewCertPool()
-	require.True(t, cas.AppendCertsFromPEM(pem))
 	modem, err := atsim.Start(context.Background(), atsim.Config{Dialect: dialect, Faults: faults, Seed: 3,
 		Tencent: atsim.TencentConfig{Broker: hub.TLSAddr(), RootCAs: cas}})
 	require.NoError(t, err)
