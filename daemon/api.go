@@ -346,7 +346,7 @@ func (d *Daemon) Status() Status {
 		ProductID:   d.device.ProductID,
 		Device:      d.device.DeviceName,
 		AuthMode:    d.device.AuthMode,
-		Link:        d.link.State(),
+		Link:        d.linkState(),
 		ClockOffset: d.clock.Offset(),
 		LastSync:    d.clock.LastSync(),
 		Trust:       trustStatus(d.contact.Trust, d.clock.Now()),

@@ -47,9 +47,12 @@ func (c *Config) validateChannel() error {
 		return &core.ConfigError{Source: "config", Field: field, Msg: msg}
 	}
 	switch c.channel() {
-	case ChannelMQTT, ChannelCoAP, ChannelWebSocket:
+	case ChannelMQTT, ChannelCoAP, ChannelWebSocket, ChannelATTencent:
 	default:
-		return bad("channel", fmt.Sprintf("%q: use mqtt, websocket or coap", c.Channel))
+		return bad("channel", fmt.Sprintf("%q: use mqtt, websocket, coap or at-tencent", c.Channel))
+	}
+	if err := c.validateATTencent(); err != nil {
+		return err
 	}
 	if err := c.WebSocket.validate(); err != nil {
 		return err
@@ -107,6 +110,9 @@ func (d *Daemon) coapLinkDefaults(name string, dc map[string]any) {
 // newUplink builds the uplink of the configured channel.
 func (d *Daemon) newUplink(b *bus.Bus, log *slog.Logger) (uplink, error) {
 	cfg := d.cfg
+	if cfg.channel() == ChannelATTencent {
+		return d.newATTencentUplink(b, log)
+	}
 	if cfg.channel() == ChannelCoAP {
 		cc := cfg.CoAP
 		cc.ProductID, cc.DeviceName = d.device.ProductID, d.device.DeviceName
@@ -148,6 +154,10 @@ func (d *Daemon) newUplink(b *bus.Bus, log *slog.Logger) (uplink, error) {
 // uplinkStatus fills the uplink's part of st.
 func (d *Daemon) uplinkStatus(st *Status) {
 	st.Channel = d.cfg.channel()
+	if d.module != nil {
+		d.atTencentStatus(st)
+		return
+	}
 	if d.coap != nil {
 		cs := d.coap.Status()
 		st.ConnectedSince, st.QueueDepth, st.Inflight = cs.ConnectedSince, cs.QueueDepth, cs.Inflight

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/iotd/iotd/bus/attencent"
 	coapup "github.com/iotd/iotd/bus/coap"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/hub"
@@ -64,6 +65,8 @@ type Config struct {
 	// CoAP shapes the CoAP channel (used when Channel is coap).
 	CoAP     coapup.Config  `yaml:"coap"`
 	Features FeaturesConfig `yaml:"features"`
+	// ATTencent configures channel at-tencent: the module's port.
+	ATTencent attencent.Config `yaml:"at_tencent"`
 	// Registration configures dynamic registration, which runs before the
 	// first connection when device_info.json has a product secret but no
 	// device credentials.

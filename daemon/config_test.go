@@ -35,7 +35,7 @@ func TestChannelConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"coap", "channel: coap\ncoap: {ack_timeout: 1s, max_retransmit: 3, need_response: true}\n", ""},
-		{"unknown channel", "channel: http\n", `c.yaml: channel: "http": use mqtt, websocket or coap`},
+		{"unknown channel", "channel: http\n", `c.yaml: channel: "http": use mqtt, websocket, coap or at-tencent`},
 		{"bad coap value", "coap: {max_retransmit: 50}\n", "c.yaml: coap.max_retransmit: 50 is out of range; use 1 to 20 (default 4)"},
 		{"unknown coap key", "coap: {ack: 1s}\n", `c.yaml: line 1: unknown key "ack"`},
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/bus/attencent"
 	coapup "github.com/iotd/iotd/bus/coap"
 	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/bus/outbox"
@@ -40,9 +41,10 @@ type Daemon struct {
 	clock    *core.Clock
 	link     *core.Link
 	uplink   uplink
-	mqtt     *mqttup.Uplink // set when the channel is mqtt
-	box      *outbox.Outbox // the durable outbox; nil when off
-	coap     *coapup.Uplink // set when the channel is coap
+	mqtt     *mqttup.Uplink    // set when the channel is mqtt
+	box      *outbox.Outbox    // the durable outbox; nil when off
+	coap     *coapup.Uplink    // set when the channel is coap
+	module   *attencent.Uplink // set when the channel is at-tencent
 	timesync *timesync.Sync
 	shadow   *shadow.Shadow
 	rrpc     *rrpc.RRPC
@@ -68,9 +70,12 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	var mqttOnly []string
+	var mqttOnly, hostOnly []string
 	if cfg.channel() == ChannelCoAP {
 		cfg, mqttOnly = withoutMQTTOnlyFeatures(cfg)
+	}
+	if cfg.channel() == ChannelATTencent {
+		cfg, hostOnly = withoutHostNetworkFeatures(cfg)
 	}
 	d := &Daemon{cfg: cfg, reg: reg, log: log, device: dev, clock: &core.Clock{}, ready: make(chan struct{})}
 
@@ -89,7 +94,9 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.log = log
-	d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, Bus: b})
+	if cfg.channel() != ChannelATTencent { // the module is the link
+		d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, Bus: b})
+	}
 	if err != nil {
 		b.Close()
 		return nil, err
@@ -108,6 +115,7 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		log.Warn("channel coap: features that need MQTT downlink are off: "+strings.Join(mqttOnly, ", ")+"; OTA and publishing work (use channel: mqtt for the rest)",
 			"disabled", mqttOnly)
 	}
+	logHostNetworkOff(log, hostOnly)
 	d.timesync, err = timesync.New(cfg.Features.TimeSync, b, d.clock, dev.ProductID, dev.DeviceName, log)
 	if err == nil {
 		d.shadow, err = shadow.New(cfg.Features.Shadow, b, dev.ProductID, dev.DeviceName, log)
@@ -150,6 +158,9 @@ func (d *Daemon) closeOutbox() {
 func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 	lc := d.cfg.Link
 	channel := d.cfg.channel()
+	if channel == ChannelATTencent {
+		return core.LinkConfig{}, d.atTencentContact()
+	}
 	region, err := d.cfg.region(d.device)
 	if err != nil {
 		return core.LinkConfig{}, err
@@ -307,7 +318,7 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 		socket = d.cfg.SocketPath()
 	}
 	d.log.Info("iotd starting", "version", Version, "device", d.device.ClientID(),
-		"auth", d.device.AuthMode, "channel", d.cfg.channel(), "driver", d.link.Driver(), "endpoint", d.link.Address(),
+		"auth", d.device.AuthMode, "channel", d.cfg.channel(), "driver", d.contact.Driver, "endpoint", d.contact.Endpoint,
 		"region", d.contact.Region, "trust", d.contact.Trust.From, "socket", socket)
 	for _, w := range trustStatus(d.contact.Trust, d.clock.Now()).Warnings {
 		d.log.Warn(w)

@@ -44,6 +44,9 @@ func (e *FirstContactError) Error() string {
 // walk connects: the hub keeps one connection per client id. Like
 // CheckConnect, FirstContact ends the daemon: it cannot Run afterwards.
 func (d *Daemon) FirstContact(ctx context.Context, w io.Writer) error {
+	if d.cfg.channel() == ChannelATTencent {
+		return d.moduleFirstContact(ctx, w)
+	}
 	lc, err := d.linkConfig()
 	if err != nil {
 		return err

@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/bus/attencent"
+	"github.com/iotd/iotd/core"
+)
+
+// ChannelATTencent is a module running Tencent's customised AT firmware:
+// the module is the MQTT client, iotd drives it over its serial port
+// (at_tencent section). Publishes, subscriptions and every feature built
+// on them work; those that need the host's own network are off.
+const ChannelATTencent = "at-tencent"
+
+// validateATTencent checks the at_tencent section when the channel is
+// at-tencent (the identity is checked once device_info.json is loaded).
+func (c *Config) validateATTencent() error {
+	if c.channel() != ChannelATTencent {
+		return nil
+	}
+	ac := c.ATTencent
+	ac.ProductID, ac.DeviceName, ac.DeviceSecret = "PRODUCT000", "-", "-" // filled from device_info.json later
+	if ac.Port == "" {
+		return &core.ConfigError{Source: "config", Field: "at_tencent.port", Msg: "empty; channel at-tencent needs the module's serial port, e.g. /dev/ttyUSB0"}
+	}
+	ac.KeepAlive = c.MQTT.KeepAlive
+	if err := ac.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// withoutHostNetworkFeatures returns a copy of cfg in which the features
+// that need the host's own network are off, and their names: OTA and
+// sub-device OTA download the firmware over HTTPS from the host (the
+// firmware's own OTA, AT+TCOTASET, updates the MCU from the module's flash,
+// a different job), log upload posts over HTTP. The module offers no
+// socket to the host while it is the MQTT client.
+func withoutHostNetworkFeatures(cfg *Config) (*Config, []string) {
+	c := *cfg
+	f := &c.Features
+	var off []string
+	if !f.OTA.Disabled {
+		f.OTA.Disabled = true
+		off = append(off, "ota")
+	}
+	if len(f.SubDeviceOTA) > 0 {
+		f.SubDeviceOTA = nil
+		off = append(off, "sub_device_ota")
+	}
+	if f.LogUpload.Enabled {
+		f.LogUpload.Enabled = false
+		off = append(off, "logupload")
+	}
+	return &c, off
+}
+
+// logHostNetworkOff says, once, which features the channel switched off.
+func logHostNetworkOff(log *slog.Logger, off []string) {
+	if len(off) == 0 {
+		return
+	}
+	log.Warn(fmt.Sprintf("channel at-tencent: features that need the host's own network are off: %v; publishing, subscriptions, shadow, rrpc, broadcast, time sync and gateway work through the module (use channel: mqtt over the module's sockets for the rest)", off),
+		"disabled", off)
+}
+
+// atTencentContact is the contact of the at-tencent channel: the module's
+// port, and the module's own trust (its firmware verifies the hub).
+func (d *Daemon) atTencentContact() error {
+	region, err := d.cfg.region(d.device)
+	if err != nil {
+		return err
+	}
+	d.contact = Contact{Region: region.Name, RegionConfirmed: region.Confirmed, Channel: ChannelATTencent,
+		Driver: attencent.Driver, Endpoint: d.cfg.ATTencent.Port, EndpointFrom: "at_tencent.port in " + d.cfg.source(),
+		Trust:           Trust{From: "the module's own: Tencent's AT firmware connects and verifies the hub itself"},
+		RegistrationURL: orDefault(d.cfg.Registration.URL, region.RegistrationURL),
+		LogUploadURL:    orDefault(d.cfg.Features.LogUpload.URL, region.LogURL)}
+	return nil
+}
+
+// newATTencentUplink builds the at-tencent uplink from the at_tencent
+// section, the identity, mqtt.keepalive and clean_session, link.backoff.
+func (d *Daemon) newATTencentUplink(b *bus.Bus, log *slog.Logger) (uplink, error) {
+	if d.device.IsCert() {
+		return nil, &core.ConfigError{Source: d.cfg.DeviceInfoPath(), Field: "auth_mode",
+			Msg: "a certificate device cannot use channel at-tencent: AT+TCDEVINFOSET takes a key (tls_mode 1, the only mode the ESP firmware accepts), and iotd does not drive the cellular firmwares' certificate commands; use a key device, or channel: mqtt with TLS over the module's sockets"}
+	}
+	ac := d.cfg.ATTencent
+	ac.ProductID, ac.DeviceName = d.device.ProductID, d.device.DeviceName
+	ac.DeviceSecret = d.device.KeyDeviceInfo.DeviceSecret
+	ac.Region = d.contact.Region
+	ac.KeepAlive, ac.CleanSession = d.cfg.MQTT.KeepAlive, d.cfg.MQTT.CleanSession
+	ac.Backoff, ac.Logger = d.cfg.Link.Backoff, log
+	u, err := attencent.New(ac, b)
+	if err != nil {
+		return nil, err
+	}
+	d.module = u
+	return u, nil
+}
+
+// linkState is the link's state, whichever channel carries it.
+func (d *Daemon) linkState() bus.LinkState {
+	if d.module != nil {
+		return d.module.State()
+	}
+	return d.link.State()
+}
+
+// atTencentStatus fills the uplink's part of st.
+func (d *Daemon) atTencentStatus(st *Status) {
+	as := d.module.Status()
+	st.ConnectedSince, st.QueueDepth = as.ConnectedSince, as.QueueDepth
+	st.Subscriptions, st.LastError = as.Subscriptions, as.LastError
+}
+
+// moduleFirstContact is FirstContact for the at-tencent channel: the
+// module does DNS, TCP, TLS and CONNECT itself, so the walk is one step,
+// the session's outcome as the module reports it.
+func (d *Daemon) moduleFirstContact(ctx context.Context, w io.Writer) error {
+	fmt.Fprintf(w, "config   ok   %s\nmodule   ..   %s: the module connects to the hub itself\n", d.cfg.source(), d.cfg.ATTencent.Port)
+	if err := d.CheckConnect(ctx); err != nil {
+		return &FirstContactError{Step: "module", Msg: err.Error(),
+			Fix: "check at_tencent.port and baud, that the module runs Tencent's AT firmware (AT+TCMODULE), its network (at_tencent.ssid), and the device identity"}
+	}
+	fmt.Fprintln(w, "connected: the hub accepted the device (through the module)")
+	return nil
+}
