@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/iotd/iotd/drivers/at"
 	"github.com/iotd/iotd/drivers/serial"
+	"github.com/iotd/iotd/internal/hubtest"
 )
 
 // runCLI runs atsim with args until the test ends and returns the path it
@@ -125,6 +127,10 @@ func TestCLIErrors(t *testing.T) {
 		{"bad host", []string{"--dialect", "esp", "--host", "x"}, "NAME=IP"},
 		{"sim flags", []string{"--dialect", "esp", "--no-sim", "--pin", "1"}, "exclude"},
 		{"link over a file", []string{"--dialect", "esp", "--link", regular}, "not a symlink"},
+		{"tencent broker on esp", []string{"--dialect", "esp", "--tencent-broker", "127.0.0.1:1"}, "for --dialect tencent"},
+		{"tencent ca missing", []string{"--dialect", "tencent", "--tencent-ca", regular + ".none"}, "--tencent-ca"},
+		{"tencent ca not PEM", []string{"--dialect", "tencent", "--tencent-ca", regular}, "no PEM certificate"},
+		{"tencent broker no port", []string{"--dialect", "tencent", "--tencent-broker", "localhost"}, "want host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,4 +179,24 @@ func recv(t *testing.T, ch <-chan string) string {
 		t.Fatal("nothing arrived")
 		return ""
 	}
+}
+
+// --tencent-broker and --tencent-ca point the tencent module's MQTT
+// client at hubsim: the module connects there with the device info set.
+func TestCLITencentBroker(t *testing.T) {
+	hub := hubtest.StartHub(t, nil)
+	info, err := hub.CreateDevice("TCCLI00001", "dev1", false)
+	require.NoError(t, err)
+	e := engine(t, runCLI(t, "--dialect", "tencent", "--tencent-broker", hub.TLSAddr(), "--tencent-ca", hub.CAFile()), "\r\n")
+	two := func(text, name string) string {
+		t.Helper()
+		r, err := e.Do(t.Context(), at.Command{Text: text, Await: func(l string) bool { return strings.HasPrefix(l, name+":") }})
+		require.NoError(t, err)
+		return r.Result
+	}
+	_, err = e.Do(t.Context(), at.Command{Text: `AT+CWJAP="lab","pw"`, Timeout: 10 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, "+TCDEVINFOSET:OK", two(fmt.Sprintf(`AT+TCDEVINFOSET=1,"%s","%s","%s"`, info.ProductID, info.DeviceName, info.KeyDeviceInfo.DeviceSecret), "+TCDEVINFOSET"))
+	assert.Equal(t, "+TCMQTTCONN:OK", two("AT+TCMQTTCONN=1,5000,240,1,1", "+TCMQTTCONN"))
+	require.Eventually(t, func() bool { return hub.Status(info.ProductID, info.DeviceName).Connected }, 10*time.Second, 10*time.Millisecond)
 }

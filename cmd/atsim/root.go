@@ -30,13 +30,15 @@ type options struct {
 	wifi     []string
 	link     string
 	level    string
+	tencent  tencentFlags
 }
 
 const longHelp = `atsim serves a simulated AT modem on a pseudo-terminal. Point an AT driver
 (or picocom, tio, minicom) at the printed /dev/pts/N path, or at --link.
 
 Dialects: quectel (BG96), esp (ESP-AT v2), simcom (SIM7600), ublox (SARA-R4/R5),
-tencent (ESP8266 with Tencent's TC firmware: its own MQTT client to the hub).
+tencent (ESP8266 with Tencent's TC firmware: its own MQTT client to the hub;
+--tencent-broker and --tencent-ca point it at hubsim instead).
 Every socket the driver opens through the modem is a real TCP or UDP
 connection made by atsim to the host and port asked for.
 
@@ -91,6 +93,7 @@ func newRootCmd() *cobra.Command {
 	f.StringSliceVar(&o.wifi, "wifi", nil, "esp: a Wi-Fi network SSID[:PASSWORD] in range (repeatable); none means any joins")
 	f.StringVar(&o.link, "link", "", "also create a symlink at PATH to the pty, removed on exit")
 	f.StringVar(&o.level, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	o.tencent.register(f)
 	return c
 }
 
@@ -144,6 +147,9 @@ func (o *options) config(log *slog.Logger) (atsim.Config, error) {
 			return cfg, fmt.Errorf("--wifi %q: want SSID or SSID:PASSWORD", w)
 		}
 		cfg.WiFi = append(cfg.WiFi, atsim.AP{SSID: ssid, Password: pwd})
+	}
+	if err := o.tencent.fill(&cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }
