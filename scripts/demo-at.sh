@@ -5,7 +5,9 @@
 # TCP sockets through its AT commands and runs TLS and MQTT itself over them
 # to a local hubsim. Shown: connect, publish, shadow, an OTA download over
 # the modem, and recovery from a modem reboot.
-# DIALECT=quectel|esp|simcom|ublox picks the modem (default quectel).
+# DIALECT=quectel|esp|simcom|ublox picks the modem (default quectel);
+# DIALECT=tencent is a module with Tencent's AT firmware, the MQTT client
+# itself (channel at-tencent; scripts/demo-at-tencent.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 "$BIN/hubsim" device create "$PRODUCT" "$DEVICE" --admin "$HUBSIM_ADMIN" --out "$RUN/device_info.json"
+if [ "$DIALECT" = tencent ]; then
+  . scripts/demo-at-tencent.sh
+  exit 0
+fi
 
 bold "starting atsim --dialect $DIALECT --throttle (115200 baud: 11 520 bytes/s each way)"
 wifi=()
