@@ -44,13 +44,13 @@ func TestParseUpdate(t *testing.T) {
 
 func TestReportsShape(t *testing.T) {
 	var v map[string]any
-	require.NoError(t, json.Unmarshal(progressReport("1.3.0", Progress{State: "downloading", Percent: "31", ResultCode: "0"}), &v))
+	require.NoError(t, json.Unmarshal(ProgressReport("1.3.0", Progress{State: "downloading", Percent: "31", ResultCode: "0"}), &v))
 	assert.Equal(t, map[string]any{"type": "report_progress", "report": map[string]any{"version": "1.3.0",
 		"progress": map[string]any{"state": "downloading", "percent": "31", "result_code": "0", "result_msg": ""}}}, v)
-	require.NoError(t, json.Unmarshal(progressReport("1.3.0", Progress{State: "burning", ResultCode: "0"}), &v))
+	require.NoError(t, json.Unmarshal(ProgressReport("1.3.0", Progress{State: "burning", ResultCode: "0"}), &v))
 	_, hasPercent := v["report"].(map[string]any)["progress"].(map[string]any)["percent"]
 	assert.False(t, hasPercent, "burning carries no percent")
-	assert.JSONEq(t, `{"type":"report_version","report":{"version":"1.0.0"}}`, string(versionReport("1.0.0")))
+	assert.JSONEq(t, `{"type":"report_version","report":{"version":"1.0.0"}}`, string(VersionReport("1.0.0")))
 }
 
 func FuzzParseUpdate(f *testing.F) {

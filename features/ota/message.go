@@ -84,8 +84,8 @@ func ParseUpdate(payload []byte) (u Update, ok bool, err error) {
 // "time_out" (PROTOCOL.md §8.3 item 8). Values are JSON-escaped, which
 // changes nothing for a valid version ([ValidateVersion]).
 
-// versionReport is a report_version message.
-func versionReport(version string) []byte {
+// VersionReport is a report_version message.
+func VersionReport(version string) []byte {
 	return []byte(`{"type": "report_version", "report":{"version":"` + jsonText(version) + `"}}`)
 }
 
@@ -97,10 +97,10 @@ type Progress struct {
 	ResultMsg  string `json:"result_msg"`
 }
 
-// progressReport is a report_progress message for version. The SDK writes
+// ProgressReport is a report_progress message for version. The SDK writes
 // burning and done reports without the spaces after "report": and
 // "version": that its downloading and fail reports have.
-func progressReport(version string, p Progress) []byte {
+func ProgressReport(version string, p Progress) []byte {
 	head, tail := `{"type": "report_progress", "report": {"progress": {`, `}, "version": "`
 	if p.State == "burning" || p.State == "done" {
 		head, tail = `{"type": "report_progress", "report":{"progress":{`, `}, "version":"`

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/bus"
-	"github.com/iotd/iotd/features/hook"
 	"github.com/iotd/iotd/internal/pki"
 )
 
@@ -104,20 +103,9 @@ func New(cfg Config, b *bus.Bus, productID, deviceName string, env Env, log *slo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dir := cfg.Dir
-	if dir == "" {
-		if env.StateDir == "" {
-			return nil, errors.New("ota: no directory for downloads: set state_dir or features.ota.dir")
-		}
-		dir = filepath.Join(env.StateDir, "ota")
-	}
-	dir, err := filepath.Abs(dir)
+	dir, vfile, err := Paths(cfg, env.StateDir)
 	if err != nil {
-		return nil, fmt.Errorf("ota: %w", err)
-	}
-	vfile := cfg.VersionFile
-	if vfile == "" {
-		vfile = filepath.Join(dir, "version")
+		return nil, err
 	}
 	tr := env.Transport
 	if tr == nil {
@@ -146,7 +134,7 @@ func (o *OTA) Run(ctx context.Context) error {
 		return fmt.Errorf("ota: %w", err)
 	}
 	o.mu.Lock()
-	o.st.Version = o.readVersion()
+	o.st.Version = CurrentVersion(o.vfile, o.cfg.Version, o.log)
 	o.jobCtx = ctx
 	o.mu.Unlock()
 	defer o.stopJob()
@@ -157,7 +145,7 @@ func (o *OTA) Run(ctx context.Context) error {
 		return nil // ctx ended
 	}
 	o.log.Info("OTA ready", "version", o.Version(), "dir", o.dir, "hook", o.cfg.Hook.Enabled())
-	o.goPublish(ctx, versionReport(o.Version()), 1)
+	o.goPublish(ctx, VersionReport(o.Version()), 1)
 	o.resume(ctx)
 	for {
 		select {
@@ -293,7 +281,7 @@ func (o *OTA) runJob(ctx context.Context, cp *Checkpoint) {
 	var last time.Time
 	report := func(pct int) {
 		last = time.Now()
-		o.publish(ctx, progressReport(ver, Progress{State: "downloading", Percent: strconv.Itoa(pct), ResultCode: "0"}), 0)
+		o.publish(ctx, ProgressReport(ver, Progress{State: "downloading", Percent: strconv.Itoa(pct), ResultCode: "0"}), 0)
 	}
 	if cp.Written == 0 {
 		report(0)
@@ -340,22 +328,9 @@ func (o *OTA) install(ctx context.Context, cp *Checkpoint) {
 		return
 	}
 	o.setState(StateBurning)
-	o.publish(ctx, progressReport(cp.Version, Progress{State: "burning", ResultCode: "0"}), 1)
+	o.publish(ctx, ProgressReport(cp.Version, Progress{State: "burning", ResultCode: "0"}), 1)
 	if o.cfg.Hook.Enabled() {
-		hc := o.cfg.Hook
-		hc.Command = append(append([]string(nil), hc.Command...), cp.Partial, cp.Version)
-		r, err := hook.New(hc, o.log)
-		if err == nil {
-			_, err = r.Run(ctx, nil, map[string]string{
-				"IOTD_FEATURE":          "ota",
-				"IOTD_FIRMWARE_FILE":    cp.Partial,
-				"IOTD_FIRMWARE_VERSION": cp.Version,
-				"IOTD_FIRMWARE_MD5":     cp.MD5,
-				"IOTD_FIRMWARE_SIZE":    strconv.FormatInt(cp.Size, 10),
-				"IOTD_PRODUCT_ID":       o.pid,
-				"IOTD_DEVICE_NAME":      o.dn,
-			})
-		}
+		err := RunHook(ctx, o.cfg.Hook, Image{File: cp.Partial, Version: cp.Version, MD5: cp.MD5, Size: cp.Size}, o.pid, o.dn, o.log)
 		if ctx.Err() != nil {
 			return // shutting down: the next start reports the unknown outcome
 		}
@@ -378,8 +353,8 @@ func (o *OTA) install(ctx context.Context, cp *Checkpoint) {
 	o.st.Version, o.st.State, o.st.Percent, o.st.Updated = cp.Version, StateDone, 100, time.Now()
 	o.mu.Unlock()
 	o.log.Info("OTA installed", "version", cp.Version)
-	o.publish(ctx, progressReport(cp.Version, Progress{State: "done", ResultCode: "0"}), 1)
-	o.publish(ctx, versionReport(cp.Version), 1)
+	o.publish(ctx, ProgressReport(cp.Version, Progress{State: "done", ResultCode: "0"}), 1)
+	o.publish(ctx, VersionReport(cp.Version), 1)
 }
 
 // fail records and reports a failed update.
@@ -392,7 +367,7 @@ func (o *OTA) fail(ctx context.Context, cp *Checkpoint, f *Failure) {
 	}
 	o.mu.Unlock()
 	o.log.Warn("OTA update failed", "version", cp.Version, "result_code", f.Code, "reason", f.Msg)
-	o.publish(ctx, progressReport(cp.Version, Progress{State: "fail", ResultCode: strconv.Itoa(f.Code), ResultMsg: f.Msg}), 1)
+	o.publish(ctx, ProgressReport(cp.Version, Progress{State: "fail", ResultCode: strconv.Itoa(f.Code), ResultMsg: f.Msg}), 1)
 }
 
 // keepFailed marks the checkpoint of a failed download so that a restart
@@ -432,22 +407,6 @@ func (o *OTA) goPublish(ctx context.Context, payload []byte, qos byte) {
 		defer o.wg.Done()
 		o.publish(ctx, payload, qos)
 	}()
-}
-
-// readVersion returns the version file's content, else Config.Version,
-// else DefaultVersion.
-func (o *OTA) readVersion() string {
-	if b, err := os.ReadFile(o.vfile); err == nil {
-		v := strings.TrimSpace(string(b))
-		if ValidateVersion(v) == nil {
-			return v
-		}
-		o.log.Warn("OTA version file ignored", "file", o.vfile, "reason", ValidateVersion(v))
-	}
-	if o.cfg.Version != "" {
-		return o.cfg.Version
-	}
-	return DefaultVersion
 }
 
 // Version is the current firmware version ("" before Run read it).

@@ -25,15 +25,15 @@ func TestReportsAreTheSDKs(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{"report_version", versionReport("1.0.0"),
+		{"report_version", VersionReport("1.0.0"),
 			`{"type": "report_version", "report":{"version":"1.0.0"}}`},
-		{"downloading", progressReport("1.3.0", Progress{State: "downloading", Percent: "31", ResultCode: "0"}),
+		{"downloading", ProgressReport("1.3.0", Progress{State: "downloading", Percent: "31", ResultCode: "0"}),
 			`{"type": "report_progress", "report": {"progress": {"state":"downloading", "percent":"31", "result_code":"0", "result_msg":""}, "version": "1.3.0"}}`},
-		{"burning", progressReport("1.3.0", Progress{State: "burning", ResultCode: "0"}),
+		{"burning", ProgressReport("1.3.0", Progress{State: "burning", ResultCode: "0"}),
 			`{"type": "report_progress", "report":{"progress":{"state":"burning", "result_code":"0", "result_msg":""}, "version":"1.3.0"}}`},
-		{"done", progressReport("1.3.0", Progress{State: "done", ResultCode: "0"}),
+		{"done", ProgressReport("1.3.0", Progress{State: "done", ResultCode: "0"}),
 			`{"type": "report_progress", "report":{"progress":{"state":"done", "result_code":"0", "result_msg":""}, "version":"1.3.0"}}`},
-		{"fail, with iotd's message escaped", progressReport("1.3.0", Progress{State: "fail", ResultCode: "-4", ResultMsg: `md5 "x" <y>` + "\n"}),
+		{"fail, with iotd's message escaped", ProgressReport("1.3.0", Progress{State: "fail", ResultCode: "-4", ResultMsg: `md5 "x" <y>` + "\n"}),
 			`{"type": "report_progress", "report": {"progress": {"state":"fail", "result_code":"-4", "result_msg":"md5 \"x\" <y>\n"}, "version": "1.3.0"}}`},
 	}
 	for _, tt := range tests {
