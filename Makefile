@@ -14,13 +14,16 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/iotd ./cmd/iotd
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/hubsim ./cmd/hubsim
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/atsim ./cmd/atsim
+	cd modules/sim800 && $(GO) build -ldflags '$(LDFLAGS)' -o ../../$(BIN)/iotd-sim800 ./cmd/iotd-sim800 \
+	  && $(GO) build -ldflags '$(LDFLAGS)' -o ../../$(BIN)/iotd-driver-sim800 ./cmd/iotd-driver-sim800
 
 # hubsim + iotd on loopback over real TLS, with a generated device.
 run: build
 	./scripts/demo.sh
 
 # iotd through a virtual AT modem (atsim on a pty at 115200 baud) to hubsim:
-# TLS and MQTT by iotd over the modem's sockets. DIALECT=esp|simcom|ublox.
+# TLS and MQTT by iotd over the modem's sockets. DIALECT=esp|simcom|ublox|sim800
+# (sim800: bin/iotd-sim800, the stock iotd plus modules/sim800).
 run-at: build
 	./scripts/demo-at.sh
 
@@ -28,11 +31,13 @@ run-at: build
 test:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	cd plugins/example && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd modules/sim800 && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	cd plugins/example && $(GO) vet ./...
+	cd modules/sim800 && $(GO) vet ./...
 
 # Benchmarks compare iotd against a bare paho client on the same broker.
 bench:

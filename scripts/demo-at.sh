@@ -5,7 +5,9 @@
 # TCP sockets through its AT commands and runs TLS and MQTT itself over them
 # to a local hubsim. Shown: connect, publish, shadow, an OTA download over
 # the modem, and recovery from a modem reboot.
-# DIALECT=quectel|esp|simcom|ublox picks the modem (default quectel);
+# DIALECT=quectel|esp|simcom|ublox|sim800 picks the modem (default quectel);
+# sim800 is a vendor module (modules/sim800) that the stock iotd lacks: the
+# daemon is then bin/iotd-sim800, the stock main plus its one import.
 # DIALECT=tencent is a module with Tencent's AT firmware, the MQTT client
 # itself (channel at-tencent; scripts/demo-at-tencent.sh).
 set -euo pipefail
@@ -14,6 +16,8 @@ cd "$(dirname "$0")/.."
 RUN=${RUN:-.run-at}
 BIN=${BIN:-bin}
 DIALECT=${DIALECT:-quectel}
+IOTD_RUN="$BIN/iotd" # the daemon; the client commands talk to it with the stock iotd
+if [ "$DIALECT" = sim800 ]; then IOTD_RUN="$BIN/iotd-sim800"; fi
 PRODUCT=${PRODUCT:-MODEMPROD1}
 DEVICE=${DEVICE:-cell-device}
 HUBSIM_TLS=${HUBSIM_TLS:-127.0.0.1:28883}
@@ -79,8 +83,8 @@ features:
 YAML
 sed -i "s#port: modem#port: $PWD/$RUN/modem#" "$RUN/iotd.yaml"
 
-bold "starting iotd run --config $RUN/iotd.yaml (the first dial brings the modem up)"
-"$BIN/iotd" run --config "$RUN/iotd.yaml" 2>&1 | sed -u 's/^/[iotd]   /' &
+bold "starting $(basename "$IOTD_RUN") run --config $RUN/iotd.yaml (the first dial brings the modem up)"
+"$IOTD_RUN" run --config "$RUN/iotd.yaml" 2>&1 | sed -u 's/^/[iotd]   /' &
 pids+=($!)
 wait_connected() {
   for _ in $(seq 1 600); do
@@ -121,7 +125,7 @@ cat <<EOT
   IOTD_SOCKET=$IOTD_SOCKET $BIN/iotd status
   IOTD_SOCKET=$IOTD_SOCKET $BIN/iotd pub event hello
   kill -USR1 $atsim_pid    # reboot the modem;  kill -USR2 $atsim_pid drops its data bearer
-  DIALECT=esp make run-at  # also: simcom, ublox
+  DIALECT=esp make run-at  # also: simcom, ublox, sim800
 Press Ctrl-C to stop.
 EOT
 wait
