@@ -42,6 +42,14 @@
 // the line end, so payloads with quotes, commas or CR LF arrive intact
 // (rcvpub.go). The URC carries no QoS; the subscription's is reported.
 //
+// OTA goes through the module too (ota.go, otasess.go): [Uplink.SetOTAVersion]
+// turns the module's OTA task on with AT+TCOTASET, the module downloads
+// an update itself and says so with +TCOTASTATUS ([Uplink.OTAEvents]), and
+// [Uplink.ReadFirmware] reads the image out of its flash with AT+TCFWINFO?
+// and AT+TCREADFWDATA, a chunk per turn of the session so publishes go on.
+// While the module downloads it refuses most commands (+CME ERROR:200):
+// they wait, short publishes excepted.
+//
 // The device secret travels only in AT+TCDEVINFOSET, whose arguments the
 // engine never logs or puts in errors.
 package attencent

@@ -13,11 +13,13 @@ const (
 	evReconnected                   // +TCMQTTRECONNECTED
 	evReboot                        // "ready": the module booted
 	evWiFiLost                      // WIFI DISCONNECT
+	evOTA                           // +TCOTASTATUS:<status>
 )
 
 type event struct {
 	kind eventKind
-	code int // for evDiscon
+	code int      // for evDiscon
+	ota  OTAEvent // for evOTA
 }
 
 // events is an unbounded queue with a wake-up channel; the module sends
@@ -39,6 +41,18 @@ func (e *events) push(ev event) {
 	case e.wake <- struct{}{}:
 	default:
 	}
+}
+
+// has reports whether an event of kind k waits.
+func (e *events) has(k eventKind) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.q {
+		if ev.kind == k {
+			return true
+		}
+	}
+	return false
 }
 
 // take returns the queued events, oldest first, and empties the queue.

@@ -90,11 +90,16 @@ func parseRcvLen(line string, limit int) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	rest, ok = strings.CutSuffix(strings.TrimSpace(rest), ",")
+	return countBefore(strings.TrimSpace(rest), ",", limit)
+}
+
+// countBefore reads "<n><end>": a count from 0 to limit.
+func countBefore(s, end string, limit int) (int, bool) {
+	s, ok := strings.CutSuffix(s, end)
 	if !ok {
 		return 0, false
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(rest))
+	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || n < 0 || n > limit {
 		return 0, false
 	}

@@ -54,11 +54,12 @@ const reconnectGrace = 3 * time.Minute
 // session runs one opening of the module; connected reports whether the
 // module's client connected.
 func (u *Uplink) session(ctx context.Context) (connected bool, err error) {
-	m, err := openModule(u.cfg, append(u.rcv.urcs(), u.eventURCs()...))
+	m, err := openModule(u.cfg, append(append(u.rcv.urcs(), u.eventURCs()...), u.otaURCs()...))
 	if err != nil {
 		return false, err
 	}
 	defer m.close()
+	defer func() { u.ota.sessionEnded(err) }()
 	info, err := m.prepare(ctx)
 	if info != (ModuleInfo{}) {
 		u.setInfo(info)
@@ -87,6 +88,7 @@ type sess struct {
 	// them by itself after its own reconnect.
 	made  map[string]byte
 	grace <-chan time.Time // set while the module reconnects by itself
+	ota   sessOTA
 }
 
 func (s *sess) serve(ctx context.Context) error {
@@ -100,6 +102,8 @@ func (s *sess) serve(ctx context.Context) error {
 			return fmt.Errorf("attencent: the port %s failed: %w", u.cfg.Port, s.m.eng.Err())
 		case <-s.grace:
 			return fmt.Errorf("attencent: the module did not reconnect within %s", reconnectGrace)
+		case <-s.ota.limit:
+			s.downloadTimedOut()
 		case <-u.ev.wake:
 			for _, e := range u.ev.take() {
 				if err := s.onEvent(ctx, e); err != nil {
@@ -139,6 +143,8 @@ func (s *sess) onEvent(ctx context.Context, e event) error {
 		s.down(fmt.Sprintf("the module lost the connection (+TCMQTTDISCON,%d); it reconnects by itself", e.code))
 	case evReconnecting:
 		u.setState(bus.LinkState{State: core.StateConnecting})
+	case evOTA:
+		return s.onOTA(ctx, e.ota)
 	case evReconnected:
 		s.grace = nil
 		u.log.Info("attencent: the module reconnected")
@@ -232,8 +238,11 @@ const maxAttempts = 3
 // step runs the oldest queued request, if the module is connected.
 func (s *sess) step(ctx context.Context) error {
 	u := s.u
+	if err := s.otaStep(ctx); err != nil {
+		return err
+	}
 	u.mu.Lock()
-	if !u.up || len(u.ops) == 0 {
+	if !u.up || len(u.ops) == 0 || s.held(u.ops[0]) {
 		u.mu.Unlock()
 		return nil
 	}
@@ -311,7 +320,7 @@ func retryable(err error) bool {
 	if errors.As(err, &fe) {
 		return fe.Code == 202 || fe.Code == -103
 	}
-	return cme(err) == cmeState || errors.Is(err, at.ErrTimeout) || errors.Is(err, at.ErrClosed)
+	return cme(err) == cmeState || cme(err) == cmeDealing || errors.Is(err, at.ErrTimeout) || errors.Is(err, at.ErrClosed)
 }
 
 // trouble decides what a failed command says about the session: the
@@ -324,6 +333,9 @@ func (s *sess) trouble(ctx context.Context, err error) error {
 		return nil
 	case errors.As(err, &fe) && fe.Code == -103:
 		s.down("the module's client is reconnecting (-103)")
+		return nil
+	case cme(err) == cmeDealing:
+		s.busy() // the module downloads: what it refused waits (held)
 		return nil
 	case cme(err) == cmeState:
 		return errNotConn

@@ -28,6 +28,7 @@ type Uplink struct {
 	ev      *events
 	started atomic.Bool
 	rcv     *receiver
+	ota     *otaSide
 
 	serving chan struct{} // closed once the bus topics are subscribed
 	wake    chan struct{} // capacity 1: an op was queued
@@ -103,7 +104,7 @@ func New(cfg Config, b *bus.Bus) (*Uplink, error) {
 	u := &Uplink{
 		cfg: cfg, bus: b, log: cfg.Logger, backoff: bo, ev: newEvents(),
 		serving: make(chan struct{}), wake: make(chan struct{}, 1), inbox: make(chan downlink, inboxSize),
-		subs: make(map[string]byte),
+		subs: make(map[string]byte), ota: newOTASide(),
 	}
 	u.rcv = &receiver{deliver: u.received, bad: func(what string) { u.log.Warn("attencent: " + what + " was dropped") }}
 	u.state = bus.LinkState{State: core.StateDisconnected, Driver: Driver, Endpoint: cfg.Port}
