@@ -40,6 +40,10 @@ type Command struct {
 	Await func(line string) bool
 	// AwaitTimeout bounds the second phase; 0 means Timeout.
 	AwaitTimeout time.Duration
+	// Secret says that the command's arguments hold a secret (a PIN, a
+	// password): traces, logs and errors show the command's name only,
+	// and so does a trace of its echo.
+	Secret bool
 }
 
 // Response is the result of a successful command.
@@ -213,6 +217,7 @@ func (e *Engine) exchange(ctx context.Context, c Command, timeout time.Duration,
 		return nil, err
 	}
 
+	e.traceCommand(c)
 	if _, err := e.rw.Write([]byte(c.Text + e.opts.LineEnd)); err != nil {
 		return abandon(fmt.Errorf("write: %w", err))
 	}
@@ -234,6 +239,7 @@ func (e *Engine) exchange(ctx context.Context, c Command, timeout time.Duration,
 			if c.PromptDelay > 0 {
 				time.Sleep(c.PromptDelay)
 			}
+			e.traceData(true, TracePayload, c.Payload)
 			if _, err := e.rw.Write(c.Payload); err != nil {
 				return abandon(fmt.Errorf("write data: %w", err))
 			}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,8 @@ type Options struct {
 	// Logger receives debug logs of dropped lines; nil discards them.
 	// Command arguments and data are never logged.
 	Logger *slog.Logger
+	// Trace, when set, is the tracer from the start ([Engine.SetTracer]).
+	Trace func(TraceEvent)
 }
 
 // Engine runs AT commands over a byte stream. Create it with [New]; all
@@ -51,6 +54,7 @@ type Engine struct {
 	sem     chan struct{} // held by the command owning the line
 	closed  chan struct{} // closed by Close or a stream failure
 	readerX chan struct{} // closed when the reader goroutine has returned
+	tracer  atomic.Pointer[func(TraceEvent)]
 
 	mu      sync.Mutex // guards the fields below
 	urcs    []URC      // longest prefix first
@@ -63,6 +67,9 @@ type Engine struct {
 	echo      echoState // what the module does now, as far as known
 	echoWant  echoState // what the last ATE command asked for
 	syncSeq   int       // numbers the resync sentinels
+	// secretNames holds the upper-case names of the secret commands sent,
+	// whose echo a trace shows without arguments.
+	secretNames map[string]bool
 }
 
 var std = []Final{
@@ -100,7 +107,14 @@ func New(rw io.ReadWriter, opts Options) *Engine {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	e.fr = framer{line: e.onLine, wantPrompt: e.wantPrompt, prompt: e.onPrompt, headerEnd: e.headerEnd, nuls: opts.OnNULs}
+	e.SetTracer(opts.Trace)
+	nuls := func() {
+		e.trace(false, TraceNUL, func() string { return fmt.Sprintf("<%d NUL bytes>", NULRun) })
+		if opts.OnNULs != nil {
+			opts.OnNULs()
+		}
+	}
+	e.fr = framer{line: e.onLine, wantPrompt: e.wantPrompt, prompt: e.onPrompt, headerEnd: e.headerEnd, nuls: nuls}
 	go e.readLoop()
 	return e
 }
@@ -200,6 +214,7 @@ func (e *Engine) isFinal(line string) (err error, ok bool) {
 
 // onLine routes one line; see the package documentation for the order.
 func (e *Engine) onLine(line string) {
+	e.traceLine(line)
 	e.mu.Lock()
 	p := e.pending
 	if p != nil && !p.echoSeen && line == p.text {
@@ -288,7 +303,10 @@ func (e *Engine) urcLocked(line string) bool {
 	}
 	e.mu.Unlock()
 	if n := u.Line(line); n > 0 && u.Data != nil {
-		e.fr.raw(n, func(b []byte) { u.Data(line, b) })
+		e.fr.raw(n, func(b []byte) {
+			e.traceData(false, TraceData, b)
+			u.Data(line, b)
+		})
 	}
 	return true
 }
@@ -299,7 +317,10 @@ func (e *Engine) infoLine(p *pending, line string) {
 	p.resp.Lines = append(p.resp.Lines, line)
 	if p.raw != nil {
 		if n := p.raw(line); n > 0 {
-			e.fr.raw(n, func(b []byte) { p.resp.Data = append(p.resp.Data, b...) })
+			e.fr.raw(n, func(b []byte) {
+				e.traceData(false, TraceData, b)
+				p.resp.Data = append(p.resp.Data, b...)
+			})
 		}
 	}
 }
@@ -310,7 +331,8 @@ func (e *Engine) wantPrompt() bool {
 	return e.pending != nil && e.pending.payload != nil && !e.pending.prompted
 }
 
-func (e *Engine) onPrompt(byte) {
+func (e *Engine) onPrompt(c byte) {
+	e.trace(false, TracePrompt, func() string { return string(c) })
 	e.mu.Lock()
 	p := e.pending
 	if p != nil && !p.prompted {

@@ -129,6 +129,7 @@ func (e *Engine) WriteRaw(ctx context.Context, p []byte) error {
 	}
 	defer release()
 	e.desync(fmt.Sprintf("%d raw bytes written", len(p)))
+	e.traceRaw(p)
 	if _, err := e.rw.Write(p); err != nil {
 		return fmt.Errorf("at: write: %w", err)
 	}

@@ -138,7 +138,7 @@ func (e *esp) Attach(ctx context.Context, m *modem.Modem) error {
 	if c.SSID != "" {
 		var code atomic.Int32
 		code.Store(-1)
-		_, err := m.Do(ctx, at.Command{Text: "AT+CWJAP=" + espQuote(c.SSID) + "," + espQuote(c.WiFiPassword), Timeout: c.RegistrationWait(true),
+		_, err := m.Do(ctx, at.Command{Text: "AT+CWJAP=" + espQuote(c.SSID) + "," + espQuote(c.WiFiPassword), Timeout: c.RegistrationWait(true), Secret: c.WiFiPassword != "",
 			Raw: func(line string) int {
 				if n, ok := at.ArgInt(at.SplitArgs(line, "+CWJAP"), 0); ok && strings.HasPrefix(line, "+CWJAP") {
 					code.Store(int32(n))

@@ -77,7 +77,7 @@ func (*quectel) URCs(m *modem.Modem) []at.URC {
 func (*quectel) Attach(ctx context.Context, m *modem.Modem) error {
 	c := m.Config()
 	ctxArg := strconv.Itoa(qContext)
-	if _, err := m.Do(ctx, at.Command{Text: fmt.Sprintf("AT+QICSGP=%d,1,%s,%s,%s,%d", qContext, at.Quote(c.APN), at.Quote(c.User), at.Quote(c.Password), c.AuthType())}); err != nil {
+	if _, err := m.Do(ctx, at.Command{Text: fmt.Sprintf("AT+QICSGP=%d,1,%s,%s,%s,%d", qContext, at.Quote(c.APN), at.Quote(c.User), at.Quote(c.Password), c.AuthType()), Secret: c.Password != ""}); err != nil {
 		return modem.AttachError("configuring the data context (AT+QICSGP)", err)
 	}
 	if r, err := m.Do(ctx, at.Command{Text: "AT+QIACT?"}); err == nil {

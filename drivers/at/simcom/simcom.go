@@ -92,7 +92,7 @@ func (*simcom) Attach(ctx context.Context, m *modem.Modem) error {
 		return modem.AttachError("defining the data context (AT+CGDCONT)", err)
 	}
 	if c.User != "" || c.Password != "" {
-		if _, err := m.Do(ctx, at.Command{Text: fmt.Sprintf("AT+CGAUTH=1,%d,%s,%s", c.AuthType(), at.Quote(c.Password), at.Quote(c.User))}); err != nil {
+		if _, err := m.Do(ctx, at.Command{Text: fmt.Sprintf("AT+CGAUTH=1,%d,%s,%s", c.AuthType(), at.Quote(c.Password), at.Quote(c.User)), Secret: true}); err != nil {
 			return modem.AttachError("setting the APN user and password (AT+CGAUTH)", err)
 		}
 	}
