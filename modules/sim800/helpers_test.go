@@ -29,17 +29,14 @@ const guard = 10 * time.Second
 // show it.
 const password = "apn-s3cret-7q"
 
-// testLogger logs to the test when IOTD_AT_DEBUG is set.
+// testLogger sends the modem's debug log to the test's output when
+// IOTD_AT_DEBUG is set.
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("IOTD_AT_DEBUG") == "" {
 		return nil
 	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // startSim starts a simulated SIM800 and stops it when the test ends. A
 // real UART's pace (Baud 115200) makes the module's answer to a stray

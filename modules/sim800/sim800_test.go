@@ -21,6 +21,7 @@ import (
 	_ "github.com/iotd/iotd/drivers/at/builtin" // the simcom dialect, which must not win detection
 	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/at/simcom"
+	"github.com/iotd/iotd/internal/testlog"
 	"github.com/iotd/iotd/modules/sim800"
 )
 
@@ -133,9 +134,8 @@ func TestDialErrors(t *testing.T) {
 // The APN password (an argument of AT+CSTT) appears in no log line, even
 // at debug level, and in no error.
 func TestPasswordNeverLogged(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var buf testlog.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sim := startSim(t, atsim.Config{Faults: []atsim.Fault{{Kind: atsim.Garbage}, {Kind: atsim.URCInResponse}}})
 	m := openModem(t, sim800.Name, sim, log)
 	roundTrip(t, dial(t, m, newPeer(t).Addr()), []byte("x"))
@@ -144,21 +144,8 @@ func TestPasswordNeverLogged(t *testing.T) {
 	if err == nil {
 		_ = c.Close()
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	assert.NotContains(t, buf.String(), password)
 	assert.Contains(t, buf.String(), "at: modem up", "the modem logged at debug level")
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
 }
 
 // A send on a connection the module no longer has is driver.ErrReset
