@@ -54,7 +54,10 @@ func (m *Modem) commonHandler(name string) (handler, bool) {
 				if !m.reg.registered() {
 					return ok("+COPS: 0")
 				}
-				return ok(`+COPS: 0,0,"iotd sim",7`)
+				// <AcT> is the personality's: 8 is LTE Cat-M1 on
+				// the BG96 (Quectel BG96 AT commands manual,
+				// AT+COPS), 7 E-UTRAN on SIM7600 and SARA-R4.
+				return ok(fmt.Sprintf(`+COPS: 0,0,"iotd sim",%d`, m.d.act()))
 			}
 			return ok()
 		}, true

@@ -110,6 +110,8 @@ func (d *ublox) handler(name string) (handler, bool) {
 		return func(*command) reply { return ok(fmt.Sprintf("+USOER: %d", m.lastErr)) }, true
 	case "+UDNSRN":
 		return d.udnsrn, true
+	case "+CESQ":
+		return d.cesq, true
 	case "+UDCONF":
 		return d.udconf, true
 	case "+USOSEC", "+USECPRF", "+USECMNG":
@@ -163,6 +165,26 @@ func (d *ublox) upsnd(c *command) reply {
 		return ok(fmt.Sprintf(`+UPSND: 0,0,"%s"`, m.ctxLocked(1).ip))
 	case 8:
 		return ok(fmt.Sprintf("+UPSND: 0,8,%d", b2i(d.psd)))
+	}
+	return m.cmeLocked(50)
+}
+
+// cesq answers AT+CESQ, which SARA-R4 has (u-blox SARA-R4 AT commands
+// manual UBX-17003787, "+CESQ"): on LTE, rxlev and ber 99, rscp and ecno
+// 255, then RSRQ and RSRP as 27.007 indices (255 when not known). The
+// RSRP follows the simulated CSQ: about 22 dB below the RSSI, the usual
+// gap on a lightly loaded LTE cell; the RSRQ is a steady −10 dB.
+func (d *ublox) cesq(c *command) reply {
+	m := d.m
+	switch c.kind {
+	case kindTest:
+		return ok("+CESQ: (0-63,99),(0-7,99),(0-96,255),(0-49,255),(0-34,255),(0-97,255)")
+	case kindExec:
+		rsrq, rsrp := 255, 255
+		if m.regStat().registered() && m.signal >= 0 && m.signal <= 31 {
+			rsrq, rsrp = 20, 6+2*m.signal
+		}
+		return ok(fmt.Sprintf("+CESQ: 99,99,255,255,%d,%d", rsrq, rsrp))
 	}
 	return m.cmeLocked(50)
 }

@@ -157,7 +157,7 @@ func (m *Modem) simReady(ctx context.Context) error {
 				if pinSent {
 					return &SetupError{Kind: ErrSIMLocked, Msg: "the SIM card still asks for its PIN after the configured one was sent: check \"pin\""}
 				}
-				if _, err := m.Do(ctx, at.Command{Text: "AT+CPIN=" + at.Quote(m.cfg.PIN)}); err != nil {
+				if _, err := m.Do(ctx, at.Command{Text: "AT+CPIN=" + at.Quote(m.cfg.PIN), Secret: true}); err != nil {
 					return &SetupError{Kind: ErrSIMLocked, Msg: "the SIM card refused the configured PIN: check \"pin\" (a few more wrong tries lock the card until its PUK is entered)", Err: err}
 				}
 				pinSent = true
@@ -261,8 +261,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // detect identifies the modem on port with a throw-away engine (CR LF line
 // ends, which every vendor accepts) and returns its dialect name.
-func detect(ctx context.Context, port io.ReadWriter, log *slog.Logger) (string, error) {
-	e := at.New(nopCloser{port}, at.Options{LineEnd: "\r\n", Logger: log})
+func detect(ctx context.Context, port io.ReadWriter, log *slog.Logger, trace func(at.TraceEvent)) (string, error) {
+	e := at.New(nopCloser{port}, at.Options{LineEnd: "\r\n", Logger: log, Trace: trace})
 	defer e.Close()
 	// The module may hold a half-typed command or answers from a process
 	// that used the port before: ESC and a line end, then the resync

@@ -42,6 +42,10 @@ type Config struct {
 	// among them; default 5s. Opening and closing sockets and attaching
 	// have their own, longer, bounds.
 	CommandTimeout Duration `json:"command_timeout,omitempty"`
+	// Trace writes every line crossing the port to the log at info level
+	// ("at trace"), secrets hidden and data as hex: for field debugging.
+	// `iotd at trace` shows the same live without it.
+	Trace bool `json:"trace,omitempty"`
 }
 
 // Defaults of [Config].

@@ -31,7 +31,14 @@
 //	{"port": "/dev/serial/by-id/usb-Quectel_EG25-if02-port0", "baud": 115200,
 //	 "apn": "internet", "user": "", "password": "", "pin": "",
 //	 "ssid": "", "wifi_password": "",
-//	 "registration_timeout": "120s", "command_timeout": "5s"}
+//	 "registration_timeout": "120s", "command_timeout": "5s", "trace": false}
+//
+// A driver also reports its open modems (model, firmware, IMEI, ICCID,
+// operator, access technology, registration, signal: status.go), runs a
+// command typed by a person between its own (manual.go) and traces the
+// line (trace.go): driver.ModemInspector, driver.ATCommander and
+// driver.ATTracer, which `iotd status`, `iotd at send` and `iotd at trace`
+// reach through the daemon.
 //
 // TLS is the host's: a tls link over: at.<dialect> verifies the server with
 // Go's crypto/tls; the module's own TLS stack is not used.
@@ -63,18 +70,22 @@
 //     authentication type from [Config.AuthType]), activating the context,
 //     the receive mode. Coping with an already attached module matters:
 //     it runs after every reboot. Failures the user can fix return
-//     [AttachError].
+//     [AttachError]. A command that carries a PIN or a password sets
+//     [at.Command] Secret, so that no trace shows it.
 //  4. Open, Send, Recv, Close, Held: one or two commands each, through
 //     [Modem.Do]. Commands whose result comes later as a URC use
 //     [at.Command] Await; a send with a prompt uses Payload; a read whose
 //     data follows a header uses Raw. Open wraps [ErrInUse] when the module
 //     still holds the id and [ErrBearerDown] when the context is gone; Send
 //     wraps [ErrSendFull] when the module's buffer is full.
-//  5. Register from init — modem.MustRegister(New) — so that one blank
+//  5. Optionally: [Signaler] for a signal other than AT+CSQ, and
+//     [StatusReporter] for what `iotd status` should show beyond the
+//     3GPP queries (a Wi-Fi module's network).
+//  6. Register from init — modem.MustRegister(New) — so that one blank
 //     import adds the module to a program: a custom iotd (the stock
 //     cmd/iotd main plus that import) or a plugin binary whose main calls
 //     plugins/sdk.Serve with the driver ([NewDriver]).
-//  6. Simulate and certify: a personality in drivers/at/atsim (the
+//  7. Simulate and certify: a personality in drivers/at/atsim (the
 //     module's command set, faults, line rate) lets the modem tests and
 //     `iotd conformance --driver at.<name>` (or --plugin) run with no
 //     hardware; [ConformanceLimits] feeds the suite the known failures.

@@ -34,6 +34,7 @@ type Driver struct {
 
 	mu     sync.Mutex
 	modems map[string]*shared // by port
+	traces traceHub
 }
 
 type shared struct {
@@ -154,7 +155,7 @@ func identify(ctx context.Context, path string, log *slog.Logger) (string, error
 	defer port.Close()
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	name, err := detect(dctx, port, log)
+	name, err := detect(dctx, port, log, nil)
 	if ctx.Err() == nil {
 		identified.m[path] = identity{dialect: name, err: err, at: time.Now()}
 	}
@@ -263,7 +264,7 @@ func (d *Driver) acquire(ctx context.Context, cfg Config) (*Modem, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := NewModem(ctx, port, d.dialect, cfg, d.logger().With("driver", d.Name(), "port", cfg.Port))
+	m, err := newModem(ctx, port, d.dialect, cfg, d.logger().With("driver", d.Name(), "port", cfg.Port), &d.traces)
 	if err != nil {
 		port.Close()
 		return nil, err

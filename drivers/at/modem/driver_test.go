@@ -2,7 +2,6 @@ package modem_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -19,7 +18,6 @@ import (
 	"github.com/iotd/iotd/drivers/at/quectel"
 	"github.com/iotd/iotd/drivers/at/simcom"
 	"github.com/iotd/iotd/drivers/posix"
-	"github.com/iotd/iotd/internal/pki"
 )
 
 func TestDriverNames(t *testing.T) {
@@ -170,25 +168,7 @@ func TestCapabilities(t *testing.T) {
 // the AT stream conn and completes a real TLS handshake with a local
 // server, through the simulated modem's real TCP socket.
 func TestTLSOverModemSocket(t *testing.T) {
-	ca, err := pki.NewCA("test CA")
-	require.NoError(t, err)
-	srv, err := ca.Issue(pki.Options{CommonName: "localhost", Hosts: []string{"localhost", "127.0.0.1"}})
-	require.NoError(t, err)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{srv.TLS()}})
-	require.NoError(t, err)
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
-	caFile := t.TempDir() + "/ca.pem"
-	require.NoError(t, pki.WriteFileAtomic(caFile, ca.CertPEM, 0o600))
-
+	addr, caFile := tlsEchoServer(t)
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) {
 			sim := startSim(t, atsim.Config{Dialect: d, Hosts: map[string]string{"localhost": "127.0.0.1"}})
@@ -196,7 +176,7 @@ func TestTLSOverModemSocket(t *testing.T) {
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), guard)
 			defer cancel()
-			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			_, port, _ := net.SplitHostPort(addr)
 			raw, err := m.Dial(ctx, driver.Stream, net.JoinHostPort("localhost", port))
 			require.NoError(t, err)
 			tc, err := posix.TLSConfig{CAFile: caFile}.Client(ctx, raw, "localhost")
@@ -208,7 +188,7 @@ func TestTLSOverModemSocket(t *testing.T) {
 			assert.NoError(t, err)
 
 			// A server certificate for another name fails the handshake.
-			raw2, err := m.Dial(ctx, driver.Stream, ln.Addr().String())
+			raw2, err := m.Dial(ctx, driver.Stream, addr)
 			require.NoError(t, err)
 			_, err = posix.TLSConfig{CAFile: caFile}.Client(ctx, raw2, "wrong.example")
 			assert.ErrorIs(t, err, driver.ErrHandshake)

@@ -1,6 +1,10 @@
 package modem
 
-import "github.com/iotd/iotd/core/driver"
+import (
+	"time"
+
+	"github.com/iotd/iotd/core/driver"
+)
 
 // Test hooks for the external tests, which need the dialects (and so
 // cannot be in this package: the dialects import it).
@@ -19,4 +23,11 @@ func Buffered(s *Socket) int {
 		n += len(d)
 	}
 	return n
+}
+
+// SetStatusMinAge sets how often the status may be refreshed, for a test;
+// it returns the function that restores it.
+func SetStatusMinAge(d time.Duration) (restore func()) {
+	old := statusMinAge.Swap(int64(d))
+	return func() { statusMinAge.Store(old) }
 }

@@ -43,6 +43,8 @@ type Modem struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 	upC  chan struct{} // held by the bring-up in progress
+	tr   *tracer
+	stat statusCache
 
 	mu    sync.Mutex // guards the fields below
 	socks map[int]*Socket
@@ -88,11 +90,17 @@ func OpenModem(ctx context.Context, dialectName string, cfg Config, log *slog.Lo
 // ctx; otherwise it does no I/O: the first Dial (or [Modem.Up]) brings the
 // modem up.
 func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, cfg Config, log *slog.Logger) (*Modem, error) {
+	return newModem(ctx, port, dialectName, cfg, log, nil)
+}
+
+// newModem is NewModem whose trace also goes to hub (nil for none).
+func newModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, cfg Config, log *slog.Logger, hub *traceHub) (*Modem, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	tr := newTracer(cfg, log, hub)
 	if dialectName == Auto {
-		name, err := detect(ctx, port, log)
+		name, err := detect(ctx, port, log, tr.fn())
 		if err != nil {
 			return nil, err
 		}
@@ -104,10 +112,10 @@ func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, 
 	}
 	t := d.Traits()
 	log = log.With("dialect", t.Name)
-	m := &Modem{cfg: cfg, d: d, t: t, log: log, socks: map[int]*Socket{}, upGen: -1, upC: make(chan struct{}, 1)}
+	m := &Modem{cfg: cfg, d: d, t: t, log: log, tr: tr, socks: map[int]*Socket{}, upGen: -1, upC: make(chan struct{}, 1)}
 	m.info.Dialect = t.Name
 	m.ctx, m.stop = context.WithCancel(context.Background())
-	opts := at.Options{LineEnd: t.lineEnd(), Finals: t.Finals, Timeout: cfg.cmdTimeout(), Logger: log}
+	opts := at.Options{LineEnd: t.lineEnd(), Finals: t.Finals, Timeout: cfg.cmdTimeout(), Logger: log, Trace: tr.fn()}
 	if t.NULBoot {
 		opts.OnNULs = func() { m.rebooted("NUL bytes") }
 	}
@@ -136,8 +144,9 @@ func NewModem(ctx context.Context, port io.ReadWriteCloser, dialectName string, 
 			return nil, err
 		}
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.watch()
+	go m.watchStatus()
 	return m, nil
 }
 

@@ -2,6 +2,7 @@ package modem_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect the tests use
 	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/serial"
+	"github.com/iotd/iotd/internal/pki"
 )
 
 // guard bounds every wait of a test so that a bug hangs nothing; it is not
@@ -151,4 +153,29 @@ func isTimeout(err error) bool {
 // openPort opens sim's port as the drivers do.
 func openPort(sim *atsim.Modem) (io.ReadWriteCloser, error) {
 	return serial.Open(serial.Config{Name: sim.Path()})
+}
+
+// tlsEchoServer is a TLS echo peer on loopback for "localhost" and
+// 127.0.0.1; caFile holds its CA.
+func tlsEchoServer(t testing.TB) (addr, caFile string) {
+	t.Helper()
+	ca, err := pki.NewCA("test CA")
+	require.NoError(t, err)
+	srv, err := ca.Issue(pki.Options{CommonName: "localhost", Hosts: []string{"localhost", "127.0.0.1"}})
+	require.NoError(t, err)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{srv.TLS()}})
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	caFile = t.TempDir() + "/ca.pem"
+	require.NoError(t, pki.WriteFileAtomic(caFile, ca.CertPEM, 0o600))
+	return ln.Addr().String(), caFile
 }
