@@ -137,8 +137,9 @@ func (sim800) Attach(ctx context.Context, m *modem.Modem) error {
 	if _, err := m.Do(ctx, at.Command{Text: "AT+CIPRXGET=1"}); err != nil {
 		return fmt.Errorf("at: selecting manual receive (AT+CIPRXGET=1): %w", err)
 	}
-	// The error names the command only: its arguments hold the password.
-	if _, err := m.Do(ctx, at.Command{Text: "AT+CSTT=" + at.Quote(c.APN) + "," + at.Quote(c.User) + "," + at.Quote(c.Password)}); err != nil {
+	// Secret: its arguments hold the password, so traces, logs and
+	// errors show the command's name only.
+	if _, err := m.Do(ctx, at.Command{Text: "AT+CSTT=" + at.Quote(c.APN) + "," + at.Quote(c.User) + "," + at.Quote(c.Password), Secret: true}); err != nil {
 		return modem.AttachError("setting the APN (AT+CSTT)", err)
 	}
 	if _, err := m.Do(ctx, at.Command{Text: "AT+CIICR", Timeout: activateWait}); err != nil {

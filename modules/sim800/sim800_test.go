@@ -132,12 +132,18 @@ func TestDialErrors(t *testing.T) {
 }
 
 // The APN password (an argument of AT+CSTT) appears in no log line, even
-// at debug level, and in no error.
+// at debug level with the AT trace on.
 func TestPasswordNeverLogged(t *testing.T) {
 	var buf testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sim := startSim(t, atsim.Config{Faults: []atsim.Fault{{Kind: atsim.Garbage}, {Kind: atsim.URCInResponse}}})
-	m := openModem(t, sim800.Name, sim, log)
+	cfg := config(sim)
+	cfg.Trace = true // every line crossing the port, in the log
+	ctx, cancel := context.WithTimeout(context.Background(), 6*guard)
+	defer cancel()
+	m, err := modem.OpenModem(ctx, sim800.Name, cfg, log)
+	require.NoError(t, err)
+	defer m.Close()
 	roundTrip(t, dial(t, m, newPeer(t).Addr()), []byte("x"))
 	sim.Reboot()
 	c, err := m.Dial(context.Background(), driver.Stream, newPeer(t).Addr())
@@ -145,6 +151,7 @@ func TestPasswordNeverLogged(t *testing.T) {
 		_ = c.Close()
 	}
 	assert.NotContains(t, buf.String(), password)
+	assert.Contains(t, buf.String(), "AT+CSTT", "the trace names the command")
 	assert.Contains(t, buf.String(), "at: modem up", "the modem logged at debug level")
 }
 
