@@ -64,26 +64,8 @@ func TestConformanceAT(t *testing.T) {
 				},
 				KnownFailures: modem.ConformanceLimits(d),
 				Lifecycle:     p,
-				Modem:         atsimHook{sim},
+				Modem:         atsim.ConformanceHook{Sim: sim},
 			})
 		})
 	}
-}
-
-// atsimHook lets the suite disturb the simulated modem (the M cases).
-type atsimHook struct{ sim *atsim.Modem }
-
-func (h atsimHook) Reboot() error { h.sim.Reboot(); return nil }
-
-// Garbage switches atsim's Garbage fault on (a line of 1..16 random bytes
-// after every final result): atsim offers no one-shot write of n bytes, so
-// the noise is continuous from then on, which is harder, not easier.
-func (h atsimHook) Garbage(int) error { return h.sim.Inject(atsim.Fault{Kind: atsim.Garbage}) }
-
-func (h atsimHook) Fragment(on bool) {
-	if on {
-		_ = h.sim.Inject(atsim.Fault{Kind: atsim.Fragment})
-		return
-	}
-	h.sim.Clear(atsim.Fragment)
 }

@@ -37,7 +37,7 @@ func harness(sim *atsim.Modem, drv driver.Driver, lc conformance.Lifecycle) conf
 		},
 		KnownFailures: modem.ConformanceLimits(sim800.Name),
 		Lifecycle:     lc,
-		Modem:         simHook{sim},
+		Modem:         atsim.ConformanceHook{Sim: sim},
 	}
 }
 
@@ -78,23 +78,6 @@ func TestConformancePlugin(t *testing.T) {
 	}
 	require.NotNil(t, drv, "the plugin serves at.sim800")
 	conformancetest.TestDriver(t, harness(sim, drv, p))
-}
-
-// simHook lets the suite disturb the simulated modem (the M cases).
-type simHook struct{ sim *atsim.Modem }
-
-func (h simHook) Reboot() error { h.sim.Reboot(); return nil }
-
-// Garbage switches atsim's Garbage fault on: atsim has no one-shot write
-// of n bytes, so the noise goes on from then on, which is harder.
-func (h simHook) Garbage(int) error { return h.sim.Inject(atsim.Fault{Kind: atsim.Garbage}) }
-
-func (h simHook) Fragment(on bool) {
-	if on {
-		_ = h.sim.Inject(atsim.Fault{Kind: atsim.Fragment})
-		return
-	}
-	h.sim.Clear(atsim.Fragment)
 }
 
 // binaries are the module's two programs, built once per test run.

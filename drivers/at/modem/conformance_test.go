@@ -43,26 +43,8 @@ func TestConformance(t *testing.T) {
 					return json.Marshal(modem.Config{Port: sim.Path(), APN: "internet", SSID: "iotd-lab", WiFiPassword: "lab password"})
 				},
 				KnownFailures: modem.ConformanceLimits(d),
-				Modem:         simHook{sim},
+				Modem:         atsim.ConformanceHook{Sim: sim},
 			})
 		})
 	}
-}
-
-// simHook lets the suite disturb the simulated modem (the M cases).
-type simHook struct{ sim *atsim.Modem }
-
-func (h simHook) Reboot() error { h.sim.Reboot(); return nil }
-
-// Garbage switches atsim's Garbage fault on (a line of 1..16 random bytes
-// after every final result): atsim offers no one-shot write of n bytes, so
-// the noise is continuous from then on, which is harder, not easier.
-func (h simHook) Garbage(int) error { return h.sim.Inject(atsim.Fault{Kind: atsim.Garbage}) }
-
-func (h simHook) Fragment(on bool) {
-	if on {
-		_ = h.sim.Inject(atsim.Fault{Kind: atsim.Fragment})
-		return
-	}
-	h.sim.Clear(atsim.Fragment)
 }
