@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
@@ -46,7 +45,7 @@ func main() {
 	}
 	for _, d := range atDrivers() {
 		if os.Getenv("IOTD_AT_DEBUG") != "" {
-			d.Logger = slog.New(defaultHandler{})
+			d.Logger = sdk.Logger()
 		}
 		// Their conns report the modem's signal; the payload limit depends
 		// on the dialect, so each conn reports its own.
@@ -63,25 +62,6 @@ func atDrivers() []*modem.Driver {
 	}
 	return modem.Drivers()
 }
-
-// defaultHandler hands records to slog's default logger as it is when they
-// are logged (sdk.Serve installs the one that reaches the host), with the
-// attributes added by With. Groups are not kept.
-type defaultHandler struct{ attrs []slog.Attr }
-
-func (defaultHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return slog.Default().Handler().Enabled(ctx, l)
-}
-
-func (h defaultHandler) Handle(ctx context.Context, r slog.Record) error {
-	return slog.Default().Handler().WithAttrs(h.attrs).Handle(ctx, r)
-}
-
-func (h defaultHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return defaultHandler{attrs: append(slices.Clip(h.attrs), as...)}
-}
-
-func (h defaultHandler) WithGroup(string) slog.Handler { return h }
 
 // radioDriver dials TCP and gives its conns a radio's capabilities.
 type radioDriver struct{}

@@ -15,6 +15,7 @@ func main() {
 	if err != nil {
 		panic(err) // the import registers the dialect: cannot happen
 	}
+	d.Logger = sdk.Logger() // the modem's logs reach iotd's log
 	// The conns report the modem's signal (AT+CSQ) and their payload
 	// limit themselves; Signal is declared so that iotd asks for it.
 	sdk.Serve(sdk.Declare(d, sdk.Capabilities{Signal: true}))
