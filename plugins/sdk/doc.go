@@ -34,6 +34,8 @@
 //     still matches errors.Is on the iotd side, with the same text.
 //   - Logs: slog's default logger writes to stderr in the form the host
 //     parses, so driver logs appear in iotd's log, tagged with the plugin.
+//     A driver built before Serve runs takes [Logger], which follows
+//     that default.
 //     Do not log to stdout; iotd ignores what a plugin prints to stdout
 //     before it is ready, but stdout is not a log channel.
 //   - The plugin exits when iotd is gone, even if iotd was killed.
