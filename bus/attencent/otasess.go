@@ -143,8 +143,10 @@ func (s *sess) fwChunk(ctx context.Context, n int) ([]byte, error) {
 	if err != nil {
 		return nil, fwStateErr(err)
 	}
-	if len(resp.Lines) > 0 {
-		return resp.Data, nil
+	for _, l := range resp.Lines {
+		if strings.HasPrefix(l, fwDataPrefix) {
+			return resp.Data, nil
+		}
 	}
 	t := time.NewTimer(s.u.cfg.CommandTimeout)
 	defer t.Stop()
