@@ -13,8 +13,12 @@ const defaultStateDir = "iotd-state"
 
 // newOTA builds the OTA feature: file paths resolved against the
 // configuration's directory, downloads through features.ota.http_driver
-// with TLS roots from features.ota.ca_file (empty: the system's).
-func (d *Daemon) newOTA() (*ota.OTA, error) {
+// with TLS roots from features.ota.ca_file (empty: the system's). On
+// channel at-tencent the module downloads instead (moduleOTA).
+func (d *Daemon) newOTA() (otaFeature, error) {
+	if d.module != nil && !d.cfg.Features.OTA.Disabled {
+		return d.newModuleOTA()
+	}
 	return d.newOTAFor(d.cfg.Features.OTA, "features.ota", d.device.ProductID, d.device.DeviceName, d.cfg.StateDirPath())
 }
 

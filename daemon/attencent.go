@@ -36,19 +36,15 @@ func (c *Config) validateATTencent() error {
 }
 
 // withoutHostNetworkFeatures returns a copy of cfg in which the features
-// that need the host's own network are off, and their names: OTA and
-// sub-device OTA download the firmware over HTTPS from the host (the
-// firmware's own OTA, AT+TCOTASET, updates the MCU from the module's flash,
-// a different job), log upload posts over HTTP. The module offers no
-// socket to the host while it is the MQTT client.
+// that need the host's own network are off, and their names: sub-device
+// OTA downloads over HTTPS from the host (the module's OTA serves only the
+// device whose identity it holds, with one image slot), log upload posts
+// over HTTP. The module offers no socket to the host while it is the MQTT
+// client. The device's own OTA goes through the module (moduleOTA).
 func withoutHostNetworkFeatures(cfg *Config) (*Config, []string) {
 	c := *cfg
 	f := &c.Features
 	var off []string
-	if !f.OTA.Disabled {
-		f.OTA.Disabled = true
-		off = append(off, "ota")
-	}
 	if len(f.SubDeviceOTA) > 0 {
 		f.SubDeviceOTA = nil
 		off = append(off, "sub_device_ota")
@@ -65,7 +61,7 @@ func logHostNetworkOff(log *slog.Logger, off []string) {
 	if len(off) == 0 {
 		return
 	}
-	log.Warn(fmt.Sprintf("channel at-tencent: features that need the host's own network are off: %v; publishing, subscriptions, shadow, rrpc, broadcast, time sync and gateway work through the module (use channel: mqtt over the module's sockets for the rest)", off),
+	log.Warn(fmt.Sprintf("channel at-tencent: features that need the host's own network are off: %v (sub_device_ota: the module downloads firmware only for the device whose identity it holds, into one image slot; logupload: an HTTP post); publishing, subscriptions, shadow, rrpc, broadcast, time sync, gateway and the device's own OTA work through the module (use channel: mqtt over the module's sockets for the rest)", off),
 		"disabled", off)
 }
 

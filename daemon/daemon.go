@@ -21,7 +21,6 @@ import (
 	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/gateway"
 	"github.com/iotd/iotd/features/logupload"
-	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/features/timesync"
@@ -49,7 +48,7 @@ type Daemon struct {
 	shadow   *shadow.Shadow
 	rrpc     *rrpc.RRPC
 	bcast    *broadcast.Broadcast
-	ota      *ota.OTA
+	ota      otaFeature // *ota.OTA, or the module's on channel at-tencent
 	gateway  *gateway.Gateway
 	logup    *logupload.Uploader // nil unless enabled
 	subs     subShadows
@@ -94,6 +93,7 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.log = log
+	d.lendLogger()
 	if cfg.channel() != ChannelATTencent { // the module is the link
 		d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, Bus: b})
 	}

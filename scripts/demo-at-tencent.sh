@@ -3,7 +3,7 @@
 # personality connects to hubsim over TLS itself (--tencent-broker,
 # --tencent-ca), and iotd drives it with the TC commands (channel
 # at-tencent). Shown: connect, publish, a subscription receiving a message
-# from the hub, and the shadow. Uses bold, pids, $BIN, $RUN, ... of demo-at.sh.
+# from the hub, the shadow, and an OTA the module downloads and iotd installs. Uses bold, pids, $BIN, $RUN, ... of demo-at.sh.
 
 bold "starting atsim --dialect tencent --throttle, its MQTT client pointed at hubsim ($HUBSIM_TLS)"
 "$BIN/atsim" --dialect tencent --throttle --link "$RUN/modem" --wifi lab:lab-password \
@@ -23,6 +23,10 @@ at_tencent:
   port: $PWD/$RUN/modem          # its serial port
   ssid: lab                      # the module joins this Wi-Fi
   wifi_password: lab-password
+features:
+  ota:                           # the module downloads; iotd reads the image out and installs
+    version: 1.0.0
+    hook: {command: ["/bin/sh", "-c", "cp \"\$1\" \"\$(dirname \"\$1\")/installed-\$2.bin\"", "install"]}
 YAML
 
 bold "starting iotd run --config $RUN/iotd.yaml (AT+TCDEVINFOSET, AT+TCMQTTCONN: the module connects)"
@@ -54,6 +58,12 @@ cat "$RUN/sub.out"
 bold "iotd shadow report mode=eco, then iotd shadow get"
 "$BIN/iotd" shadow report mode=eco | head -5
 "$BIN/iotd" shadow get | head -8
+
+bold "OTA: hubsim ota push $PRODUCT/$DEVICE mcu-1.1.0.bin --version 1.1.0 (the module downloads it; iotd reads it with AT+TCREADFWDATA)"
+head -c 32768 /dev/urandom > "$RUN/mcu-1.1.0.bin"
+"$BIN/hubsim" ota push "$PRODUCT/$DEVICE" "$RUN/mcu-1.1.0.bin" --version 1.1.0 --admin "$HUBSIM_ADMIN"
+"$BIN/iotd" ota status --watch --target 1.1.0
+"$BIN/hubsim" ota status "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN" | tail -4
 
 bold "running; try in another terminal:"
 cat <<EOT
