@@ -22,6 +22,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/gateway"
 	"github.com/iotd/iotd/features/logupload"
@@ -51,6 +52,7 @@ import (
 //	POST /v1/gateway/{op}           ← GatewayRequest → GatewayResults (online, offline, bind, unbind)
 //	POST /v1/log                    ← LogLine (uploaded with iotd's logs when upload is on)
 //	GET  /v1/ota                    → ota.Status (version, state, percent, last error)
+//	GET  /v1/at/...                 → the AT modems: status, trace, one command (api_at.go)
 //
 // A filter's cloud subscription lasts while anyone holds it: the
 // /v1/subscribe streams and iotd's features. When the last stream on a
@@ -89,6 +91,9 @@ type Status struct {
 	Trust TrustStatus `json:"trust"`
 	// Features holds each feature's counters, bad input included.
 	Features FeatureStats `json:"features"`
+	// Modems are the AT modems the drivers have open (GET /v1/status asks
+	// them first, at most every 30 s).
+	Modems []driver.ModemStatus `json:"modems,omitempty"`
 }
 
 // FeatureStats are the features' counters.
@@ -203,6 +208,7 @@ func (d *Daemon) listenAPIWith(limits apiLimits) (*apiServer, error) {
 	mux.HandleFunc("POST /v1/gateway/{op}", s.gatewayOp)
 	mux.HandleFunc("POST /v1/log", s.logLine)
 	s.outboxRoutes(mux)
+	s.atRoutes(mux)
 	s.srv = &http.Server{
 		Handler:           s.readBody(mux),
 		ReadHeaderTimeout: limits.HeaderTimeout,
@@ -334,8 +340,12 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
-func (s *apiServer) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.d.Status())
+func (s *apiServer) status(w http.ResponseWriter, r *http.Request) {
+	st := s.d.Status()
+	ctx, cancel := context.WithTimeout(r.Context(), statusModemWait)
+	defer cancel()
+	st.Modems = s.d.Modems(ctx, true)
+	writeJSON(w, http.StatusOK, st)
 }
 
 // Status reports the daemon's state.

@@ -40,6 +40,7 @@ through a driver chosen at run time, and offers the hub to local applications.
   iotd gateway list|online|...    the gateway's sub-devices
   iotd log LEVEL TEXT             upload a line with iotd's logs
   iotd conformance --driver NAME  certify a driver (or --plugin PATH); --list shows the cases
+  iotd at trace|send              watch the AT modem's serial line, send it one command
 
 A TOPIC without a slash is short for the device's own topic: "event" means
 "{productId}/{deviceName}/event".`,
@@ -58,7 +59,7 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
 		shadowCmd(sock), rrpcCmd(sock), broadcastCmd(sock))
 	root.AddCommand(registerCmd(), gatewayCmd(sock), logCmd(sock), unsubCmd(sock))
-	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(sock), initCmd())
+	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(sock), initCmd(), atCmd(sock))
 	return root
 }
 
@@ -265,6 +266,7 @@ func printStatus(w io.Writer, st daemon.Status) {
 		fmt.Fprintf(tw, "log upload\tlevel %d, %d lines uploaded in %d posts, %d dropped, %d post errors, %d batches spooled\n",
 			l.Level, l.Uploaded, l.Posts, l.Dropped, l.PostErrors, l.Spooled)
 	}
+	printModems(tw, st.Modems)
 	fmt.Fprintf(tw, "version\t%s, up %s\n", st.Version, st.Uptime.Round(time.Second))
 	tw.Flush()
 }
@@ -339,6 +341,11 @@ func driversCmd(sock func() string) *cobra.Command {
 			}
 			tw.Flush()
 			fmt.Fprintf(out, "(%d drivers, from the %s registry)\n", len(res), source)
+			if source == "daemon" {
+				if ms, err := daemon.NewClient(sock()).ATModems(ctx, true); err == nil {
+					printDriverModems(out, ms)
+				}
+			}
 			return nil
 		},
 	}

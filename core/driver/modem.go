@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -128,4 +129,14 @@ type ATTraceEvent struct {
 	Kind string `json:"kind"`
 	// Text is the line, or "<N bytes: hex…>" for data.
 	Text string `json:"text"`
+}
+
+// LogReceiver is implemented by a driver that logs (a modem's bring-up,
+// reboots, its AT trace when configured): the daemon hands it its logger
+// before the first Open, so the driver's lines join the daemon's. The
+// driver adds its own attributes (its name, the port) and never logs a
+// secret. Without it, or before it is called, a driver logs where it was
+// built to (usually nowhere).
+type LogReceiver interface {
+	SetLogger(l *slog.Logger)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
@@ -29,8 +30,10 @@ type Driver struct {
 	// ProbePort, when set, is the only port Probe looks at; otherwise
 	// Probe asks every serial port of the host.
 	ProbePort string
-	// Logger receives the modems' logs; nil discards them.
+	// Logger receives the modems' logs; nil means the one SetLogger
+	// gave, else none.
 	Logger *slog.Logger
+	given  atomic.Pointer[slog.Logger]
 
 	mu     sync.Mutex
 	modems map[string]*shared // by port
@@ -70,8 +73,15 @@ func (d *Driver) logger() *slog.Logger {
 	if d.Logger != nil {
 		return d.Logger
 	}
+	if l := d.given.Load(); l != nil {
+		return l
+	}
 	return slog.New(slog.DiscardHandler)
 }
+
+// SetLogger makes the modems opened from now on log to l (see
+// driver.LogReceiver).
+func (d *Driver) SetLogger(l *slog.Logger) { d.given.Store(l) }
 
 // Probe looks for a modem of the driver's dialect: on ProbePort when set,
 // else on every serial port of the host that no open Modem holds. It
@@ -295,8 +305,9 @@ func (d *Driver) release(port string, m *Modem) {
 }
 
 var (
-	_ driver.Driver = (*Driver)(nil)
-	_ driver.Dialer = (*Dialer)(nil)
+	_ driver.Driver      = (*Driver)(nil)
+	_ driver.Dialer      = (*Dialer)(nil)
+	_ driver.LogReceiver = (*Driver)(nil)
 )
 
 // Version describes the modem this driver has open (model, firmware
