@@ -112,7 +112,7 @@ func (u *Uplink) RetryDeadLetter(id string) error {
 		}
 		m := &outMsg{topic: meta.Topic, qos: meta.QoS, size: meta.Size, disk: true, seq: meta.Seq, state: queued}
 		u.disk.add(m, +1)
-		u.queue = append(u.queue, m)
+		u.push(m)
 		u.signal()
 		return nil
 	}
@@ -127,7 +127,7 @@ func (u *Uplink) RetryDeadLetter(id string) error {
 	dropped, err := u.reserve(m)
 	if err == nil {
 		u.memDead = slices.Delete(u.memDead, i, i+1)
-		u.queue = append(u.queue, m)
+		u.push(m)
 	}
 	u.mu.Unlock()
 	u.answerDropped(dropped)

@@ -17,9 +17,13 @@
 //   - paho does not resend QoS 1 publishes that were in flight when a clean
 //     session dropped. The uplink keeps every message until paho confirms it
 //     (written for QoS 0, PUBACKed for QoS 1) and puts unconfirmed ones back
-//     at the head of the queue when the connection drops, so QoS 1 is
+//     in the queue, at their places, when the connection drops, so QoS 1 is
 //     delivered at least once across reconnects.
 //
-// Outgoing messages keep their order within a session; incoming messages
-// are handed to the bus in the order they arrive.
+// Outgoing messages keep the order they were accepted in, across
+// reconnects too: the queue is kept sorted by acceptance, and a session
+// sends only once the previous one's sender has put back the message it
+// was handing to paho. Only a message resent after a lost PUBACK, or parked
+// as a dead letter, falls out of that order. Incoming messages are handed
+// to the bus in the order they arrive.
 package mqtt

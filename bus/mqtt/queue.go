@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -11,7 +12,14 @@ import (
 // memory (QoS 0, and QoS 1 without an outbox) or in the outbox (QoS 1 with
 // one, the payload on disk and only its description in memory). Messages
 // leave it in the order they were accepted; after a session ends, those it
-// did not confirm go back to the head, oldest first.
+// did not confirm go back to their places, oldest first.
+//
+// Every message is numbered (outMsg.order) as it joins the queue, and the
+// queue is kept sorted by that number: requeue merges instead of prepending.
+// A session ending gives back its unconfirmed messages, and a sender caught
+// inside paho's Publish by the end of the connection gives back the one it
+// was handing over, at moments that are not ordered with each other; merged
+// by number, the queue comes out the same whichever goes first.
 
 // msgState is where a message is between acceptance and confirmation.
 type msgState uint8
@@ -33,6 +41,9 @@ type outMsg struct {
 	size    int
 	disk    bool   // kept in the outbox
 	seq     uint64 // its outbox sequence, once written
+	// order numbers the message as it joined the queue (see
+	// Uplink.nextOrder); the queue is kept sorted by it.
+	order uint64
 	// attempts counts the sessions that ended while this message was the
 	// oldest unconfirmed one.
 	attempts int
@@ -165,7 +176,7 @@ func (u *Uplink) enqueue(m *outMsg) {
 	u.mu.Lock()
 	m.state = queued
 	u.byID[m.id] = m
-	u.queue = append(u.queue, m)
+	u.push(m)
 	storedNow := !m.wantAck && !m.disk
 	u.mu.Unlock()
 	if storedNow {
@@ -297,20 +308,42 @@ func (u *Uplink) pop(stop <-chan struct{}) *outMsg {
 	}
 }
 
-// requeue puts ms back at the head of the queue, in order. They were
-// accepted already, so they keep their place within the bounds.
+// push puts m at the tail of the queue, numbered after everything queued
+// before it. u.mu is held.
+func (u *Uplink) push(m *outMsg) {
+	u.nextOrder++
+	m.order = u.nextOrder
+	u.queue = append(u.queue, m)
+}
+
+// requeue puts ms, taken from the queue earlier, back at their places: by
+// their numbers, ahead of everything queued after them and behind anything
+// older that another requeue put back first. They were accepted already, so
+// they keep their place within the bounds too.
 func (u *Uplink) requeue(ms []*outMsg) {
 	if len(ms) == 0 {
 		return
 	}
+	back := slices.Clone(ms)
+	slices.SortFunc(back, func(a, b *outMsg) int { return cmp.Compare(a.order, b.order) })
 	u.mu.Lock()
-	for _, m := range ms {
+	for _, m := range back {
 		m.state = queued
 		if m.disk && m.seq != 0 && !m.cached {
 			m.payload = nil
 		}
 	}
-	u.queue = append(slices.Clone(ms), u.queue...)
+	merged := make([]*outMsg, 0, len(back)+len(u.queue))
+	q := u.queue
+	for len(back) > 0 && len(q) > 0 {
+		if back[0].order < q[0].order {
+			merged, back = append(merged, back[0]), back[1:]
+		} else {
+			merged, q = append(merged, q[0]), q[1:]
+		}
+	}
+	merged = append(append(merged, back...), q...)
+	u.queue = merged
 	u.mu.Unlock()
 	u.signal()
 }

@@ -141,9 +141,18 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 	u.bg.Go(func() {
 		select {
 		case <-restored:
-			u.send(s, window, slots)
 		case <-s.done:
+			return
 		}
+		// The previous session's sender may still hold a message inside
+		// paho's Publish; it is put back before this one sends.
+		select {
+		case u.sender <- struct{}{}:
+		case <-s.done:
+			return
+		}
+		defer func() { <-u.sender }()
+		u.send(s, window, slots)
 	})
 	var held []inflight
 	var workers sync.WaitGroup
@@ -260,7 +269,15 @@ func (u *Uplink) restore(ctx context.Context, s *session, subs map[string]byte) 
 
 // send hands queued messages to paho, at most MaxInflight unconfirmed at a
 // time, until the session ends. After a session that ended with messages
-// unconfirmed, the first one goes alone: see blame.
+// unconfirmed, the first one goes alone: see blame. It runs holding
+// u.sender, and returns only once the message it popped is in the window
+// or back in the queue.
+//
+// A Publish that paho is still handling when the session settles (the
+// connection dropped under it; paho may take writeTimeout to give up) is
+// not in the window: send puts its message back itself. requeue merges it
+// at its place, behind the older ones the session put back, whichever
+// comes first.
 func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 	for {
 		select {
@@ -293,6 +310,9 @@ func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 		u.mu.Unlock()
 		u.flight.Add(1)
 		f := inflight{msg: m, tok: s.client.Publish(m.topic, m.qos, false, m.payload)}
+		if u.published != nil {
+			u.published(m)
+		}
 		s.mu.Lock()
 		if s.settled {
 			s.mu.Unlock()

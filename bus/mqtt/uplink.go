@@ -43,9 +43,22 @@ type Uplink struct {
 	orderMu  sync.Mutex    // one accept at a time queues and hands to the writer
 	quit     chan struct{} // closed when Run stops accepting
 
+	// sender is held by the session goroutine that hands messages to paho
+	// (send), from before its first pop until it has put back what it
+	// holds: the next session's sender starts only then. A sender caught
+	// inside paho's Publish by the end of its connection holds a message
+	// out of the queue for up to writeTimeout; were the next session to
+	// send meanwhile, the messages behind that one would overtake it.
+	sender chan struct{}
+	// published, set by tests before Run, runs in send once paho's Publish
+	// returned, before the message joins the window.
+	published func(*outMsg)
+
 	mu    sync.Mutex // guards the fields below and outMsg's fields
-	queue []*outMsg  // waiting to be handed to paho, oldest first
+	queue []*outMsg  // waiting to be handed to paho, sorted by outMsg.order
 	mem   usage      // messages held in memory until confirmed
+	// nextOrder is the number the last message to join the queue got.
+	nextOrder uint64
 	// cached counts the payload bytes of stored messages also kept in
 	// memory, at most QueueBytes/2.
 	cached int64
@@ -136,7 +149,7 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	}
 	u := &Uplink{
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
-		serving: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1),
+		serving: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1), sender: make(chan struct{}, 1),
 		toWrite: make(chan *outMsg, maxBatch), quit: make(chan struct{}), wrote: make(chan struct{}),
 		byID: make(map[string]*outMsg), recent: make(map[string]bus.Result),
 		subs: make(map[string]byte), pending: make(map[string]bool),
@@ -164,7 +177,7 @@ func (u *Uplink) restoreOutbox() {
 		m := &outMsg{topic: meta.Topic, qos: meta.QoS, size: meta.Size, disk: true, seq: meta.Seq,
 			attempts: meta.Attempts, state: queued}
 		u.disk.add(m, +1)
-		u.queue = append(u.queue, m)
+		u.push(m)
 	}
 	if len(u.queue) > 0 {
 		u.log.Info("uplink: messages from the outbox queued for sending", "count", len(u.queue), "bytes", u.disk.bytes)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix"
 )
 
@@ -34,6 +35,10 @@ type harnessOpts struct {
 	cfg      Config
 	username string
 	backoff  core.BackoffConfig
+	// driver, when set, replaces the TCP driver (addr is then passed to it).
+	driver driver.Driver
+	// published is set as Uplink.published (see there).
+	published func(*outMsg)
 }
 
 func newHarness(t *testing.T, addr string, o harnessOpts) *harness {
@@ -41,11 +46,15 @@ func newHarness(t *testing.T, addr string, o harnessOpts) *harness {
 	b, err := bus.New(bus.Config{}, nil)
 	require.NoError(t, err)
 	reg := core.NewRegistry()
-	require.NoError(t, reg.Register(posix.NewTCP()))
+	drv := o.driver
+	if drv == nil {
+		drv = posix.NewTCP()
+	}
+	require.NoError(t, reg.Register(drv))
 	if o.backoff == (core.BackoffConfig{}) {
 		o.backoff = core.BackoffConfig{Initial: core.Duration(20 * time.Millisecond), Max: core.Duration(200 * time.Millisecond)}
 	}
-	link, err := reg.OpenLink(core.LinkConfig{Driver: "tcp", Address: addr, DialTimeout: 5 * time.Second, Backoff: o.backoff},
+	link, err := reg.OpenLink(core.LinkConfig{Driver: drv.Name(), Address: addr, DialTimeout: 5 * time.Second, Backoff: o.backoff},
 		core.LinkOptions{Bus: b})
 	require.NoError(t, err)
 	h := &harness{bus: b, link: link, done: make(chan error, 1)}
@@ -64,6 +73,7 @@ func newHarness(t *testing.T, addr string, o harnessOpts) *harness {
 	}
 	h.up, err = New(cfg, link, b, nil)
 	require.NoError(t, err)
+	h.up.published = o.published
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() { h.done <- h.up.Run(ctx) }()
