@@ -50,6 +50,7 @@
 // While the module downloads it refuses most commands (+CME ERROR:200):
 // they wait, short publishes excepted.
 //
-// The device secret travels only in AT+TCDEVINFOSET, whose arguments the
-// engine never logs or puts in errors.
+// The device secret travels only in AT+TCDEVINFOSET, a Secret command:
+// the engine never logs its arguments or puts them in errors, and a trace
+// shows its name only.
 package attencent

@@ -71,7 +71,10 @@ func (m *module) do(ctx context.Context, text string) (*at.Response, error) {
 // module's own <cmdtimeout> plus the command timeout as a margin.
 func (m *module) tc(ctx context.Context, text, name string) error {
 	resp, err := m.eng.Do(ctx, at.Command{
-		Text:         text,
+		Text: text,
+		// AT+TCDEVINFOSET carries the device secret: a trace shows its
+		// name only.
+		Secret:       name == "+TCDEVINFOSET",
 		Await:        func(l string) bool { _, ok := parseResult(l, name); return ok },
 		AwaitTimeout: m.cfg.MQTTTimeout + m.cfg.CommandTimeout,
 	})
