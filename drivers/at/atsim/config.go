@@ -100,6 +100,13 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// DialTimeout bounds a connect; 0 means DefaultDialTimeout.
 	DialTimeout time.Duration
+	// APNUser and APNPassword, when either is set, make the simulated
+	// network want these credentials for a data context, as an operator's
+	// private APN does: the u-blox personality then refuses AT+CGACT=1
+	// (and AT+UPSDA=0,3) with +CME ERROR: 149, "PDP authentication
+	// failure" (3GPP TS 27.007 §9.2.3), unless AT+UAUTHREQ gave the
+	// context exactly these. Other personalities ignore them.
+	APNUser, APNPassword string
 	// Hosts answers DNS queries (name → IP) before Resolve is asked.
 	Hosts map[string]string
 	// Resolve answers other DNS queries; nil means net.DefaultResolver.

@@ -114,7 +114,7 @@ func (m *Modem) countSendLocked(n int) {
 var cmeText = map[int]string{
 	3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
 	11: "SIM PIN required", 13: "SIM failure", 14: "SIM busy", 16: "incorrect password",
-	30: "no network service", 50: "incorrect parameters", 100: "unknown",
+	30: "no network service", 50: "incorrect parameters", 100: "unknown", 149: "PDP authentication failure",
 	550: "unknown error", 552: "invalid parameters", 553: "memory not enough",
 	555: "operation not supported", 561: "open PDP context failed", 563: "socket identity has been used",
 	565: "DNS parse failed", 566: "socket connect failed", 567: "socket has been closed", 572: "operation not allowed",

@@ -14,7 +14,8 @@
 //     passive mode chosen by CIPRECVMODE or CIPRECVTYPE with CIPRECVDATA);
 //   - "simcom": SIM7600 (NETOPEN, CIPOPEN, CIPSEND with ">", push with
 //     +IPD or +RECEIVE headers, or CIPRXGET=1 manual mode);
-//   - "ublox": SARA-R4/R5 (CGACT or UPSD/UPSDA, USOCR/USOCO sync and async,
+//   - "ublox": SARA-R4/R5 (CGACT or UPSD/UPSDA, UAUTHREQ with a network
+//     that wants Config.APNUser/APNPassword, USOCR/USOCO sync and async,
 //     USOWR with "@", +UUSORD/USORD, +UUSOCL);
 //   - "tencent": an ESP8266 with Tencent's TC AT firmware, ESP-AT plus the
 //     TC commands: the module's own MQTT client (a real TLS connection to

@@ -27,9 +27,18 @@ type ublox struct {
 	m       *Modem
 	hexMode bool // AT+UDCONF=1,1
 	psd     bool // AT+UPSDA=0,3 done
+	// auth holds AT+UAUTHREQ's settings by cid. The module keeps them
+	// in NVM (the manual's "Settings saved"), so a reboot keeps them.
+	auth map[int]ubloxAuth
 }
 
-func newUBlox(m *Modem) dialect { return &ublox{m: m} }
+// ubloxAuth is one context's AT+UAUTHREQ setting.
+type ubloxAuth struct {
+	kind           int // <auth_type>: 0 none, 1 PAP, 2 CHAP, 3 automatic
+	user, password string
+}
+
+func newUBlox(m *Modem) dialect { return &ublox{m: m, auth: map[int]ubloxAuth{}} }
 
 func (d *ublox) reset() { d.hexMode, d.psd = false, false }
 
@@ -86,6 +95,17 @@ func (d *ublox) handler(name string) (handler, bool) {
 			}
 			return ok()
 		}, true
+	case "+UAUTHREQ":
+		return d.uauthreq, true
+	case "+CGACT":
+		return func(c *command) reply {
+			if st, good := c.int(0); c.kind == kindSet && good && st == 1 && m.regStat().registered() {
+				if id, good := c.intOr(1, 1); good && !d.authOK(id) {
+					return m.cmeLocked(149)
+				}
+			}
+			return m.cmdCGACT(c)
+		}, true
 	case "+UPSDA":
 		return d.upsda, true
 	case "+UPSND":
@@ -135,6 +155,9 @@ func (d *ublox) upsda(c *command) reply {
 		if !m.regStat().registered() {
 			return m.cmeLocked(30)
 		}
+		if !d.authOK(1) {
+			return m.cmeLocked(149)
+		}
 		d.psd = true
 		p := m.ctxLocked(1)
 		p.active = true
@@ -148,6 +171,52 @@ func (d *ublox) upsda(c *command) reply {
 		return ok()
 	}
 	return ok()
+}
+
+// uauthreq: AT+UAUTHREQ=<cid>,<auth_type>[,<password>,<username>] sets
+// the credentials a context's activation sends (as PCO). The simulated
+// module is a SARA-R410M, whose firmware takes the password first — the
+// SARA-R5 takes <username>,<password>, the order the manuals show (u-blox
+// SARA-R4 AT commands manual UBX-17003787 and SARA-R5 UBX-19047455,
+// "+UAUTHREQ"; for the R4's reversed order: u-blox's ubxlib, u_cell_net.c,
+// and Arduino's MKRNB library). auth_type is 0 none, 1 PAP, 2 CHAP, 3
+// automatic; 0 clears the strings. The module refuses the command for a
+// context that is not defined (AT+CGDCONT) or is active.
+func (d *ublox) uauthreq(c *command) reply {
+	m := d.m
+	if c.kind == kindTest {
+		return ok("+UAUTHREQ: (1-8),(0-3),,")
+	}
+	id, good := c.int(0)
+	kind, good2 := c.int(1)
+	if c.kind != kindSet || !good || !good2 || id < 1 || id > 8 || kind < 0 || kind > 3 || len(c.args) > 4 {
+		return m.cmeLocked(50)
+	}
+	if p, found := m.pdp[id]; !found || p.active {
+		return m.cmeLocked(3)
+	}
+	a := ubloxAuth{kind: kind}
+	if kind != 0 {
+		a.password, a.user = c.str(2), c.str(3)
+	}
+	d.auth[id] = a
+	return ok()
+}
+
+// authOK reports whether context id may be activated: the network wants
+// no credentials (Config.APNUser and APNPassword empty), or AT+UAUTHREQ
+// gave the context those it wants.
+func (d *ublox) authOK(id int) bool {
+	cfg := d.m.cfg
+	if cfg.APNUser == "" && cfg.APNPassword == "" {
+		return true
+	}
+	a := d.auth[id]
+	if a.kind != 0 && a.user == cfg.APNUser && a.password == cfg.APNPassword {
+		return true
+	}
+	d.m.log.Debug("atsim: activation refused: the APN credentials are missing or wrong", "cid", id)
+	return false
 }
 
 // upsnd: AT+UPSND=0,0 → IP; AT+UPSND=0,8 → activation state.

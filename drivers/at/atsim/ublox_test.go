@@ -181,3 +181,59 @@ func TestUBloxHexAndUDP(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, got)
 }
+
+// A network that wants APN credentials refuses the activation (+CME
+// ERROR: 149) until AT+UAUTHREQ gives the right ones, password first as
+// the SARA-R410M takes them; the module refuses AT+UAUTHREQ for a context
+// that is undefined or active, and keeps the setting over a reboot.
+func TestUBloxAPNAuth(t *testing.T) {
+	m, e := start(t, atsim.Config{Dialect: atsim.DialectUBlox, APNUser: "iot-user", APNPassword: "s3cret"}, at.Options{})
+	run(t, e, "ATE0")
+	run(t, e, "AT+CMEE=1")
+	cmeCode := func(text string) int {
+		t.Helper()
+		var cme *at.CMEError
+		require.ErrorAs(t, fails(t, e, text), &cme)
+		return cme.Code
+	}
+	assert.Equal(t, []string{"+UAUTHREQ: (1-8),(0-3),,"}, run(t, e, "AT+UAUTHREQ=?").Lines)
+	assert.Equal(t, 3, cmeCode(`AT+UAUTHREQ=1,3,"s3cret","iot-user"`), "context 1 is not defined yet")
+	run(t, e, `AT+CGDCONT=1,"IP","private.apn"`)
+	assert.Equal(t, 149, cmeCode("AT+CGACT=1,1"), "no credentials")
+	assert.Equal(t, 50, cmeCode(`AT+UAUTHREQ=1,4,"s3cret","iot-user"`))
+	run(t, e, `AT+UAUTHREQ=1,1,"iot-user","s3cret"`) // the R5's order
+	assert.Equal(t, 149, cmeCode("AT+CGACT=1,1"), "user and password swapped")
+	run(t, e, `AT+UAUTHREQ=1,2,"wrong","iot-user"`)
+	assert.Equal(t, 149, cmeCode("AT+CGACT=1,1"), "wrong password")
+	run(t, e, `AT+UAUTHREQ=1,0`)
+	assert.Equal(t, 149, cmeCode("AT+CGACT=1,1"), "authentication off")
+	run(t, e, `AT+UAUTHREQ=1,3,"s3cret","iot-user"`)
+	run(t, e, "AT+CGACT=1,1")
+	assert.Equal(t, []string{"+CGACT: 1,1"}, run(t, e, "AT+CGACT?").Lines)
+	assert.Equal(t, 3, cmeCode(`AT+UAUTHREQ=1,3,"s3cret","iot-user"`), "context 1 is active")
+
+	run(t, e, "AT+CMEE=2")
+	run(t, e, "AT+CGACT=0,1")
+	run(t, e, `AT+UAUTHREQ=1,3,"other","iot-user"`)
+	var cme *at.CMEError
+	require.ErrorAs(t, fails(t, e, "AT+CGACT=1,1"), &cme)
+	assert.Equal(t, "PDP authentication failure", cme.Text)
+	run(t, e, `AT+UAUTHREQ=1,3,"s3cret","iot-user"`)
+
+	// The setting is in NVM: after a reboot only the context is defined again.
+	require.NoError(t, m.Inject(atsim.Fault{Kind: atsim.Reboot}))
+	assert.Equal(t, 1, m.Stats().Reboots)
+	run(t, e, "ATE0")
+	run(t, e, `AT+CGDCONT=1,"IP","private.apn"`)
+	run(t, e, "AT+CGACT=1,1")
+}
+
+// A network that wants no credentials activates the context whatever
+// AT+UAUTHREQ set.
+func TestUBloxAPNAuthNotRequired(t *testing.T) {
+	_, e := start(t, atsim.Config{Dialect: atsim.DialectUBlox}, at.Options{})
+	run(t, e, "ATE0")
+	run(t, e, `AT+CGDCONT=1,"IP","internet"`)
+	run(t, e, `AT+UAUTHREQ=1,3,"any","thing"`)
+	run(t, e, "AT+CGACT=1,1")
+}

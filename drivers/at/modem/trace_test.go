@@ -77,6 +77,8 @@ func TestTraceHidesSecrets(t *testing.T) {
 			byHand: `AT+QICSGP=1,1,"cmnet","u","` + apnPassword + `",3`, secrets: []string{pin, apnPassword}},
 		{dialect: "simcom", cfg: modem.Config{APN: "cmnet", User: "u", Password: apnPassword},
 			byHand: `AT+CPIN="` + pin + `"`, secrets: []string{apnPassword, `"` + pin}},
+		{dialect: "ublox", sim: atsim.Config{APNUser: "u", APNPassword: apnPassword}, cfg: modem.Config{APN: "private.apn", User: "u", Password: apnPassword},
+			byHand: `AT+UAUTHREQ=1,3,"` + apnPassword + `","u"`, secrets: []string{apnPassword}},
 		{dialect: "esp", cfg: modem.Config{SSID: "lab", WiFiPassword: wifiPassword},
 			byHand: `AT+CWJAP="lab","` + wifiPassword + `"`, secrets: []string{wifiPassword}},
 	}

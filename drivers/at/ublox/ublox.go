@@ -103,10 +103,73 @@ func (*ublox) Attach(ctx context.Context, m *modem.Modem) error {
 			}
 		}
 	}
+	// The credentials go in while the context is defined and not active:
+	// the module refuses AT+UAUTHREQ for an active context, and sends them
+	// (as PCO) when AT+CGACT activates it.
+	if c.User != "" || c.Password != "" {
+		if _, err := m.Do(ctx, at.Command{Text: uauthreq(modelOf(ctx, m), c), Secret: true}); err != nil {
+			return modem.AttachError("setting the APN user and password (AT+UAUTHREQ)", err)
+		}
+	}
 	if _, err := m.Do(ctx, at.Command{Text: "AT+CGACT=1,1", Timeout: 150 * time.Second}); err != nil {
+		if authRefused(err) {
+			msg := "the network refused the data context's authentication: set the APN's \"user\" and \"password\" (the operator gives them)"
+			if c.User != "" || c.Password != "" {
+				msg = "the network refused the APN's \"user\"/\"password\" when activating the data context (AT+CGACT): check them"
+			}
+			return &modem.SetupError{Kind: modem.ErrAttach, Msg: msg, Err: err}
+		}
 		return modem.AttachError("activating the data context (AT+CGACT=1,1)", err)
 	}
 	return nil
+}
+
+// uauthreq is the command that sets context 1's APN credentials:
+// AT+UAUTHREQ=<cid>,<auth_type>,<username>,<password> (u-blox SARA-R5 AT
+// commands manual UBX-19047455, and the SARA-R4 manual UBX-17003787,
+// "+UAUTHREQ"), with auth_type 0 none, 1 PAP, 2 CHAP, 3 automatic
+// (none, then PAP, then CHAP): [modem.Config.AuthType] gives 3. SARA-R4
+// firmware takes the two strings the other way round, password first,
+// although the R4 manual (revision R09) shows the R5's order: u-blox's own
+// ubxlib (u_cell_net.c, setAuthenticationMode: "For SARA-R4 and LARA-R6
+// modules the parameters are reversed") and Arduino's MKRNB library for
+// the SARA-R410M send them so. A model that cannot be read gets the
+// manual's order.
+func uauthreq(model string, c modem.Config) string {
+	first, second := c.User, c.Password
+	if m := strings.ToLower(model); strings.Contains(m, "sara-r4") || strings.Contains(m, "lara-r6") {
+		first, second = c.Password, c.User
+	}
+	return fmt.Sprintf("AT+UAUTHREQ=1,%d,%s,%s", c.AuthType(), at.Quote(first), at.Quote(second))
+}
+
+// modelOf reads the module's model (AT+CGMM), "" when it does not say.
+// The modem reads it too, but hands it out only once the bring-up that
+// calls Attach is done.
+func modelOf(ctx context.Context, m *modem.Modem) string {
+	r, err := m.Do(ctx, at.Command{Text: "AT+CGMM", Prefix: "-"})
+	if err != nil {
+		return ""
+	}
+	for _, l := range r.Lines {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+// authRefused reports an activation the network refused for its
+// credentials: +CME ERROR: 149, "PDP authentication failure" (3GPP TS
+// 27.007 §9.2.3, errors related to a failure to activate a context; the
+// SM/ESM cause #29 "user authentication failed" of TS 24.008/24.301 that
+// the network sends), or that text when AT+CMEE=2.
+func authRefused(err error) bool {
+	var cme *at.CMEError
+	if !errors.As(err, &cme) {
+		return false
+	}
+	return cme.Code == 149 || (cme.Code < 0 && strings.Contains(strings.ToLower(cme.Text), "authentication"))
 }
 
 // soErr maps a u-blox socket error (Linux errno numbering).
