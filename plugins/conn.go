@@ -2,7 +2,6 @@ package plugins
 
 import (
 	"context"
-
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/core/driver/deadline"
 	"github.com/iotd/iotd/plugins/internal/wire"
 	pb "github.com/iotd/iotd/plugins/proto"
 )
@@ -46,7 +46,7 @@ type conn struct {
 
 	sendMu sync.Mutex // serialises stream.Send
 
-	rdl, wdl *deadline
+	rdl, wdl deadline.Timer
 	wsem     chan struct{} // one Write (or CloseWrite) at a time
 
 	mu      sync.Mutex // guards the fields below
@@ -110,9 +110,8 @@ func dialConn(ctx context.Context, d *remoteDriver, g *generation, dialer uint64
 		d: d, g: g, id: res.Conn,
 		datagram: t == driver.Datagram,
 		stream:   stream, cancel: cancel,
-		local:  addrOf(res.Local, d.info.Name, ""),
-		remote: addrOf(res.Remote, d.info.Name, address),
-		rdl:    newDeadline(), wdl: newDeadline(),
+		local:    addrOf(res.Local, d.info.Name, ""),
+		remote:   addrOf(res.Remote, d.info.Name, address),
 		wsem:     make(chan struct{}, 1),
 		rch:      make(chan struct{}),
 		cwRes:    make(chan error, 1),
@@ -242,7 +241,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		if err := c.failed("read"); err != nil {
 			return 0, err
 		}
-		if c.rdl.passed() {
+		if c.rdl.Passed() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		c.mu.Lock()
@@ -283,7 +282,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		select {
 		case <-ch:
-		case <-c.rdl.wait():
+		case <-c.rdl.Done():
 		case <-c.closed:
 		case <-c.gone:
 		case <-c.g.exited():
@@ -309,7 +308,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	select {
 	case c.wsem <- struct{}{}:
 		defer func() { <-c.wsem }()
-	case <-c.wdl.wait():
+	case <-c.wdl.Done():
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	case <-c.closed:
 	case <-c.gone:
@@ -318,7 +317,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	if err := c.failed("write"); err != nil {
 		return 0, err
 	}
-	if c.wdl.passed() {
+	if c.wdl.Passed() {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	}
 	if c.datagram {
@@ -369,7 +368,7 @@ func (c *conn) writeOp(p []byte, chunk int) (int, error) {
 	select {
 	case <-ackCh:
 		return ack()
-	case <-c.wdl.wait():
+	case <-c.wdl.Done():
 	case <-c.closed:
 	case <-c.gone:
 	case <-c.g.exited():
@@ -436,8 +435,8 @@ func (c *conn) Close() error {
 	if !first {
 		return c.opError("close", net.ErrClosed)
 	}
-	c.rdl.stop()
-	c.wdl.stop()
+	c.rdl.Stop()
+	c.wdl.Stop()
 	var err error
 	if !isClosed(c.gone) && !isClosed(c.g.exited()) {
 		if c.send(&pb.HostFrame{Frame: &pb.HostFrame_Close{Close: &pb.Close{}}}) == nil {
@@ -477,7 +476,7 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	if err := c.failed("set-deadline"); err != nil {
 		return err
 	}
-	c.rdl.set(t)
+	c.rdl.Set(t)
 	return nil
 }
 
@@ -487,7 +486,7 @@ func (c *conn) SetWriteDeadline(t time.Time) error {
 	if err := c.failed("set-deadline"); err != nil {
 		return err
 	}
-	c.wdl.set(t)
+	c.wdl.Set(t)
 	var ns int64
 	if !t.IsZero() {
 		ns = t.UnixNano()
@@ -521,4 +520,14 @@ func (c *conn) sleep(ctx context.Context, d time.Duration) error {
 		return c.d.p.callError(ctx, c.g, err)
 	}
 	return wire.DecodeError(res.Error)
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

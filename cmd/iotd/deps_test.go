@@ -20,9 +20,12 @@ func goList(t *testing.T, args ...string) []string {
 
 // The driver contract is what vendors import: it must stay standard library
 // only, so a vendor's build pulls in nothing of ours and nothing third-party.
+// The same holds for its helpers (deadline).
 func TestDriverContractIsStdlibOnly(t *testing.T) {
-	deps := goList(t, "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "github.com/iotd/iotd/core/driver")
-	assert.Equal(t, []string{"github.com/iotd/iotd/core/driver"}, deps)
+	for _, pkg := range []string{"github.com/iotd/iotd/core/driver", "github.com/iotd/iotd/core/driver/deadline"} {
+		deps := goList(t, "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg)
+		assert.Equal(t, []string{pkg}, deps)
+	}
 }
 
 // What iotd knows of the real hub (regions, bundled CAs) is plain data any

@@ -22,7 +22,8 @@
 // used by several goroutines at once. A [Conn] follows the net.Conn rules: one
 // reader and one writer may run concurrently, and Close, SetDeadline,
 // SetReadDeadline and SetWriteDeadline may be called at any time from any
-// goroutine.
+// goroutine. A Conn with no deadlines of its own can keep them with
+// package core/driver/deadline, standard library only like this one.
 //
 // # Errors
 //

@@ -13,6 +13,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/core/driver/deadline"
 )
 
 const (
@@ -53,7 +54,7 @@ var errText = errors.New("websocket: the peer sent a text message; MQTT over Web
 //     waiting at most a second, then closes the carrier.
 type Conn struct {
 	ws       *gorilla.Conn
-	rdl, wdl *deadline
+	rdl, wdl deadline.Timer
 	closed   chan struct{} // closed by Close
 	once     sync.Once
 	readDone chan struct{} // closed when readLoop has returned
@@ -76,8 +77,6 @@ type Conn struct {
 func NewConn(ws *gorilla.Conn) *Conn {
 	c := &Conn{
 		ws:       ws,
-		rdl:      newDeadline(),
-		wdl:      newDeadline(),
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
 		readable: make(chan struct{}, 1),
@@ -173,7 +172,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
-		if err := c.check("read", c.rdl); err != nil {
+		if err := c.check("read", &c.rdl); err != nil {
 			return 0, err
 		}
 		c.mu.Lock()
@@ -190,7 +189,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		if err := c.wait(c.readable, "read", c.rdl); err != nil {
+		if err := c.wait(c.readable, "read", &c.rdl); err != nil {
 			return 0, err
 		}
 	}
@@ -200,7 +199,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 // timeout means.
 func (c *Conn) Write(p []byte) (int, error) {
 	// Wait for the previous write to finish.
-	if err := c.wait(c.idle, "write", c.wdl); err != nil {
+	if err := c.wait(c.idle, "write", &c.wdl); err != nil {
 		return 0, err
 	}
 	c.mu.Lock()
@@ -223,7 +222,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.idle <- struct{}{}
 		done <- struct{}{}
 	}()
-	if werr := c.wait(done, "write", c.wdl); werr != nil {
+	if werr := c.wait(done, "write", &c.wdl); werr != nil {
 		if errors.Is(werr, net.ErrClosed) {
 			return 0, werr
 		}
@@ -236,11 +235,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 // check returns the error of a call made after Close or past deadline d.
-func (c *Conn) check(op string, d *deadline) error {
+func (c *Conn) check(op string, d *deadline.Timer) error {
 	if c.isClosed() {
 		return c.opError(op, net.ErrClosed)
 	}
-	if d.passed() {
+	if d.Passed() {
 		return c.opError(op, os.ErrDeadlineExceeded)
 	}
 	return nil
@@ -248,7 +247,7 @@ func (c *Conn) check(op string, d *deadline) error {
 
 // wait takes a token from ch, or returns the error of Close or of the
 // deadline d passing first.
-func (c *Conn) wait(ch chan struct{}, op string, d *deadline) error {
+func (c *Conn) wait(ch chan struct{}, op string, d *deadline.Timer) error {
 	for {
 		if err := c.check(op, d); err != nil {
 			return err
@@ -257,7 +256,7 @@ func (c *Conn) wait(ch chan struct{}, op string, d *deadline) error {
 		case <-ch:
 			return nil
 		case <-c.closed:
-		case <-d.done(): // passed, or set again
+		case <-d.Done(): // passed; look again, it may have moved since
 		}
 	}
 }
@@ -282,8 +281,8 @@ func (c *Conn) Close() error {
 	}
 	err := c.ws.Close()
 	<-c.readDone
-	c.rdl.stop()
-	c.wdl.stop()
+	c.rdl.Stop()
+	c.wdl.Stop()
 	return err
 }
 
@@ -307,8 +306,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	if c.isClosed() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.rdl.set(t)
-	c.wdl.set(t)
+	c.rdl.Set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
@@ -317,7 +316,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.isClosed() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.rdl.set(t)
+	c.rdl.Set(t)
 	return nil
 }
 
@@ -326,7 +325,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.isClosed() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.wdl.set(t)
+	c.wdl.Set(t)
 	return nil
 }
 

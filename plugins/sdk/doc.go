@@ -40,6 +40,11 @@
 //     before it is ready, but stdout is not a log channel.
 //   - The plugin exits when iotd is gone, even if iotd was killed.
 //
+// A driver whose connection has no deadlines of its own (a modem's socket,
+// a relayed stream) can implement SetDeadline with core/driver/deadline,
+// which iotd's own drivers use; like core/driver it is standard library
+// only.
+//
 // Run by hand (without iotd), the binary prints that it is a plugin and
 // exits.
 package sdk

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/core/driver/deadline"
 	"github.com/iotd/iotd/drivers/at"
 )
 
@@ -28,7 +29,7 @@ type Socket struct {
 	gen       int
 	laddr     driver.Addr
 	raddr     driver.Addr
-	rdl, wdl  *deadline
+	rdl, wdl  deadline.Timer
 	rmu, wmu  sync.Mutex // one reader, one writer at a time
 
 	mu       sync.Mutex // guards the fields below
@@ -53,8 +54,6 @@ func newSock(m *Modem, t driver.Transport, address string, gen int) *Socket {
 		m: m, transport: t, gen: gen,
 		laddr:    driver.Addr{Net: net, Address: "modem"},
 		raddr:    driver.Addr{Net: net, Address: address},
-		rdl:      newDeadline(),
-		wdl:      newDeadline(),
 		readable: true, // a "recv" at.URC may have come before the socket was bound
 		wake:     make(chan struct{}),
 	}
@@ -154,7 +153,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 			err := s.fail
 			s.mu.Unlock()
 			return 0, s.opErr("read", err)
-		case s.rdl.passed():
+		case s.rdl.Passed():
 			s.mu.Unlock()
 			return 0, s.opErr("read", os.ErrDeadlineExceeded)
 		case s.transport == driver.Stream && len(p) == 0:
@@ -165,7 +164,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 			eof := s.eof
 			s.mu.Unlock()
 			if err := s.pull(eof); err != nil {
-				if errors.Is(err, at.ErrTimeout) && s.rdl.passed() {
+				if errors.Is(err, at.ErrTimeout) && s.rdl.Passed() {
 					// The modem did not answer in time and the caller's
 					// deadline has passed meanwhile: that is what the
 					// caller asked to hear. The data, if any, is pulled
@@ -194,7 +193,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 		s.mu.Unlock()
 		select {
 		case <-wake:
-		case <-s.rdl.done():
+		case <-s.rdl.Done():
 		}
 	}
 }
@@ -262,7 +261,7 @@ func (s *Socket) Write(p []byte) (int, error) {
 			select {
 			case <-t.C:
 			case <-wake:
-			case <-s.wdl.done():
+			case <-s.wdl.Done():
 			}
 			t.Stop()
 			backoff = min(2*backoff, 200*time.Millisecond)
@@ -288,7 +287,7 @@ func (s *Socket) writable() error {
 		return net.ErrClosed
 	case s.fail != nil:
 		return s.fail
-	case s.wdl.passed():
+	case s.wdl.Passed():
 		return os.ErrDeadlineExceeded
 	case s.eof && s.transport == driver.Stream:
 		return fmt.Errorf("%w: the peer closed the connection", driver.ErrReset)
@@ -307,8 +306,8 @@ func (s *Socket) Close() error {
 	failed := s.fail != nil
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.rdl.stop()
-	s.wdl.stop()
+	s.rdl.Stop()
+	s.wdl.Stop()
 	if failed {
 		return nil
 	}
@@ -326,12 +325,12 @@ func (s *Socket) LocalAddr() net.Addr  { return s.laddr }
 func (s *Socket) RemoteAddr() net.Addr { return s.raddr }
 
 func (s *Socket) SetDeadline(t time.Time) error {
-	s.rdl.set(t)
-	s.wdl.set(t)
+	s.rdl.Set(t)
+	s.wdl.Set(t)
 	return nil
 }
-func (s *Socket) SetReadDeadline(t time.Time) error  { s.rdl.set(t); return nil }
-func (s *Socket) SetWriteDeadline(t time.Time) error { s.wdl.set(t); return nil }
+func (s *Socket) SetReadDeadline(t time.Time) error  { s.rdl.Set(t); return nil }
+func (s *Socket) SetWriteDeadline(t time.Time) error { s.wdl.Set(t); return nil }
 
 // MaxPayload is the largest payload of one send command; for a datagram
 // socket also no more than one read returns, so datagrams stay whole.
