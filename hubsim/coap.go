@@ -145,22 +145,13 @@ type coapCounters struct {
 	separate, retransmits, unacked                             atomic.Int64
 }
 
-var (
-	coapMu    sync.Mutex
-	coapByHub = map[*Hub]*CoAPService{}
-)
-
 func init() {
 	registerBuiltin(func() Service { return &CoAPService{sessions: map[*coapSession]struct{}{}} })
 }
 
 // CoAP returns the hub's CoAP service (nil after Close). It exists even
 // when both CoAP listeners are off.
-func (h *Hub) CoAP() *CoAPService {
-	coapMu.Lock()
-	defer coapMu.Unlock()
-	return coapByHub[h]
-}
+func (h *Hub) CoAP() *CoAPService { return service[*CoAPService](h) }
 
 // CoAPAddr is the bound address of CoAP over DTLS ("" when off).
 func (h *Hub) CoAPAddr() string {
@@ -206,14 +197,8 @@ func (s *CoAPService) Start(ctx context.Context, h *Hub) error {
 		}
 		s.plain = l
 	}
-	coapMu.Lock()
-	coapByHub[h] = s
-	coapMu.Unlock()
 	h.Go(func(ctx context.Context) {
 		<-ctx.Done()
-		coapMu.Lock()
-		delete(coapByHub, h)
-		coapMu.Unlock()
 		s.closeListeners()
 		s.closeSessions()
 	})

@@ -141,11 +141,12 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.RWMutex // guards routes, aclRules, presence, active
+	mu       sync.RWMutex // guards routes, aclRules, presence, active, services
 	routes   []route
 	aclRules []ACLRule
 	presence []func(DeviceRef) bool
 	active   map[string]*mqtt.Client // connected session per client id
+	services []Service               // started, in order; nil once closing
 
 	closeOnce sync.Once
 	closeErr  error
@@ -213,6 +214,9 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 		if err := s.Start(h.ctx, h); err != nil {
 			return nil, fmt.Errorf("hubsim: start service %s: %w", s.Name(), err)
 		}
+		h.mu.Lock()
+		h.services = append(h.services, s)
+		h.mu.Unlock()
 	}
 
 	if err := h.broker.Serve(); err != nil {
@@ -264,6 +268,9 @@ func (h *Hub) disconnectAll(string) {
 func (h *Hub) Close() error {
 	h.closeOnce.Do(func() {
 		h.cancel()
+		h.mu.Lock()
+		h.services = nil
+		h.mu.Unlock()
 		if h.adminSrv != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = h.adminSrv.Shutdown(sctx)

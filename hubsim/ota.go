@@ -110,11 +110,6 @@ type firmwareFile struct {
 	modified time.Time
 }
 
-var (
-	otaMu    sync.Mutex
-	otaByHub = map[*Hub]*OTAService{}
-)
-
 func init() {
 	registerBuiltin(func() Service {
 		return &OTAService{firmware: map[string]*firmwareFile{}, byVer: map[string]string{}, devices: map[string]*OTADeviceStatus{}, pending: map[string]OTAUpdate{}}
@@ -122,11 +117,7 @@ func init() {
 }
 
 // OTA returns the hub's OTA service (nil after Close).
-func (h *Hub) OTA() *OTAService {
-	otaMu.Lock()
-	defer otaMu.Unlock()
-	return otaByHub[h]
-}
+func (h *Hub) OTA() *OTAService { return service[*OTAService](h) }
 
 func (*OTAService) Name() string { return "ota" }
 
@@ -138,14 +129,8 @@ func (s *OTAService) Start(ctx context.Context, h *Hub) error {
 	}
 	s.srv = srv
 	h.log.Info("OTA firmware server", "url", srv.url(""), "ca", h.CAFile())
-	otaMu.Lock()
-	otaByHub[h] = s
-	otaMu.Unlock()
 	h.Go(func(ctx context.Context) {
 		<-ctx.Done()
-		otaMu.Lock()
-		delete(otaByHub, h)
-		otaMu.Unlock()
 		srv.close()
 	})
 	h.Handle("ota", "$ota/report/+/+", s.onReport)

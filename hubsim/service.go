@@ -41,6 +41,21 @@ type Message struct {
 // Hub.Publish.
 type Handler func(m Message)
 
+// service returns h's running service of type T, or the zero T when h runs
+// none or is closing. A service's own state lives on the service value the
+// hub holds, so two hubs in one process share nothing.
+func service[T Service](h *Hub) T {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, s := range h.services {
+		if t, ok := s.(T); ok {
+			return t
+		}
+	}
+	var zero T
+	return zero
+}
+
 type route struct {
 	filter  string
 	service string
