@@ -22,102 +22,25 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/gateway"
-	"github.com/iotd/iotd/features/logupload"
 	"github.com/iotd/iotd/features/ota"
-	"github.com/iotd/iotd/features/rrpc"
-	"github.com/iotd/iotd/features/shadow"
+	"github.com/iotd/iotd/localapi"
 )
 
-// The local API: HTTP/1.1 over a Unix socket, JSON bodies. Paths:
-//
-//	GET  /v1/status                 → Status
-//	POST /v1/publish                ← PublishRequest  → {} or {"error": ...}
-//	GET  /v1/subscribe?filter=F&qos=N → a stream of Message, one JSON per line
-//	DELETE /v1/subscribe?filter=F   → UnsubscribeResult (drops the cloud subscription)
-//	GET  /v1/drivers                → []core.ProbeResult
-//	GET  /v1/shadow                 → shadow.Document, the last known copy (no round trip)
-//	POST /v1/shadow/get             → shadow.Document, read from the hub
-//	POST /v1/shadow/report          ← ShadowReport → shadow.Document
-//	POST /v1/shadow/clear-desired   → shadow.Document
-//	GET  /v1/shadow/watch           → a stream of shadow.Delta
-//	GET  /v1/rrpc/requests          → a stream of RRPCRequest
-//	POST /v1/rrpc/reply             ← RRPCReply (same process id as the request)
-//	GET  /v1/broadcast              → a stream of BroadcastMessage
-//	GET  /v1/gateway                → []gateway.SubDevice (known sub-devices and their state)
-//	GET  /v1/gateway/describe       → []gateway.Ref (what the hub has bound)
-//	POST /v1/gateway/subdevices     ← gateway.SubDeviceConfig (add one at run time)
-//	POST /v1/gateway/{op}           ← GatewayRequest → GatewayResults (online, offline, bind, unbind)
-//	POST /v1/log                    ← LogLine (uploaded with iotd's logs when upload is on)
-//	GET  /v1/ota                    → ota.Status (version, state, percent, last error)
-//	GET  /v1/at/...                 → the AT modems: status, trace, one command (api_at.go)
+// The local API: HTTP/1.1 over a Unix socket, JSON bodies, the wire types
+// and paths of package localapi (whose doc has the route table). The
+// handlers map the features' state to those types; nothing of a feature's
+// own types goes over the wire.
 //
 // A filter's cloud subscription lasts while anyone holds it: the
 // /v1/subscribe streams and iotd's features. When the last stream on a
 // filter ends, the filter is unsubscribed; DELETE drops it at once.
 //
-// Request bodies larger than [MaxRequestBody] are refused with 413. A
-// request's headers must arrive within 5 s and the whole request within
-// 15 s; an idle keep-alive connection is closed after 60 s, and at most 256
-// connections are served at a time (more wait to be accepted). Responses,
-// streams included, are not bounded in time.
-
-// Status is what `iotd status` shows. It never holds a secret.
-type Status struct {
-	Version   string        `json:"version"`
-	Uptime    time.Duration `json:"uptime_ns"`
-	ProductID string        `json:"product_id"`
-	Device    string        `json:"device_name"`
-	AuthMode  string        `json:"auth_mode"`
-	Link      bus.LinkState `json:"link"`
-	// Channel is mqtt or coap.
-	Channel string `json:"channel"`
-	// CoAP holds the CoAP channel's token age and counters; nil on mqtt.
-	CoAP *CoAPStatus `json:"coap,omitempty"`
-	// ConnectedSince is when the current MQTT or CoAP session started, if connected.
-	ConnectedSince time.Time     `json:"connected_since,omitzero"`
-	ClockOffset    time.Duration `json:"clock_offset_ns"`
-	LastSync       time.Time     `json:"last_sync,omitzero"`
-	QueueDepth     int           `json:"queue_depth"`
-	// Queue holds the MQTT channel's queue bounds and dead letters.
-	Queue         *QueueStatus `json:"queue,omitempty"`
-	Inflight      int          `json:"inflight"`
-	Subscriptions []string     `json:"subscriptions"`
-	LastError     string       `json:"last_error,omitempty"`
-	// Trust is what verifies the hub's server, with warnings for trusted
-	// CAs that expire within a year.
-	Trust TrustStatus `json:"trust"`
-	// Features holds each feature's counters, bad input included.
-	Features FeatureStats `json:"features"`
-	// Modems are the AT modems the drivers have open (GET /v1/status asks
-	// them first, at most every 30 s).
-	Modems []driver.ModemStatus `json:"modems,omitempty"`
-}
-
-// FeatureStats are the features' counters.
-type FeatureStats struct {
-	Shadow    shadow.Stats    `json:"shadow"`
-	RRPC      rrpc.Stats      `json:"rrpc"`
-	Broadcast broadcast.Stats `json:"broadcast"`
-	OTA       ota.Status      `json:"ota"`
-	Gateway   gateway.Stats   `json:"gateway"`
-	// SubDeviceOTA is the OTA state of each online sub-device that has one.
-	SubDeviceOTA map[string]ota.Status `json:"sub_device_ota,omitempty"`
-	// LogUpload is nil when log upload is off.
-	LogUpload *logupload.Stats `json:"logupload,omitempty"`
-}
-
-// Message is one received message on a /v1/subscribe stream. Payload holds
-// the body when it is valid UTF-8, PayloadBase64 otherwise.
-type Message struct {
-	Topic         string    `json:"topic"`
-	QoS           int       `json:"qos"`
-	Payload       string    `json:"payload,omitempty"`
-	PayloadBase64 string    `json:"payload_base64,omitempty"`
-	ReceivedAt    time.Time `json:"received_at"`
-}
+// Request bodies larger than [localapi.MaxRequestBody] are refused with
+// 413. A request's headers must arrive within 5 s and the whole request
+// within 15 s; an idle keep-alive connection is closed after 60 s, and at
+// most 256 connections are served at a time (more wait to be accepted).
+// Responses, streams included, are not bounded in time.
 
 // apiLimits bound what a local client can hold of the daemon.
 type apiLimits struct {
@@ -188,25 +111,16 @@ func (d *Daemon) listenAPIWith(limits apiLimits) (*apiServer, error) {
 	}
 	s := &apiServer{d: d, ln: netutil.LimitListener(ul, limits.MaxConns), limits: limits, path: path, sock: sock}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", s.status)
-	mux.HandleFunc("POST /v1/publish", s.publish)
-	mux.HandleFunc("GET /v1/subscribe", s.subscribe)
-	mux.HandleFunc("DELETE /v1/subscribe", s.unsubscribe)
-	mux.HandleFunc("GET /v1/drivers", s.drivers)
-	mux.HandleFunc("GET /v1/shadow", s.shadowCached)
-	mux.HandleFunc("POST /v1/shadow/get", s.shadowGet)
-	mux.HandleFunc("POST /v1/shadow/report", s.shadowReport)
-	mux.HandleFunc("POST /v1/shadow/clear-desired", s.shadowClearDesired)
-	mux.HandleFunc("GET /v1/shadow/watch", s.shadowWatch)
-	mux.HandleFunc("GET /v1/rrpc/requests", s.rrpcRequests)
-	mux.HandleFunc("POST /v1/rrpc/reply", s.rrpcReply)
-	mux.HandleFunc("GET /v1/broadcast", s.broadcasts)
-	mux.HandleFunc("GET /v1/ota", s.otaStatus)
-	mux.HandleFunc("GET /v1/gateway", s.gatewayList)
-	mux.HandleFunc("GET /v1/gateway/describe", s.gatewayDescribe)
-	mux.HandleFunc("POST /v1/gateway/subdevices", s.gatewayAdd)
-	mux.HandleFunc("POST /v1/gateway/{op}", s.gatewayOp)
-	mux.HandleFunc("POST /v1/log", s.logLine)
+	mux.HandleFunc("GET "+localapi.PathStatus, s.status)
+	mux.HandleFunc("POST "+localapi.PathPublish, s.publish)
+	mux.HandleFunc("GET "+localapi.PathSubscribe, s.subscribe)
+	mux.HandleFunc("DELETE "+localapi.PathSubscribe, s.unsubscribe)
+	mux.HandleFunc("GET "+localapi.PathDrivers, s.drivers)
+	s.shadowRoutes(mux)
+	s.rrpcRoutes(mux)
+	mux.HandleFunc("GET "+localapi.PathOTA, s.otaStatus)
+	s.gatewayRoutes(mux)
+	mux.HandleFunc("POST "+localapi.PathLog, s.logLine)
 	s.outboxRoutes(mux)
 	s.atRoutes(mux)
 	s.srv = &http.Server{
@@ -290,7 +204,7 @@ func (s *apiServer) removeSocket() {
 }
 
 // readBody reads a request's body before the handler runs, at most
-// MaxRequestBody bytes, refusing a larger one with 413. Handlers then read
+// localapi.MaxRequestBody bytes, refusing a larger one with 413. Handlers then read
 // it from memory.
 func (s *apiServer) readBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -303,17 +217,17 @@ func (s *apiServer) readBody(next http.Handler) http.Handler {
 			writeError(w, code, err)
 		}
 		tooLarge := func() {
-			// Read on, up to another MaxRequestBody, so that a client
+			// Read on, up to another localapi.MaxRequestBody, so that a client
 			// still writing the body gets to read the answer instead of
 			// a broken pipe.
-			_, _ = io.CopyN(io.Discard, r.Body, MaxRequestBody)
-			refuse(http.StatusRequestEntityTooLarge, fmt.Errorf("api: request body over the %d-byte (1 MiB) limit", MaxRequestBody))
+			_, _ = io.CopyN(io.Discard, r.Body, localapi.MaxRequestBody)
+			refuse(http.StatusRequestEntityTooLarge, fmt.Errorf("api: request body over the %d-byte (1 MiB) limit", localapi.MaxRequestBody))
 		}
-		if r.ContentLength > MaxRequestBody {
+		if r.ContentLength > localapi.MaxRequestBody {
 			tooLarge()
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBody+1))
+		body, err := io.ReadAll(io.LimitReader(r.Body, localapi.MaxRequestBody+1))
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			refuse(http.StatusRequestTimeout, fmt.Errorf("api: request not received within %s", s.limits.ReadTimeout))
@@ -321,7 +235,7 @@ func (s *apiServer) readBody(next http.Handler) http.Handler {
 		case err != nil:
 			refuse(http.StatusBadRequest, fmt.Errorf("api: request body: %w", err))
 			return
-		case len(body) > MaxRequestBody:
+		case len(body) > localapi.MaxRequestBody:
 			tooLarge()
 			return
 		}
@@ -344,34 +258,58 @@ func (s *apiServer) status(w http.ResponseWriter, r *http.Request) {
 	st := s.d.Status()
 	ctx, cancel := context.WithTimeout(r.Context(), statusModemWait)
 	defer cancel()
-	st.Modems = s.d.Modems(ctx, true)
+	st.Modems = modemsToWire(s.d.Modems(ctx, true))
 	writeJSON(w, http.StatusOK, st)
 }
 
 // Status reports the daemon's state.
-func (d *Daemon) Status() Status {
-	st := Status{
+func (d *Daemon) Status() localapi.Status {
+	st := localapi.Status{
 		Version:     Version,
 		Uptime:      time.Since(d.started),
 		ProductID:   d.device.ProductID,
 		Device:      d.device.DeviceName,
 		AuthMode:    d.device.AuthMode,
-		Link:        d.linkState(),
+		Link:        linkStateToWire(d.linkState()),
 		ClockOffset: d.clock.Offset(),
 		LastSync:    d.clock.LastSync(),
 		Trust:       trustStatus(d.contact.Trust, d.clock.Now()),
-		Features: FeatureStats{Shadow: d.shadow.Stats(), RRPC: d.rrpc.Stats(), Broadcast: d.bcast.Stats(),
-			OTA: d.ota.Status(), Gateway: d.gateway.Stats(), SubDeviceOTA: d.subOTAStatus()},
+		Features: localapi.FeatureStats{
+			Shadow:       localapi.ShadowStats(d.shadow.Stats()),
+			RRPC:         localapi.RRPCStats(d.rrpc.Stats()),
+			Broadcast:    localapi.BroadcastStats(d.bcast.Stats()),
+			OTA:          otaStatusToWire(d.ota.Status()),
+			Gateway:      localapi.GatewayStats(d.gateway.Stats()),
+			SubDeviceOTA: subOTAToWire(d.subOTAStatus()),
+		},
 	}
 	d.uplinkStatus(&st)
 	if d.logup != nil {
-		ls := d.logup.Stats()
+		ls := localapi.LogUploadStats(d.logup.Stats())
 		st.Features.LogUpload = &ls
 	}
 	if st.Subscriptions == nil {
 		st.Subscriptions = []string{}
 	}
 	return st
+}
+
+// subOTAToWire maps the sub-devices' OTA states; nil stays nil.
+func subOTAToWire(m map[string]ota.Status) map[string]localapi.OTAStatus {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]localapi.OTAStatus, len(m))
+	for k, v := range m {
+		out[k] = otaStatusToWire(v)
+	}
+	return out
+}
+
+// linkStateToWire maps the link's state to the wire's plain strings.
+func linkStateToWire(s bus.LinkState) localapi.LinkState {
+	return localapi.LinkState{State: string(s.State), Driver: s.Driver, Endpoint: s.Endpoint, Attempt: s.Attempt,
+		Err: s.Err, RetryIn: s.RetryIn, Since: s.Since}
 }
 
 func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
@@ -393,14 +331,29 @@ func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
 	streamJSON(w, ch, func(m *message.Message) any {
 		m.Ack()
 		q, _ := strconv.Atoi(m.Metadata.Get(bus.MetaQoS))
-		out := Message{Topic: m.Metadata.Get(bus.MetaTopic), QoS: q, ReceivedAt: time.Now().UTC()}
-		out.Payload, out.PayloadBase64 = textOrBase64(m.Payload)
+		out := localapi.Message{Topic: m.Metadata.Get(bus.MetaTopic), QoS: q, ReceivedAt: time.Now().UTC()}
+		out.Payload, out.PayloadBase64 = localapi.TextOrBase64(m.Payload)
 		return out
 	})
 }
 
 func (s *apiServer) drivers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.d.reg.Probe(r.Context(), 5*time.Second))
+	writeJSON(w, http.StatusOK, ProbeDrivers(r.Context(), s.d.reg))
+}
+
+// ProbeDrivers probes the drivers of reg (each for at most 5 s) and
+// reports them as GET /v1/drivers does.
+func ProbeDrivers(ctx context.Context, reg *core.Registry) []localapi.ProbeResult {
+	res := reg.Probe(ctx, 5*time.Second)
+	out := make([]localapi.ProbeResult, len(res))
+	for i, p := range res {
+		ts := make([]string, len(p.Transports))
+		for j, t := range p.Transports {
+			ts[j] = string(t)
+		}
+		out[i] = localapi.ProbeResult{Name: p.Name, Transports: ts, Version: p.Version, State: string(p.State), Err: p.Err, Duration: p.Duration}
+	}
+	return out
 }
 
 // ExpandTopic turns a short topic without a slash ("event") into the

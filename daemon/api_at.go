@@ -13,39 +13,18 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/localapi"
 )
 
-// The AT modems, for field debugging. The daemon reaches them through the
-// optional capabilities of core/driver (ModemInspector, ATCommander,
-// ATTracer), never through the modem package, so a build without the AT
-// drivers (-tags iotd_omit_at) serves these paths and answers that there
-// is no modem:
-//
-//	GET  /v1/at/modems?refresh=1  → []driver.ModemStatus
-//	GET  /v1/at/trace?port=P      → a stream of driver.ATTraceEvent, one JSON per line
-//	POST /v1/at/send              ← ATSendRequest → ATSendResult
+// The AT modems, for field debugging (GET /v1/at/modems, GET /v1/at/trace,
+// POST /v1/at/send). The daemon reaches them through the optional
+// capabilities of core/driver (ModemInspector, ATCommander, ATTracer),
+// never through the modem package, so a build without the AT drivers
+// (-tags iotd_omit_at) serves these paths and answers that there is no
+// modem.
 //
 // A trace turns tracing on while it streams and off when the last stream
 // ends (unless the driver config's "trace" keeps it on for the log).
-
-// ATSendRequest asks to run one AT command on a modem.
-type ATSendRequest struct {
-	// Port names the modem; "" means the only one open.
-	Port    string `json:"port,omitempty"`
-	Command string `json:"command"`
-	// Timeout bounds the wait for the final result; 0 means the driver's
-	// command timeout.
-	Timeout time.Duration `json:"timeout_ns,omitempty"`
-}
-
-// ATSendResult is the command's answer. Error is set when the command
-// failed (a failing final result, a timeout, a command refused): the lines
-// and the final result the module sent are still there.
-type ATSendResult struct {
-	driver.ATReply
-	Driver string `json:"driver"`
-	Error  string `json:"error,omitempty"`
-}
 
 // maxATSendTimeout bounds a command's timeout: AT+COPS=? scans for minutes,
 // nothing needs longer.
@@ -56,9 +35,18 @@ const maxATSendTimeout = 10 * time.Minute
 const statusModemWait = 2 * time.Second
 
 func (s *apiServer) atRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/at/modems", s.atModems)
-	mux.HandleFunc("GET /v1/at/trace", s.atTrace)
-	mux.HandleFunc("POST /v1/at/send", s.atSend)
+	mux.HandleFunc("GET "+localapi.PathATModems, s.atModems)
+	mux.HandleFunc("GET "+localapi.PathATTrace, s.atTrace)
+	mux.HandleFunc("POST "+localapi.PathATSend, s.atSend)
+}
+
+// modemsToWire maps the modems' state to the wire's; never nil.
+func modemsToWire(ms []driver.ModemStatus) []localapi.ModemStatus {
+	out := make([]localapi.ModemStatus, len(ms))
+	for i, m := range ms {
+		out[i] = localapi.ModemStatus(m)
+	}
+	return out
 }
 
 // capable returns the registered drivers that offer capability T, in name
@@ -88,7 +76,7 @@ func (d *Daemon) Modems(ctx context.Context, refresh bool) []driver.ModemStatus 
 }
 
 func (s *apiServer) atModems(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.d.Modems(r.Context(), r.URL.Query().Get("refresh") != ""))
+	writeJSON(w, http.StatusOK, modemsToWire(s.d.Modems(r.Context(), r.URL.Query().Get("refresh") != "")))
 }
 
 // errNoATDriver answers when no driver of this iotd knows AT modems.
@@ -108,7 +96,7 @@ func openPorts(ms []driver.ModemStatus) []string {
 }
 
 func (s *apiServer) atSend(w http.ResponseWriter, r *http.Request) {
-	var req ATSendRequest
+	var req localapi.ATSendRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -156,7 +144,7 @@ func (s *apiServer) atSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := cmds[i].ATCommand(r.Context(), port, req.Command, req.Timeout)
-	res := ATSendResult{ATReply: rep, Driver: names[i]}
+	res := localapi.ATSendResult{Port: rep.Port, Lines: rep.Lines, Final: rep.Final, Driver: names[i]}
 	if res.Lines == nil {
 		res.Lines = []string{}
 	}
@@ -193,7 +181,7 @@ func (s *apiServer) atTrace(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		st.close()
 	}()
-	streamJSON(w, st.ch, func(e driver.ATTraceEvent) any { return e })
+	streamJSON(w, st.ch, func(e driver.ATTraceEvent) any { return localapi.ATTraceEvent(e) })
 }
 
 // traceStream buffers trace events for one client; a full buffer drops
@@ -218,7 +206,7 @@ func (t *traceStream) add(e driver.ATTraceEvent) {
 		return
 	}
 	if t.dropped > 0 {
-		note := driver.ATTraceEvent{Time: e.Time, Port: e.Port, Kind: "dropped",
+		note := driver.ATTraceEvent{Time: e.Time, Port: e.Port, Kind: localapi.TraceDropped,
 			Text: fmt.Sprintf("%d events dropped: the client reads too slowly", t.dropped)}
 		select {
 		case t.ch <- note:

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/at/atsim"
+	"github.com/iotd/iotd/localapi"
 )
 
 // The AT modem through the local API, while iotd's own TLS session runs
@@ -19,7 +19,9 @@ import (
 // APN password hidden, and one command runs between iotd's own.
 func TestATModemThroughTheAPI(t *testing.T) {
 	sim, _, r := daemonOverSim(t, atsim.Config{Dialect: "quectel"}, "apn: cmnet, user: u, password: apn-pa55")
-	st := r.waitStatus(t, "connected over the modem", func(st Status) bool { return connected(st) && len(st.Modems) == 1 && st.Modems[0].Operator != "" })
+	st := r.waitStatus(t, "connected over the modem", func(st localapi.Status) bool {
+		return connected(st) && len(st.Modems) == 1 && st.Modems[0].Operator != ""
+	})
 	m := st.Modems[0]
 	assert.Equal(t, "at.quectel", m.Driver)
 	assert.Equal(t, sim.Path(), m.Port)
@@ -31,11 +33,11 @@ func TestATModemThroughTheAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var mu sync.Mutex
-	var events []driver.ATTraceEvent
+	var events []localapi.ATTraceEvent
 	tctx, tcancel := context.WithCancel(ctx)
 	traced := make(chan error, 1)
 	go func() {
-		traced <- r.client.ATTrace(tctx, "", func(e driver.ATTraceEvent) error {
+		traced <- localapi.Each(r.client.ATTrace(tctx, ""), func(e localapi.ATTraceEvent) error {
 			mu.Lock()
 			events = append(events, e)
 			mu.Unlock()
@@ -43,10 +45,10 @@ func TestATModemThroughTheAPI(t *testing.T) {
 		})
 	}()
 	// The stream is on once it carries the first command.
-	var res ATSendResult
+	var res localapi.ATSendResult
 	require.Eventually(t, func() bool {
 		var err error
-		res, err = r.client.ATSend(ctx, ATSendRequest{Command: "AT+CSQ"})
+		res, err = r.client.ATSend(ctx, localapi.ATSendRequest{Command: "AT+CSQ"})
 		require.NoError(t, err)
 		mu.Lock()
 		defer mu.Unlock()
@@ -62,18 +64,18 @@ func TestATModemThroughTheAPI(t *testing.T) {
 	assert.Empty(t, res.Error)
 	assert.Equal(t, "at.quectel", res.Driver)
 
-	res, err := r.client.ATSend(ctx, ATSendRequest{Command: "AT+NOSUCH"})
+	res, err := r.client.ATSend(ctx, localapi.ATSendRequest{Command: "AT+NOSUCH"})
 	require.NoError(t, err)
 	assert.Equal(t, "+CME ERROR: 4", res.Final, "the module's answer with AT+CMEE=1: operation not supported")
 	assert.Contains(t, res.Error, "+CME ERROR: 4")
-	res, err = r.client.ATSend(ctx, ATSendRequest{Command: "AT+QISEND=0,5"})
+	res, err = r.client.ATSend(ctx, localapi.ATSendRequest{Command: "AT+QISEND=0,5"})
 	require.NoError(t, err)
 	assert.Contains(t, res.Error, "data prompt")
-	_, err = r.client.ATSend(ctx, ATSendRequest{Port: "/dev/nonesuch", Command: "AT"})
+	_, err = r.client.ATSend(ctx, localapi.ATSendRequest{Port: "/dev/nonesuch", Command: "AT"})
 	assert.ErrorContains(t, err, "no modem open on /dev/nonesuch")
 
 	// A typed secret command is hidden too.
-	_, err = r.client.ATSend(ctx, ATSendRequest{Command: `AT+QICSGP=1,1,"cmnet","u","apn-pa55",3`})
+	_, err = r.client.ATSend(ctx, localapi.ATSendRequest{Command: `AT+QICSGP=1,1,"cmnet","u","apn-pa55",3`})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		mu.Lock()

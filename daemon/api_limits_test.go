@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/localapi"
 )
 
 // newIdleDaemon builds a daemon that is not run: its local API can be
@@ -135,7 +136,7 @@ func TestAPIClosesIdleConnections(t *testing.T) {
 	assert.LessOrEqual(t, most(), int64(shortLimits.MaxConns), "connections served at a time")
 
 	// And the API still answers.
-	_, err := NewClient(path).Status(context.Background())
+	_, err := localapi.New(path).Status(context.Background())
 	assert.NoError(t, err)
 }
 
@@ -163,14 +164,14 @@ func TestAPIBodyLimits(t *testing.T) {
 	fits := func(n int) []byte {
 		return fmt.Appendf(nil, `{"topic":"OTHER/dev/x","payload":"%s"}`, strings.Repeat("a", n-len(`{"topic":"OTHER/dev/x","payload":""}`)))
 	}
-	code, msg := post(bytes.NewReader(fits(MaxRequestBody)))
+	code, msg := post(bytes.NewReader(fits(localapi.MaxRequestBody)))
 	assert.Equal(t, http.StatusForbidden, code)
 	assert.Contains(t, msg, "does not belong to this device")
 
 	// One byte more is refused, whether its length is announced or not.
 	for name, body := range map[string]io.Reader{
-		"content-length": bytes.NewReader(fits(MaxRequestBody + 1)),
-		"chunked":        io.MultiReader(bytes.NewReader(fits(MaxRequestBody + 1))), // no length known
+		"content-length": bytes.NewReader(fits(localapi.MaxRequestBody + 1)),
+		"chunked":        io.MultiReader(bytes.NewReader(fits(localapi.MaxRequestBody + 1))), // no length known
 	} {
 		code, msg = post(body)
 		assert.Equal(t, http.StatusRequestEntityTooLarge, code, name)
@@ -204,11 +205,11 @@ func TestAPIStreamOutlivesTimeouts(t *testing.T) {
 	defer stop()
 	defer cancel()
 
-	got := make(chan Message, 1)
+	got := make(chan localapi.Message, 1)
 	sctx, scancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- NewClient(d.cfg.SocketPath()).Subscribe(sctx, "control", 0, func(m Message) error {
+		done <- localapi.Each(localapi.New(d.cfg.SocketPath()).Subscribe(sctx, "control", 0), func(m localapi.Message) error {
 			got <- m
 			return nil
 		})
@@ -269,7 +270,7 @@ func TestAPIStaleSocketReplaced(t *testing.T) {
 	l.SetUnlinkOnClose(false)
 	require.NoError(t, l.Close())
 	serveAPI(t, d, defaultAPILimits)
-	_, err = NewClient(path).Status(context.Background())
+	_, err = localapi.New(path).Status(context.Background())
 	assert.NoError(t, err)
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/features/ota"
+	"github.com/iotd/iotd/localapi"
 )
 
 // defaultStateDir is used when the configuration sets no state_dir: a
@@ -56,5 +57,10 @@ func (d *Daemon) newOTAFor(cfg ota.Config, key, pid, dn, stateDir string) (*ota.
 }
 
 func (s *apiServer) otaStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.d.ota.Status())
+	writeJSON(w, http.StatusOK, otaStatusToWire(s.d.ota.Status()))
+}
+
+// otaStatusToWire maps the OTA feature's state to the wire's.
+func otaStatusToWire(st ota.Status) localapi.OTAStatus {
+	return localapi.OTAStatus(st)
 }

@@ -7,17 +7,24 @@ import (
 	"net/http"
 
 	"github.com/iotd/iotd/features/shadow"
+	"github.com/iotd/iotd/localapi"
 )
 
-// ShadowReport is the body of POST /v1/shadow/report.
-type ShadowReport struct {
-	// Reported values are merged into the reported state.
-	Reported map[string]json.RawMessage `json:"reported"`
-	// ClearDesired removes, from desired, the keys being reported: "I have
-	// applied these".
-	ClearDesired bool `json:"clear_desired,omitempty"`
-	// Overwrite replaces the reported state instead of merging.
-	Overwrite bool `json:"overwrite,omitempty"`
+func (s *apiServer) shadowRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+localapi.PathShadow, s.shadowCached)
+	mux.HandleFunc("POST "+localapi.PathShadowGet, s.shadowGet)
+	mux.HandleFunc("POST "+localapi.PathShadowReport, s.shadowReport)
+	mux.HandleFunc("POST "+localapi.PathShadowClearDesired, s.shadowClearDesired)
+	mux.HandleFunc("GET "+localapi.PathShadowWatch, s.shadowWatch)
+}
+
+// shadowDocumentToWire maps a shadow document to the wire's.
+func shadowDocumentToWire(d shadow.Document) localapi.ShadowDocument {
+	return localapi.ShadowDocument(d)
+}
+
+func shadowDeltaToWire(d shadow.Delta) localapi.ShadowDelta {
+	return localapi.ShadowDelta{State: d.State, Version: d.Version, Source: d.Source, Received: d.Received}
 }
 
 func (s *apiServer) shadowCached(w http.ResponseWriter, r *http.Request) {
@@ -26,7 +33,7 @@ func (s *apiServer) shadowCached(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sh.Document())
+	writeJSON(w, http.StatusOK, shadowDocumentToWire(sh.Document()))
 }
 
 func (s *apiServer) shadowGet(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +47,7 @@ func (s *apiServer) shadowGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shadowStatus(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	writeJSON(w, http.StatusOK, shadowDocumentToWire(doc))
 }
 
 func (s *apiServer) shadowReport(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +56,7 @@ func (s *apiServer) shadowReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	var req ShadowReport
+	var req localapi.ShadowReport
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -72,7 +79,7 @@ func (s *apiServer) shadowReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shadowStatus(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	writeJSON(w, http.StatusOK, shadowDocumentToWire(doc))
 }
 
 func (s *apiServer) shadowClearDesired(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +93,7 @@ func (s *apiServer) shadowClearDesired(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shadowStatus(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	writeJSON(w, http.StatusOK, shadowDocumentToWire(doc))
 }
 
 func (s *apiServer) shadowWatch(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +102,7 @@ func (s *apiServer) shadowWatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	streamJSON(w, sh.Watch(r.Context()), func(d shadow.Delta) any { return d })
+	streamJSON(w, sh.Watch(r.Context()), func(d shadow.Delta) any { return shadowDeltaToWire(d) })
 }
 
 // shadowStatus maps a shadow error to an HTTP status.

@@ -6,21 +6,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotd/iotd/localapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // stream runs a /v1/subscribe stream on filter until the returned function
 // is called; its messages arrive on the channel.
-func (r *running) stream(t *testing.T, filter string) (<-chan Message, func()) {
+func (r *running) stream(t *testing.T, filter string) (<-chan localapi.Message, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	msgs := make(chan Message, 16)
+	msgs := make(chan localapi.Message, 16)
 	done := make(chan struct{})
 	var err error
 	go func() {
 		defer close(done)
-		err = r.client.Subscribe(ctx, filter, 1, func(m Message) error {
+		err = localapi.Each(r.client.Subscribe(ctx, filter, 1), func(m localapi.Message) error {
 			select {
 			case msgs <- m:
 			default:
@@ -42,12 +43,12 @@ func (r *running) stream(t *testing.T, filter string) (<-chan Message, func()) {
 	return msgs, stop
 }
 
-func hasSub(filter string) func(Status) bool {
-	return func(st Status) bool { return slices.Contains(st.Subscriptions, filter) }
+func hasSub(filter string) func(localapi.Status) bool {
+	return func(st localapi.Status) bool { return slices.Contains(st.Subscriptions, filter) }
 }
 
-func hasNoSub(filter string) func(Status) bool {
-	return func(st Status) bool { return !slices.Contains(st.Subscriptions, filter) }
+func hasNoSub(filter string) func(localapi.Status) bool {
+	return func(st localapi.Status) bool { return !slices.Contains(st.Subscriptions, filter) }
 }
 
 func TestSubscriptionsEndWithTheirStreams(t *testing.T) {
@@ -89,7 +90,7 @@ func TestUnsubscribeAPI(t *testing.T) {
 	r.waitStatus(t, "the subscription", hasSub(data))
 	res, err := r.client.Unsubscribe(ctx, "data")
 	require.NoError(t, err)
-	assert.Equal(t, UnsubscribeResult{Filter: data, WasSubscribed: true, LocalSubscribers: 1}, res)
+	assert.Equal(t, localapi.UnsubscribeResult{Filter: data, WasSubscribed: true, LocalSubscribers: 1}, res)
 	assert.NotContains(t, r.waitStatus(t, "status", connected).Subscriptions, data, "gone at once")
 
 	// Not subscribed: nothing to drop, not an error.

@@ -12,13 +12,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/drivers/at/atsim"
 	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect
 	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/localapi"
 )
 
 // iotd on a board whose only network is an AT modem: the virtual modem runs
@@ -45,7 +45,7 @@ func TestDaemonOverATModem(t *testing.T) {
 			sim, hub, r := daemonOverSim(t, atsim.Config{Dialect: row.dialect, Faults: row.fault, Seed: 7}, row.settings)
 			pid := fmt.Sprintf("PAT%07d", len(row.dialect))
 
-			st := r.waitStatus(t, "clock sync over the modem", func(st Status) bool { return connected(st) && !st.LastSync.IsZero() })
+			st := r.waitStatus(t, "clock sync over the modem", func(st localapi.Status) bool { return connected(st) && !st.LastSync.IsZero() })
 			assert.Equal(t, "tls", st.Link.Driver)
 			assert.NotZero(t, sim.Stats().ByName[sendCommand(row.dialect)], "the bytes went through the modem's send command")
 
@@ -53,9 +53,9 @@ func TestDaemonOverATModem(t *testing.T) {
 			defer rcancel()
 			publish := func(payload string) {
 				t.Helper()
-				rep, err := r.client.Publish(rctx, PublishRequest{Topic: "event", Payload: payload, QoS: 1})
+				rep, err := r.client.Publish(rctx, localapi.PublishRequest{Topic: "event", Payload: payload, QoS: 1})
 				require.NoError(t, err)
-				require.Equal(t, bus.Acknowledged, rep.Result)
+				require.Equal(t, localapi.Acknowledged, rep.Result)
 				topic := rep.Topic
 				require.Eventually(t, func() bool {
 					for _, m := range hub.Messages(pid, "modem1") {
@@ -67,7 +67,7 @@ func TestDaemonOverATModem(t *testing.T) {
 				}, 10*time.Second, 20*time.Millisecond)
 			}
 			publish(`{"rssi":20}`)
-			doc, err := r.client.ShadowReport(rctx, ShadowReport{Reported: map[string]json.RawMessage{"mode": json.RawMessage(`"eco"`)}})
+			doc, err := r.client.ShadowReport(rctx, localapi.ShadowReport{Reported: map[string]json.RawMessage{"mode": json.RawMessage(`"eco"`)}})
 			require.NoError(t, err)
 			assert.JSONEq(t, `"eco"`, string(doc.Reported["mode"]))
 
@@ -75,7 +75,7 @@ func TestDaemonOverATModem(t *testing.T) {
 			// modem is brought up again and the link reconnects.
 			before := r.waitStatus(t, "connected", connected).Link.Since
 			sim.Reboot()
-			r.waitStatus(t, "reconnect after the reboot", func(st Status) bool { return connected(st) && st.Link.Since.After(before) })
+			r.waitStatus(t, "reconnect after the reboot", func(st localapi.Status) bool { return connected(st) && st.Link.Since.After(before) })
 			publish(`{"after":"reboot"}`)
 			assert.Contains(t, r.log.String(), "reboot", "the log says why the connection ended")
 			assert.NotContains(t, r.log.String(), "secret-pw", "the Wi-Fi password is never logged")

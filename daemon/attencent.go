@@ -9,6 +9,7 @@ import (
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/bus/attencent"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/localapi"
 )
 
 // ChannelATTencent is a module running Tencent's customised AT firmware:
@@ -110,7 +111,7 @@ func (d *Daemon) linkState() bus.LinkState {
 }
 
 // atTencentStatus fills the uplink's part of st.
-func (d *Daemon) atTencentStatus(st *Status) {
+func (d *Daemon) atTencentStatus(st *localapi.Status) {
 	as := d.module.Status()
 	st.ConnectedSince, st.QueueDepth = as.ConnectedSince, as.QueueDepth
 	st.Subscriptions, st.LastError = as.Subscriptions, as.LastError

@@ -19,6 +19,7 @@ import (
 	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
+	"github.com/iotd/iotd/localapi"
 )
 
 // otaRig is iotd on channel at-tencent with features.ota on: a hook that
@@ -94,7 +95,7 @@ func (o *otaRig) reportsSince(n int, v string) (states []string, versioned bool)
 	return states, versioned
 }
 
-func (o *otaRig) status(t *testing.T) ota.Status {
+func (o *otaRig) status(t *testing.T) localapi.OTAStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -15,11 +15,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/drivers/at/atsim"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
+	"github.com/iotd/iotd/localapi"
 )
 
 // tencentConfig writes iotd.yaml for channel at-tencent on the module at
@@ -66,7 +66,7 @@ func TestDaemonOverTencentModule(t *testing.T) {
 	cfg := tencentConfig(t, hub, pid, modem.Path())
 	r := startDaemon(t, cfg)
 
-	st := r.waitStatus(t, "clock sync through the module", func(st Status) bool { return connected(st) && !st.LastSync.IsZero() })
+	st := r.waitStatus(t, "clock sync through the module", func(st localapi.Status) bool { return connected(st) && !st.LastSync.IsZero() })
 	assert.Equal(t, "at-tencent", st.Link.Driver)
 	assert.Equal(t, ChannelATTencent, st.Channel)
 	assert.Contains(t, r.log.String(), "OTA ready: the module downloads, iotd installs")
@@ -76,9 +76,9 @@ func TestDaemonOverTencentModule(t *testing.T) {
 	defer cancel()
 	publish := func(payload string, qos int) {
 		t.Helper()
-		rep, err := r.client.Publish(ctx, PublishRequest{Topic: "event", Payload: payload, QoS: qos})
+		rep, err := r.client.Publish(ctx, localapi.PublishRequest{Topic: "event", Payload: payload, QoS: qos})
 		require.NoError(t, err)
-		require.Equal(t, bus.Acknowledged, rep.Result)
+		require.Equal(t, localapi.Acknowledged, rep.Result)
 		require.Eventually(t, func() bool {
 			for _, m := range hub.Messages(pid, "tc1") {
 				if m.Topic == rep.Topic && m.Payload == payload {
@@ -113,10 +113,10 @@ func TestDaemonOverTencentModule(t *testing.T) {
 	}
 	adminPublish(`{"cmd":"on","quote":"\"x\""}`)
 
-	doc, err := r.client.ShadowReport(ctx, ShadowReport{Reported: map[string]json.RawMessage{"mode": json.RawMessage(`"eco"`)}})
+	doc, err := r.client.ShadowReport(ctx, localapi.ShadowReport{Reported: map[string]json.RawMessage{"mode": json.RawMessage(`"eco"`)}})
 	require.NoError(t, err)
 	assert.JSONEq(t, `"eco"`, string(doc.Reported["mode"]))
-	doc, err = r.client.Shadow(ctx, true)
+	doc, err = r.client.ShadowGet(ctx)
 	require.NoError(t, err)
 	assert.JSONEq(t, `"eco"`, string(doc.Reported["mode"]))
 
@@ -124,14 +124,14 @@ func TestDaemonOverTencentModule(t *testing.T) {
 	// joins again and brings the session back.
 	before := r.waitStatus(t, "connected", connected).Link.Since
 	require.NoError(t, modem.Inject(atsim.Fault{Kind: atsim.BearerLoss}))
-	r.waitStatus(t, "back after the Wi-Fi loss", func(st Status) bool { return connected(st) && st.Link.Since.After(before) })
+	r.waitStatus(t, "back after the Wi-Fi loss", func(st localapi.Status) bool { return connected(st) && st.Link.Since.After(before) })
 	publish(`{"after":"wifi"}`, 1)
 
 	// The module reboots mid-session: its client is gone; iotd brings it
 	// up again and subscribes again.
 	before = r.waitStatus(t, "connected", connected).Link.Since
 	modem.Reboot()
-	r.waitStatus(t, "back after the reboot", func(st Status) bool { return connected(st) && st.Link.Since.After(before) })
+	r.waitStatus(t, "back after the reboot", func(st localapi.Status) bool { return connected(st) && st.Link.Since.After(before) })
 	publish(`{"after":"reboot"}`, 1)
 	r.waitStatus(t, "subscribed again", hasSub(pid+"/tc1/control"))
 	require.Eventually(t, hubHolds, 10*time.Second, 20*time.Millisecond)

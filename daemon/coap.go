@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/iotd/iotd/bus"
 	coapup "github.com/iotd/iotd/bus/coap"
 	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/localapi"
 )
 
 // Channels: how the daemon talks to the hub.
@@ -152,7 +152,7 @@ func (d *Daemon) newUplink(b *bus.Bus, log *slog.Logger) (uplink, error) {
 }
 
 // uplinkStatus fills the uplink's part of st.
-func (d *Daemon) uplinkStatus(st *Status) {
+func (d *Daemon) uplinkStatus(st *localapi.Status) {
 	st.Channel = d.cfg.channel()
 	if d.module != nil {
 		d.atTencentStatus(st)
@@ -162,32 +162,11 @@ func (d *Daemon) uplinkStatus(st *Status) {
 		cs := d.coap.Status()
 		st.ConnectedSince, st.QueueDepth, st.Inflight = cs.ConnectedSince, cs.QueueDepth, cs.Inflight
 		st.Subscriptions, st.LastError = cs.Subscriptions, cs.LastError
-		st.CoAP = &CoAPStatus{TokenAge: cs.TokenAge, Counters: cs.Counters}
+		st.CoAP = &localapi.CoAPStatus{TokenAge: cs.TokenAge, Counters: localapi.CoAPCounters(cs.Counters)}
 		return
 	}
 	us := d.mqtt.Status()
 	st.ConnectedSince, st.QueueDepth, st.Inflight = us.ConnectedSince, us.QueueDepth, us.Inflight
 	st.Subscriptions, st.LastError = us.Subscriptions, us.LastError
-	st.Queue = &QueueStatus{Memory: us.Memory, Outbox: us.Outbox, DeadLetters: us.DeadLetters, Parked: us.Parked}
-}
-
-// QueueStatus is the MQTT channel's queues in [Status].
-type QueueStatus struct {
-	// Memory: messages held in memory until confirmed, against
-	// mqtt.queue_size and mqtt.queue_bytes.
-	Memory mqttup.Bound `json:"memory"`
-	// Outbox: QoS 1 messages on disk until acknowledged; nil when off.
-	Outbox *mqttup.Bound `json:"outbox,omitempty"`
-	// DeadLetters counts parked messages; Parked those parked since start.
-	DeadLetters int `json:"dead_letters"`
-	Parked      int `json:"parked"`
-}
-
-// CoAPStatus is the CoAP channel's part of [Status].
-type CoAPStatus struct {
-	// TokenAge is the age of the auth token in use; 0 when disconnected.
-	TokenAge time.Duration `json:"token_age_ns"`
-	// Counters: requests, retransmissions, timeouts, re-auths, separate
-	// responses, duplicates, malformed datagrams, refusals, too large.
-	Counters coapup.Counters `json:"counters"`
+	st.Queue = &localapi.QueueStatus{Memory: localapi.Bound(us.Memory), Outbox: boundToWire(us.Outbox), DeadLetters: us.DeadLetters, Parked: us.Parked}
 }

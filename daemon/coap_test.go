@@ -23,6 +23,7 @@ import (
 	"github.com/iotd/iotd/drivers/posix/dtls"
 	"github.com/iotd/iotd/features/ota"
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/localapi"
 )
 
 func coapRegistry(t *testing.T) *core.Registry {
@@ -62,7 +63,7 @@ func pub(t *testing.T, r *running, topic, payload string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := r.client.Publish(ctx, PublishRequest{Topic: topic, Payload: payload, QoS: 1})
+	_, err := r.client.Publish(ctx, localapi.PublishRequest{Topic: topic, Payload: payload, QoS: 1})
 	return err
 }
 
@@ -135,7 +136,7 @@ func TestCoAPChannelThroughHubsim(t *testing.T) {
 	t.Run("subscribe refused", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		err := r.client.Subscribe(ctx, "control", 0, func(Message) error { return nil })
+		err := localapi.Each(r.client.Subscribe(ctx, "control", 0), func(localapi.Message) error { return nil })
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "the CoAP channel has no downlink")
 	})
@@ -160,7 +161,7 @@ func TestCoAPRecoversThroughLossyRelay(t *testing.T) {
 	for i := range n {
 		assert.True(t, delivered(hub, pid, dn, pid+"/"+dn+"/data", fmt.Sprintf(`{"i":%d}`, i)), "message %d", i)
 	}
-	st := r.waitStatus(t, "status", func(Status) bool { return true })
+	st := r.waitStatus(t, "status", func(localapi.Status) bool { return true })
 	require.NotNil(t, st.CoAP)
 	assert.Greater(t, st.CoAP.Counters.Retransmissions, int64(0))
 }

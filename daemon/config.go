@@ -23,6 +23,7 @@ import (
 	"github.com/iotd/iotd/features/rrpc"
 	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/features/timesync"
+	"github.com/iotd/iotd/localapi"
 )
 
 // Config is the daemon's configuration file (YAML). Every key is optional;
@@ -320,22 +321,7 @@ func (c *Config) SocketPath() string {
 	if c.Socket != "" {
 		return c.path(c.Socket)
 	}
-	return DefaultSocket()
-}
-
-// DefaultSocket is where the daemon listens and the CLI looks when neither
-// the config nor --socket nor IOTD_SOCKET says otherwise.
-func DefaultSocket() string {
-	if s := os.Getenv("IOTD_SOCKET"); s != "" {
-		return s
-	}
-	if os.Geteuid() == 0 {
-		return "/run/iotd.sock"
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "iotd.sock")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("iotd-%d.sock", os.Geteuid()))
+	return localapi.DefaultSocket()
 }
 
 // StateDirPath is the resolved state directory.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/hub"
+	"github.com/iotd/iotd/localapi"
 )
 
 // Contact is what the daemon contacts and trusts, resolved from the
@@ -229,33 +230,11 @@ func bundledFiles(tencent bool) string {
 	return strings.Join(names, ", ")
 }
 
-// TrustStatus is the link's trust in [Status]: what verifies the server
-// and when each trusted CA expires.
-type TrustStatus struct {
-	// From says what verifies the server (see [Trust.From]).
-	From string `json:"from"`
-	// SystemRoots is set when the system roots are trusted too.
-	SystemRoots bool `json:"system_roots,omitempty"`
-	// CAs are the CA certificates trusted besides the system roots.
-	CAs []TrustedCA `json:"cas,omitempty"`
-	// Warnings name the CAs that expire within a year (or have expired):
-	// time to ship a new bundle or ca_file before the link breaks.
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-// TrustedCA is one trusted CA certificate.
-type TrustedCA struct {
-	Subject  string    `json:"subject"`
-	NotAfter time.Time `json:"not_after"`
-	// Bundled is its file in core/hub/certs when it is bundled with iotd.
-	Bundled string `json:"bundled,omitempty"`
-}
-
 // trustStatus reports t at now.
-func trustStatus(t Trust, now time.Time) TrustStatus {
-	ts := TrustStatus{From: t.From, SystemRoots: t.System}
+func trustStatus(t Trust, now time.Time) localapi.TrustStatus {
+	ts := localapi.TrustStatus{From: t.From, SystemRoots: t.System}
 	for _, c := range t.Certs {
-		ca := TrustedCA{Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()}
+		ca := localapi.TrustedCA{Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()}
 		if b, ok := hub.Find(c); ok {
 			ca.Bundled = b.File
 		}

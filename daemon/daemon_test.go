@@ -15,11 +15,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
+	"github.com/iotd/iotd/localapi"
 )
 
 func testRegistry(t *testing.T) *core.Registry {
@@ -69,7 +69,7 @@ link:
 
 type running struct {
 	d      *Daemon
-	client *Client
+	client *localapi.Client
 	log    *testlog.Buffer
 	cancel context.CancelFunc
 	done   chan error
@@ -86,7 +86,7 @@ func startDaemonIn(t *testing.T, cfg *Config, reg *core.Registry) *running {
 	d, err := New(cfg, reg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{d: d, client: NewClient(cfg.SocketPath()), log: logs, cancel: cancel, done: make(chan error, 1)}
+	r := &running{d: d, client: localapi.New(cfg.SocketPath()), log: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- d.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -106,10 +106,10 @@ func startDaemonIn(t *testing.T, cfg *Config, reg *core.Registry) *running {
 }
 
 // waitStatus polls the local API until cond holds.
-func (r *running) waitStatus(t *testing.T, what string, cond func(Status) bool) Status {
+func (r *running) waitStatus(t *testing.T, what string, cond func(localapi.Status) bool) localapi.Status {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	var last Status
+	var last localapi.Status
 	for time.Now().Before(deadline) {
 		st, err := r.client.Status(context.Background())
 		if err == nil {
@@ -124,14 +124,14 @@ func (r *running) waitStatus(t *testing.T, what string, cond func(Status) bool) 
 	return last
 }
 
-func connected(st Status) bool { return st.Link.State == "connected" }
+func connected(st localapi.Status) bool { return st.Link.State == "connected" }
 
 func TestKeyDeviceOverTLSEndToEnd(t *testing.T) {
 	hub := startHub(t, nil)
 	dir := deviceDir(t, hub, "PKEY000001", "dev1", false)
 	r := startDaemon(t, configFor(t, hub, dir, ""))
 
-	st := r.waitStatus(t, "clock sync", func(st Status) bool { return connected(st) && !st.LastSync.IsZero() })
+	st := r.waitStatus(t, "clock sync", func(st localapi.Status) bool { return connected(st) && !st.LastSync.IsZero() })
 	fi, err := os.Stat(filepath.Join(dir, "iotd.sock"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "only the daemon's user may use the API")
@@ -143,9 +143,9 @@ func TestKeyDeviceOverTLSEndToEnd(t *testing.T) {
 	// Device to hub.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rep, err := r.client.Publish(ctx, PublishRequest{Topic: "event", Payload: `{"t":21.5}`, QoS: 1})
+	rep, err := r.client.Publish(ctx, localapi.PublishRequest{Topic: "event", Payload: `{"t":21.5}`, QoS: 1})
 	require.NoError(t, err)
-	assert.Equal(t, bus.Acknowledged, rep.Result)
+	assert.Equal(t, localapi.Acknowledged, rep.Result)
 	topic := rep.Topic
 	assert.Equal(t, "PKEY000001/dev1/event", topic)
 	require.Eventually(t, func() bool {
@@ -158,16 +158,16 @@ func TestKeyDeviceOverTLSEndToEnd(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond)
 
 	// Hub to device, through a local API subscription.
-	got := make(chan Message, 1)
+	got := make(chan localapi.Message, 1)
 	subCtx, subCancel := context.WithCancel(ctx)
 	defer subCancel()
 	go func() {
-		_ = r.client.Subscribe(subCtx, "control", 1, func(m Message) error {
+		_ = localapi.Each(r.client.Subscribe(subCtx, "control", 1), func(m localapi.Message) error {
 			got <- m
 			return fmt.Errorf("one is enough")
 		})
 	}()
-	r.waitStatus(t, "control subscription", func(st Status) bool {
+	r.waitStatus(t, "control subscription", func(st localapi.Status) bool {
 		for _, s := range st.Subscriptions {
 			if s == "PKEY000001/dev1/control" {
 				return true
@@ -281,10 +281,10 @@ func TestOtherDevicesTopicsRefused(t *testing.T) {
 	defer cancel()
 
 	// The local API refuses before anything reaches the hub...
-	_, err = r.client.Publish(ctx, PublishRequest{Topic: "PACL000001/dev2/event", Payload: "x", QoS: 1})
+	_, err = r.client.Publish(ctx, localapi.PublishRequest{Topic: "PACL000001/dev2/event", Payload: "x", QoS: 1})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "does not belong to this device")
-	err = r.client.Subscribe(ctx, "PACL000001/dev2/#", 0, func(Message) error { return nil })
+	err = localapi.Each(r.client.Subscribe(ctx, "PACL000001/dev2/#", 0), func(localapi.Message) error { return nil })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "does not belong to this device")
 
@@ -295,7 +295,7 @@ func TestOtherDevicesTopicsRefused(t *testing.T) {
 	assert.Equal(t, int64(1), hub.Status("PACL000001", "dev1").DeniedSubscribes)
 
 	// The session survives both.
-	_, err = r.client.Publish(ctx, PublishRequest{Topic: "event", Payload: "still here", QoS: 1})
+	_, err = r.client.Publish(ctx, localapi.PublishRequest{Topic: "event", Payload: "still here", QoS: 1})
 	assert.NoError(t, err)
 }
 

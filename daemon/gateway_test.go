@@ -16,6 +16,7 @@ import (
 
 	"github.com/iotd/iotd/features/gateway"
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/localapi"
 )
 
 // A gateway daemon binds its configured sub-devices, brings them online,
@@ -47,7 +48,7 @@ func TestGatewayThroughDaemon(t *testing.T) {
 	}, 15*time.Second, 20*time.Millisecond)
 
 	// Publish as a sub-device: it lands in the sub-device's log at the hub.
-	_, err := r.client.Publish(ctx, PublishRequest{Topic: "PSUB000001/s1/event", Payload: "from s1", QoS: 1})
+	_, err := r.client.Publish(ctx, localapi.PublishRequest{Topic: "PSUB000001/s1/event", Payload: "from s1", QoS: 1})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		for _, m := range hub.Messages("PSUB000001", "s1") {
@@ -60,15 +61,15 @@ func TestGatewayThroughDaemon(t *testing.T) {
 
 	// The sub-device's own shadow, through the gateway.
 	sub := r.client.WithDevice("PSUB000001/s1")
-	_, err = sub.ShadowReport(ctx, ShadowReport{Reported: map[string]json.RawMessage{"brightness": json.RawMessage(`80`)}})
+	_, err = sub.ShadowReport(ctx, localapi.ShadowReport{Reported: map[string]json.RawMessage{"brightness": json.RawMessage(`80`)}})
 	require.NoError(t, err)
 	view, err := hubsim.NewClient(hub.AdminURL()).Shadow(ctx, "PSUB000001", "s1")
 	require.NoError(t, err)
 	assert.JSONEq(t, `80`, string(view.Reported["brightness"]))
-	doc, err := sub.Shadow(ctx, false)
+	doc, err := sub.Shadow(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, view.Version, doc.Version)
-	own, err := r.client.Shadow(ctx, true)
+	own, err := r.client.ShadowGet(ctx)
 	require.NoError(t, err)
 	assert.NotContains(t, own.Reported, "brightness", "the gateway's own shadow is separate")
 
@@ -77,10 +78,10 @@ func TestGatewayThroughDaemon(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.Results, 1)
 	assert.Empty(t, res.Error)
-	_, err = r.client.Publish(ctx, PublishRequest{Topic: "PSUB000001/s2/event", Payload: "x", QoS: 1})
+	_, err = r.client.Publish(ctx, localapi.PublishRequest{Topic: "PSUB000001/s2/event", Payload: "x", QoS: 1})
 	assert.ErrorContains(t, err, "does not belong to this device")
 
-	_, err = r.client.WithDevice("PSUB000001/s2").Shadow(ctx, true)
+	_, err = r.client.WithDevice("PSUB000001/s2").ShadowGet(ctx)
 	assert.ErrorContains(t, err, "not an online sub-device")
 
 	views, err := hubsim.NewClient(hub.AdminURL()).SubDevices(ctx, "PGW0000001", "gw1")
@@ -99,7 +100,8 @@ func TestLogUploadThroughDaemon(t *testing.T) {
 	r.waitStatus(t, "connected", connected)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, r.client.Log(ctx, LogLine{Level: "warn", Source: "sensor-app", Text: "humidity sensor not answering"}))
+	_, err := r.client.Log(ctx, localapi.LogLine{Level: "warn", Source: "sensor-app", Text: "humidity sensor not answering"})
+	require.NoError(t, err)
 	var lines []hubsim.LogLine
 	require.Eventually(t, func() bool {
 		var err error

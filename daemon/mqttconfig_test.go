@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/iotd/iotd/localapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -140,10 +141,10 @@ features: {ota: {disabled: true}, timesync: {disabled: true}, shadow: {disabled:
 			defer func() { cancel(); pubs.Wait() }()
 			for i := range total {
 				pubs.Go(func() {
-					_, _ = r.client.Publish(ctx, PublishRequest{Topic: "data", Payload: fmt.Sprint(i), QoS: 1})
+					_, _ = r.client.Publish(ctx, localapi.PublishRequest{Topic: "data", Payload: fmt.Sprint(i), QoS: 1})
 				})
 			}
-			st := r.waitStatus(t, "the window full", func(st Status) bool {
+			st := r.waitStatus(t, "the window full", func(st localapi.Status) bool {
 				return st.Inflight == row.inflight && st.QueueDepth == total-row.inflight
 			})
 			// Inflight counts what the session handed to the socket; the

@@ -1,14 +1,11 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
-	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
 )
@@ -80,68 +77,4 @@ func (d *Daemon) openOutbox() (*outbox.Outbox, error) {
 		MaxMessages: c.MaxMessages, MaxBytes: c.MaxBytes, MaxDeadLetters: c.MaxDeadLetters,
 		Sync: outbox.SyncPolicy(c.Sync), SyncInterval: c.SyncInterval, Log: d.log,
 	})
-}
-
-// OutboxList is the answer of GET /v1/outbox.
-type OutboxList struct {
-	// Outbox is the outbox's use; nil when there is none.
-	Outbox *mqttup.Bound `json:"outbox,omitempty"`
-	// Memory is the memory queue's use.
-	Memory      mqttup.Bound        `json:"memory"`
-	DeadLetters []mqttup.DeadLetter `json:"dead_letters"`
-}
-
-func (s *apiServer) outboxRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/outbox", s.outboxList)
-	mux.HandleFunc("POST /v1/outbox/{id}/retry", s.outboxRetry)
-	mux.HandleFunc("DELETE /v1/outbox/{id}", s.outboxDrop)
-}
-
-var errNoOutboxOnCoAP = errors.New("outbox: the CoAP channel keeps no outbox or dead letters")
-
-func (s *apiServer) outboxList(w http.ResponseWriter, _ *http.Request) {
-	u := s.d.mqtt
-	if u == nil {
-		writeError(w, http.StatusNotFound, errNoOutboxOnCoAP)
-		return
-	}
-	dead, err := u.DeadLetters()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	st := u.Status()
-	if dead == nil {
-		dead = []mqttup.DeadLetter{}
-	}
-	writeJSON(w, http.StatusOK, OutboxList{Outbox: st.Outbox, Memory: st.Memory, DeadLetters: dead})
-}
-
-func (s *apiServer) outboxRetry(w http.ResponseWriter, r *http.Request) {
-	s.outboxAct(w, r, func(u *mqttup.Uplink, id string) error { return u.RetryDeadLetter(id) })
-}
-
-func (s *apiServer) outboxDrop(w http.ResponseWriter, r *http.Request) {
-	s.outboxAct(w, r, func(u *mqttup.Uplink, id string) error { return u.DropDeadLetter(id) })
-}
-
-func (s *apiServer) outboxAct(w http.ResponseWriter, r *http.Request, act func(*mqttup.Uplink, string) error) {
-	u := s.d.mqtt
-	if u == nil {
-		writeError(w, http.StatusNotFound, errNoOutboxOnCoAP)
-		return
-	}
-	id := r.PathValue("id")
-	if err := act(u, id); err != nil {
-		code := http.StatusInternalServerError
-		switch {
-		case errors.Is(err, mqttup.ErrNoDeadLetter):
-			code = http.StatusNotFound
-		case errors.Is(err, outbox.ErrFull):
-			code = http.StatusInsufficientStorage
-		}
-		writeError(w, code, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"id": id})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/localapi"
 )
 
 // Two RRPC calls in flight at once, answered through the local API stream
@@ -19,16 +20,16 @@ func TestRRPCThroughLocalAPI(t *testing.T) {
 	hub := startHub(t, nil)
 	dir := deviceDir(t, hub, "PRPC000001", "dev1", false)
 	r := startDaemon(t, configFor(t, hub, dir, ""))
-	r.waitStatus(t, "rrpc subscription", func(st Status) bool {
+	r.waitStatus(t, "rrpc subscription", func(st localapi.Status) bool {
 		return connected(st) && contains(st.Subscriptions, "$rrpc/rxd/PRPC000001/dev1/+")
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
 	var mu sync.Mutex
-	var held []RRPCRequest
+	var held []localapi.RRPCRequest
 	go func() {
-		_ = r.client.RRPCRequests(ctx, func(q RRPCRequest) error {
+		_ = localapi.Each(r.client.RRPCRequests(ctx), func(q localapi.RRPCRequest) error {
 			mu.Lock()
 			held = append(held, q)
 			if len(held) == 2 { // answer the second first
@@ -40,7 +41,7 @@ func TestRRPCThroughLocalAPI(t *testing.T) {
 			return nil
 		})
 	}()
-	r.waitStatus(t, "the request stream", func(st Status) bool { return st.Features.RRPC.Subscribers == 1 })
+	r.waitStatus(t, "the request stream", func(st localapi.Status) bool { return st.Features.RRPC.Subscribers == 1 })
 
 	admin := hubsim.NewClient(hub.AdminURL())
 	var wg sync.WaitGroup
@@ -58,7 +59,7 @@ func TestRRPCThroughLocalAPI(t *testing.T) {
 	}
 	assert.NotEqual(t, replies[0].ProcessID, replies[1].ProcessID)
 	// The hub may hand a reply over before iotd counted it as sent.
-	st := r.waitStatus(t, "both replies counted", func(st Status) bool { return st.Features.RRPC.Replies == 2 })
+	st := r.waitStatus(t, "both replies counted", func(st localapi.Status) bool { return st.Features.RRPC.Replies == 2 })
 	assert.Equal(t, int64(2), st.Features.RRPC.Requests)
 }
 
@@ -72,7 +73,7 @@ func TestRRPCHookAndBroadcastStream(t *testing.T) {
       command: ["/bin/sh", "-c", "printf 'hook:%s:%s' \"$IOTD_PROCESS_ID\" \"$(cat)\""]
       timeout: 5s
 `))
-	r.waitStatus(t, "subscriptions", func(st Status) bool {
+	r.waitStatus(t, "subscriptions", func(st localapi.Status) bool {
 		return connected(st) && contains(st.Subscriptions, "$broadcast/rxd/PRPC000002/dev1")
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -83,14 +84,14 @@ func TestRRPCHookAndBroadcastStream(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hook:"+rep.ProcessID+":ping", rep.Payload)
 
-	got := make(chan BroadcastMessage, 1)
+	got := make(chan localapi.BroadcastMessage, 1)
 	go func() {
-		_ = r.client.Broadcasts(ctx, func(m BroadcastMessage) error {
+		_ = localapi.Each(r.client.Broadcasts(ctx), func(m localapi.BroadcastMessage) error {
 			got <- m
 			return nil
 		})
 	}()
-	r.waitStatus(t, "the broadcast stream", func(st Status) bool { return st.Features.Broadcast.Subscribers == 1 })
+	r.waitStatus(t, "the broadcast stream", func(st localapi.Status) bool { return st.Features.Broadcast.Subscribers == 1 })
 	_, err = admin.Broadcast(ctx, "PRPC000002", []byte("firmware 2.0 is out"))
 	require.NoError(t, err)
 	select {

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/localapi"
 )
 
 func TestShadowThroughLocalAPI(t *testing.T) {
@@ -25,11 +25,11 @@ func TestShadowThroughLocalAPI(t *testing.T) {
 	r.waitStatus(t, "connected", connected)
 
 	// Report, then read back from the hub.
-	doc, err := r.client.ShadowReport(ctx, ShadowReport{Reported: map[string]json.RawMessage{
+	doc, err := r.client.ShadowReport(ctx, localapi.ShadowReport{Reported: map[string]json.RawMessage{
 		"temperature": json.RawMessage(`21.5`), "label": json.RawMessage(`"kitchen \"east\""`),
 	}})
 	require.NoError(t, err)
-	doc, err = r.client.Shadow(ctx, true)
+	doc, err = r.client.ShadowGet(ctx)
 	require.NoError(t, err)
 	assert.JSONEq(t, `21.5`, string(doc.Reported["temperature"]))
 	assert.JSONEq(t, `"kitchen \"east\""`, string(doc.Reported["label"]))
@@ -38,11 +38,11 @@ func TestShadowThroughLocalAPI(t *testing.T) {
 	assert.Equal(t, doc.Version, view.Version)
 
 	// A delta while running reaches `iotd shadow watch`.
-	deltas := make(chan shadow.Delta, 4)
+	deltas := make(chan localapi.ShadowDelta, 4)
 	go func() {
-		_ = r.client.ShadowWatch(ctx, func(d shadow.Delta) error { deltas <- d; return nil })
+		_ = localapi.Each(r.client.ShadowWatch(ctx), func(d localapi.ShadowDelta) error { deltas <- d; return nil })
 	}()
-	r.waitStatus(t, "shadow watcher", func(Status) bool {
+	r.waitStatus(t, "shadow watcher", func(localapi.Status) bool {
 		// The watch stream attaches when the request arrives; give the
 		// hub a change each time until one is seen.
 		_, err := admin.SetDesired(ctx, "PSHD000001", "dev1", map[string]json.RawMessage{"light": json.RawMessage(`"on"`)}, false)
@@ -57,7 +57,7 @@ func TestShadowThroughLocalAPI(t *testing.T) {
 	})
 
 	// The application applies it and says so; desired is cleared.
-	_, err = r.client.ShadowReport(ctx, ShadowReport{Reported: map[string]json.RawMessage{"light": json.RawMessage(`"on"`)}, ClearDesired: true})
+	_, err = r.client.ShadowReport(ctx, localapi.ShadowReport{Reported: map[string]json.RawMessage{"light": json.RawMessage(`"on"`)}, ClearDesired: true})
 	require.NoError(t, err)
 	view, err = admin.Shadow(ctx, "PSHD000001", "dev1")
 	require.NoError(t, err)
@@ -71,8 +71,8 @@ func TestShadowThroughLocalAPI(t *testing.T) {
 	_, err = admin.SetDesired(ctx, "PSHD000001", "dev1", map[string]json.RawMessage{"fan": json.RawMessage(`3`)}, false)
 	require.NoError(t, err)
 	r2 := startDaemon(t, cfg)
-	st := r2.waitStatus(t, "the shadow re-read after connect", func(Status) bool {
-		doc, err := r2.client.Shadow(ctx, false)
+	st := r2.waitStatus(t, "the shadow re-read after connect", func(localapi.Status) bool {
+		doc, err := r2.client.Shadow(ctx)
 		return err == nil && string(doc.Delta["fan"]) == "3"
 	})
 	assert.Zero(t, st.Features.Shadow.Malformed)

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/drivers/at/atsim"
 	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect
@@ -20,6 +19,7 @@ import (
 	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/drivers/websocket"
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/localapi"
 )
 
 // startWSHub starts hubsim with its ws and wss listeners on.
@@ -90,7 +90,7 @@ func TestWebSocketChannelEndToEnd(t *testing.T) {
 			require.NoError(t, err, y)
 			r := startDaemonIn(t, cfg, reg)
 
-			st := r.waitStatus(t, "clock sync over websocket", func(st Status) bool { return connected(st) && !st.LastSync.IsZero() })
+			st := r.waitStatus(t, "clock sync over websocket", func(st localapi.Status) bool { return connected(st) && !st.LastSync.IsZero() })
 			assert.Equal(t, "websocket", st.Link.Driver)
 			assert.Equal(t, "websocket", st.Channel)
 			hs := hub.Status(row.pid, "dev1")
@@ -99,9 +99,9 @@ func TestWebSocketChannelEndToEnd(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			rep, err := r.client.Publish(ctx, PublishRequest{Topic: "event", Payload: `{"via":"websocket"}`, QoS: 1})
+			rep, err := r.client.Publish(ctx, localapi.PublishRequest{Topic: "event", Payload: `{"via":"websocket"}`, QoS: 1})
 			require.NoError(t, err)
-			assert.Equal(t, bus.Acknowledged, rep.Result)
+			assert.Equal(t, localapi.Acknowledged, rep.Result)
 			require.Eventually(t, func() bool {
 				for _, m := range hub.Messages(row.pid, "dev1") {
 					if m.Topic == rep.Topic && m.Payload == `{"via":"websocket"}` {

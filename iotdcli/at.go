@@ -12,8 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/localapi"
 )
 
 // `iotd at` debugs the AT modem the running daemon holds: the daemon owns
@@ -44,7 +43,7 @@ With no modem open yet the trace waits for the first one (its bring-up
 included); with several, --port picks one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client := daemon.NewClient(sock())
+			client := localapi.New(sock())
 			if port == "" {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 				ms, err := client.ATModems(ctx, false)
@@ -58,13 +57,20 @@ included); with several, --port picks one.`,
 			}
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
-			return client.ATTrace(cmd.Context(), port, func(e driver.ATTraceEvent) error {
-				if asJSON {
-					return enc.Encode(e)
+			for e, err := range client.ATTrace(cmd.Context(), port) {
+				if err != nil {
+					return err
 				}
-				_, err := fmt.Fprintln(out, FormatTrace(e))
-				return err
-			})
+				if asJSON {
+					err = enc.Encode(e)
+				} else {
+					_, err = fmt.Fprintln(out, FormatTrace(e))
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&port, "port", "", "the modem's port, when the daemon has several open")
@@ -74,10 +80,10 @@ included); with several, --port picks one.`,
 
 // FormatTrace renders a trace event as `iotd at trace` prints it:
 // "15:04:05.000 → AT+CSQ".
-func FormatTrace(e driver.ATTraceEvent) string {
+func FormatTrace(e localapi.ATTraceEvent) string {
 	dir := "←"
 	switch {
-	case e.Kind == "dropped":
+	case e.Kind == localapi.TraceDropped:
 		dir = "!"
 	case e.Out:
 		dir = "→"
@@ -85,7 +91,7 @@ func FormatTrace(e driver.ATTraceEvent) string {
 	return e.Time.Local().Format("15:04:05.000") + " " + dir + " " + e.Text
 }
 
-func modemPorts(ms []driver.ModemStatus) []string {
+func modemPorts(ms []localapi.ModemStatus) []string {
 	var ports []string
 	for _, m := range ms {
 		ports = append(ports, m.Port)
@@ -112,7 +118,7 @@ data prompt (AT+QISEND, AT+CIPSEND, ...) or read a socket's data are refused.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), wait)
 			defer cancel()
-			res, err := daemon.NewClient(sock()).ATSend(ctx, daemon.ATSendRequest{Port: port, Command: args[0], Timeout: timeout})
+			res, err := localapi.New(sock()).ATSend(ctx, localapi.ATSendRequest{Port: port, Command: args[0], Timeout: timeout})
 			if err != nil {
 				return err
 			}
@@ -135,7 +141,7 @@ data prompt (AT+QISEND, AT+CIPSEND, ...) or read a socket's data are refused.`,
 }
 
 // printModems writes the modem lines of `iotd status` and `iotd drivers`.
-func printModems(tw *tabwriter.Writer, ms []driver.ModemStatus) {
+func printModems(tw *tabwriter.Writer, ms []localapi.ModemStatus) {
 	for _, m := range ms {
 		state := "up"
 		if !m.Up {
@@ -203,7 +209,7 @@ func joinNonEmpty(sep string, parts ...string) string {
 }
 
 // printDriverModems prints the modems below `iotd drivers`' table.
-func printDriverModems(out io.Writer, ms []driver.ModemStatus) {
+func printDriverModems(out io.Writer, ms []localapi.ModemStatus) {
 	if len(ms) == 0 {
 		return
 	}

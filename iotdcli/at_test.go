@@ -18,12 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/daemon"
 	"github.com/iotd/iotd/drivers/at/atsim"
 	_ "github.com/iotd/iotd/drivers/at/builtin" // every dialect
 	"github.com/iotd/iotd/drivers/at/modem"
 	"github.com/iotd/iotd/drivers/posix"
+	"github.com/iotd/iotd/localapi"
 )
 
 // syncBuf is a bytes.Buffer a command writes while the test reads it.
@@ -94,7 +94,7 @@ link:
 		cancel()
 		assert.NoError(t, <-done)
 	})
-	client := daemon.NewClient(sock)
+	client := localapi.New(sock)
 	require.Eventually(t, func() bool {
 		st, err := client.Status(context.Background())
 		return err == nil && st.Link.State == "connected"
@@ -156,7 +156,7 @@ func TestPrintModemsWiFi(t *testing.T) {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	now := time.Now()
-	printModems(tw, []driver.ModemStatus{{Driver: "at.esp", Port: "/dev/ttyUSB0", Up: false, Model: "ESP-AT", Firmware: "2.2.0.0",
+	printModems(tw, []localapi.ModemStatus{{Driver: "at.esp", Port: "/dev/ttyUSB0", Up: false, Model: "ESP-AT", Firmware: "2.2.0.0",
 		SSID: "lab", Technology: "Wi-Fi", Registration: "joined", RSSI: -50, NetworkAt: now, SignalAt: now, Error: "at: AT+CWJAP: at: timeout"}})
 	tw.Flush()
 	assert.Equal(t, `modem          at.esp on /dev/ttyUSB0, not up

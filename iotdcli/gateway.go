@@ -9,8 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotd/iotd/daemon"
-	"github.com/iotd/iotd/features/gateway"
+	"github.com/iotd/iotd/localapi"
 )
 
 func gatewayCmd(sock func() string) *cobra.Command {
@@ -38,7 +37,7 @@ sub-device (except unbind).
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			subs, err := daemon.NewClient(sock()).GatewaySubDevices(ctx)
+			subs, err := localapi.New(sock()).GatewaySubDevices(ctx)
 			if err != nil {
 				return err
 			}
@@ -48,7 +47,7 @@ sub-device (except unbind).
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SUB-DEVICE\tSTATE\tBOUND\tCAN BIND\tLAST ERROR")
 			for _, s := range subs {
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\n", s.Ref, s.State, s.Bound, s.CanBind, s.LastError)
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\n", s.DeviceRef, s.State, s.Bound, s.CanBind, s.LastError)
 			}
 			tw.Flush()
 			return nil
@@ -62,7 +61,7 @@ sub-device (except unbind).
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			refs, err := daemon.NewClient(sock()).GatewayDescribe(ctx)
+			refs, err := localapi.New(sock()).GatewayDescribe(ctx)
 			if err != nil {
 				return err
 			}
@@ -80,7 +79,7 @@ sub-device (except unbind).
 			RunE: func(cmd *cobra.Command, args []string) error {
 				ctx, cancel := contextWithTimeout(cmd, timeout)
 				defer cancel()
-				res, err := daemon.NewClient(sock()).GatewayOp(ctx, name, args)
+				res, err := localapi.New(sock()).GatewayOp(ctx, name, args)
 				if err != nil {
 					return err
 				}
@@ -89,7 +88,7 @@ sub-device (except unbind).
 					if r.Error != "" {
 						status = r.Error
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s\n", name, r.Ref, status)
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s\n", name, r.DeviceRef, status)
 				}
 				if res.Error != "" {
 					return errors.New(res.Error)
@@ -104,14 +103,14 @@ sub-device (except unbind).
 		Short: "Add a sub-device at run time (bind it with `iotd gateway bind`)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := gateway.ParseRef(args[0])
+			ref, err := localapi.ParseDeviceRef(args[0])
 			if err != nil {
 				return err
 			}
-			sub := gateway.SubDeviceConfig{ProductID: ref.ProductID, DeviceName: ref.DeviceName, DeviceSecret: secret, CertFile: certFile}
+			sub := localapi.SubDeviceConfig{ProductID: ref.ProductID, DeviceName: ref.DeviceName, DeviceSecret: secret, CertFile: certFile}
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			if err := daemon.NewClient(sock()).GatewayAdd(ctx, sub); err != nil {
+			if err := localapi.New(sock()).GatewayAdd(ctx, sub); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added %s\n", ref)
@@ -135,7 +134,11 @@ func logCmd(sock func() string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			defer cancel()
-			return daemon.NewClient(sock()).Log(ctx, daemon.LogLine{Level: args[0], Source: source, Text: args[1]})
+			res, err := localapi.New(sock()).Log(ctx, localapi.LogLine{Level: args[0], Source: source, Text: args[1]})
+			if err == nil && !res.Accepted {
+				err = errors.New("log: the uploader's queue is full; the line was dropped")
+			}
+			return err
 		},
 	}
 	c.Flags().StringVar(&source, "source", "", "application name shown with the line")

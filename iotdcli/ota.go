@@ -11,8 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotd/iotd/daemon"
-	"github.com/iotd/iotd/features/ota"
+	"github.com/iotd/iotd/localapi"
 )
 
 // otaPoll is how often a followed update is polled.
@@ -41,7 +40,7 @@ hook from features.ota.hook.
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			cl := daemon.NewClient(sock())
+			cl := localapi.New(sock())
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			st, err := cl.OTA(ctx)
 			cancel()
@@ -69,9 +68,9 @@ hook from features.ota.hook.
 	return c
 }
 
-func busy(state string) bool { return state == ota.StateDownloading || state == ota.StateBurning }
+func busy(state string) bool { return state == localapi.OTADownloading || state == localapi.OTABurning }
 
-func printOTA(w io.Writer, st ota.Status) {
+func printOTA(w io.Writer, st localapi.OTAStatus) {
 	if st.Disabled {
 		fmt.Fprintln(w, "OTA is disabled (features.ota.disabled)")
 		return
@@ -92,7 +91,7 @@ func printOTA(w io.Writer, st ota.Status) {
 // or with target the one to that version. With no update yet (idle), or
 // target not yet the update's, it waits for one. On a terminal it redraws
 // one progress line; otherwise it prints a line whenever the text changes.
-func followOTA(ctx context.Context, cl *daemon.Client, w io.Writer, st ota.Status, tty, asJSON bool, target string) error {
+func followOTA(ctx context.Context, cl *localapi.Client, w io.Writer, st localapi.OTAStatus, tty, asJSON bool, target string) error {
 	var last string
 	lastBytes, lastAt := st.Bytes, time.Now()
 	var rate float64
@@ -100,7 +99,7 @@ func followOTA(ctx context.Context, cl *daemon.Client, w io.Writer, st ota.Statu
 	t := time.NewTicker(otaPoll)
 	defer t.Stop()
 	for {
-		if st.State != ota.StateIdle && (target == "" || st.TargetVersion == target) {
+		if st.State != localapi.OTAIdle && (target == "" || st.TargetVersion == target) {
 			if now := time.Now(); now.Sub(lastAt) >= time.Second {
 				rate = float64(st.Bytes-lastBytes) / now.Sub(lastAt).Seconds()
 				lastBytes, lastAt = st.Bytes, now
@@ -123,7 +122,7 @@ func followOTA(ctx context.Context, cl *daemon.Client, w io.Writer, st ota.Statu
 				if drawn {
 					fmt.Fprintln(w)
 				}
-				if st.State == ota.StateFailed {
+				if st.State == localapi.OTAFailed {
 					return fmt.Errorf("update to %s failed (%d): %s", st.TargetVersion, st.ResultCode, st.LastError)
 				}
 				return nil
@@ -151,9 +150,9 @@ func followOTA(ctx context.Context, cl *daemon.Client, w io.Writer, st ota.Statu
 }
 
 // progressLine renders the state; on a terminal with a bar.
-func progressLine(st ota.Status, rate float64, tty bool) string {
+func progressLine(st localapi.OTAStatus, rate float64, tty bool) string {
 	switch st.State {
-	case ota.StateDownloading:
+	case localapi.OTADownloading:
 		s := fmt.Sprintf("%s %3d%%  %s / %s", st.TargetVersion, st.Percent, mib(st.Bytes), mib(st.Size))
 		if tty {
 			const width = 30
@@ -165,11 +164,11 @@ func progressLine(st ota.Status, rate float64, tty bool) string {
 			}
 		}
 		return s
-	case ota.StateBurning:
+	case localapi.OTABurning:
 		return st.TargetVersion + " downloaded and verified; installing"
-	case ota.StateDone:
+	case localapi.OTADone:
 		return st.TargetVersion + " installed; version is now " + st.Version
-	case ota.StateFailed:
+	case localapi.OTAFailed:
 		return fmt.Sprintf("%s failed (%d): %s", st.TargetVersion, st.ResultCode, st.LastError)
 	}
 	return st.State

@@ -9,8 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	mqttup "github.com/iotd/iotd/bus/mqtt"
-	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/localapi"
 )
 
 func outboxCmd(sock func() string) *cobra.Command {
@@ -34,7 +33,7 @@ func outboxListCmd(sock func() string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			defer cancel()
-			l, err := daemon.NewClient(sock()).Outbox(ctx)
+			l, err := localapi.New(sock()).Outbox(ctx)
 			if err != nil {
 				return err
 			}
@@ -66,7 +65,7 @@ func outboxListCmd(sock func() string) *cobra.Command {
 	return c
 }
 
-func boundText(b mqttup.Bound) string {
+func boundText(b localapi.Bound) string {
 	return fmt.Sprintf("%d of %d messages, %s of %s", b.Messages, b.MaxMessages, sizeText(b.Bytes), sizeText(b.MaxBytes))
 }
 
@@ -79,16 +78,16 @@ func sizeText(n int64) string {
 
 func outboxRetryCmd(sock func() string) *cobra.Command {
 	return outboxActCmd(sock, "retry ID...", "Queue parked messages again (at the tail of the queue)", "retry", "queued %s again\n",
-		(*daemon.Client).OutboxRetry)
+		(*localapi.Client).OutboxRetry)
 }
 
 func outboxDropCmd(sock func() string) *cobra.Command {
 	return outboxActCmd(sock, "drop ID...", "Delete parked messages for good", "drop", "dropped %s\n",
-		(*daemon.Client).OutboxDrop)
+		(*localapi.Client).OutboxDrop)
 }
 
 // outboxActCmd runs act on each parked message named on the command line.
-func outboxActCmd(sock func() string, use, short, verb, done string, act func(*daemon.Client, context.Context, string) error) *cobra.Command {
+func outboxActCmd(sock func() string, use, short, verb, done string, act func(*localapi.Client, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -96,7 +95,7 @@ func outboxActCmd(sock func() string, use, short, verb, done string, act func(*d
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			defer cancel()
-			cl := daemon.NewClient(sock())
+			cl := localapi.New(sock())
 			for _, id := range args {
 				if err := act(cl, ctx, id); err != nil {
 					return fmt.Errorf("%s %s: %w", verb, id, err)

@@ -8,8 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotd/iotd/bus"
-	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/localapi"
 )
 
 func pubCmd(sock func() string) *cobra.Command {
@@ -37,22 +36,22 @@ and survives a restart of iotd or a power cut.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			msg := args[1]
 			if msg == "-" {
-				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), daemon.MaxRequestBody+1))
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), localapi.MaxRequestBody+1))
 				if err != nil {
 					return err
 				}
-				if len(b) > daemon.MaxRequestBody {
-					return fmt.Errorf("stdin holds more than %d bytes, the local API's limit; nothing was published", daemon.MaxRequestBody)
+				if len(b) > localapi.MaxRequestBody {
+					return fmt.Errorf("stdin holds more than %d bytes, the local API's limit; nothing was published", localapi.MaxRequestBody)
 				}
 				msg = string(b)
 			}
-			req := daemon.PublishRequest{Topic: args[0], Payload: msg, QoS: qos, NoWait: noWait, Timeout: timeout.Milliseconds()}
+			req := localapi.PublishRequest{Topic: args[0], Payload: msg, QoS: qos, NoWait: noWait, Timeout: timeout.Milliseconds()}
 			// The daemon answers within timeout (withdrawing what did not
 			// go out); the margin covers its answer.
 			ctx, cancel := contextWithTimeout(cmd, timeout+10*time.Second)
 			defer cancel()
-			rep, err := daemon.NewClient(sock()).Publish(ctx, req)
-			var pe *daemon.PublishError
+			rep, err := localapi.New(sock()).Publish(ctx, req)
+			var pe *localapi.PublishError
 			if errors.As(err, &pe) {
 				return fmt.Errorf("%s %d bytes for %s: %w", pe.Result, len(msg), rep.Topic, err)
 			}
@@ -61,9 +60,9 @@ and survives a restart of iotd or a power cut.`,
 			}
 			out := cmd.OutOrStdout()
 			switch {
-			case rep.Result == bus.Acknowledged && qos == 1:
+			case rep.Result == localapi.Acknowledged && qos == 1:
 				fmt.Fprintf(out, "published %d bytes to %s (qos 1, acknowledged)\n", len(msg), rep.Topic)
-			case rep.Result == bus.Acknowledged:
+			case rep.Result == localapi.Acknowledged:
 				fmt.Fprintf(out, "published %d bytes to %s (qos 0, sent)\n", len(msg), rep.Topic)
 			case noWait:
 				fmt.Fprintf(out, "stored %d bytes for %s (qos %d); it will be sent when the hub is reachable\n", len(msg), rep.Topic, qos)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/localapi"
 )
 
 func rrpcCmd(sock func() string) *cobra.Command {
@@ -31,7 +31,7 @@ for each request, and also streams requests to local clients:
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
 			n := 0
-			return ignoreDone(daemon.NewClient(sock()).RRPCRequests(cmd.Context(), func(r daemon.RRPCRequest) error {
+			return ignoreDone(localapi.Each(localapi.New(sock()).RRPCRequests(cmd.Context()), func(r localapi.RRPCRequest) error {
 				if asJSON {
 					if err := enc.Encode(r); err != nil {
 						return err
@@ -59,7 +59,7 @@ for each request, and also streams requests to local clients:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			if err := daemon.NewClient(sock()).RRPCReply(ctx, args[0], []byte(args[1])); err != nil {
+			if err := localapi.New(sock()).RRPCReply(ctx, args[0], []byte(args[1])); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "replied to %s\n", args[0])
@@ -86,7 +86,7 @@ func broadcastCmd(sock func() string) *cobra.Command {
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
 			n := 0
-			return ignoreDone(daemon.NewClient(sock()).Broadcasts(cmd.Context(), func(m daemon.BroadcastMessage) error {
+			return ignoreDone(localapi.Each(localapi.New(sock()).Broadcasts(cmd.Context()), func(m localapi.BroadcastMessage) error {
 				if asJSON {
 					if err := enc.Encode(m); err != nil {
 						return err

@@ -11,8 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotd/iotd/daemon"
-	"github.com/iotd/iotd/features/shadow"
+	"github.com/iotd/iotd/localapi"
 )
 
 func shadowCmd(sock func() string) *cobra.Command {
@@ -32,7 +31,7 @@ reconnect, and applies deltas in version order.
 	var device string
 	c.PersistentFlags().DurationVar(&timeout, "timeout", 15*time.Second, "give up after this long")
 	c.PersistentFlags().StringVar(&device, "device", "", "PRODUCT/DEVICE: an online sub-device's shadow (gateway daemons)")
-	client := func() *daemon.Client { return daemon.NewClient(sock()).WithDevice(device) }
+	client := func() *localapi.Client { return localapi.New(sock()).WithDevice(device) }
 
 	var fresh, asJSON bool
 	get := &cobra.Command{
@@ -42,7 +41,11 @@ reconnect, and applies deltas in version order.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			doc, err := client().Shadow(ctx, fresh)
+			shadowDoc := client().Shadow
+			if fresh {
+				shadowDoc = client().ShadowGet
+			}
+			doc, err := shadowDoc(ctx)
 			if err != nil {
 				return err
 			}
@@ -58,18 +61,11 @@ reconnect, and applies deltas in version order.
 		Short: "Report values (a VALUE that is valid JSON is sent as such, anything else as a string)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			vals, err := shadow.ParseValues(args)
+			vals, err := reportValues(args)
 			if err != nil {
 				return err
 			}
-			req := daemon.ShadowReport{Reported: map[string]json.RawMessage{}, ClearDesired: clear, Overwrite: overwrite}
-			for k, v := range vals {
-				b, err := json.Marshal(v)
-				if err != nil {
-					return fmt.Errorf("shadow report: %s: %w", k, err)
-				}
-				req.Reported[k] = b
-			}
+			req := localapi.ShadowReport{Reported: vals, ClearDesired: clear, Overwrite: overwrite}
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
 			doc, err := client().ShadowReport(ctx, req)
@@ -109,7 +105,7 @@ reconnect, and applies deltas in version order.
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
 			n := 0
-			err := client().ShadowWatch(cmd.Context(), func(d shadow.Delta) error {
+			return ignoreDone(localapi.Each(client().ShadowWatch(cmd.Context()), func(d localapi.ShadowDelta) error {
 				if watchJSON {
 					if err := enc.Encode(d); err != nil {
 						return err
@@ -118,14 +114,35 @@ reconnect, and applies deltas in version order.
 					return err
 				}
 				return countDone(&n, watchCount)
-			})
-			return ignoreDone(err)
+			}))
 		},
 	}
 	watch.Flags().BoolVar(&watchJSON, "json", false, "print each delta as a JSON line")
 	watch.Flags().IntVarP(&watchCount, "count", "n", 0, "exit after this many deltas (0: run until interrupted)")
 	c.AddCommand(get, report, clearCmd, watch)
 	return c
+}
+
+// reportValues turns KEY=VALUE arguments into reported values: a VALUE
+// that is valid JSON is sent as such, anything else as a string.
+func reportValues(args []string) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(args))
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("shadow: %q: write key=value (a JSON value, or text taken as a string)", a)
+		}
+		if json.Valid([]byte(v)) {
+			out[k] = json.RawMessage(v)
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("shadow report: %s: %w", k, err)
+		}
+		out[k] = b
+	}
+	return out, nil
 }
 
 // errDone ends a watch after --count items.
@@ -159,7 +176,7 @@ func formatState(m map[string]json.RawMessage) string {
 	return strings.Join(parts, " ")
 }
 
-func printDocument(w io.Writer, doc shadow.Document, asJSON bool) error {
+func printDocument(w io.Writer, doc localapi.ShadowDocument, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

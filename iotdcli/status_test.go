@@ -7,25 +7,24 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	coapup "github.com/iotd/iotd/bus/coap"
-	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/localapi"
 )
 
 func TestPrintStatusChannel(t *testing.T) {
 	rows := []struct {
 		name    string
-		st      daemon.Status
+		st      localapi.Status
 		want    []string
 		wantNot []string
 	}{
-		{"mqtt", daemon.Status{Channel: "mqtt"}, []string{"channel        mqtt\n", "clock offset   not synced yet\n", "shadow         0 requests", "rrpc ", "broadcast "},
+		{"mqtt", localapi.Status{Channel: "mqtt"}, []string{"channel        mqtt\n", "clock offset   not synced yet\n", "shadow         0 requests", "rrpc ", "broadcast "},
 			[]string{"coap ", "off on the CoAP channel"}},
-		{"coap", daemon.Status{Channel: "coap", CoAP: &daemon.CoAPStatus{TokenAge: 3 * time.Minute,
-			Counters: coapup.Counters{Requests: 5, Retransmissions: 2, Timeouts: 1, Reauths: 1, Separate: 3, Duplicates: 4, Malformed: 6, Refused: 7, TooLarge: 8}}},
+		{"coap", localapi.Status{Channel: "coap", CoAP: &localapi.CoAPStatus{TokenAge: 3 * time.Minute,
+			Counters: localapi.CoAPCounters{Requests: 5, Retransmissions: 2, Timeouts: 1, Reauths: 1, Separate: 3, Duplicates: 4, Malformed: 6, Refused: 7, TooLarge: 8}}},
 			[]string{"channel        coap\n", "coap           auth token age 3m0s; 5 requests, 2 retransmissions, 1 timeouts, 1 re-auths (4.01), 3 separate responses, 4 duplicates, 6 malformed, 7 refused, 8 too large\n",
 				"features       time sync, shadow, RRPC, broadcast and gateway are off on the CoAP channel"},
 			[]string{"\nclock offset", "\nshadow", "\nrrpc", "\nbroadcast"}},
-		{"coap disconnected", daemon.Status{Channel: "coap", CoAP: &daemon.CoAPStatus{}},
+		{"coap disconnected", localapi.Status{Channel: "coap", CoAP: &localapi.CoAPStatus{}},
 			[]string{"coap           auth token none; 0 requests"}, nil},
 	}
 	for _, row := range rows {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/localapi"
 )
 
 func unsubCmd(sock func() string) *cobra.Command {
@@ -32,7 +32,7 @@ FILTER is written as for 'iotd sub': "control" means
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			res, err := daemon.NewClient(sock()).Unsubscribe(ctx, args[0])
+			res, err := localapi.New(sock()).Unsubscribe(ctx, args[0])
 			if err != nil {
 				return err
 			}

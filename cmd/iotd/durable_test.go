@@ -18,10 +18,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/bus"
-	"github.com/iotd/iotd/daemon"
 	"github.com/iotd/iotd/internal/mosquittotest"
 	"github.com/iotd/iotd/internal/testlog"
+	"github.com/iotd/iotd/localapi"
 )
 
 // The outbox's promise, tested on the real binary: a QoS 1 message that iotd
@@ -70,7 +69,7 @@ func startDaemonProc(t *testing.T, bin, cfgPath, socket string) *daemonProc {
 	p := &daemonProc{cmd: cmd, exited: make(chan struct{}), log: log}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() { p.kill() })
-	cl := daemon.NewClient(socket)
+	cl := localapi.New(socket)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
@@ -159,7 +158,7 @@ func (p *publisher) run(ctx context.Context, socket, prefix string, noWait bool,
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			cl := daemon.NewClient(socket)
+			cl := localapi.New(socket)
 			for ctx.Err() == nil {
 				p.mu.Lock()
 				if until > 0 && p.next >= until {
@@ -169,12 +168,12 @@ func (p *publisher) run(ctx context.Context, socket, prefix string, noWait bool,
 				msg := prefix + strconv.Itoa(p.next)
 				p.next++
 				p.mu.Unlock()
-				rep, err := cl.Publish(ctx, daemon.PublishRequest{Topic: "data", Payload: msg, QoS: 1, NoWait: noWait, Timeout: 20000})
-				if err == nil && (rep.Result == bus.Acknowledged || rep.Result == bus.Stored) {
+				rep, err := cl.Publish(ctx, localapi.PublishRequest{Topic: "data", Payload: msg, QoS: 1, NoWait: noWait, Timeout: 20000})
+				if err == nil && (rep.Result == localapi.Acknowledged || rep.Result == localapi.Stored) {
 					p.mu.Lock()
 					p.reported = append(p.reported, msg)
 					p.mu.Unlock()
-				} else if err != nil && errors.Is(err, daemon.ErrNotRunning) {
+				} else if err != nil && errors.Is(err, localapi.ErrNotRunning) {
 					time.Sleep(10 * time.Millisecond)
 				}
 			}
@@ -224,7 +223,7 @@ func TestSIGKILLLosesNothingReported(t *testing.T) {
 	off := &publisher{}
 	off.run(t.Context(), socket, "o", true, 300)
 	require.Len(t, off.reported, 300, "every publish reported stored while offline")
-	st, err := daemon.NewClient(socket).Status(t.Context())
+	st, err := localapi.New(socket).Status(t.Context())
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, st.QueueDepth+st.Inflight, 300)
 	d.kill()
@@ -346,12 +345,12 @@ func TestLargeOfflineQueueStaysInBudget(t *testing.T) {
 	idle, idleAnon, idleFile := rss(t, d.cmd.Process.Pid)
 
 	payload := strings.Repeat("p", size-8)
-	cl := daemon.NewClient(socket)
+	cl := localapi.New(socket)
 	var peak peakRSS
 	for i := range n {
-		rep, err := cl.Publish(t.Context(), daemon.PublishRequest{Topic: "data", Payload: fmt.Sprintf("%08d", i) + payload, QoS: 1, NoWait: true})
+		rep, err := cl.Publish(t.Context(), localapi.PublishRequest{Topic: "data", Payload: fmt.Sprintf("%08d", i) + payload, QoS: 1, NoWait: true})
 		require.NoError(t, err, "message %d", i)
-		require.Equal(t, bus.Stored, rep.Result)
+		require.Equal(t, localapi.Stored, rep.Result)
 		peak.sample(t, d.cmd.Process.Pid)
 	}
 	t.Logf("RSS idle %d MiB (anonymous %d MiB, file-backed %d MiB)", idle>>20, idleAnon>>20, idleFile>>20)
@@ -407,21 +406,21 @@ func TestDiskFullRefusesAndKeeps(t *testing.T) {
 	mq.Stop(t)
 	d := startDaemonProc(t, bin, cfgPath, socket)
 
-	cl := daemon.NewClient(socket)
+	cl := localapi.New(socket)
 	payload := strings.Repeat("d", 8<<10)
 	var stored []string
 	var refusal string
 	for i := 0; i < 1000 && refusal == ""; i++ {
 		msg := fmt.Sprintf("%06d", i) + payload
-		rep, err := cl.Publish(t.Context(), daemon.PublishRequest{Topic: "data", Payload: msg, QoS: 1, NoWait: true})
+		rep, err := cl.Publish(t.Context(), localapi.PublishRequest{Topic: "data", Payload: msg, QoS: 1, NoWait: true})
 		switch {
 		case err == nil:
-			require.Equal(t, bus.Stored, rep.Result)
+			require.Equal(t, localapi.Stored, rep.Result)
 			stored = append(stored, msg)
 		default:
-			var pe *daemon.PublishError
+			var pe *localapi.PublishError
 			require.ErrorAs(t, err, &pe, "message %d", i)
-			require.Equal(t, bus.Refused, pe.Result)
+			require.Equal(t, localapi.Refused, pe.Result)
 			refusal = err.Error()
 		}
 	}

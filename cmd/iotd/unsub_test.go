@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/localapi"
 )
 
 // `iotd sub` holds its filter while it runs; `iotd unsub` drops one at once.
@@ -61,7 +61,7 @@ link:
 		if err != nil {
 			return nil
 		}
-		var st daemon.Status
+		var st localapi.Status
 		if json.Unmarshal(out, &st) != nil {
 			return nil
 		}

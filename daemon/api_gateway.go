@@ -7,24 +7,40 @@ import (
 	"net/http"
 
 	"github.com/iotd/iotd/features/gateway"
+	"github.com/iotd/iotd/localapi"
 )
 
-// GatewayRequest is the body of POST /v1/gateway/{online,offline,bind,unbind}.
-type GatewayRequest struct {
-	// Devices are "PRODUCT/DEVICE" names; empty means every known
-	// sub-device (not allowed for unbind).
-	Devices []string `json:"devices"`
+func (s *apiServer) gatewayRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+localapi.PathGateway, s.gatewayList)
+	mux.HandleFunc("GET "+localapi.PathGatewayDescribe, s.gatewayDescribe)
+	mux.HandleFunc("POST "+localapi.PathGatewaySubDevices, s.gatewayAdd)
+	mux.HandleFunc("POST "+localapi.PathGateway+"/{op}", s.gatewayOp)
 }
 
-// GatewayResults is the answer to a gateway operation: one result per
-// sub-device, and a summary error when any failed.
-type GatewayResults struct {
-	Results gateway.Results `json:"results"`
-	Error   string          `json:"error,omitempty"`
+func refToWire(r gateway.Ref) localapi.DeviceRef {
+	return localapi.DeviceRef{ProductID: r.ProductID, DeviceName: r.DeviceName}
+}
+
+func subDeviceToWire(s gateway.SubDevice) localapi.SubDevice {
+	return localapi.SubDevice{DeviceRef: refToWire(s.Ref), State: s.State, Bound: s.Bound, Configured: s.Configured,
+		CanBind: s.CanBind, Since: s.Since, LastError: s.LastError}
+}
+
+func gatewayResultsToWire(rs gateway.Results) []localapi.GatewayResult {
+	out := make([]localapi.GatewayResult, len(rs))
+	for i, r := range rs {
+		out[i] = localapi.GatewayResult{DeviceRef: refToWire(r.Ref), Code: r.Code, Error: r.Error}
+	}
+	return out
 }
 
 func (s *apiServer) gatewayList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.d.gateway.List())
+	subs := s.d.gateway.List()
+	out := make([]localapi.SubDevice, len(subs))
+	for i, sub := range subs {
+		out[i] = subDeviceToWire(sub)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *apiServer) gatewayDescribe(w http.ResponseWriter, r *http.Request) {
@@ -33,17 +49,22 @@ func (s *apiServer) gatewayDescribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, refs)
+	out := make([]localapi.DeviceRef, len(refs))
+	for i, ref := range refs {
+		out[i] = refToWire(ref)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *apiServer) gatewayAdd(w http.ResponseWriter, r *http.Request) {
-	var sub gateway.SubDeviceConfig
+	var req localapi.SubDeviceConfig
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sub); err != nil {
+	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("gateway add: bad request body: %w", err))
 		return
 	}
+	sub := gateway.SubDeviceConfig{ProductID: req.ProductID, DeviceName: req.DeviceName, DeviceSecret: req.DeviceSecret, CertFile: req.CertFile}
 	if err := s.d.gateway.AddSubDevice(sub); err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, gateway.ErrExists) {
@@ -56,7 +77,7 @@ func (s *apiServer) gatewayAdd(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *apiServer) gatewayOp(w http.ResponseWriter, r *http.Request) {
-	var req GatewayRequest
+	var req localapi.GatewayRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -77,13 +98,13 @@ func (s *apiServer) gatewayOp(w http.ResponseWriter, r *http.Request) {
 		err error
 	)
 	switch r.PathValue("op") {
-	case "online":
+	case localapi.GatewayOnline:
 		res, err = s.d.gateway.Online(r.Context(), refs...)
-	case "offline":
+	case localapi.GatewayOffline:
 		res, err = s.d.gateway.Offline(r.Context(), refs...)
-	case "bind":
+	case localapi.GatewayBind:
 		res, err = s.d.gateway.Bind(r.Context(), refs...)
-	case "unbind":
+	case localapi.GatewayUnbind:
 		res, err = s.d.gateway.Unbind(r.Context(), refs...)
 	default:
 		writeError(w, http.StatusNotFound, fmt.Errorf("gateway: unknown operation %q: use online, offline, bind or unbind", r.PathValue("op")))
@@ -93,7 +114,7 @@ func (s *apiServer) gatewayOp(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, err)
 		return
 	}
-	out := GatewayResults{Results: res}
+	out := localapi.GatewayResults{Results: gatewayResultsToWire(res)}
 	if err := res.Err(); err != nil {
 		out.Error = err.Error()
 	}
