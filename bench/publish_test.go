@@ -38,7 +38,7 @@ func newLink(b *testing.B, addr string, bb *bus.Bus) *core.Link {
 	if err := reg.Register(posix.NewTCP()); err != nil {
 		b.Fatal(err)
 	}
-	link, err := reg.OpenLink(core.LinkConfig{Driver: "tcp", Address: addr}, core.LinkOptions{Bus: bb})
+	link, err := reg.OpenLink(core.LinkConfig{Driver: "tcp", Address: addr}, core.LinkOptions{OnState: bb.PublishLinkState})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -55,11 +55,11 @@ func TestRequestWithoutServerTimesOut(t *testing.T) {
 }
 
 func TestEventRoundTrip(t *testing.T) {
-	in := LinkState{State: "connected", Driver: "tls", Endpoint: "h:8883", Since: time.Unix(5, 0).UTC()}
+	in := ClockOffset{Offset: -3 * time.Second, RTT: 40 * time.Millisecond, SyncedAt: time.Unix(5, 0).UTC()}
 	m, err := NewEvent(in)
 	require.NoError(t, err)
 	assert.Equal(t, SchemaVersion, m.Metadata.Get(MetaSchema))
-	var out LinkState
+	var out ClockOffset
 	require.NoError(t, DecodeEvent(m, &out))
 	assert.Equal(t, in, out)
 }

@@ -8,6 +8,12 @@
 // subscribe, and consume what arrives on [Downlink](filter). [Bus.CloudPublish]
 // and [Bus.CloudSubscribe] wrap that protocol.
 //
+// The link's states (package core/linkstate) are events on
+// [TopicLinkState]: core.Link reports them to a callback and knows no bus;
+// whoever builds the Link passes [Bus.PublishLinkState] as that callback,
+// and subscribers read them with [DecodeLinkState]. bus imports nothing of
+// core but that small package, so a feature links no driver registry.
+//
 // Every consumer must Ack (or Nack) each message it receives: GoChannel does
 // not deliver the next message to a subscriber until the current one is
 // acknowledged. A Nack makes GoChannel redeliver, so consumers Ack messages

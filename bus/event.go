@@ -33,24 +33,6 @@ func DecodeEvent(m *message.Message, v any) error {
 	return nil
 }
 
-// LinkState is the payload of [TopicLinkState].
-type LinkState struct {
-	// State is one of "connecting", "connected", "disconnected", "stopped".
-	State string `json:"state"`
-	// Driver is the registry name of the driver in use.
-	Driver string `json:"driver"`
-	// Endpoint is the address dialled.
-	Endpoint string `json:"endpoint"`
-	// Attempt counts consecutive failed attempts (0 once connected).
-	Attempt int `json:"attempt,omitempty"`
-	// Err says why the link is not connected, when it is not.
-	Err string `json:"error,omitempty"`
-	// RetryIn is the wait before the next attempt, when one is scheduled.
-	RetryIn time.Duration `json:"retry_in_ns,omitempty"`
-	// Since is when the link entered this state.
-	Since time.Time `json:"since"`
-}
-
 // ClockOffset is the payload of [TopicClockOffset].
 type ClockOffset struct {
 	// Offset is server time minus local time.

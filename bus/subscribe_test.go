@@ -20,6 +20,7 @@ import (
 	"github.com/iotd/iotd/bus"
 	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 	"github.com/iotd/iotd/drivers/posix"
 )
 
@@ -75,7 +76,7 @@ func startRig(t *testing.T) *rig {
 	require.NoError(t, reg.Register(posix.NewTCP()))
 	link, err := reg.OpenLink(core.LinkConfig{Driver: "tcp", Address: addr, DialTimeout: 5 * time.Second,
 		Backoff: core.BackoffConfig{Initial: core.Duration(20 * time.Millisecond), Max: core.Duration(200 * time.Millisecond)}},
-		core.LinkOptions{Bus: r.bus})
+		core.LinkOptions{OnState: r.bus.PublishLinkState})
 	require.NoError(t, err)
 	r.up, err = mqttup.New(mqttup.Config{Credentials: func() (core.Credentials, error) {
 		return core.Credentials{ClientID: clientID, Username: "u", Password: "p"}, nil
@@ -105,7 +106,7 @@ func startRig(t *testing.T) *rig {
 		})
 		_ = r.srv.Close()
 	})
-	waitFor(t, "connected", func() bool { return r.up.Status().State.State == core.StateConnected })
+	waitFor(t, "connected", func() bool { return r.up.Status().State.State == linkstate.Connected })
 	return r
 }
 
@@ -137,7 +138,7 @@ func (r *rig) reconnect(t *testing.T) {
 	waitFor(t, "the next session", func() bool {
 		// The link reads connected once the subscriptions are restored.
 		st := r.up.Status()
-		return st.ConnectedSince.After(before) && st.State.State == core.StateConnected && len(st.Pending) == 0
+		return st.ConnectedSince.After(before) && st.State.State == linkstate.Connected && len(st.Pending) == 0
 	})
 }
 

@@ -31,8 +31,10 @@ const (
 	// removed (unlike the C SDK, which drops every handler for a wildcard).
 	TopicUplinkUnsubscribe = "uplink.unsubscribe"
 
-	// TopicLinkState carries [LinkState] events whenever the uplink's
-	// connection changes state.
+	// TopicLinkState carries [linkstate.State] events whenever the uplink's
+	// connection changes state: the Link's, published by
+	// [Bus.PublishLinkState], or a module's that is its own link. Read them
+	// with [DecodeLinkState].
 	TopicLinkState = "link.state"
 
 	// TopicClockOffset carries [ClockOffset] events from the time sync

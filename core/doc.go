@@ -10,5 +10,8 @@
 //	  Registry (by name)                  Link (reconnect, backoff, state)
 //
 // Drivers implement core/driver; everything a fleet cares about (retry,
-// backoff, error classification, capability lookup) lives here, once.
+// backoff, error classification, capability lookup) lives here, once. The
+// Link reports its states (package core/linkstate) to the callback in
+// [LinkOptions]; core imports no bus, so a program that only dials links no
+// message bus.
 package core

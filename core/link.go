@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // LinkConfig says what a [Link] connects to and how it retries. It is a
@@ -39,21 +39,19 @@ const DefaultDialTimeout = 15 * time.Second
 type LinkOptions struct {
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
-	// Bus, when non-nil, receives a [bus.LinkState] event on
-	// [bus.TopicLinkState] at every state change.
-	Bus *bus.Bus
+	// OnState, when non-nil, is called with every state the Link enters
+	// (see [Link.Run]), one call at a time and in the order the states
+	// happen: from Run's goroutine, or for [linkstate.Connected] from the
+	// goroutine on which the session calls ready. The Link waits for it, so
+	// it must not block, and it must not call Run or Dial; [Link.State]
+	// already returns the state passed. Method PublishLinkState of the
+	// bus package's Bus has this signature and publishes the states as
+	// events.
+	OnState func(linkstate.State)
 	// Rand returns numbers uniform in [0, 1) for backoff jitter; nil uses
 	// math/rand/v2. Tests inject a fixed source.
 	Rand func() float64
 }
-
-// Link states, as reported in [bus.LinkState].State.
-const (
-	StateConnecting   = "connecting"
-	StateConnected    = "connected"
-	StateDisconnected = "disconnected"
-	StateStopped      = "stopped"
-)
 
 // Link keeps a connection to one address up through one driver: it dials,
 // hands the connection to a session, and when the session ends waits a
@@ -66,10 +64,10 @@ type Link struct {
 	dialer  driver.Dialer
 	backoff *Backoff
 	log     *slog.Logger
-	bus     *bus.Bus
+	onState func(linkstate.State)
 
 	mu    sync.Mutex // guards state and conn
-	state bus.LinkState
+	state linkstate.State
 	conn  driver.Conn
 }
 
@@ -110,10 +108,10 @@ func (r *Registry) OpenLink(cfg LinkConfig, opts LinkOptions) (*Link, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &Link{
-		cfg: cfg, drv: d, dialer: dialer, backoff: bo, bus: opts.Bus,
+		cfg: cfg, drv: d, dialer: dialer, backoff: bo, onState: opts.OnState,
 		log: log.With("driver", cfg.Driver, "addr", cfg.Address),
 	}
-	l.state = bus.LinkState{State: StateDisconnected, Driver: cfg.Driver, Endpoint: cfg.Address}
+	l.state = linkstate.State{State: linkstate.Disconnected, Driver: cfg.Driver, Endpoint: cfg.Address}
 	return l, nil
 }
 
@@ -123,8 +121,9 @@ func (l *Link) Driver() string { return l.cfg.Driver }
 // Address returns the address the link dials.
 func (l *Link) Address() string { return l.cfg.Address }
 
-// State returns the latest state, as also published on the bus.
-func (l *Link) State() bus.LinkState {
+// State returns the latest state, the one last passed to
+// LinkOptions.OnState; before Run, [linkstate.Disconnected].
+func (l *Link) State() linkstate.State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.state
@@ -168,17 +167,18 @@ type Session func(ctx context.Context, conn driver.Conn, ready func()) error
 // like any other (the configuration may be fixed underneath, e.g. a renewed
 // certificate) but logged at Error level.
 //
-// States: "connecting" while dialling and until the session calls ready,
-// "connected" from then, "disconnected" (with the reason and the wait)
-// between attempts, "stopped" once Run returns.
+// States: [linkstate.Connecting] while dialling and until the session calls
+// ready, [linkstate.Connected] from then, [linkstate.Disconnected] (with the
+// reason and the wait) between attempts, [linkstate.Stopped] once Run
+// returns.
 func (l *Link) Run(ctx context.Context, session Session) error {
 	attempt := 0
-	defer l.setState(bus.LinkState{State: StateStopped})
+	defer l.setState(linkstate.State{State: linkstate.Stopped})
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		l.setState(bus.LinkState{State: StateConnecting, Attempt: attempt})
+		l.setState(linkstate.State{State: linkstate.Connecting, Attempt: attempt})
 		conn, err := l.Dial(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -204,7 +204,7 @@ func (l *Link) Run(ctx context.Context, session Session) error {
 				return
 			}
 			announced = true
-			l.setState(bus.LinkState{State: StateConnected})
+			l.setState(linkstate.State{State: linkstate.Connected})
 			l.log.Info("link: connected")
 		}
 		start := time.Now()
@@ -243,7 +243,7 @@ func (l *Link) wait(ctx context.Context, attempt *int, cause error, what string)
 	}
 	l.log.Log(ctx, lvl, "link: "+what, "err", cause, "class", ClassOf(cause).String(), "code", int(CodeOf(cause)),
 		"attempt", *attempt, "retry_in", delay)
-	l.setState(bus.LinkState{State: StateDisconnected, Attempt: *attempt, Err: cause.Error(), RetryIn: delay})
+	l.setState(linkstate.State{State: linkstate.Disconnected, Attempt: *attempt, Err: cause.Error(), RetryIn: delay})
 	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {
@@ -254,21 +254,16 @@ func (l *Link) wait(ctx context.Context, attempt *int, cause error, what string)
 	}
 }
 
-// setState records s (filling driver, endpoint and time) and publishes it.
-func (l *Link) setState(s bus.LinkState) {
+// setState records s (filling driver, endpoint and time) and reports it to
+// OnState. Callers are serialised (Run's loop; ready under its lock, which
+// Run takes before moving on), so the reports keep their order.
+func (l *Link) setState(s linkstate.State) {
 	s.Driver, s.Endpoint, s.Since = l.cfg.Driver, l.cfg.Address, time.Now()
 	l.mu.Lock()
 	l.state = s
 	l.mu.Unlock()
-	if l.bus == nil {
-		return
-	}
-	m, err := bus.NewEvent(s)
-	if err == nil {
-		err = l.bus.Publish(bus.TopicLinkState, m)
-	}
-	if err != nil {
-		l.log.Debug("link: state event not published", "err", err)
+	if l.onState != nil {
+		l.onState(s)
 	}
 }
 

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // scriptDriver is a driver whose dials fail with the errors in script, in
@@ -98,35 +98,22 @@ func newTestLink(t *testing.T, d *scriptDriver, cfg LinkConfig, opts LinkOptions
 	return l
 }
 
-// recorder collects link state events from a real bus.
+// recorder collects the states a Link reports through OnState.
 type recorder struct {
 	mu     sync.Mutex
-	events []bus.LinkState
+	events []linkstate.State
 }
 
-func record(t *testing.T, ctx context.Context, b *bus.Bus) *recorder {
-	t.Helper()
-	ch, err := b.Subscribe(ctx, bus.TopicLinkState)
-	require.NoError(t, err)
-	r := &recorder{}
-	go func() {
-		for m := range ch {
-			m.Ack()
-			var s bus.LinkState
-			if assert.NoError(t, bus.DecodeEvent(m, &s)) {
-				r.mu.Lock()
-				r.events = append(r.events, s)
-				r.mu.Unlock()
-			}
-		}
-	}()
-	return r
-}
-
-func (r *recorder) byState(state string) []bus.LinkState {
+func (r *recorder) add(s linkstate.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []bus.LinkState
+	r.events = append(r.events, s)
+}
+
+func (r *recorder) byState(state linkstate.Status) []linkstate.State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []linkstate.State
 	for _, e := range r.events {
 		if e.State == state {
 			out = append(out, e)
@@ -135,26 +122,33 @@ func (r *recorder) byState(state string) []bus.LinkState {
 	return out
 }
 
+func (r *recorder) statuses() []linkstate.Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []linkstate.Status
+	for _, e := range r.events {
+		out = append(out, e.State)
+	}
+	return out
+}
+
 func TestLinkBacksOffGrowsCapsAndConnects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := bus.New(bus.Config{}, nil)
-		require.NoError(t, err)
-		defer b.Close()
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		rec := record(t, t.Context(), b)
+		rec := &recorder{}
 
 		d := &scriptDriver{script: refusals(7)}
 		l := newTestLink(t, d, LinkConfig{Backoff: BackoffConfig{
 			Initial: Duration(time.Second), Max: Duration(10 * time.Second), Jitter: 0.5,
-		}}, LinkOptions{Bus: b, Rand: fixedRand(0.5)})
+		}}, LinkOptions{OnState: rec.add, Rand: fixedRand(0.5)})
 
 		sessions := 0
-		err = l.Run(ctx, func(ctx context.Context, conn driver.Conn, ready func()) error {
+		err := l.Run(ctx, func(ctx context.Context, conn driver.Conn, ready func()) error {
 			sessions++
-			assert.Equal(t, StateConnecting, l.State().State, "not connected before the session says so")
+			assert.Equal(t, linkstate.Connecting, l.State().State, "not connected before the session says so")
 			ready()
-			assert.Equal(t, StateConnected, l.State().State)
+			assert.Equal(t, linkstate.Connected, l.State().State)
 			mp, err := LinkCapability[driver.MaxPayloader](l)
 			if assert.NoError(t, err) {
 				assert.Equal(t, 1460, mp.MaxPayload())
@@ -169,7 +163,7 @@ func TestLinkBacksOffGrowsCapsAndConnects(t *testing.T) {
 		assert.Equal(t, 8, d.Dials())
 		var waits []time.Duration
 		var attempts []int
-		for _, e := range rec.byState(StateDisconnected) {
+		for _, e := range rec.byState(linkstate.Disconnected) {
 			waits = append(waits, e.RetryIn)
 			attempts = append(attempts, e.Attempt)
 			assert.Contains(t, e.Err, "dial via script hub.example:8883")
@@ -179,10 +173,10 @@ func TestLinkBacksOffGrowsCapsAndConnects(t *testing.T) {
 		ms := time.Millisecond
 		assert.Equal(t, []time.Duration{750 * ms, 1500 * ms, 3000 * ms, 6000 * ms, 7500 * ms, 7500 * ms, 7500 * ms}, waits)
 		assert.Equal(t, []int{1, 2, 3, 4, 5, 6, 7}, attempts)
-		assert.Len(t, rec.byState(StateConnecting), 8)
-		assert.Len(t, rec.byState(StateConnected), 1)
-		assert.Len(t, rec.byState(StateStopped), 1)
-		assert.Equal(t, StateStopped, l.State().State)
+		assert.Len(t, rec.byState(linkstate.Connecting), 8)
+		assert.Len(t, rec.byState(linkstate.Connected), 1)
+		assert.Len(t, rec.byState(linkstate.Stopped), 1)
+		assert.Equal(t, linkstate.Stopped, l.State().State)
 		assert.Equal(t, "script", l.State().Driver)
 		assert.Equal(t, "hub.example:8883", l.State().Endpoint)
 
@@ -192,6 +186,83 @@ func TestLinkBacksOffGrowsCapsAndConnects(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "script/1", v.Version())
 		cancel()
+	})
+}
+
+// OnState sees every state, one call at a time and in order, across a
+// connect, a drop and a reconnect, even when the session calls ready from a
+// goroutine of its own; and State already returns what OnState was given.
+func TestLinkReportsStatesInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		var l *Link
+		var (
+			mu       sync.Mutex
+			inside   bool
+			got      []linkstate.State
+			mismatch []string
+		)
+		onState := func(s linkstate.State) {
+			mu.Lock()
+			if inside {
+				mismatch = append(mismatch, "overlapping calls at "+s.State.String())
+			}
+			inside = true
+			mu.Unlock()
+			cur := l.State()
+			time.Sleep(time.Millisecond) // a slow callback must still see no overlap
+			mu.Lock()
+			if cur != s {
+				mismatch = append(mismatch, fmt.Sprintf("State() = %v inside OnState(%v)", cur.State, s.State))
+			}
+			got = append(got, s)
+			inside = false
+			mu.Unlock()
+		}
+		d := &scriptDriver{script: []error{nil, refusals(1)[0], nil}}
+		l = newTestLink(t, d, LinkConfig{}, LinkOptions{OnState: onState, Rand: fixedRand(0)})
+
+		n := 0
+		require.NoError(t, l.Run(ctx, func(ctx context.Context, conn driver.Conn, ready func()) error {
+			n++
+			switch n {
+			case 1: // connects, then the connection drops
+				ready()
+				return fmt.Errorf("read: %w", driver.ErrReset)
+			default: // reconnects; ready comes from the session's reader
+				go ready()
+				time.Sleep(time.Second)
+				cancel()
+				return nil
+			}
+		}))
+		synctest.Wait()
+
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Empty(t, mismatch)
+		var statuses []linkstate.Status
+		for _, s := range got {
+			statuses = append(statuses, s.State)
+			assert.Equal(t, "script", s.Driver)
+			assert.Equal(t, "hub.example:8883", s.Endpoint)
+			assert.False(t, s.Since.IsZero())
+		}
+		assert.Equal(t, []linkstate.Status{
+			linkstate.Connecting, linkstate.Connected, // first session
+			linkstate.Disconnected,                       // dropped: connection reset
+			linkstate.Connecting, linkstate.Disconnected, // a refused dial
+			linkstate.Connecting, linkstate.Connected, // back
+			linkstate.Stopped,
+		}, statuses)
+		require.Len(t, got, 8)
+		assert.Contains(t, got[2].Err, "connection reset")
+		assert.Equal(t, 1, got[2].Attempt)
+		assert.Contains(t, got[4].Err, "connection refused")
+		assert.Equal(t, 2, got[4].Attempt)
+		assert.Equal(t, 2, got[5].Attempt, "connecting carries the attempt count")
+		assert.Equal(t, linkstate.Stopped, l.State().State)
 	})
 }
 
@@ -209,13 +280,10 @@ func TestLinkStableSessionResetsAttempts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b, err := bus.New(bus.Config{}, nil)
-				require.NoError(t, err)
-				defer b.Close()
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
-				rec := record(t, t.Context(), b)
-				l := newTestLink(t, &scriptDriver{}, LinkConfig{}, LinkOptions{Bus: b, Rand: fixedRand(0)})
+				rec := &recorder{}
+				l := newTestLink(t, &scriptDriver{}, LinkConfig{}, LinkOptions{OnState: rec.add, Rand: fixedRand(0)})
 
 				n := 0
 				require.NoError(t, l.Run(ctx, func(ctx context.Context, conn driver.Conn, ready func()) error {
@@ -229,7 +297,7 @@ func TestLinkStableSessionResetsAttempts(t *testing.T) {
 				}))
 				synctest.Wait()
 				var waits []time.Duration
-				for _, e := range rec.byState(StateDisconnected) {
+				for _, e := range rec.byState(linkstate.Disconnected) {
 					waits = append(waits, e.RetryIn)
 					assert.Contains(t, e.Err, "connection reset")
 				}
@@ -274,7 +342,7 @@ func TestLinkRunReturnsOnCancel(t *testing.T) {
 				}
 				cancel()
 				assert.NoError(t, <-done)
-				assert.Equal(t, StateStopped, l.State().State)
+				assert.Equal(t, linkstate.Stopped, l.State().State)
 			})
 		})
 	}
@@ -326,7 +394,7 @@ func TestLinkDialWrapsErrors(t *testing.T) {
 	require.NoError(t, c.Close())
 	assert.Equal(t, "script", l.Driver())
 	assert.Equal(t, "10.0.0.1:1883", l.Address())
-	assert.Equal(t, StateDisconnected, l.State().State)
+	assert.Equal(t, linkstate.Disconnected, l.State().State)
 }
 
 func TestOpenLinkRejects(t *testing.T) {
@@ -380,7 +448,7 @@ func TestLinkIgnoresReadyAfterSessionEnds(t *testing.T) {
 				return fmt.Errorf("read: %w", driver.ErrReset)
 			}
 			late() // the first session's ready, called too late
-			assert.Equal(t, StateConnecting, l.State().State)
+			assert.Equal(t, linkstate.Connecting, l.State().State)
 			cancel()
 			return nil
 		}))

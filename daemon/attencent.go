@@ -9,6 +9,7 @@ import (
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/bus/attencent"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 	"github.com/iotd/iotd/localapi"
 )
 
@@ -103,7 +104,7 @@ func (d *Daemon) newATTencentUplink(b *bus.Bus, log *slog.Logger) (uplink, error
 }
 
 // linkState is the link's state, whichever channel carries it.
-func (d *Daemon) linkState() bus.LinkState {
+func (d *Daemon) linkState() linkstate.State {
 	if d.module != nil {
 		return d.module.State()
 	}

@@ -19,6 +19,7 @@ import (
 	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // CheckConnect runs the daemon just long enough to learn the outcome of the
@@ -51,14 +52,14 @@ func (d *Daemon) CheckConnect(ctx context.Context) error {
 				return errors.New("bus closed")
 			}
 			m.Ack()
-			var st bus.LinkState
-			if bus.DecodeEvent(m, &st) != nil {
+			st, err := bus.DecodeLinkState(m)
+			if err != nil {
 				continue
 			}
 			switch st.State {
-			case "connected":
+			case linkstate.Connected:
 				return nil
-			case "disconnected":
+			case linkstate.Disconnected:
 				if hint := d.refusalHint(st.Err); hint != "" {
 					return fmt.Errorf("%s (%s)", st.Err, hint)
 				}

@@ -18,6 +18,7 @@ import (
 	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/core/linkstate"
 	"github.com/iotd/iotd/features/broadcast"
 	"github.com/iotd/iotd/features/gateway"
 	"github.com/iotd/iotd/features/logupload"
@@ -95,7 +96,7 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 	d.log = log
 	d.lendLogger()
 	if cfg.channel() != ChannelATTencent { // the module is the link
-		d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, Bus: b})
+		d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, OnState: b.PublishLinkState})
 	}
 	if err != nil {
 		b.Close()
@@ -389,11 +390,11 @@ func (d *Daemon) logLinkStates(ctx context.Context) {
 	}
 	for m := range ch {
 		m.Ack()
-		var st bus.LinkState
-		if bus.DecodeEvent(m, &st) != nil {
+		st, err := bus.DecodeLinkState(m)
+		if err != nil {
 			continue
 		}
-		if st.State == "disconnected" && st.Err != "" {
+		if st.State == linkstate.Disconnected && st.Err != "" {
 			if hint := d.refusalHint(st.Err); hint != "" {
 				d.log.Error("hub refused the connection", "err", st.Err, "hint", hint)
 			} else if hint := d.trustHint(st.Err); hint != "" {

@@ -2,7 +2,6 @@ package attencent_test
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/bus/attencent"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 	"github.com/iotd/iotd/drivers/at/atsim"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
@@ -77,7 +77,7 @@ func (r *rig) topic(leaf string) string {
 // connected waits for the uplink to report "connected" for the n-th time.
 func (r *rig) connected(t *testing.T, n int) {
 	t.Helper()
-	r.states.wait(t, "connected", n)
+	r.states.wait(t, linkstate.Connected, n)
 	require.Eventually(t, func() bool { return r.hub.Status(r.info.ProductID, r.info.DeviceName).Connected }, guard, 10*time.Millisecond)
 }
 
@@ -97,7 +97,7 @@ func (r *rig) hubGot(t *testing.T, topic, payload string) {
 // states records the link states published on the bus.
 type states struct {
 	mu   sync.Mutex
-	seen []bus.LinkState
+	seen []linkstate.State
 	more chan struct{}
 }
 
@@ -109,8 +109,8 @@ func recordStates(t *testing.T, ctx context.Context, b *bus.Bus) *states {
 	go func() {
 		for m := range ch {
 			m.Ack()
-			var st bus.LinkState
-			if json.Unmarshal(m.Payload, &st) != nil {
+			st, err := bus.DecodeLinkState(m)
+			if err != nil {
 				continue
 			}
 			s.mu.Lock()
@@ -126,10 +126,10 @@ func recordStates(t *testing.T, ctx context.Context, b *bus.Bus) *states {
 }
 
 // count returns how many times state was reported, and the last report.
-func (s *states) count(state string) (int, bus.LinkState) {
+func (s *states) count(state linkstate.Status) (int, linkstate.State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, last := 0, bus.LinkState{}
+	n, last := 0, linkstate.State{}
 	for _, st := range s.seen {
 		if st.State == state {
 			n++
@@ -140,7 +140,7 @@ func (s *states) count(state string) (int, bus.LinkState) {
 }
 
 // wait waits until state was reported n times and returns the last report.
-func (s *states) wait(t *testing.T, state string, n int) bus.LinkState {
+func (s *states) wait(t *testing.T, state linkstate.Status, n int) linkstate.State {
 	t.Helper()
 	deadline := time.After(guard)
 	for {

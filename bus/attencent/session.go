@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/bus"
-	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 	"github.com/iotd/iotd/drivers/at"
 )
 
@@ -18,9 +18,9 @@ import (
 // (-106), rebooted, lost Wi-Fi, failed, or did not reconnect in time.
 func (u *Uplink) keepUp(ctx context.Context) {
 	attempt := 0
-	defer u.setState(bus.LinkState{State: core.StateStopped})
+	defer u.setState(linkstate.State{State: linkstate.Stopped})
 	for ctx.Err() == nil {
-		u.setState(bus.LinkState{State: core.StateConnecting, Attempt: attempt})
+		u.setState(linkstate.State{State: linkstate.Connecting, Attempt: attempt})
 		start := time.Now()
 		connected, err := u.session(ctx)
 		if ctx.Err() != nil {
@@ -72,7 +72,7 @@ func (u *Uplink) session(ctx context.Context) (connected bool, err error) {
 		return false, err
 	}
 	u.log.Info("attencent: connected through the module", "port", u.cfg.Port, "firmware", info.Firmware)
-	u.setState(bus.LinkState{State: core.StateConnected})
+	u.setState(linkstate.State{State: linkstate.Connected})
 	s := &sess{u: u, m: m, made: make(map[string]byte)}
 	if err := s.syncSubs(ctx); err != nil {
 		return true, err
@@ -142,13 +142,13 @@ func (s *sess) onEvent(ctx context.Context, e event) error {
 		}
 		s.down(fmt.Sprintf("the module lost the connection (+TCMQTTDISCON,%d); it reconnects by itself", e.code))
 	case evReconnecting:
-		u.setState(bus.LinkState{State: core.StateConnecting})
+		u.setState(linkstate.State{State: linkstate.Connecting})
 	case evOTA:
 		return s.onOTA(ctx, e.ota)
 	case evReconnected:
 		s.grace = nil
 		u.log.Info("attencent: the module reconnected")
-		u.setState(bus.LinkState{State: core.StateConnected})
+		u.setState(linkstate.State{State: linkstate.Connected})
 		return s.syncSubs(ctx)
 	}
 	return nil
@@ -163,7 +163,7 @@ func (s *sess) down(why string) {
 	s.u.mu.Lock()
 	s.u.lastErr = why
 	s.u.mu.Unlock()
-	s.u.setState(bus.LinkState{State: core.StateDisconnected, Err: why})
+	s.u.setState(linkstate.State{State: linkstate.Disconnected, Err: why})
 }
 
 // syncSubs makes the module hold the uplink's subscriptions: those made

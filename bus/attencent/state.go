@@ -5,31 +5,25 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // setState records s (filling driver, endpoint and time) and publishes it
-// on the bus, as core.Link does for the other channels: the module is the
-// link here, so the same events tell the daemon and `iotd status` how the
-// connection is.
-func (u *Uplink) setState(s bus.LinkState) {
+// on the bus, as the daemon has core.Link do for the other channels: the
+// module is the link here, so the same events tell the daemon and
+// `iotd status` how the connection is.
+func (u *Uplink) setState(s linkstate.State) {
 	s.Driver, s.Endpoint, s.Since = Driver, u.cfg.Port, time.Now()
 	u.mu.Lock()
 	u.state = s
-	if s.State == core.StateConnected {
+	if s.State == linkstate.Connected {
 		u.up, u.since = true, s.Since
 	} else {
 		u.up = false
 	}
 	u.mu.Unlock()
-	m, err := bus.NewEvent(s)
-	if err == nil {
-		err = u.bus.Publish(bus.TopicLinkState, m)
-	}
-	if err != nil {
-		u.log.Debug("attencent: state event not published", "err", err)
-	}
+	u.bus.PublishLinkState(s)
 }
 
 // failed records why a session ended or could not start and reports the
@@ -43,7 +37,7 @@ func (u *Uplink) failed(cause error, attempt int, delay time.Duration) {
 	u.mu.Lock()
 	u.lastErr = cause.Error()
 	u.mu.Unlock()
-	u.setState(bus.LinkState{State: core.StateDisconnected, Attempt: attempt, Err: cause.Error(), RetryIn: delay})
+	u.setState(linkstate.State{State: linkstate.Disconnected, Attempt: attempt, Err: cause.Error(), RetryIn: delay})
 }
 
 func (u *Uplink) setInfo(info ModuleInfo) {

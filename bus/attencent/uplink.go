@@ -16,6 +16,7 @@ import (
 	"github.com/iotd/iotd/bus"
 	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // Uplink is the at-tencent uplink. Create it with [New] and start it with
@@ -39,7 +40,7 @@ type Uplink struct {
 	pubs    int        // publishes among ops
 	subs    map[string]byte
 	up      bool // the module's client is connected now
-	state   bus.LinkState
+	state   linkstate.State
 	since   time.Time
 	info    ModuleInfo
 	lastErr string
@@ -70,7 +71,7 @@ const (
 
 // Status is a snapshot of the uplink, for `iotd status`.
 type Status struct {
-	State bus.LinkState `json:"state"`
+	State linkstate.State `json:"state"`
 	// QueueDepth counts publishes waiting for the module.
 	QueueDepth int `json:"queue_depth"`
 	// Subscriptions lists the filters kept across reconnects, sorted.
@@ -84,7 +85,7 @@ type Status struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// Driver is the name the uplink reports in [bus.LinkState].Driver.
+// Driver is the name the uplink reports in [linkstate.State].Driver.
 const Driver = "at-tencent"
 
 // New checks cfg and returns an uplink that drives the module on
@@ -107,7 +108,7 @@ func New(cfg Config, b *bus.Bus) (*Uplink, error) {
 		subs: make(map[string]byte), ota: newOTASide(),
 	}
 	u.rcv = &receiver{deliver: u.received, bad: func(what string) { u.log.Warn("attencent: " + what + " was dropped") }}
-	u.state = bus.LinkState{State: core.StateDisconnected, Driver: Driver, Endpoint: cfg.Port}
+	u.state = linkstate.State{State: linkstate.Disconnected, Driver: Driver, Endpoint: cfg.Port}
 	return u, nil
 }
 
@@ -118,7 +119,7 @@ const inboxSize = 256
 func (u *Uplink) Serving() <-chan struct{} { return u.serving }
 
 // State returns the latest link state, as also published on the bus.
-func (u *Uplink) State() bus.LinkState {
+func (u *Uplink) State() linkstate.State {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.state

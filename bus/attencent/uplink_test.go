@@ -9,6 +9,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/bus/attencent"
+	"github.com/iotd/iotd/core/linkstate"
 	"github.com/iotd/iotd/drivers/at/atsim"
 )
 
@@ -72,9 +73,9 @@ func TestModuleReconnects(t *testing.T) {
 	subs := r.modem.Stats().ByName["AT+TCMQTTSUB"]
 
 	require.NoError(t, r.bus.CloudPublish(r.ctx, "OTHERPROD1/dev9/data", []byte("x"), 0))
-	st := r.states.wait(t, "disconnected", 1)
+	st := r.states.wait(t, linkstate.Disconnected, 1)
 	assert.Contains(t, st.Err, "-103")
-	r.states.wait(t, "connected", 2)
+	r.states.wait(t, linkstate.Connected, 2)
 	assert.Equal(t, subs, r.modem.Stats().ByName["AT+TCMQTTSUB"], "the module restored the subscription itself")
 
 	require.Eventually(t, func() bool { return len(r.hub.Status(r.info.ProductID, r.info.DeviceName).Subscriptions) == 1 }, guard, 10e6)
@@ -94,7 +95,7 @@ func TestModuleReboot(t *testing.T) {
 	require.NoError(t, err)
 
 	r.modem.Reboot()
-	st := r.states.wait(t, "disconnected", 1)
+	st := r.states.wait(t, linkstate.Disconnected, 1)
 	assert.Contains(t, st.Err, "rebooted")
 	require.NoError(t, r.bus.CloudPublish(r.ctx, r.topic("event"), []byte(`{"after":"reboot"}`), 1))
 	r.hubGot(t, r.topic("event"), `{"after":"reboot"}`)
@@ -109,8 +110,8 @@ func TestModuleReboot(t *testing.T) {
 // AT+TCMODULE) is reported with the fix, and retried with backoff.
 func TestNoTCFirmware(t *testing.T) {
 	r := startRig(t, atsim.DialectQuectel)
-	st := r.states.wait(t, "disconnected", 1)
+	st := r.states.wait(t, linkstate.Disconnected, 1)
 	assert.Equal(t, attencent.ErrNoTCFirmware.Error(), st.Err)
 	assert.Contains(t, st.Err, "flash the QCloud AT firmware")
-	r.states.wait(t, "disconnected", 2)
+	r.states.wait(t, linkstate.Disconnected, 2)
 }

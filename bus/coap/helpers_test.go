@@ -178,7 +178,7 @@ func startDevice(t testing.TB, addr string, cfg Config) *device {
 	require.NoError(t, err)
 	link, err := reg.OpenLink(core.LinkConfig{Driver: "udp", Address: addr, Transport: driver.Datagram,
 		Backoff: core.BackoffConfig{Initial: core.Duration(10 * time.Millisecond), Max: core.Duration(50 * time.Millisecond)}},
-		core.LinkOptions{Bus: b})
+		core.LinkOptions{OnState: b.PublishLinkState})
 	require.NoError(t, err)
 	return runDevice(t, b, link, cfg)
 }

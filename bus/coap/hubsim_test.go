@@ -41,7 +41,7 @@ func TestAuthPayloadReachesHubsim(t *testing.T) {
 	require.NoError(t, err)
 	link, err := reg.OpenLink(core.LinkConfig{Driver: "dtls", Address: h.CoAPAddr(), Transport: driver.Datagram,
 		DriverConfig: dcfg, Backoff: core.BackoffConfig{Initial: core.Duration(10 * time.Millisecond), Max: core.Duration(50 * time.Millisecond)}},
-		core.LinkOptions{Bus: b})
+		core.LinkOptions{OnState: b.PublishLinkState})
 	require.NoError(t, err)
 	cfg := fastConfig()
 	cfg.ProductID, cfg.DeviceName = pid, dn

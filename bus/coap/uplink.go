@@ -16,6 +16,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // MetaNeedResponse is the bus metadata key with which a publish request may
@@ -57,7 +58,7 @@ type outMsg struct {
 // Status is a snapshot of the uplink, for `iotd status`.
 type Status struct {
 	// State is the link's latest state.
-	State bus.LinkState `json:"state"`
+	State linkstate.State `json:"state"`
 	// QueueDepth counts publishes waiting to be sent.
 	QueueDepth int `json:"queue_depth"`
 	// Inflight is 1 while a publish waits for its answer, else 0.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 var dataTopic = testPID + "/" + testDN + "/data"
@@ -63,7 +64,7 @@ func TestAuthAndPublish(t *testing.T) {
 	assert.Equal(t, auth.mid+1, p.mid, "message ids increment")
 
 	st := d.uplink.Status()
-	assert.Equal(t, "connected", st.State.State)
+	assert.Equal(t, linkstate.Connected, st.State.State)
 	assert.False(t, st.ConnectedSince.IsZero())
 	assert.Equal(t, int64(2), st.Counters.Requests)
 	assert.Equal(t, int64(0), st.Counters.Retransmissions)
@@ -187,7 +188,7 @@ func TestReauthOn401(t *testing.T) {
 	assert.Equal(t, 2, h.authCount())
 	st := d.uplink.Status()
 	assert.Equal(t, int64(1), st.Counters.Reauths)
-	assert.Equal(t, "connected", st.State.State)
+	assert.Equal(t, linkstate.Connected, st.State.State)
 }
 
 func TestRefusals(t *testing.T) {
@@ -278,7 +279,7 @@ func TestDuplicatesAndJunkCounted(t *testing.T) {
 	waitFor(t, "the last duplicate to be counted", func() bool { return d.uplink.Status().Counters.Duplicates == 9 })
 	st := d.uplink.Status()
 	assert.Equal(t, int64(6), st.Counters.Malformed)
-	assert.Equal(t, "connected", st.State.State)
+	assert.Equal(t, linkstate.Connected, st.State.State)
 	assert.Len(t, h.publishes(), 3, "nothing was retransmitted")
 	waitFor(t, "the resets of the requests to the device", func() bool {
 		n := 0
@@ -302,7 +303,7 @@ func TestFloodKeepsWorking(t *testing.T) {
 	d := startDevice(t, h.addr(), fastConfig())
 	require.NoError(t, publish(t, d, dataTopic, []byte("a")))
 	require.NoError(t, publish(t, d, dataTopic, []byte("b")))
-	assert.Equal(t, "connected", d.uplink.Status().State.State)
+	assert.Equal(t, linkstate.Connected, d.uplink.Status().State.State)
 }
 
 func TestTooLargeRefusedBeforeSending(t *testing.T) {
@@ -397,5 +398,5 @@ func TestDeadSessionRecoveredByRedial(t *testing.T) {
 	assert.Equal(t, 2, h.authCount())
 	st := d.uplink.Status()
 	assert.Equal(t, int64(1), st.Counters.Timeouts)
-	assert.Equal(t, "connected", st.State.State)
+	assert.Equal(t, linkstate.Connected, st.State.State)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 const streamTotal = 500
@@ -51,8 +52,7 @@ func recordRetries(t *testing.T, h *harness) func() []time.Duration {
 	go func() {
 		for m := range states {
 			m.Ack()
-			var s bus.LinkState
-			if bus.DecodeEvent(m, &s) == nil && s.State == core.StateDisconnected {
+			if s, err := bus.DecodeLinkState(m); err == nil && s.State == linkstate.Disconnected {
 				mu.Lock()
 				retries = append(retries, s.RetryIn)
 				mu.Unlock()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // Uplink is the MQTT uplink. Create it with [New] and start it with Run.
@@ -96,7 +97,7 @@ type Uplink struct {
 // Status is a snapshot of the uplink, for `iotd status`.
 type Status struct {
 	// State is the link's latest state.
-	State bus.LinkState `json:"state"`
+	State linkstate.State `json:"state"`
 	// QueueDepth counts publishes waiting to be handed to the broker.
 	QueueDepth int `json:"queue_depth"`
 	// Memory is what messages held in memory use of their bounds (every

@@ -17,6 +17,7 @@ import (
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/core/linkstate"
 	"github.com/iotd/iotd/drivers/posix"
 )
 
@@ -55,7 +56,7 @@ func newHarness(t *testing.T, addr string, o harnessOpts) *harness {
 		o.backoff = core.BackoffConfig{Initial: core.Duration(20 * time.Millisecond), Max: core.Duration(200 * time.Millisecond)}
 	}
 	link, err := reg.OpenLink(core.LinkConfig{Driver: drv.Name(), Address: addr, DialTimeout: 5 * time.Second, Backoff: o.backoff},
-		core.LinkOptions{Bus: b})
+		core.LinkOptions{OnState: b.PublishLinkState})
 	require.NoError(t, err)
 	h := &harness{bus: b, link: link, done: make(chan error, 1)}
 	cfg := o.cfg
@@ -113,7 +114,7 @@ func (h *harness) hold() func() {
 }
 
 func (h *harness) connected() bool {
-	return h.link.State().State == core.StateConnected && !h.up.Status().ConnectedSince.IsZero()
+	return h.link.State().State == linkstate.Connected && !h.up.Status().ConnectedSince.IsZero()
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -176,7 +177,7 @@ func TestUplinkPublishAndSubscribe(t *testing.T) {
 
 			st := h.up.Status()
 			assert.Equal(t, []string{"dev/#", "dev/+/data"}, st.Subscriptions)
-			assert.Equal(t, core.StateConnected, st.State.State)
+			assert.Equal(t, linkstate.Connected, st.State.State)
 			assert.Zero(t, st.QueueDepth)
 			assert.Zero(t, st.Inflight)
 
@@ -263,7 +264,7 @@ func TestUplinkQueuesWhileDisconnected(t *testing.T) {
 	assert.Contains(t, err.Error(), "uplink: memory queue (mqtt.queue_size, mqtt.queue_bytes) full: 3 of 3 messages")
 	st := h.up.Status()
 	assert.Equal(t, 3, st.QueueDepth)
-	assert.NotEqual(t, core.StateConnected, st.State.State)
+	assert.NotEqual(t, linkstate.Connected, st.State.State)
 	waitFor(t, "the dial's refusal in the status", func() bool {
 		st := h.up.Status()
 		return strings.Contains(st.LastError+st.State.Err, "refused")
@@ -341,14 +342,14 @@ func TestUplinkReportsConnackRefusal(t *testing.T) {
 	waitFor(t, "two refused attempts", func() bool { return h.creds.Load() >= 2 })
 	waitFor(t, "refusal reported", func() bool {
 		st := h.up.Status()
-		return st.LastError != "" && st.State.State == core.StateDisconnected
+		return st.LastError != "" && st.State.State == linkstate.Disconnected
 	})
 	st := h.up.Status()
 	// mochi answers a refused login with "not authorized" (5).
 	assert.Contains(t, st.LastError, "CONNACK return code 5")
 	assert.Contains(t, st.LastError, "not authorized")
 	assert.Contains(t, st.State.Err, "not authorized")
-	assert.NotEqual(t, core.StateConnected, st.State.State)
+	assert.NotEqual(t, linkstate.Connected, st.State.State)
 }
 
 func TestUplinkStopFailsQueuedAndLeavesNoGoroutines(t *testing.T) {
@@ -370,7 +371,7 @@ func TestUplinkStopFailsQueuedAndLeavesNoGoroutines(t *testing.T) {
 		err = <-errc
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "stopped before the message was sent")
-		assert.Equal(t, core.StateStopped, h.link.State().State)
+		assert.Equal(t, linkstate.Stopped, h.link.State().State)
 		require.NoError(t, h.bus.Close())
 	}()
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })

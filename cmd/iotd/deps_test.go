@@ -43,23 +43,6 @@ func TestOmitWebSocketDropsTheDriver(t *testing.T) {
 	assert.Contains(t, goList(t, "-deps", "github.com/iotd/iotd/cmd/iotd"), "github.com/iotd/iotd/drivers/websocket")
 }
 
-// Layering: the bus knows nothing of core; drivers know nothing of features
-// or the uplink.
-func TestLayering(t *testing.T) {
-	for pkg, banned := range map[string][]string{
-		"github.com/iotd/iotd/bus":                {"github.com/iotd/iotd/core"},
-		"github.com/iotd/iotd/drivers/posix":      {"github.com/iotd/iotd/features", "github.com/iotd/iotd/bus/mqtt", "github.com/eclipse/paho.mqtt.golang"},
-		"github.com/iotd/iotd/drivers/posix/dtls": {"github.com/iotd/iotd/features", "github.com/iotd/iotd/bus/mqtt"},
-		"github.com/iotd/iotd/features/timesync":  {"github.com/eclipse/paho.mqtt.golang", "github.com/iotd/iotd/drivers"},
-	} {
-		for _, dep := range goList(t, "-deps", pkg) {
-			for _, b := range banned {
-				assert.False(t, dep == b || strings.HasPrefix(dep, b+"/"), "%s must not depend on %s (via %s)", pkg, b, dep)
-			}
-		}
-	}
-}
-
 // Leaving the dtls driver out of a build must leave pion out too, so a
 // small build does not pay for what it does not use.
 func TestOmitDTLSDropsPion(t *testing.T) {

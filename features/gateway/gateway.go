@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // States of a sub-device in [SubDevice].State.
@@ -205,17 +206,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 				return nil
 			}
 			m.Ack()
-			var st bus.LinkState
-			if bus.DecodeEvent(m, &st) != nil {
+			st, err := bus.DecodeLinkState(m)
+			if err != nil {
 				continue
 			}
 			switch st.State {
-			case "connected":
+			case linkstate.Connected:
 				// A new session: the hub took the sub-devices offline with
 				// the old one, even if no "disconnected" was seen.
 				g.linkDown()
 				g.requestRestore()
-			case "disconnected", "stopped":
+			case linkstate.Disconnected, linkstate.Stopped:
 				g.linkDown()
 			}
 		case m, ok := <-results:

@@ -25,14 +25,14 @@
 // are re-signed with the time of sending.
 //
 // The upload level comes from the hub: at start and after every
-// "connected" link event the uploader publishes
+// linkstate.Connected event on bus.TopicLinkState the uploader publishes
 // the C SDK's {"type": "get_log_level", "clientToken": "{pid}-{n}"} on
 // $log/operation/{pid}/{dn}, and every message on
 // $log/operation/result/{pid}/{dn} that carries an integer log_level sets
 // it: 1 error, 2 warning, 3 info, 4 debug — lines of that severity or
 // more severe are kept. Level 0 keeps error lines only and holds them until
-// the link reports a communication error (a "disconnected" or failed
-// "connecting" event with an error text); then the held lines are sent with
+// the link reports a communication error (a Disconnected or failed
+// Connecting state with an error text); then the held lines are sent with
 // the next flush. Until the hub answers, Config.Level applies (default 1).
 //
 // The handler never blocks the logger: it formats the record and offers it

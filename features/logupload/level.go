@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // ParseLevel finds the integer log_level (0 to 4) in a message of the
@@ -78,14 +79,14 @@ func (u *Uploader) followLevel(ctx context.Context) {
 }
 
 func (u *Uploader) onLink(ctx context.Context, m *message.Message) {
-	var st bus.LinkState
-	if bus.DecodeEvent(m, &st) != nil {
+	st, err := bus.DecodeLinkState(m)
+	if err != nil {
 		return
 	}
 	switch {
-	case st.State == "connected":
+	case st.State == linkstate.Connected:
 		u.requestLevel(ctx)
-	case st.Err != "" && (st.State == "disconnected" || st.State == "connecting"):
+	case st.Err != "" && (st.State == linkstate.Disconnected || st.State == linkstate.Connecting):
 		u.commErr.Store(true)
 	}
 }

@@ -20,7 +20,7 @@
 // A pushed delta whose version is not above the local document's is stale
 // and dropped (debug log, counted); the others are applied in arrival
 // order, which is version order on one MQTT connection. The document is
-// re-read at start and after every reconnect ("connected" on
+// re-read at start and after every reconnect (linkstate.Connected on
 // bus.TopicLinkState), so a delta pushed while the device was offline is
 // still applied.
 //

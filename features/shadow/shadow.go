@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // Document is the last known shadow document.
@@ -135,8 +136,7 @@ func (s *Shadow) Run(ctx context.Context) error {
 				return nil
 			}
 			m.Ack()
-			var st bus.LinkState
-			if bus.DecodeEvent(m, &st) == nil && st.State == "connected" {
+			if st, err := bus.DecodeLinkState(m); err == nil && st.State == linkstate.Connected {
 				s.requestRefresh()
 			}
 		case m, ok := <-results:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 // requestBody is the only request the time service knows.
@@ -80,10 +81,9 @@ func (s *Sync) Run(ctx context.Context) error {
 				return nil
 			}
 			m.Ack()
-			var st bus.LinkState
 			// A sync that already ran on this connection (the one at
 			// start, usually) makes another one pointless.
-			if bus.DecodeEvent(m, &st) == nil && st.State == "connected" && !s.clock.LastSync().After(st.Since) {
+			if st, err := bus.DecodeLinkState(m); err == nil && st.State == linkstate.Connected && !s.clock.LastSync().After(st.Since) {
 				select {
 				case syncNow <- struct{}{}:
 				default:

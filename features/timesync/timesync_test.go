@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 )
 
 func TestParseReply(t *testing.T) {
@@ -150,9 +151,7 @@ func TestSyncSetsClockAndResyncsOnReconnect(t *testing.T) {
 	assert.Equal(t, o.Offset, clock.Offset())
 
 	// A reconnect after the last sync triggers a new one.
-	ev, err := bus.NewEvent(bus.LinkState{State: "connected", Since: time.Now()})
-	require.NoError(t, err)
-	require.NoError(t, b.Publish(bus.TopicLinkState, ev))
+	b.PublishLinkState(linkstate.State{State: linkstate.Connected, Since: time.Now()})
 	next()
 
 	cancel()

@@ -72,7 +72,7 @@ func ConnectAs(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo) *Device {
 		DriverConfig: []byte(`{"ca_file":"` + hub.CAFile() + `"}`),
 		DialTimeout:  5 * time.Second,
 		Backoff:      core.BackoffConfig{Initial: core.Duration(50 * time.Millisecond), Max: core.Duration(500 * time.Millisecond)},
-	}, core.LinkOptions{Bus: b})
+	}, core.LinkOptions{OnState: b.PublishLinkState})
 	require.NoError(t, err)
 	up, err := mqttup.New(mqttup.Config{Credentials: func() (core.Credentials, error) {
 		return core.MQTTCredentials(info, core.CredentialOptions{})
