@@ -41,6 +41,15 @@ const (
 	// feature after every successful sync.
 	TopicClockOffset = "timesync.offset"
 
+	// TopicSubDevices carries [SubDevices] events from the gateway
+	// feature: the sub-devices online through this gateway, whenever that
+	// set changes and when asked on TopicSubDevicesQuery. Follow them with
+	// [Bus.WatchSubDevices].
+	TopicSubDevices = "gateway.subdevices"
+	// TopicSubDevicesQuery asks the gateway feature to publish the current
+	// set on TopicSubDevices; the payload is ignored.
+	TopicSubDevicesQuery = "gateway.subdevices.query"
+
 	// TopicReply is the prefix of the per-bus reply topic used by
 	// [Bus.Request]; nothing else publishes there.
 	TopicReply = "bus.reply"

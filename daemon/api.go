@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +21,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/features/gateway"
-	"github.com/iotd/iotd/features/ota"
+	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/localapi"
 )
 
@@ -116,13 +114,13 @@ func (d *Daemon) listenAPIWith(limits apiLimits) (*apiServer, error) {
 	mux.HandleFunc("GET "+localapi.PathSubscribe, s.subscribe)
 	mux.HandleFunc("DELETE "+localapi.PathSubscribe, s.unsubscribe)
 	mux.HandleFunc("GET "+localapi.PathDrivers, s.drivers)
-	s.shadowRoutes(mux)
-	s.rrpcRoutes(mux)
-	mux.HandleFunc("GET "+localapi.PathOTA, s.otaStatus)
-	s.gatewayRoutes(mux)
-	mux.HandleFunc("POST "+localapi.PathLog, s.logLine)
 	s.outboxRoutes(mux)
 	s.atRoutes(mux)
+	for _, f := range d.features {
+		if r, ok := f.Feature.(feature.Router); ok {
+			r.Routes(mux)
+		}
+	}
 	s.srv = &http.Server{
 		Handler:           s.readBody(mux),
 		ReadHeaderTimeout: limits.HeaderTimeout,
@@ -214,7 +212,7 @@ func (s *apiServer) readBody(next http.Handler) http.Handler {
 		}
 		refuse := func(code int, err error) {
 			w.Header().Set("Connection", "close")
-			writeError(w, code, err)
+			feature.WriteError(w, code, err)
 		}
 		tooLarge := func() {
 			// Read on, up to another localapi.MaxRequestBody, so that a client
@@ -244,22 +242,12 @@ func (s *apiServer) readBody(next http.Handler) http.Handler {
 	})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
 func (s *apiServer) status(w http.ResponseWriter, r *http.Request) {
 	st := s.d.Status()
 	ctx, cancel := context.WithTimeout(r.Context(), statusModemWait)
 	defer cancel()
 	st.Modems = modemsToWire(s.d.Modems(ctx, true))
-	writeJSON(w, http.StatusOK, st)
+	feature.WriteJSON(w, http.StatusOK, st)
 }
 
 // Status reports the daemon's state.
@@ -274,36 +262,13 @@ func (d *Daemon) Status() localapi.Status {
 		ClockOffset: d.clock.Offset(),
 		LastSync:    d.clock.LastSync(),
 		Trust:       trustStatus(d.contact.Trust, d.clock.Now()),
-		Features: localapi.FeatureStats{
-			Shadow:       localapi.ShadowStats(d.shadow.Stats()),
-			RRPC:         localapi.RRPCStats(d.rrpc.Stats()),
-			Broadcast:    localapi.BroadcastStats(d.bcast.Stats()),
-			OTA:          otaStatusToWire(d.ota.Status()),
-			Gateway:      localapi.GatewayStats(d.gateway.Stats()),
-			SubDeviceOTA: subOTAToWire(d.subOTAStatus()),
-		},
+		Features:    d.featureStatus(),
 	}
 	d.uplinkStatus(&st)
-	if d.logup != nil {
-		ls := localapi.LogUploadStats(d.logup.Stats())
-		st.Features.LogUpload = &ls
-	}
 	if st.Subscriptions == nil {
 		st.Subscriptions = []string{}
 	}
 	return st
-}
-
-// subOTAToWire maps the sub-devices' OTA states; nil stays nil.
-func subOTAToWire(m map[string]ota.Status) map[string]localapi.OTAStatus {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]localapi.OTAStatus, len(m))
-	for k, v := range m {
-		out[k] = otaStatusToWire(v)
-	}
-	return out
 }
 
 // linkStateToWire maps the link's state to the wire's plain strings.
@@ -316,19 +281,19 @@ func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
 	filter := s.d.ExpandTopic(r.URL.Query().Get("filter"))
 	qos, _ := strconv.Atoi(r.URL.Query().Get("qos"))
 	if err := s.d.CheckTopic(filter, true); err != nil {
-		writeError(w, http.StatusForbidden, err)
+		feature.WriteError(w, http.StatusForbidden, err)
 		return
 	}
 	if qos != 0 && qos != 1 {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("subscribe: qos %d: the hub supports 0 and 1", qos))
+		feature.WriteError(w, http.StatusBadRequest, fmt.Errorf("subscribe: qos %d: the hub supports 0 and 1", qos))
 		return
 	}
 	ch, err := s.d.bus.CloudSubscribe(r.Context(), filter, byte(qos))
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err)
+		feature.WriteError(w, http.StatusBadGateway, err)
 		return
 	}
-	streamJSON(w, ch, func(m *message.Message) any {
+	feature.StreamJSON(w, ch, func(m *message.Message) any {
 		m.Ack()
 		q, _ := strconv.Atoi(m.Metadata.Get(bus.MetaQoS))
 		out := localapi.Message{Topic: m.Metadata.Get(bus.MetaTopic), QoS: q, ReceivedAt: time.Now().UTC()}
@@ -338,7 +303,7 @@ func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *apiServer) drivers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, ProbeDrivers(r.Context(), s.d.reg))
+	feature.WriteJSON(w, http.StatusOK, ProbeDrivers(r.Context(), s.d.reg))
 }
 
 // ProbeDrivers probes the drivers of reg (each for at most 5 s) and
@@ -378,11 +343,16 @@ func ExpandTopic(t, productID, deviceName string) string {
 // A gateway may also use the topics of its online sub-devices.
 func (d *Daemon) CheckTopic(topic string, filter bool) error {
 	err := CheckTopic(topic, d.device.ProductID, d.device.DeviceName, filter)
-	if err == nil || d.gateway == nil {
+	if err == nil {
 		return err
 	}
-	for _, sub := range d.gateway.List() {
-		if sub.State == gateway.StateOnline && CheckTopic(topic, sub.ProductID, sub.DeviceName, filter) == nil {
+	// A sub-device's topic: its names are the topic's first two levels, or
+	// two levels of a system topic.
+	segs := strings.Split(topic, "/")
+	for i := 0; i+1 < len(segs); i++ {
+		ref := bus.DeviceRef{ProductID: segs[i], DeviceName: segs[i+1]}
+		if (i == 0 || strings.HasPrefix(topic, "$")) && CheckTopic(topic, ref.ProductID, ref.DeviceName, filter) == nil &&
+			d.subDevices.Online(context.Background(), ref) {
 			return nil
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/localapi"
 )
 
@@ -76,7 +77,7 @@ func (d *Daemon) Modems(ctx context.Context, refresh bool) []driver.ModemStatus 
 }
 
 func (s *apiServer) atModems(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, modemsToWire(s.d.Modems(r.Context(), r.URL.Query().Get("refresh") != "")))
+	feature.WriteJSON(w, http.StatusOK, modemsToWire(s.d.Modems(r.Context(), r.URL.Query().Get("refresh") != "")))
 }
 
 // errNoATDriver answers when no driver of this iotd knows AT modems.
@@ -100,16 +101,16 @@ func (s *apiServer) atSend(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("at send: bad request body: %w", err))
+		feature.WriteError(w, http.StatusBadRequest, fmt.Errorf("at send: bad request body: %w", err))
 		return
 	}
 	if req.Timeout < 0 || req.Timeout > maxATSendTimeout {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("at send: timeout %v: give one between 0 (the driver's) and %v", req.Timeout, maxATSendTimeout))
+		feature.WriteError(w, http.StatusBadRequest, fmt.Errorf("at send: timeout %v: give one between 0 (the driver's) and %v", req.Timeout, maxATSendTimeout))
 		return
 	}
 	names, cmds := capable[driver.ATCommander](s.d.reg)
 	if len(cmds) == 0 {
-		writeError(w, http.StatusNotFound, errNoATDriver)
+		feature.WriteError(w, http.StatusNotFound, errNoATDriver)
 		return
 	}
 	// Which driver has the modem: the inspector of the same driver says.
@@ -130,17 +131,17 @@ func (s *apiServer) atSend(w http.ResponseWriter, r *http.Request) {
 	port := req.Port
 	switch {
 	case len(ports) == 0:
-		writeError(w, http.StatusNotFound, errors.New("at send: "+noModemOpen))
+		feature.WriteError(w, http.StatusNotFound, errors.New("at send: "+noModemOpen))
 		return
 	case port == "" && len(ports) > 1:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("at send: %d modems are open (%s): name one with --port", len(ports), strings.Join(ports, ", ")))
+		feature.WriteError(w, http.StatusBadRequest, fmt.Errorf("at send: %d modems are open (%s): name one with --port", len(ports), strings.Join(ports, ", ")))
 		return
 	case port == "":
 		port = ports[0]
 	}
 	i, ok := owner[port]
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("at send: no modem open on %s (open: %s)", port, strings.Join(ports, ", ")))
+		feature.WriteError(w, http.StatusNotFound, fmt.Errorf("at send: no modem open on %s (open: %s)", port, strings.Join(ports, ", ")))
 		return
 	}
 	rep, err := cmds[i].ATCommand(r.Context(), port, req.Command, req.Timeout)
@@ -151,7 +152,7 @@ func (s *apiServer) atSend(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		res.Error = err.Error()
 	}
-	writeJSON(w, http.StatusOK, res)
+	feature.WriteJSON(w, http.StatusOK, res)
 }
 
 // traceBuffer is how many events a trace stream holds for a slow reader
@@ -162,14 +163,14 @@ func (s *apiServer) atTrace(w http.ResponseWriter, r *http.Request) {
 	port := r.URL.Query().Get("port")
 	_, tracers := capable[driver.ATTracer](s.d.reg)
 	if len(tracers) == 0 {
-		writeError(w, http.StatusNotFound, errNoATDriver)
+		feature.WriteError(w, http.StatusNotFound, errNoATDriver)
 		return
 	}
 	if port != "" {
 		// A port no modem is open on is likely a typo, unless none is
 		// open yet (then the trace waits for it).
 		if ports := openPorts(s.d.Modems(r.Context(), false)); len(ports) > 0 && !slices.Contains(ports, port) {
-			writeError(w, http.StatusNotFound, fmt.Errorf("at trace: no modem open on %s (open: %s)", port, strings.Join(ports, ", ")))
+			feature.WriteError(w, http.StatusNotFound, fmt.Errorf("at trace: no modem open on %s (open: %s)", port, strings.Join(ports, ", ")))
 			return
 		}
 	}
@@ -181,7 +182,7 @@ func (s *apiServer) atTrace(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		st.close()
 	}()
-	streamJSON(w, st.ch, func(e driver.ATTraceEvent) any { return localapi.ATTraceEvent(e) })
+	feature.StreamJSON(w, st.ch, func(e driver.ATTraceEvent) any { return localapi.ATTraceEvent(e) })
 }
 
 // traceStream buffers trace events for one client; a full buffer drops

@@ -6,6 +6,7 @@ import (
 
 	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/bus/outbox"
+	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/localapi"
 )
 
@@ -29,12 +30,12 @@ var errNoOutboxOnCoAP = errors.New("outbox: the CoAP channel keeps no outbox or 
 func (s *apiServer) outboxList(w http.ResponseWriter, _ *http.Request) {
 	u := s.d.mqtt
 	if u == nil {
-		writeError(w, http.StatusNotFound, errNoOutboxOnCoAP)
+		feature.WriteError(w, http.StatusNotFound, errNoOutboxOnCoAP)
 		return
 	}
 	dead, err := u.DeadLetters()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		feature.WriteError(w, http.StatusInternalServerError, err)
 		return
 	}
 	st := u.Status()
@@ -42,7 +43,7 @@ func (s *apiServer) outboxList(w http.ResponseWriter, _ *http.Request) {
 	for i, d := range dead {
 		out.DeadLetters[i] = localapi.DeadLetter(d)
 	}
-	writeJSON(w, http.StatusOK, out)
+	feature.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *apiServer) outboxRetry(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +57,7 @@ func (s *apiServer) outboxDrop(w http.ResponseWriter, r *http.Request) {
 func (s *apiServer) outboxAct(w http.ResponseWriter, r *http.Request, act func(*mqttup.Uplink, string) error) {
 	u := s.d.mqtt
 	if u == nil {
-		writeError(w, http.StatusNotFound, errNoOutboxOnCoAP)
+		feature.WriteError(w, http.StatusNotFound, errNoOutboxOnCoAP)
 		return
 	}
 	id := r.PathValue("id")
@@ -68,8 +69,8 @@ func (s *apiServer) outboxAct(w http.ResponseWriter, r *http.Request, act func(*
 		case errors.Is(err, outbox.ErrFull):
 			code = http.StatusInsufficientStorage
 		}
-		writeError(w, code, err)
+		feature.WriteError(w, code, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"id": id})
+	feature.WriteJSON(w, http.StatusOK, map[string]string{"id": id})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/localapi"
 )
 
@@ -23,25 +24,25 @@ func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
 			code = http.StatusRequestEntityTooLarge
 			err = fmt.Errorf("the request is over the local API's limit of %d bytes", localapi.MaxRequestBody)
 		}
-		writeError(w, code, fmt.Errorf("publish: bad request body: %w", err))
+		feature.WriteError(w, code, fmt.Errorf("publish: bad request body: %w", err))
 		return
 	}
-	payload, err := payloadOf(req.Payload, req.PayloadBase64)
+	payload, err := feature.Payload(req.Payload, req.PayloadBase64)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("publish: %w", err))
+		feature.WriteError(w, http.StatusBadRequest, fmt.Errorf("publish: %w", err))
 		return
 	}
 	topic := s.d.ExpandTopic(req.Topic)
 	if err := s.d.CheckTopic(topic, false); err != nil {
-		writeError(w, http.StatusForbidden, err)
+		feature.WriteError(w, http.StatusForbidden, err)
 		return
 	}
 	if req.QoS != 0 && req.QoS != 1 {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("publish: qos %d: the hub supports 0 and 1", req.QoS))
+		feature.WriteError(w, http.StatusBadRequest, fmt.Errorf("publish: qos %d: the hub supports 0 and 1", req.QoS))
 		return
 	}
 	if req.Timeout < 0 {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("publish: timeout_ms %d is negative", req.Timeout))
+		feature.WriteError(w, http.StatusBadRequest, fmt.Errorf("publish: timeout_ms %d is negative", req.Timeout))
 		return
 	}
 	ctx := r.Context()
@@ -61,5 +62,5 @@ func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
 			code = http.StatusUnprocessableEntity
 		}
 	}
-	writeJSON(w, code, out)
+	feature.WriteJSON(w, code, out)
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/localapi"
 )
 
@@ -13,7 +14,7 @@ import (
 func (s *apiServer) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	filter := s.d.ExpandTopic(r.URL.Query().Get("filter"))
 	if err := s.d.CheckTopic(filter, true); err != nil {
-		writeError(w, http.StatusForbidden, fmt.Errorf("unsubscribe: %w", err))
+		feature.WriteError(w, http.StatusForbidden, fmt.Errorf("unsubscribe: %w", err))
 		return
 	}
 	var st localapi.Status
@@ -24,8 +25,8 @@ func (s *apiServer) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		LocalSubscribers: s.d.bus.CloudSubscribers(filter),
 	}
 	if err := s.d.bus.CloudUnsubscribe(r.Context(), filter); err != nil {
-		writeError(w, http.StatusBadGateway, err)
+		feature.WriteError(w, http.StatusBadGateway, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	feature.WriteJSON(w, http.StatusOK, res)
 }

@@ -37,36 +37,6 @@ func (c *Config) validateATTencent() error {
 	return nil
 }
 
-// withoutHostNetworkFeatures returns a copy of cfg in which the features
-// that need the host's own network are off, and their names: sub-device
-// OTA downloads over HTTPS from the host (the module's OTA serves only the
-// device whose identity it holds, with one image slot), log upload posts
-// over HTTP. The module offers no socket to the host while it is the MQTT
-// client. The device's own OTA goes through the module (moduleOTA).
-func withoutHostNetworkFeatures(cfg *Config) (*Config, []string) {
-	c := *cfg
-	f := &c.Features
-	var off []string
-	if len(f.SubDeviceOTA) > 0 {
-		f.SubDeviceOTA = nil
-		off = append(off, "sub_device_ota")
-	}
-	if f.LogUpload.Enabled {
-		f.LogUpload.Enabled = false
-		off = append(off, "logupload")
-	}
-	return &c, off
-}
-
-// logHostNetworkOff says, once, which features the channel switched off.
-func logHostNetworkOff(log *slog.Logger, off []string) {
-	if len(off) == 0 {
-		return
-	}
-	log.Warn(fmt.Sprintf("channel at-tencent: features that need the host's own network are off: %v (sub_device_ota: the module downloads firmware only for the device whose identity it holds, into one image slot; logupload: an HTTP post); publishing, subscriptions, shadow, rrpc, broadcast, time sync, gateway and the device's own OTA work through the module (use channel: mqtt over the module's sockets for the rest)", off),
-		"disabled", off)
-}
-
 // atTencentContact is the contact of the at-tencent channel: the module's
 // port, and the module's own trust (its firmware verifies the hub).
 func (d *Daemon) atTencentContact() error {
@@ -78,7 +48,7 @@ func (d *Daemon) atTencentContact() error {
 		Driver: attencent.Driver, Endpoint: d.cfg.ATTencent.Port, EndpointFrom: "at_tencent.port in " + d.cfg.source(),
 		Trust:           Trust{From: "the module's own: Tencent's AT firmware connects and verifies the hub itself"},
 		RegistrationURL: orDefault(d.cfg.Registration.URL, region.RegistrationURL),
-		LogUploadURL:    orDefault(d.cfg.Features.LogUpload.URL, region.LogURL)}
+		LogUploadURL:    orDefault(d.cfg.logURL(), region.LogURL)}
 	return nil
 }
 

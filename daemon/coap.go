@@ -69,30 +69,6 @@ func (c *Config) validateChannel() error {
 	return nil
 }
 
-// withoutMQTTOnlyFeatures returns a copy of cfg in which the features that
-// need an MQTT downlink are off, and their names; for the CoAP channel.
-func withoutMQTTOnlyFeatures(cfg *Config) (*Config, []string) {
-	c := *cfg
-	f := &c.Features
-	var off []string
-	disable := func(name string, disabled *bool) {
-		if !*disabled {
-			*disabled = true
-			off = append(off, name)
-		}
-	}
-	disable("timesync", &f.TimeSync.Disabled)
-	disable("shadow", &f.Shadow.Disabled)
-	disable("rrpc", &f.RRPC.Disabled)
-	disable("broadcast", &f.Broadcast.Disabled)
-	disable("gateway", &f.Gateway.Disabled)
-	if len(f.SubDeviceOTA) > 0 {
-		f.SubDeviceOTA = nil
-		off = append(off, "sub_device_ota")
-	}
-	return &c, off
-}
-
 // coapLinkDefaults fills what the CoAP channel changes in the link: for a
 // KEY device over dtls the PSK (identity = client id, key = device secret)
 // unless driver_config sets it.

@@ -87,7 +87,7 @@ func TestCoAPChannelThroughHubsim(t *testing.T) {
 	assert.Equal(t, "dtls", st.Link.Driver)
 	require.NotNil(t, st.CoAP)
 	assert.Greater(t, st.CoAP.TokenAge, time.Duration(0))
-	assert.Equal(t, 1, strings.Count(r.log.String(), "features that need MQTT downlink are off: timesync, shadow, rrpc, broadcast, gateway"))
+	assert.Equal(t, 1, strings.Count(r.log.String(), "features that need MQTT downlink are off: broadcast, gateway, rrpc, shadow, timesync"))
 
 	topic := pid + "/" + dn + "/data"
 	t.Run("publish", func(t *testing.T) {

@@ -1,28 +1,18 @@
 package daemon
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/iotd/iotd/bus/attencent"
 	coapup "github.com/iotd/iotd/bus/coap"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/hub"
-	"github.com/iotd/iotd/features/broadcast"
-	"github.com/iotd/iotd/features/gateway"
-	"github.com/iotd/iotd/features/ota"
-	"github.com/iotd/iotd/features/rrpc"
-	"github.com/iotd/iotd/features/shadow"
-	"github.com/iotd/iotd/features/timesync"
+	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/localapi"
 )
 
@@ -64,8 +54,10 @@ type Config struct {
 	// board. It is not a hard cap; -1 leaves the runtime's default (none).
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// CoAP shapes the CoAP channel (used when Channel is coap).
-	CoAP     coapup.Config  `yaml:"coap"`
-	Features FeaturesConfig `yaml:"features"`
+	CoAP coapup.Config `yaml:"coap"`
+	// Features are the features' sections, by module name (the keys under
+	// `features:`), decoded by package feature into each module's type.
+	Features map[string]feature.Section `yaml:"-"`
 	// ATTencent configures channel at-tencent: the module's port.
 	ATTencent attencent.Config `yaml:"at_tencent"`
 	// Registration configures dynamic registration, which runs before the
@@ -153,37 +145,16 @@ type MQTTConfig struct {
 	UsernameExpiry time.Duration `yaml:"username_expiry"`
 }
 
-// FeaturesConfig configures the features.
-type FeaturesConfig struct {
-	TimeSync  timesync.Config  `yaml:"timesync"`
-	Shadow    shadow.Config    `yaml:"shadow"`
-	RRPC      rrpc.Config      `yaml:"rrpc"`
-	Broadcast broadcast.Config `yaml:"broadcast"`
-	OTA       ota.Config       `yaml:"ota"`
-	Gateway   gateway.Config   `yaml:"gateway"`
-	// SubDeviceOTA runs OTA for a gateway's sub-devices, keyed by
-	// "PRODUCT/DEVICE", while each is online through this gateway.
-	SubDeviceOTA map[string]ota.Config `yaml:"sub_device_ota"`
-	LogUpload    LogUploadConfig       `yaml:"logupload"`
-}
-
-var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
-
 // ParseConfig decodes a configuration strictly: an unknown key is an error
 // that names it and its line. source names the file in errors; dir is the
 // directory relative paths are resolved against.
 func ParseConfig(data []byte, source, dir string) (*Config, error) {
 	cfg := &Config{dir: dir, file: source}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		msg := err.Error()
-		msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
-		msg = strings.TrimPrefix(msg, "yaml: ")
-		msg = yamlLine.ReplaceAllString(msg, `line $1: unknown key "$2"`)
-		msg = strings.ReplaceAll(msg, "\n  ", "; ")
-		return nil, &core.ConfigError{Source: source, Msg: msg}
+	secs, err := feature.DecodeConfig(data, cfg, feature.Modules())
+	if err != nil {
+		return nil, &core.ConfigError{Source: source, Msg: err.Error()}
 	}
+	cfg.Features = secs
 	if err := cfg.Validate(); err != nil {
 		var ce *core.ConfigError
 		if errors.As(err, &ce) {
@@ -268,36 +239,7 @@ func (c *Config) Validate() error {
 	if err := c.Link.Backoff.Validate(); err != nil {
 		return bad("link.backoff", err.Error())
 	}
-	if err := c.Features.TimeSync.Validate(); err != nil {
-		return bad("features.timesync", err.Error())
-	}
-	if err := c.Features.Shadow.Validate(); err != nil {
-		return bad("features.shadow", err.Error())
-	}
-	for name, oc := range c.Features.SubDeviceOTA {
-		if _, err := gateway.ParseRef(name); err != nil {
-			return bad("features.sub_device_ota", err.Error())
-		}
-		if err := oc.Validate(); err != nil {
-			return bad("features.sub_device_ota."+name, err.Error())
-		}
-	}
-	if err := c.Features.Gateway.Validate(); err != nil {
-		return bad("features.gateway", err.Error())
-	}
-	if err := c.Features.LogUpload.Validate(); err != nil {
-		return bad("features.logupload", err.Error())
-	}
-	if err := c.Features.RRPC.Validate(); err != nil {
-		return bad("features.rrpc", err.Error())
-	}
-	if err := c.Features.Broadcast.Validate(); err != nil {
-		return bad("features.broadcast", err.Error())
-	}
-	if err := c.Features.OTA.Validate(); err != nil {
-		return bad("features.ota", err.Error())
-	}
-	return nil
+	return c.validateFeatures()
 }
 
 // path resolves p against the configuration file's directory.
@@ -327,7 +269,7 @@ func (c *Config) SocketPath() string {
 // StateDirPath is the resolved state directory.
 func (c *Config) StateDirPath() string {
 	if c.StateDir == "" {
-		return c.path(defaultStateDir)
+		return c.path("iotd-state") // next to the configuration file
 	}
 	return c.path(c.StateDir)
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/iotd/iotd/features/timesync"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core"
@@ -19,7 +21,7 @@ func TestSampleDecodesStrictly(t *testing.T) {
 	assert.Equal(t, 240*time.Second, cfg.MQTT.KeepAlive)
 	assert.Equal(t, 15*time.Second, cfg.Link.DialTimeout)
 	assert.Equal(t, "/etc/iotd/device_info.json", cfg.DeviceInfoPath())
-	assert.Equal(t, time.Hour, cfg.Features.TimeSync.Interval)
+	assert.Equal(t, time.Hour, cfg.Features["timesync"].(*timesync.Config).Interval)
 	assert.Equal(t, false, cfg.Link.DriverConfig["insecure_skip_verify"])
 	assert.Equal(t, "mqtt", cfg.Channel)
 	assert.Equal(t, 2*time.Second, cfg.CoAP.AckTimeout)

@@ -19,12 +19,6 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/core/linkstate"
-	"github.com/iotd/iotd/features/broadcast"
-	"github.com/iotd/iotd/features/gateway"
-	"github.com/iotd/iotd/features/logupload"
-	"github.com/iotd/iotd/features/rrpc"
-	"github.com/iotd/iotd/features/shadow"
-	"github.com/iotd/iotd/features/timesync"
 )
 
 // Version is iotd's version, set at build time with -ldflags.
@@ -45,18 +39,13 @@ type Daemon struct {
 	box      *outbox.Outbox    // the durable outbox; nil when off
 	coap     *coapup.Uplink    // set when the channel is coap
 	module   *attencent.Uplink // set when the channel is at-tencent
-	timesync *timesync.Sync
-	shadow   *shadow.Shadow
-	rrpc     *rrpc.RRPC
-	bcast    *broadcast.Broadcast
-	ota      otaFeature // *ota.OTA, or the module's on channel at-tencent
-	gateway  *gateway.Gateway
-	logup    *logupload.Uploader // nil unless enabled
-	subs     subShadows
-	subOTA   subOTA
-	contact  Contact
-	started  time.Time
-	ready    chan struct{} // closed once the local API listens
+	features []builtFeature    // every registered module, built, by name
+	// subDevices follows the gateway's sub-devices, whose topics the local
+	// API lets through.
+	subDevices *bus.SubDeviceFollower
+	contact    Contact
+	started    time.Time
+	ready      chan struct{} // closed once the local API listens
 }
 
 // New loads the device identity, resolves the driver and builds every
@@ -70,13 +59,6 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	var mqttOnly, hostOnly []string
-	if cfg.channel() == ChannelCoAP {
-		cfg, mqttOnly = withoutMQTTOnlyFeatures(cfg)
-	}
-	if cfg.channel() == ChannelATTencent {
-		cfg, hostOnly = withoutHostNetworkFeatures(cfg)
-	}
 	d := &Daemon{cfg: cfg, reg: reg, log: log, device: dev, clock: &core.Clock{}, ready: make(chan struct{})}
 
 	linkCfg, err := d.linkConfig()
@@ -88,12 +70,16 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.bus = b
-	// With log upload on, everything below logs through it too.
-	if d.logup, log, err = d.newLogUpload(log); err != nil {
+	d.subDevices = b.FollowSubDevices()
+	env, off := d.featureEnv()
+	// Features that take log lines (log upload) first: everything below
+	// logs through them too.
+	if err := d.buildFeatures(env, true); err != nil {
 		b.Close()
 		return nil, err
 	}
-	d.log = log
+	log = d.teeLog(log)
+	d.log, env.Log = log, log
 	d.lendLogger()
 	if cfg.channel() != ChannelATTencent { // the module is the link
 		d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, OnState: b.PublishLinkState})
@@ -112,28 +98,11 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 		b.Close()
 		return nil, err
 	}
-	if len(mqttOnly) > 0 {
-		log.Warn("channel coap: features that need MQTT downlink are off: "+strings.Join(mqttOnly, ", ")+"; OTA and publishing work (use channel: mqtt for the rest)",
-			"disabled", mqttOnly)
+	if d.module != nil {
+		env.Caps.Firmware = moduleFirmware{d.module}
 	}
-	logHostNetworkOff(log, hostOnly)
-	d.timesync, err = timesync.New(cfg.Features.TimeSync, b, d.clock, dev.ProductID, dev.DeviceName, log)
-	if err == nil {
-		d.shadow, err = shadow.New(cfg.Features.Shadow, b, dev.ProductID, dev.DeviceName, log)
-	}
-	if err == nil {
-		d.rrpc, err = rrpc.New(cfg.Features.RRPC, b, dev.ProductID, dev.DeviceName, log)
-	}
-	if err == nil {
-		d.bcast, err = broadcast.New(cfg.Features.Broadcast, b, dev.ProductID, dev.DeviceName, log)
-	}
-	if err == nil {
-		d.ota, err = d.newOTA()
-	}
-	if err == nil {
-		gcfg := cfg.Features.Gateway.WithDeviceInfo(dev.SubDevices())
-		d.gateway, err = gateway.New(gcfg, b, dev.ProductID, dev.DeviceName, d.clock.Now, log)
-	}
+	d.logFeaturesOff(off)
+	err = d.buildFeatures(env, false)
 	if err != nil {
 		d.closeOutbox()
 		b.Close()
@@ -220,7 +189,7 @@ func (d *Daemon) linkConfig() (core.LinkConfig, error) {
 		dc = d.cfg.WebSocket.websocketDriverConfig(name, dc)
 	}
 	c.RegistrationURL = orDefault(d.cfg.Registration.URL, region.RegistrationURL)
-	c.LogUploadURL = orDefault(d.cfg.Features.LogUpload.URL, region.LogURL)
+	c.LogUploadURL = orDefault(d.cfg.logURL(), region.LogURL)
 	if err := d.checkTransport(c, transport); err != nil {
 		return core.LinkConfig{}, err
 	}
@@ -339,14 +308,6 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 			}
 		}()
 	}
-	d.subs.mu.Lock()
-	d.subs.spawn = start
-	d.subs.mu.Unlock()
-	defer func() {
-		d.subs.mu.Lock()
-		d.subs.spawn = nil
-		d.subs.mu.Unlock()
-	}()
 	go d.logLinkStates(ctx)
 	start("uplink", d.uplink.Run)
 	// Features talk to the uplink through the bus; start them once it
@@ -355,15 +316,9 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	case <-d.uplink.Serving():
 	case <-ctx.Done():
 	}
-	start("timesync", d.timesync.Run)
-	start("shadow", d.shadow.Run)
-	start("rrpc", d.rrpc.Run)
-	start("broadcast", d.bcast.Run)
-	start("ota", d.ota.Run)
-	start("gateway", d.gateway.Run)
-	start("sub-device ota", d.runSubOTA)
-	if d.logup != nil {
-		start("logupload", d.logup.Run)
+	start("sub-devices", d.subDevices.Run)
+	for _, f := range d.features {
+		start(f.name, f.Run)
 	}
 	if api != nil {
 		start("api", api.serve)

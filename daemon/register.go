@@ -2,12 +2,9 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/iotd/iotd/core"
@@ -35,7 +32,7 @@ func httpClient(reg *core.Registry, cfg *Config, driverName, caFile string, time
 	if driverName == "" {
 		driverName = "tcp"
 	}
-	tlsConf, err := loadRoots(caFile)
+	tlsConf, err := hub.ServiceTLS(caFile)
 	if err != nil {
 		return nil, &core.ConfigError{Source: "config", Field: "ca_file", Msg: err.Error()}
 	}
@@ -48,29 +45,6 @@ func httpClient(reg *core.Registry, cfg *Config, driverName, caFile string, time
 		return nil, err
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
-}
-
-// loadRoots returns the TLS configuration that verifies the HTTPS
-// services (registration, OTA): the PEM certificates in caFile when set,
-// else the system roots plus the public CAs the official SDKs embed for
-// these services, so that a board without a CA store still verifies them.
-func loadRoots(caFile string) (*tls.Config, error) {
-	if caFile == "" {
-		base, err := x509.SystemCertPool()
-		if err != nil {
-			base = nil
-		}
-		return &tls.Config{RootCAs: hub.Pool(base, hub.PublicCAs()), MinVersion: tls.VersionTLS12}, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Register registers the device of cfg with the hub when its

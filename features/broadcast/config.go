@@ -31,3 +31,9 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Enabled reports whether the feature is on (feature.Section).
+func (c *Config) Enabled() bool { return !c.Disabled }
+
+// Disable turns the feature off (feature.Section).
+func (c *Config) Disable() { c.Disabled = true }

@@ -3,10 +3,11 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/feature"
 )
 
 // DefaultTimeout bounds one operation's wait for its result.
@@ -116,29 +117,15 @@ func (r Ref) String() string { return r.ProductID + "/" + r.DeviceName }
 
 // ParseRef parses "PRODUCT/DEVICE".
 func ParseRef(s string) (Ref, error) {
-	pid, dn, ok := strings.Cut(s, "/")
-	r := Ref{ProductID: pid, DeviceName: dn}
-	if !ok {
-		return r, fmt.Errorf("gateway: sub-device %q: write it as PRODUCT/DEVICE", s)
-	}
-	return r, r.Validate()
+	r, err := feature.ParseDevice(s)
+	return Ref(r), err
 }
 
 // Validate checks the names can be used in topics.
-func (r Ref) Validate() error {
-	check := func(field, v string, limit int) error {
-		switch {
-		case v == "":
-			return fmt.Errorf("gateway: sub-device %s: %s is empty", r, field)
-		case len(v) > limit:
-			return fmt.Errorf("gateway: sub-device %s: %s is %d characters, the limit is %d", r, field, len(v), limit)
-		case strings.ContainsAny(v, "/+#$ \t\r\n\x00"):
-			return fmt.Errorf("gateway: sub-device %s: %s %q contains a character a topic cannot carry", r, field, v)
-		}
-		return nil
-	}
-	if err := check("product_id", r.ProductID, core.MaxProductIDLen); err != nil {
-		return err
-	}
-	return check("device_name", r.DeviceName, core.MaxDeviceNameLen)
-}
+func (r Ref) Validate() error { return feature.ValidateDevice(bus.DeviceRef(r)) }
+
+// Enabled reports whether the feature is on (feature.Section).
+func (c *Config) Enabled() bool { return !c.Disabled }
+
+// Disable turns the feature off (feature.Section).
+func (c *Config) Disable() { c.Disabled = true }

@@ -75,6 +75,9 @@ type Gateway struct {
 	restore chan struct{} // capacity 1: bring wanted sub-devices online
 	wg      sync.WaitGroup
 
+	pubMu     sync.Mutex      // serialises publishOnline, guards published
+	published []bus.DeviceRef // the online set last published
+
 	mu        sync.Mutex // guards everything below
 	running   bool
 	subs      map[Ref]*sub
@@ -174,8 +177,7 @@ func (g *Gateway) List() []SubDevice {
 // Call it once.
 func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.Disabled {
-		<-ctx.Done()
-		return nil
+		return g.answerQueries(ctx)
 	}
 	g.mu.Lock()
 	if g.running {
@@ -187,6 +189,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer g.wg.Wait()
 
 	states, err := g.bus.Subscribe(ctx, bus.TopicLinkState)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	queries, err := g.bus.Subscribe(ctx, bus.TopicSubDevicesQuery)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -219,12 +225,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 			case linkstate.Disconnected, linkstate.Stopped:
 				g.linkDown()
 			}
+			g.publishOnline(false)
+		case m, ok := <-queries:
+			if !ok {
+				return nil
+			}
+			m.Ack()
+			g.answer(m)
 		case m, ok := <-results:
 			if !ok {
 				return nil
 			}
 			m.Ack()
 			g.receive(m.Payload)
+			g.publishOnline(false)
 		}
 	}
 }

@@ -268,6 +268,7 @@ func (g *Gateway) op(ctx context.Context, typ string, refs []Ref) (Results, erro
 			g.setErr(r, out[s.i].Err)
 		}
 	}
+	g.publishOnline(false)
 	return out.withText(), nil
 }
 
