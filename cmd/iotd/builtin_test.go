@@ -31,7 +31,8 @@ func TestEveryRegisteringPackageHasABuiltinShim(t *testing.T) {
 		tag, imp := tagRe.FindSubmatch(b), impRe.FindSubmatch(b)
 		require.NotNil(t, tag, "%s: no iotd_omit build tag", f)
 		require.NotNil(t, imp, "%s: no blank import", f)
-		want := strings.TrimSuffix(strings.TrimPrefix(f, "builtin_"), ".go")
+		// builtin_<driver>.go, builtin_feature_<feature>.go: the tag is the name.
+		want := strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(f, "builtin_"), ".go"), "feature_")
 		assert.Equal(t, want, string(tag[1]), "%s: tag does not match the file name", f)
 		shims[string(imp[1])] = string(tag[1])
 	}
@@ -45,7 +46,16 @@ func TestEveryRegisteringPackageHasABuiltinShim(t *testing.T) {
 	}
 
 	root := filepath.Join("..", "..")
-	err = filepath.WalkDir(filepath.Join(root, "drivers"), func(p string, d os.DirEntry, err error) error {
+	for dir, call := range map[string]string{"drivers": "core.MustRegister(", "features": "feature.Register("} {
+		checkRegistering(t, root, dir, call, brought)
+	}
+}
+
+// checkRegistering asserts that every package under dir whose code calls
+// call (registers a driver or a feature) is brought in by a shim.
+func checkRegistering(t *testing.T, root, dir, call string, brought map[string]bool) {
+	t.Helper()
+	err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
 			return err
 		}
@@ -53,10 +63,10 @@ func TestEveryRegisteringPackageHasABuiltinShim(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if strings.Contains(string(b), "core.MustRegister(") {
+		if strings.Contains(string(b), call) {
 			rel, _ := filepath.Rel(root, filepath.Dir(p))
 			imp := "github.com/iotd/iotd/" + filepath.ToSlash(rel)
-			assert.True(t, brought[imp], "%s registers drivers but no builtin shim of cmd/iotd brings it in", imp)
+			assert.True(t, brought[imp], "%s registers (%s) but no builtin shim of cmd/iotd brings it in", imp, call)
 		}
 		return nil
 	})

@@ -164,6 +164,20 @@ func TestLayering(t *testing.T) {
 	}
 }
 
+// The daemon links no feature: features register themselves with package
+// feature, and only cmd/iotd's builtin_feature_*.go shims import them.
+// features/dynreg is identity provisioning the daemon runs before the
+// link (`iotd register`), a library rather than a module.
+func TestDaemonLinksNoFeature(t *testing.T) {
+	g := loadImportGraph(t)
+	for _, pkg := range []string{mod + "/daemon", mod + "/feature"} {
+		c := g.chain(pkg, func(dep string) bool {
+			return within(dep, mod+"/features") && dep != mod+"/features/dynreg"
+		})
+		assert.Nil(t, c, "%s links a feature package: %s", pkg, strings.Join(c, " → "))
+	}
+}
+
 // The link states are a vocabulary both core and bus import: standard
 // library only, like the driver contract.
 func TestLinkStateIsStdlibOnly(t *testing.T) {
