@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/dynreg"
 	"github.com/iotd/iotd/core/hub"
-	"github.com/iotd/iotd/features/dynreg"
 )
 
 // RegistrationConfig configures dynamic registration (PROTOCOL.md §3.1):
