@@ -1,0 +1,202 @@
+package device
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/iotd/iotd/bus/attencent"
+	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/hub"
+	"github.com/iotd/iotd/feature"
+	"github.com/iotd/iotd/localapi"
+)
+
+// The daemon knows no feature by name: it builds every registered module
+// (package feature) over one environment, runs them, mounts their routes
+// and reports their status sections.
+
+// builtFeature is a module's feature, with the module's name.
+type builtFeature struct {
+	name string
+	feature.Feature
+}
+
+// featureEnv returns the environment the features are built over, and
+// switches off the enabled features the channel cannot carry: what each
+// missing capability switched off, for logFeaturesOff. Firmware is set
+// once the uplink exists.
+func (d *Device) featureEnv() (*feature.Env, map[string][]string) {
+	channel := d.cfg.channel()
+	caps := feature.Caps{Channel: channel, Downlink: channel != ChannelCoAP, HostNetwork: channel != ChannelATTencent}
+	region, _ := d.cfg.region(d.device) // checked by linkConfig
+	env := &feature.Env{
+		Bus: d.bus, Clock: d.clock, Device: d.device, StateDir: d.cfg.StateDirPath(), Log: d.log,
+		Link: d.linkState, Caps: caps, Region: region, Path: d.cfg.Path,
+		HTTP: func(driverName string, tlsConfig *tls.Config) (http.RoundTripper, error) {
+			if tlsConfig == nil {
+				var err error
+				if tlsConfig, err = hub.ServiceTLS(""); err != nil {
+					return nil, err
+				}
+			}
+			dc, err := d.cfg.driverJSON(driverName)
+			if err != nil {
+				return nil, err
+			}
+			return d.reg.HTTPTransport(driverName, dc, tlsConfig)
+		},
+	}
+	return env, feature.Unmet(feature.Modules(), d.cfg.sections(), caps)
+}
+
+// buildFeatures builds the modules that take log lines (logs) or the
+// others, in name order.
+func (d *Device) buildFeatures(env *feature.Env, logs bool) error {
+	secs := d.cfg.sections()
+	for _, m := range feature.Modules() {
+		if m.Logs != logs {
+			continue
+		}
+		f, err := m.New(secs[m.Name], env)
+		if err != nil {
+			return err
+		}
+		d.features = append(d.features, builtFeature{name: m.Name, Feature: f})
+	}
+	return nil
+}
+
+// teeLog returns log teed into the features that take log lines.
+func (d *Device) teeLog(log *slog.Logger) *slog.Logger {
+	hs := []slog.Handler{log.Handler()}
+	for _, f := range d.features {
+		if s, ok := f.Feature.(feature.LogSink); ok && s.Handler() != nil {
+			hs = append(hs, s.Handler())
+		}
+	}
+	if len(hs) == 1 {
+		return log
+	}
+	return slog.New(slog.NewMultiHandler(hs...))
+}
+
+// logFeaturesOff says, once per missing capability, which enabled
+// features the channel switched off.
+func (d *Device) logFeaturesOff(off map[string][]string) {
+	if names := off["downlink"]; len(names) > 0 {
+		d.log.Warn("channel "+d.cfg.channel()+": features that need MQTT downlink are off: "+strings.Join(names, ", ")+"; OTA and publishing work (use channel: mqtt for the rest)",
+			"disabled", names)
+	}
+	if names := off["host network"]; len(names) > 0 {
+		d.log.Warn(fmt.Sprintf("channel %s: features that need the host's own network are off: %v (sub_device_ota: the module downloads firmware only for the device whose identity it holds, into one image slot; logupload: an HTTP post); publishing, subscriptions, shadow, rrpc, broadcast, time sync, gateway and the device's own OTA work through the module (use channel: mqtt over the module's sockets for the rest)", d.cfg.channel(), names),
+			"disabled", names)
+	}
+}
+
+// featureStatus is the status's "features": each module's section under
+// its name, through JSON into the wire type.
+func (d *Device) featureStatus() localapi.FeatureStats {
+	secs := map[string]any{}
+	for _, f := range d.features {
+		if r, ok := f.Feature.(feature.Reporter); ok {
+			if v := r.Status(); v != nil {
+				secs[f.name] = v
+			}
+		}
+	}
+	var out localapi.FeatureStats
+	if b, err := json.Marshal(secs); err == nil {
+		if err := json.Unmarshal(b, &out); err != nil {
+			d.log.Debug("status: a feature's section does not fit", "err", err)
+		}
+	}
+	return out
+}
+
+// sections returns the features' config sections by module name; those
+// the file did not have get their defaults.
+func (c *Config) sections() map[string]feature.Section {
+	if c.Features == nil {
+		c.Features = map[string]feature.Section{}
+	}
+	for _, m := range feature.Modules() {
+		if c.Features[m.Name] == nil {
+			c.Features[m.Name] = m.Config()
+		}
+	}
+	return c.Features
+}
+
+// logURL is the log service URL a feature's section configures (a
+// section with a LogURL method: log upload's), for `iotd contact`.
+func (c *Config) logURL() string {
+	for _, sec := range c.sections() {
+		if l, ok := sec.(interface{ LogURL() string }); ok && l.LogURL() != "" {
+			return l.LogURL()
+		}
+	}
+	return ""
+}
+
+// validateFeatures validates each feature's section.
+func (c *Config) validateFeatures() error {
+	field, err := feature.ValidateSections(feature.Modules(), c.sections())
+	if err == nil {
+		return nil
+	}
+	var ce *core.ConfigError
+	if errors.As(err, &ce) && ce.Field != "" {
+		return &core.ConfigError{Source: "config", Field: field + "." + ce.Field, Msg: ce.Msg}
+	}
+	return &core.ConfigError{Source: "config", Field: field, Msg: err.Error()}
+}
+
+// moduleFirmware is the at-tencent module as a feature.FirmwareModule:
+// the OTA feature installs what it downloads.
+type moduleFirmware struct{ u *attencent.Uplink }
+
+func (m moduleFirmware) SetVersion(v string) { m.u.SetOTAVersion(v) }
+
+func (m moduleFirmware) Events(ctx context.Context) <-chan feature.FirmwareEvent {
+	out := make(chan feature.FirmwareEvent)
+	go func() {
+		defer close(out)
+		for {
+			var ev attencent.OTAEvent
+			select {
+			case <-ctx.Done():
+				return
+			case ev = <-m.u.OTAEvents():
+			}
+			fe := feature.FirmwareEvent{Code: ev.Code}
+			switch ev.Kind {
+			case attencent.OTADownloading:
+				fe.Kind = feature.FirmwareDownloading
+			case attencent.OTADownloaded:
+				fe.Kind = feature.FirmwareDownloaded
+			case attencent.OTAFailed:
+				fe.Kind, fe.Reason = feature.FirmwareFailed, attencent.FailReason(ev.Code)
+			}
+			select {
+			case out <- fe:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func (m moduleFirmware) Read(ctx context.Context, open func(feature.FirmwareInfo) (io.Writer, error)) (feature.FirmwareInfo, error) {
+	fi, err := m.u.ReadFirmware(ctx, func(fi attencent.FirmwareInfo) (io.Writer, error) {
+		return open(feature.FirmwareInfo(fi))
+	})
+	return feature.FirmwareInfo(fi), err
+}
