@@ -18,6 +18,7 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/device"
 	"github.com/iotd/iotd/drivers/posix"
+	_ "github.com/iotd/iotd/features/timesync"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
 	"github.com/iotd/iotd/localapi"
@@ -260,4 +261,12 @@ func exercise(ctx context.Context, hub *hubsim.Hub, d *device.Device, pid, dn st
 		return errors.New(dn + ": no control message")
 	}
 	return nil
+}
+
+// A feature linked by a blank import runs in the device: time sync sets
+// the device's clock.
+func TestLinkedFeatureRuns(t *testing.T) {
+	hub := hubtest.StartHub(t, nil)
+	d := start(t, configFor(t, hub, "PDEVAPI004", "dev1", hub.TLSAddr(), ""))
+	waitStatus(t, d, "time synced", func(st localapi.Status) bool { return !st.LastSync.IsZero() })
 }
