@@ -111,7 +111,13 @@ func FuzzParseConfig(f *testing.F) {
 		cfg, err := ParseConfig(b, "f.yaml", "/x")
 		if err == nil {
 			require.NoError(t, cfg.Validate())
+			return
 		}
+		// Every refusal names its source, the file.
+		var ce *core.ConfigError
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, "f.yaml", ce.Source, err.Error())
+		require.NotContains(t, err.Error(), "struct {")
 	})
 }
 

@@ -15,7 +15,7 @@
 //     its key under `features:` in iotd.yaml, a constructor for its empty
 //     config section, the capabilities it needs of the channel, and New.
 //  2. The daemon decodes the configuration file strictly with
-//     [DecodeSections]: each module's section decodes into the value its
+//     [DecodeConfig]: each module's section decodes into the value its
 //     Config returns, an unknown key anywhere is an error naming the key and
 //     its line, as for the daemon's own keys. Then Section.Validate.
 //  3. A module whose section is enabled but whose [Needs] the channel does

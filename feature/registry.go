@@ -8,45 +8,57 @@ import (
 	"sync"
 )
 
-var (
+// registry is a set of modules by name. The package has one, std, which
+// Register fills from the features' init functions; the package's tests
+// swap in a fresh one (useRegistry) so that their throwaway modules reach
+// no other test.
+type registry struct {
 	mu      sync.Mutex
-	modules = map[string]Module{}
-)
+	modules map[string]Module
+}
+
+var std = &registry{modules: map[string]Module{}}
 
 var validName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // Register records a module; call it from the feature package's init. It
 // does no I/O. It panics on a module without a name, Config or New, or
 // whose name is taken: both are programming errors found at start.
-func Register(m Module) {
+func Register(m Module) { std.register(m) }
+
+// Modules returns the registered modules, sorted by name.
+func Modules() []Module { return std.list() }
+
+// Lookup returns the module registered as name.
+func Lookup(name string) (Module, bool) { return std.lookup(name) }
+
+func (r *registry) register(m Module) {
 	if !validName.MatchString(m.Name) || m.Config == nil || m.New == nil {
 		panic(fmt.Sprintf("feature: Register(%q): a module needs a lowercase name, Config and New", m.Name))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := modules[m.Name]; dup {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.modules[m.Name]; dup {
 		panic("feature: Register called twice for " + m.Name)
 	}
-	modules[m.Name] = m
+	r.modules[m.Name] = m
 }
 
-// Modules returns the registered modules, sorted by name.
-func Modules() []Module {
-	mu.Lock()
-	defer mu.Unlock()
-	out := make([]Module, 0, len(modules))
-	for _, m := range modules {
+func (r *registry) list() []Module {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Module, 0, len(r.modules))
+	for _, m := range r.modules {
 		out = append(out, m)
 	}
 	slices.SortFunc(out, func(a, b Module) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// Lookup returns the module registered as name.
-func Lookup(name string) (Module, bool) {
-	mu.Lock()
-	defer mu.Unlock()
-	m, ok := modules[name]
+func (r *registry) lookup(name string) (Module, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.modules[name]
 	return m, ok
 }
 
