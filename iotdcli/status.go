@@ -96,18 +96,19 @@ func printStatus(w io.Writer, st localapi.Status) {
 		}
 	}
 	fmt.Fprintf(tw, "subscriptions\t%s\n", strings.Join(st.Subscriptions, ", "))
-	if !coapChannel {
-		sh := st.Features.Shadow
+	if sh := st.Features.Shadow; sh != nil && !coapChannel {
 		fmt.Fprintf(tw, "shadow\t%d requests, %d rejected, %d timeouts, %d conflicts, %d deltas applied, %d stale, %d unregistered, %d malformed, %d unknown type, %d too large\n",
 			sh.Requests, sh.Rejected, sh.Timeouts, sh.Conflicts, sh.DeltasApplied, sh.Stale, sh.Unregistered, sh.Malformed, sh.UnknownType, sh.TooLarge)
-		r := st.Features.RRPC
+	}
+	if r := st.Features.RRPC; r != nil && !coapChannel {
 		fmt.Fprintf(tw, "rrpc\t%d requests, %d replies, %d timeouts, %d malformed, %d hook failures, %d dropped\n",
 			r.Requests, r.Replies, r.Timeouts, r.Malformed, r.HookFailures, r.Dropped)
-		b := st.Features.Broadcast
+	}
+	if b := st.Features.Broadcast; b != nil && !coapChannel {
 		fmt.Fprintf(tw, "broadcast\t%d received, %d hook runs, %d hook failures, %d dropped\n",
 			b.Received, b.HookRuns, b.HookFailures, b.Dropped)
 	}
-	if o := st.Features.OTA; !o.Disabled {
+	if o := st.Features.OTA; o != nil && !o.Disabled {
 		line := fmt.Sprintf("firmware %s, %s", o.Version, o.State)
 		if o.TargetVersion != "" && o.TargetVersion != o.Version {
 			line += fmt.Sprintf(" (%s: %d%%)", o.TargetVersion, o.Percent)
@@ -117,7 +118,7 @@ func printStatus(w io.Writer, st localapi.Status) {
 		}
 		fmt.Fprintf(tw, "ota\t%s\n", line)
 	}
-	if g := st.Features.Gateway; g.Requests > 0 {
+	if g := st.Features.Gateway; g != nil && g.Requests > 0 {
 		fmt.Fprintf(tw, "gateway\t%d requests, %d succeeded, %d rejected, %d timeouts, %d restores, %d malformed\n",
 			g.Requests, g.Succeeded, g.Rejected, g.Timeouts, g.Restores, g.Malformed)
 	}

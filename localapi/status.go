@@ -134,13 +134,16 @@ type TrustedCA struct {
 	Bundled string `json:"bundled,omitempty"`
 }
 
-// FeatureStats are the features' counters in [Status].
+// FeatureStats are the features' counters in [Status]. A feature the
+// daemon's build left out (built with -tags iotd_omit_<name>) has no
+// section: its field is nil and its key absent. A feature that is built
+// but off still reports (OTA says Disabled).
 type FeatureStats struct {
-	Shadow    ShadowStats    `json:"shadow"`
-	RRPC      RRPCStats      `json:"rrpc"`
-	Broadcast BroadcastStats `json:"broadcast"`
-	OTA       OTAStatus      `json:"ota"`
-	Gateway   GatewayStats   `json:"gateway"`
+	Shadow    *ShadowStats    `json:"shadow,omitempty"`
+	RRPC      *RRPCStats      `json:"rrpc,omitempty"`
+	Broadcast *BroadcastStats `json:"broadcast,omitempty"`
+	OTA       *OTAStatus      `json:"ota,omitempty"`
+	Gateway   *GatewayStats   `json:"gateway,omitempty"`
 	// SubDeviceOTA is the OTA state of each online sub-device that has
 	// one, by "PRODUCT/DEVICE".
 	SubDeviceOTA map[string]OTAStatus `json:"sub_device_ota,omitempty"`
