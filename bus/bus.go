@@ -10,26 +10,40 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 )
 
 // Config configures a [Bus]. The zero value works.
 type Config struct {
-	// OutputBuffer is the per-subscriber channel buffer (default 256).
+	// OutputBuffer is how many messages may wait for each subscriber
+	// (default 4096). A publish that finds a subscriber's queue full drops
+	// the message for that subscriber (see [Bus.Publish]); a request
+	// waits for room (see [Bus.Request]).
 	OutputBuffer int64 `yaml:"output_buffer" json:"output_buffer"`
 }
+
+// defaultOutputBuffer is [Config.OutputBuffer]'s default: enough for a
+// burst from the hub to wait for a feature that is busy for a while, small
+// enough that a stuck subscriber holds a few megabytes at most (plus the
+// payloads).
+const defaultOutputBuffer = 4096
 
 // Bus is the in-process message bus. Create it with [New] and release it with
 // Close. It is safe for concurrent use.
 type Bus struct {
-	ps         *gochannel.GoChannel
 	log        *slog.Logger
 	replyTopic string
+	limit      int // messages queued per subscriber
 
-	mu      sync.Mutex // guards pending, serving and closed
+	subMu   sync.RWMutex               // guards topics and closing
+	topics  map[string][]*subscription // copied on write
+	closing bool
+	closed  chan struct{} // closed by Close: every subscription ends
+	workers sync.WaitGroup
+	dropped atomic.Uint64
+
+	mu      sync.Mutex // guards pending and isDone
 	pending map[string]chan *message.Message
-	serving map[string]int // topic → subscriptions to it
-	closed  bool
+	isDone  bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -45,63 +59,73 @@ func New(cfg Config, log *slog.Logger) (*Bus, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.OutputBuffer <= 0 {
-		cfg.OutputBuffer = 256
-	}
-	// watermill builds log attributes for every message before the level
-	// check; skip that work entirely unless someone reads debug logs.
-	var wlog watermill.LoggerAdapter = watermill.NopLogger{}
-	if log.Enabled(context.Background(), slog.LevelDebug) {
-		wlog = watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+		cfg.OutputBuffer = defaultOutputBuffer
 	}
 	b := &Bus{
-		ps:         gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: cfg.OutputBuffer}, wlog),
 		log:        log,
 		replyTopic: TopicReply + "." + watermill.NewShortUUID(),
+		limit:      int(min(cfg.OutputBuffer, 1<<30)),
+		topics:     make(map[string][]*subscription),
+		closed:     make(chan struct{}),
 		pending:    make(map[string]chan *message.Message),
-		serving:    make(map[string]int),
 		done:       make(chan struct{}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
-	replies, err := b.ps.Subscribe(ctx, b.replyTopic)
+	replies, err := b.subscribe(ctx, b.replyTopic)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("bus: subscribe replies: %w", err)
 	}
-	go b.dispatchReplies(replies)
+	go b.dispatchReplies(replies.out)
 	return b, nil
 }
 
-// Publisher returns the bus as a watermill Publisher.
-func (b *Bus) Publisher() message.Publisher { return b.ps }
+// Publisher returns the bus as a watermill Publisher: its Publish is
+// [Bus.Publish], its Close closes the bus.
+func (b *Bus) Publisher() message.Publisher { return b }
 
-// Subscriber returns the bus as a watermill Subscriber.
-func (b *Bus) Subscriber() message.Subscriber { return b.ps }
+// Subscriber returns the bus as a watermill Subscriber: its Subscribe is
+// [Bus.Subscribe], its Close closes the bus.
+func (b *Bus) Subscriber() message.Subscriber { return b }
 
-// Publish publishes msgs on topic. Messages published on a topic nobody
-// subscribes to are dropped.
+// Publish publishes msgs on topic: each current subscriber of topic gets
+// them, in this order, after the messages published before.
+//
+// Order: for each subscriber, the messages of a topic arrive in the order
+// their Publish calls happened, for calls made by one goroutine or ordered
+// by happens-before (a publish made after another returned). Concurrent
+// calls are ordered arbitrarily, and not necessarily alike for every
+// subscriber. Each subscriber gets the next message once it acked the
+// previous one (a Nack hands the same message again); a subscriber that
+// Subscribe returned to before Publish was called gets the message.
+//
+// Publish never waits for a subscriber: it appends the messages to each
+// subscriber's queue and returns, so it is safe from a network client's
+// callback and from a handler that has not acked its own message yet. The
+// queue holds [Config.OutputBuffer] messages; when a subscriber's is full
+// the messages that do not fit are dropped for that subscriber alone (the
+// ones it already has keep their order, and the other subscribers are not
+// affected), counted in [Bus.Dropped] and logged, and Publish returns an
+// error wrapping [ErrQueueFull]. Blocking instead would let one stuck
+// subscriber stall the MQTT client that publishes downlinks, or the Link
+// that publishes its states. Messages published on a topic nobody
+// subscribes to are dropped without error. Publish fails once the bus is
+// closed.
 func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
-	return b.ps.Publish(topic, msgs...)
+	return b.publish(nil, topic, msgs)
 }
 
 // Subscribe returns a channel of the messages published on topic from now on,
-// closed when ctx ends or the bus closes. Each message must be Acked.
+// closed when ctx ends or the bus closes. Each message must be Acked (or
+// Nacked): the next one comes after that. Messages still queued when the
+// channel closes are dropped.
 func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	ch, err := b.ps.Subscribe(ctx, topic)
+	s, err := b.subscribe(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	b.serving[topic]++
-	b.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		if b.serving[topic]--; b.serving[topic] <= 0 {
-			delete(b.serving, topic)
-		}
-		b.mu.Unlock()
-	})
-	return ch, nil
+	return s.out, nil
 }
 
 // ErrNoReply means a request got no reply before its context ended; usually
@@ -111,14 +135,16 @@ var ErrNoReply = errors.New("bus: no reply")
 // Request publishes req on topic and waits for the reply sent with
 // [Bus.Reply]. It sets req's [MetaReplyTo] and [MetaCorrelationID]. A reply
 // whose [MetaError] is set is returned together with an error carrying that
-// text.
+// text. Unlike [Bus.Publish], it waits, until ctx ends, for room in a
+// subscriber's full queue: its caller waits for the reply anyway, and a
+// burst of requests then slows down instead of failing.
 func (b *Bus) Request(ctx context.Context, topic string, req *message.Message) (*message.Message, error) {
 	id := watermill.NewUUID()
 	ch := make(chan *message.Message, 1)
 	b.mu.Lock()
-	if b.closed {
+	if b.isDone {
 		b.mu.Unlock()
-		return nil, errors.New("bus: closed")
+		return nil, errClosed
 	}
 	b.pending[id] = ch
 	b.mu.Unlock()
@@ -130,7 +156,7 @@ func (b *Bus) Request(ctx context.Context, topic string, req *message.Message) (
 
 	req.Metadata.Set(MetaReplyTo, b.replyTopic)
 	req.Metadata.Set(MetaCorrelationID, id)
-	if err := b.ps.Publish(topic, req); err != nil {
+	if err := b.publish(ctx, topic, []*message.Message{req}); err != nil {
 		return nil, fmt.Errorf("bus: request on %s: %w", topic, err)
 	}
 	select {
@@ -159,7 +185,7 @@ func (b *Bus) Reply(req, rep *message.Message) error {
 		rep = message.NewMessage(watermill.NewUUID(), nil)
 	}
 	rep.Metadata.Set(MetaCorrelationID, req.Metadata.Get(MetaCorrelationID))
-	return b.ps.Publish(to, rep)
+	return b.Publish(to, rep)
 }
 
 // ErrorReply returns a reply message that reports err.
@@ -186,16 +212,22 @@ func (b *Bus) dispatchReplies(replies <-chan *message.Message) {
 	}
 }
 
-// Close stops the bus; subscriber channels close and pending requests fail.
+// Close stops the bus: subscriber channels close, messages still queued
+// for them are dropped, pending requests fail, and publishes fail from
+// then on. It returns once every delivery goroutine has ended.
 func (b *Bus) Close() error {
 	b.mu.Lock()
-	if b.closed {
+	if b.isDone {
 		b.mu.Unlock()
 		return nil
 	}
-	b.closed = true
+	b.isDone = true
 	b.mu.Unlock()
-	err := b.ps.Close()
+	b.subMu.Lock()
+	b.closing = true
+	close(b.closed)
+	b.subMu.Unlock()
+	b.workers.Wait()
 	b.cancel()
 	<-b.done
 	b.mu.Lock()
@@ -204,5 +236,5 @@ func (b *Bus) Close() error {
 		delete(b.pending, id)
 	}
 	b.mu.Unlock()
-	return err
+	return nil
 }

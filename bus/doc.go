@@ -1,6 +1,6 @@
 // Package bus is iotd's in-process message bus: a watermill publisher and
-// subscriber (GoChannel by default) shared by the uplink and every feature,
-// plus the topic scheme they agree on and a request/reply helper.
+// subscriber shared by the uplink and every feature, plus the topic scheme
+// they agree on and a request/reply helper.
 //
 // Features never touch a socket or an MQTT client. To talk to the cloud they
 // use the uplink's topics (see topic.go): publish a request on
@@ -14,8 +14,42 @@
 // and subscribers read them with [DecodeLinkState]. bus imports nothing of
 // core but that small package, so a feature links no driver registry.
 //
-// Every consumer must Ack (or Nack) each message it receives: GoChannel does
-// not deliver the next message to a subscriber until the current one is
-// acknowledged. A Nack makes GoChannel redeliver, so consumers Ack messages
-// they reject as malformed and report the problem instead.
+// # Delivery
+//
+// Every subscription has its own queue and a goroutine that hands it the
+// queued messages one at a time: the next one once the current one is
+// acknowledged. A Nack hands the same message again (at once, before the
+// next), so consumers Ack messages they reject as malformed and report the
+// problem instead. Every consumer must Ack (or Nack) each message it
+// receives; the consumers in iotd Ack on receipt, before they act on the
+// message.
+//
+// Order: for each topic, each subscriber gets the messages in the order
+// they were published, for publishes made by one goroutine or ordered by
+// happens-before (one returned before the other was called): the frames of
+// a downlink burst, the states of a flapping link. Publishes made
+// concurrently are ordered arbitrarily, and two subscribers may see them in
+// different orders. Nothing is ordered across topics, and a message is not
+// delivered to a subscription that did not exist when it was published.
+//
+// Limits. A publisher never waits for a subscriber (the MQTT client's
+// callback publishes downlinks, the Link publishes its states, handlers
+// publish before they ack): [Bus.Publish] appends to the queues and
+// returns. A queue holds [Config.OutputBuffer] messages; when one is full,
+// the messages that do not fit are dropped for that subscriber alone, the
+// publish returns an error wrapping [ErrQueueFull], the drop is counted
+// ([Bus.Dropped]) and logged. So a subscriber that falls that far behind
+// loses messages (a gap, never a reordering), while the others, and other
+// topics, go on. Requests ([Bus.Request], and so CloudPublish and
+// CloudSubscribe when the uplink is not in-process) wait for room instead,
+// until their ctx ends: their callers wait for a reply anyway. Close
+// drops what is still queued; subscriber channels close and every
+// delivery goroutine ends before Close returns.
+//
+// A subscriber that waits for something before acking (a reply to a
+// request it made, a PUBACK) holds up only its own queue; replies travel on
+// the bus's own reply topic, which is always read, so a request made from
+// a handler that has not acked its message yet completes. What must not be
+// done is to wait, before acking, for a later message of the same
+// subscription: it comes only after the ack.
 package bus

@@ -10,9 +10,10 @@ import (
 
 // Serve subscribes to each topic of handlers and calls its handler for
 // every message, one goroutine per topic, until ctx ends or stop is called.
-// Each message is acked before its handler runs: GoChannel holds the next
+// Each message is acked before its handler runs: the bus holds the next
 // message of a topic until then, and a handler that replies later (an
 // uplink waiting for the broker) must not hold up the requests behind it.
+// Handlers of one topic run one at a time, in the order of the messages.
 // stop ends the loops and waits for them; on error nothing is left running.
 // It is the serving side of the uplink protocol, shared by every uplink.
 func (b *Bus) Serve(ctx context.Context, handlers map[string]func(*message.Message)) (stop func(), err error) {
@@ -42,7 +43,6 @@ func (b *Bus) Serve(ctx context.Context, handlers map[string]func(*message.Messa
 // loop, for the uplink topics), so that a request there fails at once
 // instead of waiting for a reply nobody sends.
 func (b *Bus) served(topic string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.serving[topic] > 0
+	subs, _ := b.subscribers(topic)
+	return len(subs) > 0
 }

@@ -133,7 +133,7 @@ func (b *Bus) join(ctx context.Context, r *filterRef, filter string, qos byte) (
 	// A failed request must not leave a bus subscription behind that nobody
 	// reads; cancelling subCtx ends it.
 	subCtx, subCancel := context.WithCancel(ctx)
-	ch, err = b.ps.Subscribe(subCtx, Downlink(filter))
+	ch, err = b.Subscribe(subCtx, Downlink(filter))
 	if err != nil {
 		subCancel()
 		return nil, nil, false, fmt.Errorf("bus: subscribe %s: %w", filter, err)

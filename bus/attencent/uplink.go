@@ -319,7 +319,8 @@ func (u *Uplink) deliver(topic string, payload []byte) {
 		return
 	}
 	for f, q := range matched {
-		if err := u.bus.PublishDownlink(f, topic, q, payload); err != nil {
+		// A subscriber's full queue is logged, and counted, by the bus.
+		if err := u.bus.PublishDownlink(f, topic, q, payload); err != nil && !errors.Is(err, bus.ErrQueueFull) {
 			u.log.Warn("attencent: downlink message not published on the bus", "topic", topic, "err", err)
 		}
 	}

@@ -295,7 +295,8 @@ func (u *Uplink) feed(topic string, payload []byte) {
 	m.Metadata.Set(bus.MetaTopic, filter)
 	m.Metadata.Set(bus.MetaQoS, "1")
 	m.Metadata.Set(bus.MetaFilter, filter)
-	if err := u.bus.Publish(bus.Downlink(filter), m); err != nil {
+	// A subscriber's full queue is logged, and counted, by the bus.
+	if err := u.bus.Publish(bus.Downlink(filter), m); err != nil && !errors.Is(err, bus.ErrQueueFull) {
 		u.log.Warn("coap: response not published on the bus", "topic", filter, "err", err)
 	}
 }

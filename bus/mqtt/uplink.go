@@ -375,7 +375,8 @@ func (u *Uplink) deliver(topic string, qos byte, payload []byte) {
 		m.Metadata.Set(bus.MetaTopic, topic)
 		m.Metadata.Set(bus.MetaQoS, fmt.Sprint(qos))
 		m.Metadata.Set(bus.MetaFilter, f)
-		if err := u.bus.Publish(bus.Downlink(f), m); err != nil {
+		// A subscriber's full queue is logged, and counted, by the bus.
+		if err := u.bus.Publish(bus.Downlink(f), m); err != nil && !errors.Is(err, bus.ErrQueueFull) {
 			u.log.Warn("uplink: downlink message not published on the bus", "topic", topic, "err", err)
 		}
 	}
