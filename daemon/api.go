@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -116,11 +115,7 @@ func (d *Daemon) listenAPIWith(limits apiLimits) (*apiServer, error) {
 	mux.HandleFunc("GET "+localapi.PathDrivers, s.drivers)
 	s.outboxRoutes(mux)
 	s.atRoutes(mux)
-	for _, f := range d.features {
-		if r, ok := f.Feature.(feature.Router); ok {
-			r.Routes(mux)
-		}
-	}
+	d.dev.Routes(mux) // the features' own
 	s.srv = &http.Server{
 		Handler:           s.readBody(mux),
 		ReadHeaderTimeout: limits.HeaderTimeout,
@@ -250,33 +245,6 @@ func (s *apiServer) status(w http.ResponseWriter, r *http.Request) {
 	feature.WriteJSON(w, http.StatusOK, st)
 }
 
-// Status reports the daemon's state.
-func (d *Daemon) Status() localapi.Status {
-	st := localapi.Status{
-		Version:     Version,
-		Uptime:      time.Since(d.started),
-		ProductID:   d.device.ProductID,
-		Device:      d.device.DeviceName,
-		AuthMode:    d.device.AuthMode,
-		Link:        linkStateToWire(d.linkState()),
-		ClockOffset: d.clock.Offset(),
-		LastSync:    d.clock.LastSync(),
-		Trust:       trustStatus(d.contact.Trust, d.clock.Now()),
-		Features:    d.featureStatus(),
-	}
-	d.uplinkStatus(&st)
-	if st.Subscriptions == nil {
-		st.Subscriptions = []string{}
-	}
-	return st
-}
-
-// linkStateToWire maps the link's state to the wire's plain strings.
-func linkStateToWire(s bus.LinkState) localapi.LinkState {
-	return localapi.LinkState{State: string(s.State), Driver: s.Driver, Endpoint: s.Endpoint, Attempt: s.Attempt,
-		Err: s.Err, RetryIn: s.RetryIn, Since: s.Since}
-}
-
 func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
 	filter := s.d.ExpandTopic(r.URL.Query().Get("filter"))
 	qos, _ := strconv.Atoi(r.URL.Query().Get("qos"))
@@ -288,7 +256,7 @@ func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
 		feature.WriteError(w, http.StatusBadRequest, fmt.Errorf("subscribe: qos %d: the hub supports 0 and 1", qos))
 		return
 	}
-	ch, err := s.d.bus.CloudSubscribe(r.Context(), filter, byte(qos))
+	ch, err := s.d.dev.Bus().CloudSubscribe(r.Context(), filter, byte(qos))
 	if err != nil {
 		feature.WriteError(w, http.StatusBadGateway, err)
 		return
@@ -319,74 +287,4 @@ func ProbeDrivers(ctx context.Context, reg *core.Registry) []localapi.ProbeResul
 		out[i] = localapi.ProbeResult{Name: p.Name, Transports: ts, Version: p.Version, State: string(p.State), Err: p.Err, Duration: p.Duration}
 	}
 	return out
-}
-
-// ExpandTopic turns a short topic without a slash ("event") into the
-// device's own topic ("{pid}/{dn}/event"); other topics pass unchanged.
-func (d *Daemon) ExpandTopic(t string) string {
-	return ExpandTopic(t, d.device.ProductID, d.device.DeviceName)
-}
-
-// ExpandTopic is [Daemon.ExpandTopic] for a given device.
-func ExpandTopic(t, productID, deviceName string) string {
-	if t != "" && !strings.Contains(t, "/") && !strings.HasPrefix(t, "$") {
-		return productID + "/" + deviceName + "/" + t
-	}
-	return t
-}
-
-// CheckTopic refuses, before anything reaches the hub, a topic the hub
-// would refuse for this device: the hub lets a device use only
-// "{pid}/{dn}/..." and system topics that name it ("$shadow/operation/{pid}/{dn}").
-// Publishing QoS 1 to a refused topic makes the hub drop the connection, so
-// this check keeps one bad request from turning into a reconnect loop.
-// A gateway may also use the topics of its online sub-devices.
-func (d *Daemon) CheckTopic(topic string, filter bool) error {
-	err := CheckTopic(topic, d.device.ProductID, d.device.DeviceName, filter)
-	if err == nil {
-		return err
-	}
-	// A sub-device's topic: its names are the topic's first two levels, or
-	// two levels of a system topic.
-	segs := strings.Split(topic, "/")
-	for i := 0; i+1 < len(segs); i++ {
-		ref := bus.DeviceRef{ProductID: segs[i], DeviceName: segs[i+1]}
-		if (i == 0 || strings.HasPrefix(topic, "$")) && CheckTopic(topic, ref.ProductID, ref.DeviceName, filter) == nil &&
-			d.subDevices.Online(context.Background(), ref) {
-			return nil
-		}
-	}
-	return err
-}
-
-// CheckTopic is [Daemon.CheckTopic] for a given device.
-func CheckTopic(topic, productID, deviceName string, filter bool) error {
-	if topic == "" {
-		return errors.New("topic: empty")
-	}
-	segs := strings.Split(topic, "/")
-	if filter {
-		for i, s := range segs {
-			if (strings.Contains(s, "+") && s != "+") || (strings.Contains(s, "#") && (s != "#" || i != len(segs)-1)) {
-				return fmt.Errorf("filter %q: '+' must fill a whole level and '#' must be the whole last level", topic)
-			}
-		}
-		// Wildcards are fine in a filter; check the rest as a topic.
-		if err := core.ValidateTopic(strings.NewReplacer("+", "x", "#", "x").Replace(topic)); err != nil {
-			return err
-		}
-	} else if err := core.ValidateTopic(topic); err != nil {
-		return err
-	}
-	own := productID + "/" + deviceName
-	if strings.HasPrefix(topic, "$") {
-		for i := 1; i+1 < len(segs); i++ {
-			if segs[i] == productID && segs[i+1] == deviceName {
-				return nil
-			}
-		}
-	} else if len(segs) >= 3 && segs[0] == productID && segs[1] == deviceName {
-		return nil
-	}
-	return fmt.Errorf("topic %q does not belong to this device: the hub allows only %s/... and system topics naming %s", topic, own, own)
 }

@@ -285,9 +285,7 @@ func TestAPIRemovesOnlyItsSocket(t *testing.T) {
 	// Stopped once connected: hubsim's Close races a connection it is
 	// still accepting (mochi's EstablishConnection).
 	r.waitStatus(t, "connected", connected)
-	r.cancel()
-	require.NoError(t, <-r.done)
-	r.done <- nil // for the cleanup
+	r.stop()
 	_, err := os.Lstat(path)
 	assert.ErrorIs(t, err, os.ErrNotExist, "its socket removed")
 
@@ -296,9 +294,7 @@ func TestAPIRemovesOnlyItsSocket(t *testing.T) {
 	// Someone replaces the socket while the daemon runs.
 	require.NoError(t, os.Remove(path))
 	require.NoError(t, os.WriteFile(path, []byte("not yours"), 0o600))
-	r.cancel()
-	require.NoError(t, <-r.done)
-	r.done <- nil
+	r.stop()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err, "left in place")
 	assert.Equal(t, "not yours", string(b))

@@ -4,20 +4,13 @@ import (
 	"errors"
 	"net/http"
 
-	mqttup "github.com/iotd/iotd/bus/mqtt"
-	"github.com/iotd/iotd/bus/outbox"
+	"github.com/iotd/iotd/device"
 	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/localapi"
 )
 
-// boundToWire maps a queue's use; nil (no outbox) stays nil.
-func boundToWire(b *mqttup.Bound) *localapi.Bound {
-	if b == nil {
-		return nil
-	}
-	w := localapi.Bound(*b)
-	return &w
-}
+// The outbox's dead letters (GET /v1/outbox, POST /v1/outbox/{id}/retry,
+// DELETE /v1/outbox/{id}), through the device.
 
 func (s *apiServer) outboxRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+localapi.PathOutbox, s.outboxList)
@@ -25,52 +18,39 @@ func (s *apiServer) outboxRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE "+localapi.PathOutbox+"/{id}", s.outboxDrop)
 }
 
-var errNoOutboxOnCoAP = errors.New("outbox: the CoAP channel keeps no outbox or dead letters")
-
 func (s *apiServer) outboxList(w http.ResponseWriter, _ *http.Request) {
-	u := s.d.mqtt
-	if u == nil {
-		feature.WriteError(w, http.StatusNotFound, errNoOutboxOnCoAP)
-		return
-	}
-	dead, err := u.DeadLetters()
+	out, err := s.d.dev.DeadLetters()
 	if err != nil {
-		feature.WriteError(w, http.StatusInternalServerError, err)
+		feature.WriteError(w, outboxCode(err), err)
 		return
-	}
-	st := u.Status()
-	out := localapi.OutboxList{Outbox: boundToWire(st.Outbox), Memory: localapi.Bound(st.Memory), DeadLetters: make([]localapi.DeadLetter, len(dead))}
-	for i, d := range dead {
-		out.DeadLetters[i] = localapi.DeadLetter(d)
 	}
 	feature.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *apiServer) outboxRetry(w http.ResponseWriter, r *http.Request) {
-	s.outboxAct(w, r, func(u *mqttup.Uplink, id string) error { return u.RetryDeadLetter(id) })
+	s.outboxAct(w, r, s.d.dev.RetryDeadLetter)
 }
 
 func (s *apiServer) outboxDrop(w http.ResponseWriter, r *http.Request) {
-	s.outboxAct(w, r, func(u *mqttup.Uplink, id string) error { return u.DropDeadLetter(id) })
+	s.outboxAct(w, r, s.d.dev.DropDeadLetter)
 }
 
-func (s *apiServer) outboxAct(w http.ResponseWriter, r *http.Request, act func(*mqttup.Uplink, string) error) {
-	u := s.d.mqtt
-	if u == nil {
-		feature.WriteError(w, http.StatusNotFound, errNoOutboxOnCoAP)
-		return
-	}
+func (s *apiServer) outboxAct(w http.ResponseWriter, r *http.Request, act func(id string) error) {
 	id := r.PathValue("id")
-	if err := act(u, id); err != nil {
-		code := http.StatusInternalServerError
-		switch {
-		case errors.Is(err, mqttup.ErrNoDeadLetter):
-			code = http.StatusNotFound
-		case errors.Is(err, outbox.ErrFull):
-			code = http.StatusInsufficientStorage
-		}
-		feature.WriteError(w, code, err)
+	if err := act(id); err != nil {
+		feature.WriteError(w, outboxCode(err), err)
 		return
 	}
 	feature.WriteJSON(w, http.StatusOK, map[string]string{"id": id})
+}
+
+// outboxCode is the HTTP status of a dead-letter error.
+func outboxCode(err error) int {
+	switch {
+	case errors.Is(err, device.ErrNoOutbox), errors.Is(err, device.ErrNoDeadLetter):
+		return http.StatusNotFound
+	case errors.Is(err, device.ErrOutboxFull):
+		return http.StatusInsufficientStorage
+	}
+	return http.StatusInternalServerError
 }

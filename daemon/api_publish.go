@@ -52,7 +52,7 @@ func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
 			fmt.Errorf("not acknowledged within %s", time.Duration(req.Timeout)*time.Millisecond))
 		defer cancel()
 	}
-	res, err := s.d.bus.CloudPublishWith(ctx, topic, payload, bus.PublishOptions{QoS: byte(req.QoS), NoWait: req.NoWait})
+	res, err := s.d.dev.Bus().CloudPublishWith(ctx, topic, payload, bus.PublishOptions{QoS: byte(req.QoS), NoWait: req.NoWait})
 	out := localapi.PublishResponse{Topic: topic, Result: localapi.PublishResult(res)}
 	code := http.StatusOK
 	if err != nil {

@@ -17,14 +17,13 @@ func (s *apiServer) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		feature.WriteError(w, http.StatusForbidden, fmt.Errorf("unsubscribe: %w", err))
 		return
 	}
-	var st localapi.Status
-	s.d.uplinkStatus(&st)
+	b := s.d.dev.Bus()
 	res := localapi.UnsubscribeResult{
 		Filter:           filter,
-		WasSubscribed:    slices.Contains(st.Subscriptions, filter),
-		LocalSubscribers: s.d.bus.CloudSubscribers(filter),
+		WasSubscribed:    slices.Contains(s.d.dev.Status().Subscriptions, filter),
+		LocalSubscribers: b.CloudSubscribers(filter),
 	}
-	if err := s.d.bus.CloudUnsubscribe(r.Context(), filter); err != nil {
+	if err := b.CloudUnsubscribe(r.Context(), filter); err != nil {
 		feature.WriteError(w, http.StatusBadGateway, err)
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/device"
 	"github.com/iotd/iotd/drivers/at/atsim"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
@@ -68,7 +69,7 @@ func TestDaemonOverTencentModule(t *testing.T) {
 
 	st := r.waitStatus(t, "clock sync through the module", func(st localapi.Status) bool { return connected(st) && !st.LastSync.IsZero() })
 	assert.Equal(t, "at-tencent", st.Link.Driver)
-	assert.Equal(t, ChannelATTencent, st.Channel)
+	assert.Equal(t, device.ChannelATTencent, st.Channel)
 	assert.Contains(t, r.log.String(), "OTA ready: the module downloads, iotd installs")
 	assert.NotContains(t, r.log.String(), "features that need the host's own network are off")
 

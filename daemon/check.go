@@ -30,7 +30,7 @@ import (
 func (d *Daemon) CheckConnect(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	states, err := d.bus.Subscribe(ctx, bus.TopicLinkState)
+	states, err := d.dev.Bus().Subscribe(ctx, bus.TopicLinkState)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (wk *walk) mqtt(ctx context.Context, conn net.Conn) error {
 	switch {
 	case err != nil:
 		return wk.closedBeforeConnack(err)
-	case rc == packets.ErrRefusedBadUsernameOrPassword && !d.device.IsCert() && d.cfg.MQTT.UsernameExpiry > 0:
+	case rc == packets.ErrRefusedBadUsernameOrPassword && !d.dev.Identity().IsCert() && d.cfg.MQTT.UsernameExpiry > 0:
 		return wk.secretOrClock(ctx)
 	case rc != packets.Accepted:
 		return wk.fail("mqtt", refusedText(rc), d.refusal().connackHint(rc))
@@ -99,8 +99,8 @@ func (wk *walk) mqtt(ctx context.Context, conn net.Conn) error {
 // credentials signs CONNECT's credentials as the uplink does, with the
 // username valid for expiry (0: forever).
 func (d *Daemon) credentials(expiry time.Duration) (core.Credentials, error) {
-	return core.MQTTCredentials(d.device, core.CredentialOptions{
-		Method: core.SignMethod(d.cfg.MQTT.SignMethod), Expiry: expiry, Now: d.clock.Now,
+	return core.MQTTCredentials(d.dev.Identity(), core.CredentialOptions{
+		Method: core.SignMethod(d.cfg.MQTT.SignMethod), Expiry: expiry, Now: d.dev.Clock().Now,
 	})
 }
 
@@ -173,7 +173,7 @@ func (wk *walk) closedBeforeConnack(err error) error {
 	msg := "the server closed the connection instead of answering CONNECT (" + err.Error() + ")"
 	closed := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, driver.ErrReset) || errors.Is(err, driver.ErrHandshake) || strings.Contains(err.Error(), "remote error: tls:")
-	if d.device.IsCert() && closed {
+	if d.dev.Identity().IsCert() && closed {
 		return wk.fail("mqtt", msg, d.refusal().certHint())
 	}
 	return wk.fail("mqtt", msg, "is link.endpoint the hub's MQTT port? A broker that closes without CONNACK did not take the CONNECT")
@@ -289,7 +289,7 @@ const timeTimeout = 10 * time.Second
 // time and returns the offset of the hub's clock from this one (positive:
 // this clock is behind) and the round trip.
 func (d *Daemon) askTime(conn net.Conn) (offset, rtt time.Duration, err error) {
-	pid, dn := d.device.ProductID, d.device.DeviceName
+	pid, dn := d.dev.Identity().ProductID, d.dev.Identity().DeviceName
 	result := "$sys/operation/result/" + pid + "/" + dn
 	_ = conn.SetDeadline(time.Now().Add(timeTimeout))
 	defer conn.SetDeadline(time.Time{})

@@ -1,78 +1,35 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/iotd/iotd/bus/attencent"
-	coapup "github.com/iotd/iotd/bus/coap"
+	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/core/hub"
-	"github.com/iotd/iotd/feature"
+	"github.com/iotd/iotd/device"
 	"github.com/iotd/iotd/localapi"
 )
 
-// Config is the daemon's configuration file (YAML). Every key is optional;
-// the zero value connects with device_info.json from the working directory
-// over TLS to the real hub. See iotd.sample.yaml for the annotated version.
+// Config is the daemon's configuration file (YAML): the device's keys
+// (device.Config, inline: identity, region, channel, link, mqtt, outbox,
+// features, ...) and the daemon's own — the local API's socket, logging,
+// the memory limit and plugins. Every key is optional; the zero value
+// connects with device_info.json from the working directory over TLS to
+// the real hub. See iotd.sample.yaml for the annotated version.
 type Config struct {
-	// DeviceInfo is the path of the device identity file, in the C SDK's
-	// device_info.json format. Relative paths are resolved against the
-	// directory of the configuration file.
-	DeviceInfo string `yaml:"device_info"`
-	// StateDir holds what iotd persists (queues, checkpoints).
-	StateDir string `yaml:"state_dir"`
+	device.Config `yaml:",inline"`
+
 	// Socket is the local API's Unix socket path.
-	Socket string `yaml:"socket"`
-
-	// Region is the hub region whose endpoints iotd uses: china (default),
-	// us-east, europe or ap-bangkok. device_info.json's region is used
-	// when this is empty; when both are set they must agree. An explicit
-	// link.endpoint (or a service URL) still wins.
-	Region string `yaml:"region"`
-
-	Log LogConfig `yaml:"log"`
-	// Channel is how iotd talks to the hub: mqtt (default), websocket (MQTT
-	// over WebSocket: wss on 443, for networks that allow only HTTPS) or
-	// coap. CoAP carries publishes and OTA only; features that need MQTT
-	// downlink are turned off with it.
-	Channel string `yaml:"channel"`
-	// WebSocket shapes the websocket channel.
-	WebSocket WebSocketConfig `yaml:"websocket"`
-	Link      LinkConfig      `yaml:"link"`
-	MQTT      MQTTConfig      `yaml:"mqtt"`
-	// Outbox keeps accepted QoS 1 messages on disk until acknowledged.
-	Outbox OutboxConfig `yaml:"outbox"`
+	Socket string    `yaml:"socket"`
+	Log    LogConfig `yaml:"log"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
 	// 16 MiB plus mqtt.queue_bytes; GOMEMLIMIT in the environment wins): the
 	// garbage collector works harder near it instead of letting garbage
 	// grow the heap, which keeps iotd's footprint predictable on a small
 	// board. It is not a hard cap; -1 leaves the runtime's default (none).
 	MemoryLimit int64 `yaml:"memory_limit"`
-	// CoAP shapes the CoAP channel (used when Channel is coap).
-	CoAP coapup.Config `yaml:"coap"`
-	// Features are the features' sections, by module name (the keys under
-	// `features:`), decoded by package feature into each module's type.
-	Features map[string]feature.Section `yaml:"-"`
-	// ATTencent configures channel at-tencent: the module's port.
-	ATTencent attencent.Config `yaml:"at_tencent"`
-	// Registration configures dynamic registration, which runs before the
-	// first connection when device_info.json has a product secret but no
-	// device credentials.
-	Registration RegistrationConfig `yaml:"registration"`
 	// Plugins are out-of-tree drivers, launched as separate processes.
 	Plugins PluginsConfig `yaml:"plugins"`
-	// Drivers configures drivers by name for every use iotd makes of them
-	// (link, HTTP, the carrier under tls): e.g. an AT modem's port and APN.
-	// link.driver_config, when set, overrides the entry for the link.
-	Drivers map[string]map[string]any `yaml:"drivers"`
-
-	// dir is the directory of the file the config came from; file its name.
-	dir, file string
 }
 
 // LogConfig selects log level and format.
@@ -83,110 +40,51 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
-// LinkConfig selects the driver and endpoint.
-type LinkConfig struct {
-	// Driver is a registered driver name (default "tls"); `iotd drivers`
-	// lists them.
-	Driver string `yaml:"driver"`
-	// Endpoint is host:port (default {productId}.iotcloud.tencentdevices.com
-	// with port 8883 for tls, 1883 for tcp).
-	Endpoint string `yaml:"endpoint"`
-	// DialTimeout bounds one connection attempt including the handshake.
-	DialTimeout time.Duration `yaml:"dial_timeout"`
-	// Backoff shapes the waits between reconnection attempts.
-	Backoff core.BackoffConfig `yaml:"backoff"`
-	// DriverConfig is passed to the driver as JSON; its keys are the
-	// driver's (tls: ca_file, server_name, insecure_skip_verify, ...).
-	// Relative file paths in keys ending in "_file" are resolved against
-	// the configuration file's directory. For CERT devices using the tls
-	// driver, cert_file and key_file default to the device's files.
-	DriverConfig map[string]any `yaml:"driver_config"`
-}
-
-// MQTTConfig shapes the MQTT session.
-type MQTTConfig struct {
-	// KeepAlive in the CONNECT packet (default 240s, at most 690s, the
-	// hub's limit; whole seconds).
-	KeepAlive time.Duration `yaml:"keepalive"`
-	// CleanSession is the CONNECT clean-session flag (default true, the C
-	// SDK's). false asks the broker for a persistent session, which keeps
-	// the subscriptions and the QoS 1 messages for them while the device is
-	// away.
-	CleanSession *bool `yaml:"clean_session"`
-	// MaxInflight bounds the publishes handed to the broker and not yet
-	// confirmed, 1 to 65535 (default 20, the C SDK's MAX_REPUB_NUM).
-	MaxInflight int `yaml:"max_inflight"`
-	// ConnectTimeout bounds CONNECT→CONNACK (default 10s).
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// QueueSize and QueueBytes bound the messages held in memory until
-	// the hub confirms them: every QoS 0 message, and QoS 1 messages when
-	// the outbox is off (defaults 1000 and 4 MiB).
-	QueueSize  int   `yaml:"queue_size"`
-	QueueBytes int64 `yaml:"queue_bytes"`
-	// MaxPayload refuses larger payloads at once (default 16384, the hub's
-	// documented limit).
-	MaxPayload int `yaml:"max_payload"`
-	// Overflow is refuse (default) or drop_oldest: what a full queue or
-	// outbox does with a new message.
-	Overflow string `yaml:"overflow"`
-	// DeadLetterAfter parks a message that ended this many sessions
-	// (default 3), so that the messages behind it are sent.
-	DeadLetterAfter int `yaml:"dead_letter_after"`
-	// PublishRate paces publishes to this many per second with bursts of
-	// PublishBurst (defaults 30 and 60: hubsim's limit; the hub's own is
-	// not documented). The hub closes the connection of a device that
-	// publishes faster. A negative rate turns pacing off.
-	PublishRate  float64 `yaml:"publish_rate"`
-	PublishBurst int     `yaml:"publish_burst"`
-	// SignMethod is hmacsha1 (default: what the SDKs send) or hmacsha256.
-	SignMethod string `yaml:"sign_method"`
-	// UsernameExpiry is how long a signed username stays valid (default 0:
-	// never expires). Keep it 0 on boards without a real-time clock.
-	UsernameExpiry time.Duration `yaml:"username_expiry"`
-}
-
 // ParseConfig decodes a configuration strictly: an unknown key is an error
 // that names it and its line. source names the file in errors; dir is the
 // directory relative paths are resolved against.
 func ParseConfig(data []byte, source, dir string) (*Config, error) {
-	cfg := &Config{dir: dir, file: source}
-	secs, err := feature.DecodeConfig(data, cfg, feature.Modules())
-	if err != nil {
-		return nil, &core.ConfigError{Source: source, Msg: err.Error()}
-	}
-	cfg.Features = secs
-	if err := cfg.Validate(); err != nil {
-		var ce *core.ConfigError
-		if errors.As(err, &ce) {
-			ce.Source = source
-		}
-		return nil, err
-	}
-	return cfg, nil
+	cfg := &Config{}
+	return cfg.decoded(device.Decode(data, source, dir, cfg, &cfg.Config))
 }
 
 // LoadConfig reads and strictly decodes the file at path.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return ParseConfig(data, path, filepath.Dir(abs))
+	cfg := &Config{}
+	return cfg.decoded(device.DecodeFile(path, cfg, &cfg.Config))
 }
 
-// Validate checks values that decoding alone cannot.
+// decoded checks the daemon's own keys of a configuration the device's
+// decoding (err) accepted.
+func (c *Config) decoded(err error) (*Config, error) {
+	if err != nil {
+		return nil, err
+	}
+	if err := c.validateOwn(); err != nil {
+		err.Source = c.File
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks values that decoding alone cannot: the device's, then
+// the daemon's own.
 func (c *Config) Validate() error {
-	bad := func(field, msg string) error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateOwn(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validateOwn checks the daemon's own keys.
+func (c *Config) validateOwn() *core.ConfigError {
+	bad := func(field, msg string) *core.ConfigError {
 		return &core.ConfigError{Source: "config", Field: field, Msg: msg}
 	}
 	if err := c.Plugins.validate(); err != nil {
-		return err
-	}
-	if err := c.validateDrivers(); err != nil {
 		return err
 	}
 	switch strings.ToLower(c.Log.Level) {
@@ -199,77 +97,32 @@ func (c *Config) Validate() error {
 	default:
 		return bad("log.format", fmt.Sprintf("%q: use text or json", c.Log.Format))
 	}
-	switch core.SignMethod(c.MQTT.SignMethod) {
-	case "", core.HMACSHA256, core.HMACSHA1:
-	default:
-		return bad("mqtt.sign_method", fmt.Sprintf("%q: use hmacsha1 or hmacsha256", c.MQTT.SignMethod))
+	if c.MemoryLimit > 0 && c.MemoryLimit < 8<<20 {
+		return bad("memory_limit", fmt.Sprintf("%d bytes is below the 8 MiB iotd needs; use e.g. 33554432 (32 MiB), or -1 for none", c.MemoryLimit))
 	}
-	if c.MQTT.KeepAlive < 0 || c.MQTT.KeepAlive > 690*time.Second {
-		return bad("mqtt.keepalive", "must be between 0 and 690s (the hub's limit)")
-	}
-	if c.MQTT.KeepAlive > 0 && c.MQTT.KeepAlive < time.Second {
-		return bad("mqtt.keepalive", fmt.Sprintf("%s is below MQTT's 1 s resolution; use e.g. 240s", c.MQTT.KeepAlive))
-	}
-	if c.MQTT.MaxInflight < 0 || c.MQTT.MaxInflight > 65535 {
-		return bad("mqtt.max_inflight", fmt.Sprintf("%d is out of range: use 1 to 65535 (default 20)", c.MQTT.MaxInflight))
-	}
-	if c.MQTT.QueueSize < 0 {
-		return bad("mqtt.queue_size", "must not be negative")
-	}
-	if err := c.validateQueue(); err != nil {
-		return err
-	}
-	if c.MQTT.UsernameExpiry < 0 {
-		return bad("mqtt.username_expiry", "must not be negative")
-	}
-	if c.Region != "" {
-		if _, err := hub.LookupRegion(c.Region); err != nil {
-			return bad("region", err.Error())
-		}
-	}
-	if err := c.validateChannel(); err != nil {
-		return err
-	}
-	if c.Link.DialTimeout < 0 {
-		return bad("link.dial_timeout", "must not be negative")
-	}
-	if err := c.Registration.Validate(); err != nil {
-		return bad("registration", err.Error())
-	}
-	if err := c.Link.Backoff.Validate(); err != nil {
-		return bad("link.backoff", err.Error())
-	}
-	return c.validateFeatures()
+	return nil
 }
 
-// path resolves p against the configuration file's directory.
-func (c *Config) path(p string) string {
-	if p == "" || filepath.IsAbs(p) || c.dir == "" {
-		return p
+// MemoryLimitBytes is the soft memory limit the daemon runs with (see
+// Config.MemoryLimit); 0 means none.
+func (c *Config) MemoryLimitBytes() int64 {
+	switch {
+	case c.MemoryLimit < 0:
+		return 0
+	case c.MemoryLimit > 0:
+		return c.MemoryLimit
 	}
-	return filepath.Join(c.dir, p)
-}
-
-// DeviceInfoPath is the resolved device_info.json path.
-func (c *Config) DeviceInfoPath() string {
-	if c.DeviceInfo == "" {
-		return c.path("device_info.json")
+	q := c.MQTT.QueueBytes
+	if q <= 0 {
+		q = mqttup.DefaultQueueBytes
 	}
-	return c.path(c.DeviceInfo)
+	return 16<<20 + q
 }
 
 // SocketPath is the resolved local API socket path.
 func (c *Config) SocketPath() string {
 	if c.Socket != "" {
-		return c.path(c.Socket)
+		return c.Path(c.Socket)
 	}
 	return localapi.DefaultSocket()
-}
-
-// StateDirPath is the resolved state directory.
-func (c *Config) StateDirPath() string {
-	if c.StateDir == "" {
-		return c.path("iotd-state") // next to the configuration file
-	}
-	return c.path(c.StateDir)
 }

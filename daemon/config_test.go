@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/device"
 )
 
 func TestSampleDecodesStrictly(t *testing.T) {
@@ -145,16 +146,16 @@ func TestTopicRules(t *testing.T) {
 		{"P1/d1/#", true, true},
 	}
 	for _, tt := range tests {
-		err := CheckTopic(tt.topic, "P1", "d1", tt.filter)
+		err := device.CheckTopic(tt.topic, "P1", "d1", tt.filter)
 		if tt.ok {
 			assert.NoError(t, err, tt.topic)
 		} else {
 			assert.Error(t, err, tt.topic)
 		}
 	}
-	assert.Equal(t, "P1/d1/event", ExpandTopic("event", "P1", "d1"))
-	assert.Equal(t, "x/y", ExpandTopic("x/y", "P1", "d1"))
-	assert.Equal(t, "$x", ExpandTopic("$x", "P1", "d1"))
+	assert.Equal(t, "P1/d1/event", device.ExpandTopic("event", "P1", "d1"))
+	assert.Equal(t, "x/y", device.ExpandTopic("x/y", "P1", "d1"))
+	assert.Equal(t, "$x", device.ExpandTopic("$x", "P1", "d1"))
 }
 
 func TestMQTTSessionConfig(t *testing.T) {

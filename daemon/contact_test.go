@@ -16,6 +16,12 @@ import (
 	"github.com/iotd/iotd/internal/pki"
 )
 
+// The trusts the device names by default, as `iotd run --check` prints them.
+const (
+	bundledHubTrust = "the Tencent IoT Hub CAs bundled with iotd"
+	bundledWebTrust = "the system roots and the CAs bundled with iotd"
+)
+
 // writeKeyDevice writes a KEY device_info.json with region into a new
 // directory, and a config made of yaml, and returns the loaded config.
 func contactConfig(t *testing.T, region, yaml string) *Config {
@@ -58,7 +64,7 @@ func TestContactEndpoints(t *testing.T) {
 			assert.Equal(t, row.endpoint, c.Endpoint)
 			assert.Contains(t, c.EndpointFrom, row.from)
 			assert.Equal(t, row.drv, c.Driver)
-			assert.Equal(t, row.endpoint, d.link.Address())
+			assert.Equal(t, row.endpoint, d.dev.LinkConfig().Address)
 		})
 	}
 }
@@ -180,18 +186,18 @@ func TestTrustStatusWarnsAYearAhead(t *testing.T) {
 	tr := d.Contact().Trust
 	at := func(s string) time.Time { v, err := time.Parse(time.DateOnly, s); require.NoError(t, err); return v }
 
-	ts := trustStatus(tr, at("2026-12-03"))
+	ts := tr.Status(at("2026-12-03"))
 	assert.Equal(t, bundledHubTrust, ts.From)
 	require.Len(t, ts.CAs, 2)
 	assert.Equal(t, "tencent-iothub-ca-2017.pem", ts.CAs[0].Bundled)
 	assert.Equal(t, "2032-11-23", ts.CAs[0].NotAfter.Format(time.DateOnly))
 	assert.Empty(t, ts.Warnings)
 
-	ts = trustStatus(tr, at("2031-12-01"))
+	ts = tr.Status(at("2031-12-01"))
 	require.Len(t, ts.Warnings, 1)
 	assert.Contains(t, ts.Warnings[0], `"CN=www.tencent.com,OU=Tencent Iothub,O=Tencent,L=ShenZhen,ST=GuangDong,C=CN" expires on 2032-11-23`)
 
-	ts = trustStatus(tr, at("2033-01-01"))
+	ts = tr.Status(at("2033-01-01"))
 	require.Len(t, ts.Warnings, 1)
 	assert.Contains(t, ts.Warnings[0], "expired on 2032-11-23")
 

@@ -2,266 +2,76 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/iotd/iotd/bus"
-	"github.com/iotd/iotd/bus/attencent"
-	coapup "github.com/iotd/iotd/bus/coap"
-	mqttup "github.com/iotd/iotd/bus/mqtt"
-	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/core/linkstate"
+	"github.com/iotd/iotd/device"
+	"github.com/iotd/iotd/localapi"
 )
 
 // Version is iotd's version, set at build time with -ldflags.
 var Version = "dev"
 
-// Daemon is a configured, not yet running iotd. Build it with [New], then
-// call Run.
+// Daemon is a configured, not yet running iotd: a device (package device:
+// identity, link, bus, uplink, features) served to local programs on a
+// Unix socket. Build it with [New], then call Run.
 type Daemon struct {
-	cfg      *Config
-	reg      *core.Registry
-	log      *slog.Logger
-	device   *core.DeviceInfo
-	bus      *bus.Bus
-	clock    *core.Clock
-	link     *core.Link
-	uplink   uplink
-	mqtt     *mqttup.Uplink    // set when the channel is mqtt
-	box      *outbox.Outbox    // the durable outbox; nil when off
-	coap     *coapup.Uplink    // set when the channel is coap
-	module   *attencent.Uplink // set when the channel is at-tencent
-	features []builtFeature    // every registered module, built, by name
-	// subDevices follows the gateway's sub-devices, whose topics the local
-	// API lets through.
-	subDevices *bus.SubDeviceFollower
-	contact    Contact
-	started    time.Time
-	ready      chan struct{} // closed once the local API listens
+	cfg   *Config
+	reg   *core.Registry
+	log   *slog.Logger
+	dev   *device.Device
+	ready chan struct{} // closed once the local API listens
 }
 
-// New loads the device identity, resolves the driver and builds every
-// component, without network I/O. Errors name the file, key or driver at
-// fault.
+// New builds the device of cfg (see device.New: the identity, the link's
+// driver, the bus, the uplink and every registered feature the
+// configuration enables), without network I/O. Errors name the file, key
+// or driver at fault.
 func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dev, err := core.LoadDeviceInfo(cfg.DeviceInfoPath())
-	if err != nil {
-		return nil, err
-	}
-	d := &Daemon{cfg: cfg, reg: reg, log: log, device: dev, clock: &core.Clock{}, ready: make(chan struct{})}
-
-	linkCfg, err := d.linkConfig()
-	if err != nil {
-		return nil, err
-	}
-	b, err := bus.New(bus.Config{}, log)
-	if err != nil {
-		return nil, err
-	}
-	d.bus = b
-	d.subDevices = b.FollowSubDevices()
-	env, off := d.featureEnv()
-	// Features that take log lines (log upload) first: everything below
-	// logs through them too.
-	if err := d.buildFeatures(env, true); err != nil {
-		b.Close()
-		return nil, err
-	}
-	log = d.teeLog(log)
-	d.log, env.Log = log, log
+	d := &Daemon{cfg: cfg, reg: reg, log: log, ready: make(chan struct{})}
+	// The drivers that log (a modem's bring-up, its AT trace) log to the
+	// daemon's log from the start, and through the features that take log
+	// lines (log upload) once the device has them.
 	d.lendLogger()
-	if cfg.channel() != ChannelATTencent { // the module is the link
-		d.link, err = reg.OpenLink(linkCfg, core.LinkOptions{Logger: log, OnState: b.PublishLinkState})
-	}
+	dev, err := device.New(&cfg.Config, device.WithLogger(log), device.WithRegistry(reg))
 	if err != nil {
-		b.Close()
 		return nil, err
 	}
-	if d.box, err = d.openOutbox(); err != nil {
-		b.Close()
-		return nil, err
-	}
-	d.uplink, err = d.newUplink(b, log)
-	if err != nil {
-		d.closeOutbox()
-		b.Close()
-		return nil, err
-	}
-	if d.module != nil {
-		env.Caps.Firmware = moduleFirmware{d.module}
-	}
-	d.logFeaturesOff(off)
-	err = d.buildFeatures(env, false)
-	if err != nil {
-		d.closeOutbox()
-		b.Close()
-		return nil, err
-	}
+	d.dev, d.log = dev, dev.Logger()
+	d.lendLogger()
 	return d, nil
 }
 
-// closeOutbox closes the outbox, once the uplink no longer uses it.
-func (d *Daemon) closeOutbox() {
-	if d.box == nil {
-		return
-	}
-	if err := d.box.Close(); err != nil {
-		d.log.Error("outbox: close", "err", err)
-	}
-	d.box = nil
-}
-
-// linkConfig turns the link section and the identity into a
-// core.LinkConfig, and resolves d.contact on the way: the region, the
-// endpoint and the trust.
-func (d *Daemon) linkConfig() (core.LinkConfig, error) {
-	lc := d.cfg.Link
-	channel := d.cfg.channel()
-	if channel == ChannelATTencent {
-		return core.LinkConfig{}, d.atTencentContact()
-	}
-	region, err := d.cfg.region(d.device)
-	if err != nil {
-		return core.LinkConfig{}, err
-	}
-	name := lc.Driver
-	transport := driver.Stream
-	if name == "" {
-		name = "tls"
-		if channel == ChannelCoAP {
-			name = "dtls"
-		}
-	}
-	dc := d.cfg.resolveFiles(lc.DriverConfig)
-	if lc.DriverConfig == nil {
-		if m := d.cfg.driverSettings(name); m != nil {
-			dc = m
-		}
-	}
-	// TLS over a modem: the carrier's settings come from the drivers
-	// section unless given inline.
-	if over, ok := dc["over"].(string); ok && name == "tls" {
-		if _, set := dc["over_config"]; !set {
-			if m := d.cfg.driverSettings(over); m != nil {
-				dc["over_config"] = m
-			}
-		}
-	}
-	if channel == ChannelCoAP {
-		d.coapLinkDefaults(name, dc)
-		transport = driver.Datagram
-	}
-	c := Contact{Region: region.Name, RegionConfirmed: region.Confirmed, Channel: channel, Driver: name,
-		Endpoint: lc.Endpoint, EndpointFrom: "link.endpoint in " + d.cfg.source()}
-	if c.Endpoint == "" {
-		if c.Endpoint, err = region.Endpoint(linkService(channel, name), d.device.ProductID); err != nil {
-			return core.LinkConfig{}, err
-		}
-		c.EndpointFrom = "region " + region.Name
-	}
-	if _, _, err := net.SplitHostPort(c.Endpoint); err != nil {
-		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.endpoint", Msg: fmt.Sprintf("%q is not host:port", c.Endpoint)}
-	}
-	if d.device.IsCert() && (name == "tls" || name == "dtls") {
-		if _, ok := dc["cert_file"]; !ok {
-			dc["cert_file"] = d.device.CertFile()
-		}
-		if _, ok := dc["key_file"]; !ok {
-			dc["key_file"] = d.device.KeyFile()
-		}
-	}
-	c.Trust = d.linkTrust(channel, name, dc)
-	over, _ := dc["over"].(string)
-	overModem := isModem(name) || isModem(over)
-	if channel == ChannelWebSocket {
-		c.Carrier, c.Driver = name, "websocket"
-		dc = d.cfg.WebSocket.websocketDriverConfig(name, dc)
-	}
-	c.RegistrationURL = orDefault(d.cfg.Registration.URL, region.RegistrationURL)
-	c.LogUploadURL = orDefault(d.cfg.logURL(), region.LogURL)
-	if err := d.checkTransport(c, transport); err != nil {
-		return core.LinkConfig{}, err
-	}
-	raw, err := json.Marshal(dc)
-	if err != nil {
-		return core.LinkConfig{}, &core.ConfigError{Source: "config", Field: "link.driver_config", Msg: err.Error()}
-	}
-	dialTimeout := lc.DialTimeout
-	if dialTimeout == 0 && overModem {
-		// A modem's first dial brings it up: SIM, registration (up to its
-		// registration_timeout, 2m by default), attach.
-		dialTimeout = ModemDialTimeout
-	}
-	d.contact = c
-	return core.LinkConfig{
-		Driver: c.Driver, Address: c.Endpoint, Transport: transport,
-		DriverConfig: raw, DialTimeout: dialTimeout, Backoff: lc.Backoff,
-	}, nil
-}
-
-// checkTransport checks that the link's driver (and the WebSocket
-// channel's carrier) offer what the channel needs.
-func (d *Daemon) checkTransport(c Contact, transport driver.Transport) error {
-	name, need := c.Driver, "MQTT needs one (for CoAP set channel: coap)"
-	switch {
-	case c.Channel == ChannelCoAP:
-		need = "the CoAP channel needs one (dtls or udp)"
-	case c.Carrier != "":
-		name, need = c.Carrier, "the websocket channel runs over one (tls for wss, tcp for ws)"
-	}
-	bad := func(msg string) error { return &core.ConfigError{Source: "config", Field: "link.driver", Msg: msg} }
-	if _, err := d.reg.Driver(c.Driver); err != nil {
-		return bad(err.Error())
-	}
-	drv, err := d.reg.Driver(name)
-	if err != nil {
-		return bad(err.Error())
-	}
-	if !containsTransport(drv.Transports(), transport) {
-		return bad(fmt.Sprintf("driver %q offers no %s transport; %s", name, transport, need))
-	}
-	return nil
-}
-
-func orDefault(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
-}
-
-// ModemDialTimeout is link.dial_timeout's default for AT modem drivers.
-const ModemDialTimeout = 3 * time.Minute
-
-func isModem(driverName string) bool {
-	return driverName == "at" || strings.HasPrefix(driverName, "at.")
-}
-
-func containsTransport(ts []driver.Transport, t driver.Transport) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
 // Device returns the loaded identity.
-func (d *Daemon) Device() *core.DeviceInfo { return d.device }
+func (d *Daemon) Device() *core.DeviceInfo { return d.dev.Identity() }
 
 // Bus returns the daemon's bus.
-func (d *Daemon) Bus() *bus.Bus { return d.bus }
+func (d *Daemon) Bus() *bus.Bus { return d.dev.Bus() }
+
+// Contact returns what the daemon contacts and trusts.
+func (d *Daemon) Contact() device.Contact { return d.dev.Contact() }
+
+// ExpandTopic turns a short topic without a slash ("event") into the
+// device's own topic; see device.ExpandTopic.
+func (d *Daemon) ExpandTopic(t string) string { return d.dev.ExpandTopic(t) }
+
+// CheckTopic refuses a topic the hub would refuse for this device (or its
+// online sub-devices); see [device.Device.CheckTopic].
+func (d *Daemon) CheckTopic(topic string, filter bool) error { return d.dev.CheckTopic(topic, filter) }
+
+// Status reports the daemon's state: the device's, with iotd's version.
+func (d *Daemon) Status() localapi.Status {
+	st := d.dev.Status()
+	st.Version = Version
+	return st
+}
 
 // Ready is closed once the local API accepts connections.
 func (d *Daemon) Ready() <-chan struct{} { return d.ready }
@@ -273,13 +83,11 @@ func (d *Daemon) Run(ctx context.Context) error { return d.run(ctx, true) }
 // run is Run, with the local API only when serveAPI is set: a one-shot
 // check must not compete with a running daemon for its socket.
 func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
-	defer d.bus.Close()
-	defer d.closeOutbox()
-	d.started = time.Now()
 	var api *apiServer
 	if serveAPI {
 		var err error
 		if api, err = d.listenAPI(); err != nil {
+			d.dev.Close()
 			return err
 		}
 	}
@@ -287,59 +95,59 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	if serveAPI {
 		socket = d.cfg.SocketPath()
 	}
-	d.log.Info("iotd starting", "version", Version, "device", d.device.ClientID(),
-		"auth", d.device.AuthMode, "channel", d.cfg.channel(), "driver", d.contact.Driver, "endpoint", d.contact.Endpoint,
-		"region", d.contact.Region, "trust", d.contact.Trust.From, "socket", socket)
-	for _, w := range trustStatus(d.contact.Trust, d.clock.Now()).Warnings {
+	id, c := d.dev.Identity(), d.dev.Contact()
+	d.log.Info("iotd starting", "version", Version, "device", id.ClientID(),
+		"auth", id.AuthMode, "channel", c.Channel, "driver", c.Driver, "endpoint", c.Endpoint,
+		"region", c.Region, "trust", c.Trust.From, "socket", socket)
+	for _, w := range c.Trust.Status(d.dev.Clock().Now()).Warnings {
 		d.log.Warn(w)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	start := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
-	}
 	go d.logLinkStates(ctx)
-	start("uplink", d.uplink.Run)
-	// Features talk to the uplink through the bus; start them once it
-	// listens, so their first requests are not dropped.
+	// The device and the API: the first to fail stops the other.
+	devErr, apiErr := make(chan error, 1), make(chan error, 1)
+	go func() {
+		err := d.dev.Run(ctx) // its errors name their part: "uplink: ...", "shadow: ..."
+		cancel()
+		devErr <- err
+	}()
+	// The API serves once the device runs: its handlers publish and
+	// subscribe through the uplink and read the features.
 	select {
-	case <-d.uplink.Serving():
+	case <-d.dev.Ready():
 	case <-ctx.Done():
 	}
-	start("sub-devices", d.subDevices.Run)
-	for _, f := range d.features {
-		start(f.name, f.Run)
-	}
 	if api != nil {
-		start("api", api.serve)
+		go func() {
+			err := api.serve(ctx)
+			if err != nil {
+				cancel()
+				err = fmt.Errorf("api: %w", err)
+			}
+			apiErr <- err
+		}()
+	} else {
+		apiErr <- nil
 	}
 	close(d.ready)
 
-	<-ctx.Done()
-	wg.Wait()
+	err := <-devErr
+	if aerr := <-apiErr; err == nil || errors.Is(err, context.Canceled) {
+		err = aerr
+	}
 	d.log.Info("iotd stopped")
-	select {
-	case err := <-errs:
-		return err
-	default:
+	if errors.Is(err, context.Canceled) {
 		return nil
 	}
+	return err
 }
 
 // logLinkStates prints link state changes with a hint about the cause when
 // the hub refused us, so a user sees why at once.
 func (d *Daemon) logLinkStates(ctx context.Context) {
-	ch, err := d.bus.Subscribe(ctx, bus.TopicLinkState)
+	ch, err := d.dev.Bus().Subscribe(ctx, bus.TopicLinkState)
 	if err != nil {
 		return
 	}
@@ -352,7 +160,7 @@ func (d *Daemon) logLinkStates(ctx context.Context) {
 		if st.State == linkstate.Disconnected && st.Err != "" {
 			if hint := d.refusalHint(st.Err); hint != "" {
 				d.log.Error("hub refused the connection", "err", st.Err, "hint", hint)
-			} else if hint := d.trustHint(st.Err); hint != "" {
+			} else if hint := d.dev.Contact().Trust.Hint(st.Err); hint != "" {
 				d.log.Error("the server is not trusted", "err", st.Err, "hint", hint)
 			}
 		}

@@ -16,19 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
 	"github.com/iotd/iotd/localapi"
 )
 
-func testRegistry(t *testing.T) *core.Registry {
-	t.Helper()
-	r := core.NewRegistry()
-	require.NoError(t, r.Register(posix.NewTCP()))
-	require.NoError(t, r.Register(posix.NewTLS()))
-	return r
-}
+func testRegistry(t *testing.T) *core.Registry { return hubtest.Registry(t) }
 
 func startHub(t *testing.T, now func() time.Time) *hubsim.Hub {
 	return hubtest.StartHub(t, now)
@@ -37,32 +30,16 @@ func startHub(t *testing.T, now func() time.Time) *hubsim.Hub {
 // deviceDir creates a device in hub and writes its device_info.json (and
 // certificate files) into a new directory, returned.
 func deviceDir(t *testing.T, hub *hubsim.Hub, pid, dn string, cert bool) string {
-	t.Helper()
-	_, err := hub.CreateDevice(pid, dn, cert)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	_, err = hub.WriteDeviceInfo(pid, dn, dir)
-	require.NoError(t, err)
-	return dir
+	return hubtest.DeviceDir(t, hub, pid, dn, cert)
 }
 
 // configFor writes iotd.yaml into dir for a daemon that talks to hub over
 // TLS, verifying hubsim's CA, with extra YAML appended.
 func configFor(t *testing.T, hub *hubsim.Hub, dir, extra string) *Config {
 	t.Helper()
-	y := fmt.Sprintf(`device_info: device_info.json
-socket: %s
-link:
-  driver: tls
-  endpoint: %s
-  dial_timeout: 5s
-  backoff: {initial: 50ms, max: 500ms}
-  driver_config:
-    ca_file: %s
-%s`, filepath.Join(dir, "iotd.sock"), hub.TLSAddr(), hub.CAFile(), extra)
-	p := filepath.Join(dir, "iotd.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
-	cfg, err := LoadConfig(p)
+	y := "device_info: device_info.json\nsocket: " + filepath.Join(dir, "iotd.sock") + "\n" +
+		hubtest.LinkYAML(hub.TLSAddr(), hub.CAFile()) + extra
+	cfg, err := LoadConfig(hubtest.WriteConfig(t, dir, y))
 	require.NoError(t, err)
 	return cfg
 }
@@ -71,8 +48,7 @@ type running struct {
 	d      *Daemon
 	client *localapi.Client
 	log    *testlog.Buffer
-	cancel context.CancelFunc
-	done   chan error
+	stop   func() // stops the daemon and checks that Run returned nil
 }
 
 func startDaemon(t *testing.T, cfg *Config) *running {
@@ -85,23 +61,8 @@ func startDaemonIn(t *testing.T, cfg *Config, reg *core.Registry) *running {
 	logs := &testlog.Buffer{}
 	d, err := New(cfg, reg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{d: d, client: localapi.New(cfg.SocketPath()), log: logs, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-r.done:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("daemon did not stop within 10s of cancel")
-		}
-	})
-	select {
-	case <-d.Ready():
-	case err := <-r.done:
-		t.Fatalf("daemon stopped: %v", err)
-	}
+	r := &running{d: d, client: localapi.New(cfg.SocketPath()), log: logs}
+	r.stop = hubtest.RunReady(t, d.Run, d.Ready())
 	return r
 }
 

@@ -1,6 +1,10 @@
-// Package daemon is iotd's composition root as a library: it decodes the
-// configuration file, loads the device identity, opens the link through the
-// driver registry, starts the bus, the MQTT uplink and the features, and
-// serves the local API on a Unix socket. cmd/iotd is a thin CLI over it, and
-// end-to-end tests run it in-process.
+// Package daemon is iotd the daemon: a device (package device: identity,
+// link, bus, uplink, features) served to local programs. It decodes the
+// configuration file (device.Config with the daemon's own keys: the
+// socket, logging, the memory limit, plugins), builds the device, and
+// serves the local API on a Unix socket — the generic routes (status,
+// publish, subscribe, drivers, outbox, AT) and the features' own, which
+// the device mounts — until its context ends. It logs why the hub refused
+// a connection, and walks a first contact for `iotd run --check`.
+// cmd/iotd is a thin CLI over it, and end-to-end tests run it in-process.
 package daemon

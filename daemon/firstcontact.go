@@ -17,6 +17,7 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/core/hub"
+	"github.com/iotd/iotd/device"
 )
 
 // FirstContactError is the step at which [Daemon.FirstContact] stopped, what
@@ -44,19 +45,12 @@ func (e *FirstContactError) Error() string {
 // walk connects: the hub keeps one connection per client id. Like
 // CheckConnect, FirstContact ends the daemon: it cannot Run afterwards.
 func (d *Daemon) FirstContact(ctx context.Context, w io.Writer) error {
-	if d.cfg.channel() == ChannelATTencent {
+	if d.dev.Contact().Channel == device.ChannelATTencent {
 		return d.moduleFirstContact(ctx, w)
 	}
-	lc, err := d.linkConfig()
-	if err != nil {
-		return err
-	}
-	wk := &walk{d: d, w: w, c: d.Contact(), lc: lc}
-	err = wk.run(ctx)
-	if wk.c.Channel != ChannelCoAP { // CheckConnect's run closed them
-		d.closeOutbox()
-		d.bus.Close()
-	}
+	wk := &walk{d: d, w: w, c: d.Contact(), lc: d.dev.LinkConfig()}
+	err := wk.run(ctx)
+	d.dev.Close() // the outbox and the bus; CheckConnect's run (CoAP) closed them
 	if err == nil {
 		fmt.Fprintln(w, "connected: the hub accepted the device"+wk.warnings())
 	}
@@ -67,7 +61,7 @@ func (d *Daemon) FirstContact(ctx context.Context, w io.Writer) error {
 type walk struct {
 	d    *Daemon
 	w    io.Writer
-	c    Contact
+	c    device.Contact
 	lc   core.LinkConfig
 	warn int // warnings printed
 	// detail holds lines that explain the next failure, printed under it.
@@ -125,12 +119,12 @@ func (wk *walk) warnings() string {
 
 func (wk *walk) run(ctx context.Context) error {
 	d := wk.d
-	wk.ok("config", "%s", d.cfg.source())
+	wk.ok("config", "%s", d.cfg.Source())
 	if err := wk.identity(); err != nil {
 		return err
 	}
 	wk.endpoint()
-	if wk.c.Channel == ChannelCoAP {
+	if wk.c.Channel == device.ChannelCoAP {
 		// CoAP has no CONNECT to send by hand: the uplink's auth request
 		// is the session-level check.
 		if err := d.CheckConnect(ctx); err != nil {
@@ -152,11 +146,11 @@ func (wk *walk) coapFix(err error) string {
 	if hint := wk.d.refusalHint(err.Error()); hint != "" {
 		return hint
 	}
-	if hint := wk.d.trustHint(err.Error()); hint != "" {
+	if hint := wk.c.Trust.Hint(err.Error()); hint != "" {
 		return hint
 	}
 	fix := fmt.Sprintf("check link.endpoint and that this network lets UDP to %s out", wk.c.Endpoint)
-	if strings.Contains(err.Error(), "handshake") && !wk.d.device.IsCert() {
+	if strings.Contains(err.Error(), "handshake") && !wk.d.dev.Identity().IsCert() {
 		fix = fmt.Sprintf("the DTLS handshake uses key_deviceinfo.deviceSecret in %s as its key, and the hub does not answer one made with a wrong secret: check the secret; else %s",
 			wk.d.cfg.DeviceInfoPath(), fix)
 	}
@@ -168,7 +162,7 @@ func (wk *walk) coapFix(err error) string {
 // valid now.
 func (wk *walk) identity() error {
 	d := wk.d
-	dev := d.device
+	dev := d.dev.Identity()
 	from := d.cfg.DeviceInfoPath()
 	if !dev.IsCert() {
 		method := d.cfg.MQTT.SignMethod
@@ -220,7 +214,7 @@ func (wk *walk) endpoint() {
 		from += " (its registration and log endpoints are from the newer SDK's tables)"
 	}
 	proto := "mqtt"
-	if c.Channel == ChannelCoAP {
+	if c.Channel == device.ChannelCoAP {
 		proto = "coap"
 	}
 	wk.ok("endpoint", "%s, %s over %s, from %s", c.Endpoint, proto, via, from)
@@ -247,7 +241,7 @@ type linkSettings struct {
 func (wk *walk) connect(ctx context.Context) (net.Conn, error) {
 	var ls linkSettings
 	_ = json.Unmarshal(wk.lc.DriverConfig, &ls) // the driver itself accepted it
-	direct := wk.c.Channel == ChannelMQTT && (wk.c.Driver == "tcp" || wk.c.Driver == "tls" && ls.Over == "")
+	direct := wk.c.Channel == device.ChannelMQTT && (wk.c.Driver == "tcp" || wk.c.Driver == "tls" && ls.Over == "")
 	if !direct {
 		return wk.throughDriver(ctx)
 	}
@@ -263,7 +257,7 @@ func (wk *walk) connect(ctx context.Context) (net.Conn, error) {
 	if wk.c.Driver == "tcp" {
 		return raw, nil
 	}
-	if ls.CertFile != "" && (ls.CertFile != wk.d.device.CertFile() || ls.KeyFile != wk.d.device.KeyFile()) {
+	if ls.CertFile != "" && (ls.CertFile != wk.d.dev.Identity().CertFile() || ls.KeyFile != wk.d.dev.Identity().KeyFile()) {
 		pair, err := tls.LoadX509KeyPair(ls.CertFile, ls.KeyFile)
 		if err != nil {
 			raw.Close()
@@ -303,10 +297,10 @@ func (wk *walk) resolve(ctx context.Context, host string) ([]string, error) {
 			return nil, wk.fail("dns", fmt.Sprintf("no answer from the DNS server for %s within %s", host, wk.dialTimeout()),
 				"check this host's network and its DNS servers (/etc/resolv.conf)")
 		}
-		fix := fmt.Sprintf("check link.endpoint in %s for a typo; else check this host's DNS (/etc/resolv.conf) and network", wk.d.cfg.source())
+		fix := fmt.Sprintf("check link.endpoint in %s for a typo; else check this host's DNS (/etc/resolv.conf) and network", wk.d.cfg.Source())
 		if strings.HasPrefix(wk.c.EndpointFrom, "region ") {
 			fix = fmt.Sprintf("the name is productId %q under region %s's domain: check productId in %s and the region (region in %s or device_info.json); else check this host's DNS (/etc/resolv.conf) and network",
-				wk.d.device.ProductID, wk.c.Region, wk.d.cfg.DeviceInfoPath(), wk.d.cfg.source())
+				wk.d.dev.Identity().ProductID, wk.c.Region, wk.d.cfg.DeviceInfoPath(), wk.d.cfg.Source())
 		}
 		return nil, wk.fail("dns", fmt.Sprintf("%s does not resolve: %v", host, err), fix)
 	}
@@ -358,7 +352,7 @@ func (wk *walk) throughDriver(ctx context.Context) (net.Conn, error) {
 	if json.Unmarshal(wk.lc.DriverConfig, &ls) == nil && ls.Over != "" && wk.c.Carrier == "" {
 		name += " over " + ls.Over
 	}
-	conn, err := wk.d.link.Dial(ctx)
+	conn, err := wk.d.dev.Link().Dial(ctx)
 	if err != nil {
 		return nil, wk.fail("connect", fmt.Sprintf("through driver %s to %s: %v", name, wk.c.Endpoint, err), wk.dialFix(err))
 	}
@@ -375,7 +369,7 @@ func (wk *walk) dialFix(err error) string {
 	text := err.Error()
 	switch {
 	case errors.Is(err, driver.ErrHandshake):
-		if hint := wk.d.trustHint(text); hint != "" {
+		if hint := wk.c.Trust.Hint(text); hint != "" {
 			return hint
 		}
 		if hint := wk.d.refusal().hint(text); hint != "" {
@@ -529,11 +523,11 @@ func (wk *walk) tlsFailure(err, verr error, peer []*x509.Certificate, serverName
 			}
 		}
 		wk.printFailedChain(peer)
-		return wk.fail("tls", msg, wk.d.trustHint("not a trusted CA"))
+		return wk.fail("tls", msg, wk.c.Trust.Hint("not a trusted CA"))
 	case errors.As(verr, &host):
 		wk.printFailedChain(peer)
 		return wk.fail("tls", fmt.Sprintf("the server's certificate is for %s, not %s", certNames(host.Certificate), serverName),
-			fmt.Sprintf("set server_name in link.driver_config to one of those names, or use one of them in link.endpoint (in %s)", wk.d.cfg.source()))
+			fmt.Sprintf("set server_name in link.driver_config to one of those names, or use one of them in link.endpoint (in %s)", wk.d.cfg.Source()))
 	case errors.As(verr, &invalid) && invalid.Reason == x509.Expired:
 		c := invalid.Cert
 		wk.printFailedChain(peer)
@@ -585,4 +579,17 @@ func certNames(c *x509.Certificate) string {
 		return fmt.Sprintf("CN %q (no subject alternative names)", c.Subject.CommonName)
 	}
 	return strings.Join(names, ", ")
+}
+
+// moduleFirstContact is FirstContact for the at-tencent channel: the
+// module does DNS, TCP, TLS and CONNECT itself, so the walk is one step,
+// the session's outcome as the module reports it.
+func (d *Daemon) moduleFirstContact(ctx context.Context, w io.Writer) error {
+	fmt.Fprintf(w, "config   ok   %s\nmodule   ..   %s: the module connects to the hub itself\n", d.cfg.Source(), d.cfg.ATTencent.Port)
+	if err := d.CheckConnect(ctx); err != nil {
+		return &FirstContactError{Step: "module", Msg: err.Error(),
+			Fix: "check at_tencent.port and baud, that the module runs Tencent's AT firmware (AT+TCMODULE), its network (at_tencent.ssid), and the device identity"}
+	}
+	fmt.Fprintln(w, "connected: the hub accepted the device (through the module)")
+	return nil
 }

@@ -24,11 +24,11 @@ type refusal struct {
 
 func (d *Daemon) refusal() refusal {
 	return refusal{
-		cert:       d.device.IsCert(),
-		clientID:   d.device.ClientID(),
+		cert:       d.dev.Identity().IsCert(),
+		clientID:   d.dev.Identity().ClientID(),
 		deviceInfo: d.cfg.DeviceInfoPath(),
 		expiry:     d.cfg.MQTT.UsernameExpiry,
-		signedAt:   d.clock.Now(),
+		signedAt:   d.dev.Clock().Now(),
 	}
 }
 

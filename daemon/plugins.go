@@ -30,8 +30,8 @@ type PluginsConfig struct {
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
-func (p PluginsConfig) validate() error {
-	bad := func(field, msg string) error {
+func (p PluginsConfig) validate() *core.ConfigError {
+	bad := func(field, msg string) *core.ConfigError {
 		return &core.ConfigError{Source: "config", Field: "plugins." + field, Msg: msg}
 	}
 	for name, pin := range p.Pins {
@@ -57,4 +57,4 @@ func (p PluginsConfig) validate() error {
 }
 
 // PluginsDir is the resolved plugin directory ("" when none is set).
-func (c *Config) PluginsDir() string { return c.path(c.Plugins.Dir) }
+func (c *Config) PluginsDir() string { return c.Path(c.Plugins.Dir) }

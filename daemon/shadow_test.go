@@ -65,9 +65,7 @@ func TestShadowThroughLocalAPI(t *testing.T) {
 
 	// Desired set while iotd is stopped is there after it starts again,
 	// without a round trip from the application.
-	r.cancel()
-	require.NoError(t, <-r.done)
-	r.done <- nil // for the cleanup
+	r.stop()
 	_, err = admin.SetDesired(ctx, "PSHD000001", "dev1", map[string]json.RawMessage{"fan": json.RawMessage(`3`)}, false)
 	require.NoError(t, err)
 	r2 := startDaemon(t, cfg)

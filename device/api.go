@@ -159,7 +159,7 @@ func (d *Device) Status() localapi.Status {
 		Link:        linkStateToWire(d.linkState()),
 		ClockOffset: d.clock.Offset(),
 		LastSync:    d.clock.LastSync(),
-		Trust:       trustStatus(d.contact.Trust, d.clock.Now()),
+		Trust:       d.contact.Trust.Status(d.clock.Now()),
 		Features:    d.featureStatus(),
 	}
 	if !started.IsZero() {

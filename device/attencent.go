@@ -42,7 +42,7 @@ func (d *Device) atTencentContact() error {
 		return err
 	}
 	d.contact = Contact{Region: region.Name, RegionConfirmed: region.Confirmed, Channel: ChannelATTencent,
-		Driver: attencent.Driver, Endpoint: d.cfg.ATTencent.Port, EndpointFrom: "at_tencent.port in " + d.cfg.source(),
+		Driver: attencent.Driver, Endpoint: d.cfg.ATTencent.Port, EndpointFrom: "at_tencent.port in " + d.cfg.Source(),
 		Trust:           Trust{From: "the module's own: Tencent's AT firmware connects and verifies the hub itself"},
 		RegistrationURL: orDefault(d.cfg.Registration.URL, region.RegistrationURL),
 		LogUploadURL:    orDefault(d.cfg.logURL(), region.LogURL)}

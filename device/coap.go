@@ -14,7 +14,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-// Channels: how the daemon talks to the hub.
+// Channels: how the device talks to the hub.
 const (
 	// ChannelMQTT is MQTT over a stream link (tls by default): everything
 	// works.
@@ -28,7 +28,7 @@ const (
 	ChannelWebSocket = "websocket"
 )
 
-// uplink is what the daemon needs of either uplink.
+// uplink is what the device needs of either uplink.
 type uplink interface {
 	Run(ctx context.Context) error
 	Serving() <-chan struct{}

@@ -138,18 +138,21 @@ type MQTTConfig struct {
 // (socket, log, memory_limit, plugins) are accepted and ignored, so a
 // program can load the file iotd runs with.
 func ParseConfig(data []byte, source, dir string) (*Config, error) {
-	var f struct {
-		Config `yaml:",inline"`
-		// The daemon's keys: the same file configures both.
-		Socket      yaml.Node `yaml:"socket"`
-		Log         yaml.Node `yaml:"log"`
-		MemoryLimit yaml.Node `yaml:"memory_limit"`
-		Plugins     yaml.Node `yaml:"plugins"`
-	}
+	var f withDaemonKeys
 	if err := Decode(data, source, dir, &f, &f.Config); err != nil {
 		return nil, err
 	}
 	return &f.Config, nil
+}
+
+// withDaemonKeys is a Config with the daemon's keys, which the same file
+// holds, left undecoded.
+type withDaemonKeys struct {
+	Config      `yaml:",inline"`
+	Socket      yaml.Node `yaml:"socket"`
+	Log         yaml.Node `yaml:"log"`
+	MemoryLimit yaml.Node `yaml:"memory_limit"`
+	Plugins     yaml.Node `yaml:"plugins"`
 }
 
 // Decode decodes data strictly into base, a pointer to a struct that
@@ -177,15 +180,25 @@ func Decode(data []byte, source, dir string, base any, cfg *Config) error {
 // LoadConfig reads and strictly decodes the file at path (see
 // [ParseConfig]); relative paths in it are resolved against its directory.
 func LoadConfig(path string) (*Config, error) {
+	var f withDaemonKeys
+	if err := DecodeFile(path, &f, &f.Config); err != nil {
+		return nil, err
+	}
+	return &f.Config, nil
+}
+
+// DecodeFile is [Decode] of the file at path: relative paths in it are
+// resolved against its directory, and errors name it.
+func DecodeFile(path string, base any, cfg *Config) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
-	return ParseConfig(data, path, filepath.Dir(abs))
+	return Decode(data, path, filepath.Dir(abs), base, cfg)
 }
 
 // Validate checks values that decoding alone cannot.

@@ -12,7 +12,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-// Contact is what the daemon contacts and trusts, resolved from the
+// Contact is what the device contacts and trusts, resolved from the
 // configuration and device_info.json: the region, the link's endpoint and
 // where it came from, and what verifies the server. `iotd run --check`
 // prints it; the first-contact walk follows it.
@@ -59,7 +59,7 @@ type Trust struct {
 	Pool *x509.CertPool
 }
 
-// Contact returns what the daemon contacts and trusts.
+// Contact returns what the device contacts and trusts.
 func (d *Device) Contact() Contact { return d.contact }
 
 // bundledHubTrust and bundledWebTrust name the default trusts.
@@ -131,7 +131,7 @@ func (d *Device) linkTrust(channel, name string, dc map[string]any) Trust {
 	var t Trust
 	switch file, _ := dc["ca_file"].(string); {
 	case file != "":
-		t = Trust{From: fmt.Sprintf("ca_file %s in %s", file, d.cfg.source())}
+		t = Trust{From: fmt.Sprintf("ca_file %s in %s", file, d.cfg.Source())}
 		t.Certs = readCerts(file, &t)
 	case d.device.CAFile() != "":
 		file = d.device.CAFile()
@@ -193,28 +193,29 @@ func readCerts(file string, t *Trust) []*x509.Certificate {
 	return nil
 }
 
-// source names the configuration file in messages.
-func (c *Config) source() string {
+// Source names the configuration file in messages: File, or "the
+// configuration" for a Config built in code.
+func (c *Config) Source() string {
 	if c.File != "" {
 		return c.File
 	}
 	return "the configuration"
 }
 
-// trustHint explains a server certificate that the link's trust refused,
-// naming that trust; "" for other errors.
-func (d *Device) trustHint(errText string) string {
+// Hint explains a server certificate that this trust refused (errText is
+// the link's error), naming the trust; "" for other errors.
+func (t Trust) Hint(errText string) string {
 	if !strings.Contains(errText, "not a trusted CA") && !strings.Contains(errText, "unknown authority") {
 		return ""
 	}
-	switch d.contact.Trust.From {
+	switch t.From {
 	case bundledHubTrust:
 		return "the server's certificate is not from a Tencent IoT Hub CA bundled with iotd (" + bundledFiles(true) +
 			"): if this endpoint is not the real hub, set ca_file in link.driver_config (or devCaFile in device_info.json) to the CA that signed it"
 	case bundledWebTrust:
 		return "the server's certificate is from no CA in the system roots or bundled with iotd: if this endpoint is not the real hub, set ca_file in link.driver_config"
 	}
-	return "the server's certificate is not from the CA iotd trusts here, " + d.contact.Trust.From + ": point it at the CA that signed the server's certificate"
+	return "the server's certificate is not from the CA iotd trusts here, " + t.From + ": point it at the CA that signed the server's certificate"
 }
 
 // bundledFiles lists the bundled CA files, Tencent's or the public ones.
@@ -230,8 +231,9 @@ func bundledFiles(tencent bool) string {
 	return strings.Join(names, ", ")
 }
 
-// trustStatus reports t at now.
-func trustStatus(t Trust, now time.Time) localapi.TrustStatus {
+// Status reports t at now, as `iotd status` shows it: the CAs and a warning
+// for each that expires soon or has expired.
+func (t Trust) Status(now time.Time) localapi.TrustStatus {
 	ts := localapi.TrustStatus{From: t.From, SystemRoots: t.System}
 	for _, c := range t.Certs {
 		ca := localapi.TrustedCA{Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()}

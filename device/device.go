@@ -89,7 +89,7 @@ func WithRegistry(reg *core.Registry) Option { return func(o *options) { o.reg =
 // file, key or driver at fault. Features register themselves: a program
 // links one with a blank import (_ "github.com/iotd/iotd/features/shadow").
 // New does not register the device (dynamic registration); see
-// daemon.Register.
+// [Register].
 func New(cfg *Config, opts ...Option) (*Device, error) {
 	o := options{reg: core.Default}
 	for _, f := range opts {
@@ -210,7 +210,7 @@ func (d *Device) linkConfig() (core.LinkConfig, error) {
 		transport = driver.Datagram
 	}
 	c := Contact{Region: region.Name, RegionConfirmed: region.Confirmed, Channel: channel, Driver: name,
-		Endpoint: lc.Endpoint, EndpointFrom: "link.endpoint in " + d.cfg.source()}
+		Endpoint: lc.Endpoint, EndpointFrom: "link.endpoint in " + d.cfg.Source()}
 	if c.Endpoint == "" {
 		if c.Endpoint, err = region.Endpoint(linkService(channel, name), d.device.ProductID); err != nil {
 			return core.LinkConfig{}, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -15,45 +14,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/device"
-	"github.com/iotd/iotd/drivers/posix"
 	_ "github.com/iotd/iotd/features/timesync"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
 	"github.com/iotd/iotd/localapi"
 )
 
-func registry(t *testing.T) *core.Registry {
-	t.Helper()
-	r := core.NewRegistry()
-	require.NoError(t, r.Register(posix.NewTCP()))
-	require.NoError(t, r.Register(posix.NewTLS()))
-	return r
-}
-
 // configFor creates device pid/dn in hub and returns a configuration that
 // reaches hub over TLS, with extra YAML appended, in a directory of its own.
 func configFor(t *testing.T, hub *hubsim.Hub, pid, dn, endpoint, extra string) *device.Config {
 	t.Helper()
-	_, err := hub.CreateDevice(pid, dn, false)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	_, err = hub.WriteDeviceInfo(pid, dn, dir)
-	require.NoError(t, err)
-	y := fmt.Sprintf(`device_info: device_info.json
-socket: ignored.sock
-link:
-  driver: tls
-  endpoint: %s
-  dial_timeout: 5s
-  backoff: {initial: 50ms, max: 500ms}
-  driver_config:
-    ca_file: %s
-%s`, endpoint, hub.CAFile(), extra)
-	p := filepath.Join(dir, "iotd.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
-	cfg, err := device.LoadConfig(p)
+	dir := hubtest.DeviceDir(t, hub, pid, dn, false)
+	y := "device_info: device_info.json\nsocket: ignored.sock\n" + hubtest.LinkYAML(endpoint, hub.CAFile()) + extra
+	cfg, err := device.LoadConfig(hubtest.WriteConfig(t, dir, y))
 	require.NoError(t, err)
 	return cfg
 }
@@ -61,25 +35,9 @@ link:
 // start builds and runs a device until the test ends.
 func start(t *testing.T, cfg *device.Config) *device.Device {
 	t.Helper()
-	d, err := device.New(cfg, device.WithRegistry(registry(t)), device.WithLogger(slog.New(slog.DiscardHandler)))
+	d, err := device.New(cfg, device.WithRegistry(hubtest.Registry(t)), device.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
+	hubtest.RunReady(t, d.Run, d.Ready())
 	return d
 }
 
@@ -149,7 +107,7 @@ func TestPublishSubscribeCancel(t *testing.T) {
 func TestPublishBeforeConnectIsBounded(t *testing.T) {
 	hub := hubtest.StartHub(t, nil)
 	cfg := configFor(t, hub, "PDEVAPI002", "dev1", "127.0.0.1:1", "outbox: {enabled: false}\n")
-	d, err := device.New(cfg, device.WithRegistry(registry(t)))
+	d, err := device.New(cfg, device.WithRegistry(hubtest.Registry(t)))
 	require.NoError(t, err)
 
 	t0 := time.Now()
@@ -182,7 +140,7 @@ func TestPublishBeforeConnectIsBounded(t *testing.T) {
 func TestRunOnceThenClosed(t *testing.T) {
 	hub := hubtest.StartHub(t, nil)
 	cfg := configFor(t, hub, "PDEVAPI003", "dev1", hub.TLSAddr(), "")
-	d, err := device.New(cfg, device.WithRegistry(registry(t)))
+	d, err := device.New(cfg, device.WithRegistry(hubtest.Registry(t)))
 	require.NoError(t, err)
 	require.NoError(t, d.Close())
 	assert.ErrorIs(t, d.Run(context.Background()), device.ErrClosed)

@@ -26,6 +26,13 @@
 // (queues, OTA checkpoints) lives in its state_dir; give each device of a
 // process its own, and its own device_info.
 //
+// The daemon (package daemon) is a Device served on a Unix socket: what it
+// needs beyond Publish and Subscribe is here for any program that serves a
+// device to others — [Device.Routes] (the features' local API routes),
+// [Device.DeadLetters] and its siblings, [Device.Contact] and
+// [Device.LinkConfig] (what the link dials and trusts), [Device.Link].
+// [Register] registers a device that has only a product secret.
+//
 // No watermill type appears in this package's signatures; [Device.Bus] is
 // the escape hatch to the bus for code that speaks its protocol.
 package device

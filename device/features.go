@@ -18,9 +18,9 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-// The daemon knows no feature by name: it builds every registered module
-// (package feature) over one environment, runs them, mounts their routes
-// and reports their status sections.
+// A device knows no feature by name: it builds every registered module
+// (package feature) over one environment, runs them and reports their
+// status sections; Routes mounts their local API routes.
 
 // builtFeature is a module's feature, with the module's name.
 type builtFeature struct {

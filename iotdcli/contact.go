@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/core/hub"
-	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/device"
 )
 
 // printContact prints what `iotd run --check` resolved: the region, the
 // endpoints iotd would use and what verifies the server.
-func printContact(w io.Writer, c daemon.Contact) {
+func printContact(w io.Writer, c device.Contact) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	region := c.Region
 	if !c.RegionConfirmed {

@@ -16,6 +16,7 @@ import (
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/hub"
 	"github.com/iotd/iotd/daemon"
+	"github.com/iotd/iotd/device"
 	"github.com/iotd/iotd/internal/pki"
 )
 
@@ -163,14 +164,14 @@ func (o initOptions) validate() error {
 		return errors.New("init: give --secret for a key device, or --cert and --key for a certificate device")
 	case o.ca != "" && o.cert == "":
 		return errors.New("init: --ca is a certificate device's devCaFile; for a key device use --ca-file")
-	case o.channel == daemon.ChannelCoAP && o.caFile != "" && o.cert == "":
+	case o.channel == device.ChannelCoAP && o.caFile != "" && o.cert == "":
 		return errors.New("init: --ca-file: a key device on the coap channel uses DTLS with its secret (PSK), which trusts no CA")
 	}
 	if _, err := hub.LookupRegion(o.region); err != nil {
 		return fmt.Errorf("init: --region: %w", err)
 	}
 	switch o.channel {
-	case "", daemon.ChannelMQTT, daemon.ChannelWebSocket, daemon.ChannelCoAP:
+	case "", device.ChannelMQTT, device.ChannelWebSocket, device.ChannelCoAP:
 	default:
 		return fmt.Errorf("init: --channel %q: use mqtt, websocket or coap", o.channel)
 	}
@@ -268,7 +269,7 @@ link:
 func (o initOptions) yaml() ([]byte, error) {
 	channel := o.channel
 	if channel == "" {
-		channel = daemon.ChannelMQTT
+		channel = device.ChannelMQTT
 	}
 	caFile := o.caFile
 	if caFile != "" {

@@ -164,16 +164,20 @@ func TestLayering(t *testing.T) {
 	}
 }
 
-// The daemon links no feature: features register themselves with package
-// feature, and only cmd/iotd's builtin_feature_*.go shims import them.
-// (Dynamic registration, which the daemon runs before the link, is
-// core/dynreg: identity provisioning, not a feature.)
+// The daemon and the device it is built on link no feature: features
+// register themselves with package feature, and only cmd/iotd's
+// builtin_feature_*.go shims (and tests) import them. (Dynamic
+// registration, which the daemon runs before the link, is core/dynreg:
+// identity provisioning, not a feature.) The device links neither the
+// daemon nor the command line: a Go program embeds it alone.
 func TestDaemonLinksNoFeature(t *testing.T) {
 	g := loadImportGraph(t)
-	for _, pkg := range []string{mod + "/daemon", mod + "/feature"} {
+	for _, pkg := range []string{mod + "/daemon", mod + "/device", mod + "/feature"} {
 		c := g.chain(pkg, banned(mod+"/features"))
 		assert.Nil(t, c, "%s links a feature package: %s", pkg, strings.Join(c, " → "))
 	}
+	c := g.chain(mod+"/device", banned(mod+"/daemon", mod+"/iotdcli"))
+	assert.Nil(t, c, "device links the daemon: %s", strings.Join(c, " → "))
 }
 
 // The link states are a vocabulary both core and bus import: standard
