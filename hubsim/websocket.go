@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,10 +37,18 @@ type wsListener struct {
 	up       gorilla.Upgrader
 	est      listeners.EstablishFn
 	end      atomic.Bool
+
+	// Upgraded connections are hijacked: http.Server.Close neither closes
+	// them nor waits for their handlers. Close does both, so that no
+	// handler is still handing a connection to the broker while the
+	// broker shuts down.
+	mu       sync.Mutex
+	conns    map[*websocket.Conn]struct{}
+	handlers sync.WaitGroup
 }
 
 func newWSListener(id, addr string, tc *tls.Config) *wsListener {
-	return &wsListener{id: id, addr: addr, tls: tc, up: gorilla.Upgrader{
+	return &wsListener{id: id, addr: addr, tls: tc, conns: map[*websocket.Conn]struct{}{}, up: gorilla.Upgrader{
 		Subprotocols: []string{wsSubprotocol},
 		// Devices send no Origin; a browser client of a lab may.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -89,6 +98,20 @@ func (l *wsListener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn := websocket.NewConn(ws)
 	defer conn.Close()
+	l.mu.Lock()
+	if l.end.Load() {
+		l.mu.Unlock()
+		return // closing: the broker takes no more connections
+	}
+	l.conns[conn] = struct{}{}
+	l.handlers.Add(1)
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.conns, conn)
+		l.mu.Unlock()
+		l.handlers.Done()
+	}()
 	// Returns when the MQTT connection ends.
 	if err := l.est(l.id, conn); err != nil && !errors.Is(err, net.ErrClosed) {
 		l.log.Debug("websocket connection ended", "listener", l.id, "remote", r.RemoteAddr, "error", err)
@@ -121,7 +144,13 @@ func (l *wsListener) Close(closeClients listeners.CloseFn) {
 		_ = l.srv.Close()
 		_ = l.ln.Close() // in case Serve never ran
 	}
+	l.mu.Lock()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+	l.mu.Unlock()
 	closeClients(l.id)
+	l.handlers.Wait()
 }
 
 var _ listeners.Listener = (*wsListener)(nil)
