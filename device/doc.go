@@ -33,6 +33,10 @@
 // [Device.LinkConfig] (what the link dials and trusts), [Device.Link].
 // [Register] registers a device that has only a product secret.
 //
+// [Device.Shadow] and [Device.Gateway] are the shadow's and the gateway's
+// typed Go APIs (feature.ShadowAPI, feature.GatewayAPI), for a program
+// that links those features.
+//
 // No watermill type appears in this package's signatures; [Device.Bus] is
 // the escape hatch to the bus for code that speaks its protocol.
 package device

@@ -200,3 +200,61 @@ func (m moduleFirmware) Read(ctx context.Context, open func(feature.FirmwareInfo
 	})
 	return feature.FirmwareInfo(fi), err
 }
+
+// Shadow returns the device's own shadow: read and report its document
+// and watch desired-state changes. The program links the feature with
+// import _ "github.com/iotd/iotd/features/shadow"; the configuration
+// leaves it on unless features.shadow.disabled (channel coap, with no
+// MQTT downlink, switches it off). Its methods reach the hub while Run
+// runs.
+func (d *Device) Shadow() (feature.ShadowAPI, error) {
+	return provided(d, "shadow", feature.ShadowProvider.ShadowAPI)
+}
+
+// Gateway returns the gateway: bind, unbind, online and offline of
+// sub-devices. The program links the feature with
+// import _ "github.com/iotd/iotd/features/gateway"; the configuration
+// leaves it on unless features.gateway.disabled (channel coap switches it
+// off). Its methods reach the hub while Run runs.
+func (d *Device) Gateway() (feature.GatewayAPI, error) {
+	return provided(d, "gateway", feature.GatewayProvider.GatewayAPI)
+}
+
+// provided returns the API of module name's built feature, a provider P.
+func provided[P, API any](d *Device, name string, api func(P) API) (API, error) {
+	var zero API
+	f, err := d.feature(name)
+	if err != nil {
+		return zero, err
+	}
+	p, ok := f.(P)
+	if !ok {
+		return zero, fmt.Errorf("device: the feature registered as %q offers no %T", name, &zero)
+	}
+	return api(p), nil
+}
+
+// Errors of the typed feature accessors; the message says what to change.
+var (
+	// ErrFeatureNotLinked: the program does not link the feature's package.
+	ErrFeatureNotLinked = errors.New("device: feature not linked")
+	// ErrFeatureOff: the configuration (or the channel) switched it off.
+	ErrFeatureOff = errors.New("device: feature off")
+)
+
+// feature returns the built feature of module name, when it is linked and
+// on.
+func (d *Device) feature(name string) (feature.Feature, error) {
+	for _, f := range d.features {
+		if f.name != name {
+			continue
+		}
+		if sec := d.cfg.sections()[name]; sec != nil && !sec.Enabled() {
+			return nil, fmt.Errorf("%w: %s: the configuration sets features.%s.disabled, or channel %s cannot carry it (it needs MQTT downlink)",
+				ErrFeatureOff, name, name, d.cfg.channel())
+		}
+		return f.Feature, nil
+	}
+	return nil, fmt.Errorf(`%w: %s: this program does not link the %s feature; add import _ "github.com/iotd/iotd/features/%s"`,
+		ErrFeatureNotLinked, name, name, name)
+}
