@@ -76,6 +76,7 @@ func TestContactServiceURLsFollowTheRegion(t *testing.T) {
 	assert.Equal(t, "https://us-east.gateway.tencentdevices.com/register/dev", c.RegistrationURL)
 	assert.Equal(t, "http://us-east.devicelog.iot.cloud.tencent.com/cgi-bin/report-log", c.LogUploadURL)
 	assert.True(t, c.RegionConfirmed)
+	assert.False(t, c.LogUpload, "log upload is off by default")
 
 	d, err = New(contactConfig(t, "ap-bangkok", "registration: {url: 'https://reg.example/x'}\n"), testRegistry(t), nil)
 	require.NoError(t, err)

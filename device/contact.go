@@ -40,6 +40,24 @@ type Contact struct {
 	// (the configured ones, else the region's).
 	RegistrationURL string
 	LogUploadURL    string
+	// LogUpload is set when a feature of this build uploads the daemon's
+	// log lines to LogUploadURL: its section is on, and the channel can
+	// carry it.
+	LogUpload bool
+	// Features are the feature modules of this build that will run, in
+	// name order; FeaturesOff are those that will not, with why.
+	Features    []string
+	FeaturesOff []FeatureOff
+}
+
+// FeatureOff is a feature module of this build that will not run.
+type FeatureOff struct {
+	// Name is the module's name.
+	Name string
+	// Why says why it is off: "disabled in the configuration", "not
+	// enabled in the configuration" (off by default), or "switched off by
+	// channel coap: it needs downlink".
+	Why string
 }
 
 // Trust says what verifies the hub's server on the link.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/iotd/iotd/bus/attencent"
@@ -53,7 +54,48 @@ func (d *Device) featureEnv() (*feature.Env, map[string][]string) {
 			return d.reg.HTTPTransport(driverName, dc, tlsConfig)
 		},
 	}
-	return env, feature.Unmet(feature.Modules(), d.cfg.sections(), caps)
+	mods, secs := feature.Modules(), d.cfg.sections()
+	configOff := map[string]bool{}
+	for _, m := range mods {
+		if sec := secs[m.Name]; sec == nil || !sec.Enabled() {
+			configOff[m.Name] = true
+		}
+	}
+	off := feature.Unmet(mods, secs, caps)
+	d.contactFeatures(mods, secs, configOff, off)
+	return env, off
+}
+
+// contactFeatures records in d.contact which modules will run and why the
+// others will not: configOff are those their sections left off, off what
+// each missing capability of the channel switched off (feature.Unmet).
+func (d *Device) contactFeatures(mods []feature.Module, secs map[string]feature.Section, configOff map[string]bool, off map[string][]string) {
+	needs := map[string][]string{}
+	for need, names := range off {
+		for _, name := range names {
+			needs[name] = append(needs[name], need)
+		}
+	}
+	c := &d.contact
+	c.Features, c.FeaturesOff, c.LogUpload = nil, nil, false
+	for _, m := range mods {
+		sec := secs[m.Name]
+		switch {
+		case configOff[m.Name] && m.Default():
+			c.FeaturesOff = append(c.FeaturesOff, FeatureOff{Name: m.Name, Why: "disabled in the configuration"})
+		case configOff[m.Name]:
+			c.FeaturesOff = append(c.FeaturesOff, FeatureOff{Name: m.Name, Why: "not enabled in the configuration"})
+		case len(needs[m.Name]) > 0:
+			slices.Sort(needs[m.Name])
+			c.FeaturesOff = append(c.FeaturesOff, FeatureOff{Name: m.Name,
+				Why: fmt.Sprintf("switched off by channel %s: it needs %s", d.cfg.channel(), strings.Join(needs[m.Name], " and "))})
+		case sec != nil && sec.Enabled():
+			c.Features = append(c.Features, m.Name)
+			if _, ok := sec.(interface{ LogURL() string }); ok {
+				c.LogUpload = true
+			}
+		}
+	}
 }
 
 // buildFeatures builds the modules that take log lines (logs) or the

@@ -3,6 +3,7 @@ package iotdcli
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // printContact prints what `iotd run --check` resolved: the region, the
-// endpoints iotd would use and what verifies the server.
+// endpoints iotd would use, what verifies the server, the service URLs
+// and which features will run.
 func printContact(w io.Writer, c device.Contact) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	region := c.Region
@@ -33,6 +35,26 @@ func printContact(w io.Writer, c device.Contact) {
 		fmt.Fprintf(tw, "\t- %s, valid until %s\n", name, cert.NotAfter.UTC().Format(time.DateOnly))
 	}
 	fmt.Fprintf(tw, "registration\t%s\n", c.RegistrationURL)
-	fmt.Fprintf(tw, "log upload\t%s\n", c.LogUploadURL)
+	if c.LogUpload {
+		fmt.Fprintf(tw, "log upload\t%s\n", c.LogUploadURL)
+	}
+	fmt.Fprintf(tw, "features\t%s\n", featuresText(c))
 	tw.Flush()
+}
+
+// featuresText is the features line: those that will run, then those that
+// will not, each with why.
+func featuresText(c device.Contact) string {
+	on := "none"
+	if len(c.Features) > 0 {
+		on = strings.Join(c.Features, ", ")
+	}
+	if len(c.FeaturesOff) == 0 {
+		return on
+	}
+	off := make([]string, len(c.FeaturesOff))
+	for i, f := range c.FeaturesOff {
+		off[i] = f.Name + " (" + f.Why + ")"
+	}
+	return on + "; off: " + strings.Join(off, ", ")
 }

@@ -85,4 +85,6 @@ func TestOmittedFeatureSection(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte(base), 0o600))
 	out, err = exec.Command(bin, "run", "--check", "--config", cfg).CombinedOutput()
 	require.NoError(t, err, string(out))
+	assert.Regexp(t, `(?m)^features +broadcast, gateway, ota, rrpc, timesync; off: logupload \(not enabled in the configuration\), sub_device_ota \(not enabled in the configuration\)$`, string(out),
+		"a feature left out of the build is not listed")
 }
