@@ -2,7 +2,6 @@ package iotdcli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -39,9 +38,7 @@ func outboxListCmd(sock func() string) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(l)
+				return printJSON(out, l)
 			}
 			fmt.Fprintf(out, "memory queue: %s\n", boundText(l.Memory))
 			if l.Outbox != nil {

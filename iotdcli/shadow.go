@@ -178,9 +178,7 @@ func formatState(m map[string]json.RawMessage) string {
 
 func printDocument(w io.Writer, doc localapi.ShadowDocument, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return printJSON(w, doc)
 	}
 	fmt.Fprintf(w, "version   %d\n", doc.Version)
 	fmt.Fprintf(w, "reported  %s\n", formatState(doc.Reported))

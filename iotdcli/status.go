@@ -29,9 +29,7 @@ func statusCmd(sock func() string) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return printJSON(out, st)
 			}
 			printStatus(out, st)
 			return nil
@@ -129,4 +127,11 @@ func printStatus(w io.Writer, st localapi.Status) {
 	printModems(tw, st.Modems)
 	fmt.Fprintf(tw, "version\t%s, up %s\n", st.Version, st.Uptime.Round(time.Second))
 	tw.Flush()
+}
+
+// printJSON writes v as indented JSON, for the commands' --json.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

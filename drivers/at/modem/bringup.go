@@ -107,14 +107,10 @@ func (m *Modem) sync(ctx context.Context) error {
 // transparent data mode (ESP-AT passthrough, Quectel access mode 2).
 func (m *Modem) escapeData(ctx context.Context) error {
 	pause := func(d time.Duration) error {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("at: leaving data mode: %w", ctx.Err())
+		if err := sleepCtx(ctx, d); err != nil {
+			return fmt.Errorf("at: leaving data mode: %w", err)
 		}
+		return nil
 	}
 	if err := pause(100 * time.Millisecond); err != nil {
 		return err
