@@ -262,6 +262,22 @@ func (d *Device) Gateway() (feature.GatewayAPI, error) {
 	return provided(d, "gateway", feature.GatewayProvider.GatewayAPI)
 }
 
+// OTA returns the device's firmware updates: the status, an installer of
+// the program's in place of the hook, and the program's own reports
+// (begin, success, fail — also the confirmation of an install that runs
+// after a reboot). The program links the feature with
+// import _ "github.com/iotd/iotd/features/ota"; the configuration leaves
+// it on unless features.ota.disabled. On channel at-tencent the module
+// downloads firmware and iotd installs it with the hook: OTA returns an
+// error wrapping ErrFeatureOff.
+func (d *Device) OTA() (feature.OTAAPI, error) {
+	api, err := provided(d, "ota", feature.OTAProvider.OTAAPI)
+	if err == nil && api == nil {
+		err = fmt.Errorf("%w: ota: on channel at-tencent the module downloads firmware itself; configure features.ota.hook to install it", ErrFeatureOff)
+	}
+	return api, err
+}
+
 // provided returns the API of module name's built feature, a provider P.
 func provided[P, API any](d *Device, name string, api func(P) API) (API, error) {
 	var zero API

@@ -3,6 +3,7 @@ package feature
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/iotd/iotd/localapi"
 )
@@ -62,6 +63,62 @@ type GatewayAPI interface {
 	AddSubDevice(sub localapi.SubDeviceConfig) error
 }
 
+// OTAAPI is the device's own firmware updates. iotd downloads what the
+// cloud pushes, resumes interrupted downloads and checks the MD5; the
+// program decides how a verified image is installed ([Installer]) and may
+// report an install it runs itself, the C SDK's IOT_OTA_ReportUpgradeBegin,
+// IOT_OTA_ReportUpgradeSuccess and IOT_OTA_ReportUpgradeFail. Its methods
+// are safe for concurrent use; a report made before the device runs waits
+// for it to start, bounded by ctx.
+type OTAAPI interface {
+	// Status returns the current version and the state of an update.
+	Status() localapi.OTAStatus
+	// SetInstaller makes fn install every verified image, in place of
+	// features.ota.hook; nil restores the hook. Set it before Run: an
+	// image downloaded before is installed the configured way.
+	SetInstaller(fn Installer)
+	// Begin reports that the device starts installing version (the
+	// "burning" report), for an install the program runs itself. It fails
+	// while iotd downloads or installs an update.
+	Begin(ctx context.Context, version string) error
+	// Succeed reports version installed: it becomes the current version
+	// (written to the version file), and the hub is told "done" and the new
+	// version. It is also the confirmation of an install waiting for its
+	// reboot ([ErrRebootPending]); "" means the version of that install.
+	Succeed(ctx context.Context, version string) error
+	// Fail reports that installing version failed with a negative result
+	// code (0 means -5, "install failed") and a message for the console;
+	// the current version stays. "" means the version of the update in
+	// progress or waiting for its reboot, which is abandoned.
+	Fail(ctx context.Context, version string, code int, msg string) error
+}
+
+// Installer installs a verified firmware image. It returns nil when the
+// image is installed and running, [ErrRebootPending] (possibly wrapped)
+// when it takes effect after a reboot, and any other error when the
+// install failed (reported with result code -5; the current version
+// stays). ctx ends when the device stops: an installer that cannot stop
+// half-way should finish anyway and return.
+type Installer func(ctx context.Context, img FirmwareImage) error
+
+// FirmwareImage is a downloaded firmware file whose MD5 matched.
+type FirmwareImage struct {
+	// File is the image's path; the installer may move or remove it.
+	File    string
+	Version string
+	MD5     string
+	Size    int64
+}
+
+// ErrRebootPending, returned by an [Installer] (or exit status 3 of the
+// install hook), says the image is installed but runs only after a reboot,
+// as on an A/B system. The update then waits for its confirmation: it is
+// done when iotd next starts and the version file (or features.ota.version)
+// shows the new version, or when the program calls [OTAAPI.Succeed]; it
+// fails when neither happened within features.ota.confirm_timeout of that
+// start (the board rolled back), or when the program calls [OTAAPI.Fail].
+var ErrRebootPending = errors.New("installed: takes effect after a reboot")
+
 // ShadowProvider is a built feature that offers the device's shadow (the
 // shadow module's).
 type ShadowProvider interface {
@@ -72,4 +129,11 @@ type ShadowProvider interface {
 // module's).
 type GatewayProvider interface {
 	GatewayAPI() GatewayAPI
+}
+
+// OTAProvider is a built feature that offers the device's firmware updates
+// (the ota module's). OTAAPI returns nil when the channel's module installs
+// firmware itself (at-tencent).
+type OTAProvider interface {
+	OTAAPI() OTAAPI
 }

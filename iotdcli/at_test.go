@@ -77,9 +77,17 @@ link:
   backoff: {initial: 50ms, max: 500ms}
   driver_config: {ca_file: %s, over: at.%s}
 `, sock, dialect, sim.Path(), settings, hub.TLSAddr(), hub.CAFile(), dialect)
-	p := filepath.Join(dir, "iotd.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
-	cfg, err := daemon.LoadConfig(p)
+	runDaemon(t, filepath.Join(dir, "iotd.yaml"), y)
+	return sock, sim
+}
+
+// runDaemon writes the configuration y to path, runs iotd with it (tcp,
+// tls and the AT drivers registered) until the test ends, and waits for
+// its link to connect.
+func runDaemon(t *testing.T, path, y string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(y), 0o600))
+	cfg, err := daemon.LoadConfig(path)
 	require.NoError(t, err)
 	reg := core.NewRegistry()
 	require.NoError(t, reg.Register(posix.NewTCP()))
@@ -94,12 +102,11 @@ link:
 		cancel()
 		assert.NoError(t, <-done)
 	})
-	client := localapi.New(sock)
+	client := localapi.New(cfg.Socket)
 	require.Eventually(t, func() bool {
 		st, err := client.Status(context.Background())
 		return err == nil && st.Link.State == "connected"
-	}, 30*time.Second, 50*time.Millisecond, "the link over the modem")
-	return sock, sim
+	}, 30*time.Second, 50*time.Millisecond, "the link")
 }
 
 // `iotd at trace` and `iotd at send AT+CSQ` against a running daemon whose

@@ -30,7 +30,23 @@ hook from features.ota.hook.
   iotd ota status --watch    follow the current update to its end (exit status 1
                              if it fails); if it ended already, print how
   iotd ota status --watch --target 1.1.0
-                             wait for the update to 1.1.0 and follow it`,
+                             wait for the update to 1.1.0 and follow it
+
+An install that takes effect after a reboot (A/B systems: the hook exits 3) waits in
+state reboot_pending. When iotd starts on the new image and the version file shows the
+new version, the update is done; otherwise confirm it after your own health check, or
+reject it, within features.ota.confirm_timeout (default 10m; then it fails, -5):
+
+  iotd ota success           the pending install runs: report done and the new version
+  iotd ota fail --message "health check failed"
+                             the pending install is rejected (-5 unless --code)
+
+A program that installs firmware it got another way reports like the C SDK's
+IOT_OTA_ReportUpgradeBegin/Success/Fail:
+
+  iotd ota begin 2.0.0       report "burning" for 2.0.0
+  iotd ota success 2.0.0     2.0.0 is installed: it becomes the reported version
+  iotd ota fail 2.0.0 --code -4 --message "bad signature"`,
 	}
 	var asJSON, watch bool
 	var target string
@@ -64,7 +80,53 @@ hook from features.ota.hook.
 	status.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (with --watch: one line per change)")
 	status.Flags().BoolVarP(&watch, "watch", "w", false, "follow the update until it is done or failed (if none ran yet, wait for one)")
 	status.Flags().StringVar(&target, "target", "", "with --watch: follow the update to this version, waiting for it to be pushed")
-	c.AddCommand(status)
+	c.AddCommand(status, otaReportCmd(sock, "begin", "VERSION", "Report that the device starts installing VERSION itself"),
+		otaReportCmd(sock, "success", "[VERSION]", "Report VERSION installed, or confirm the install waiting for its reboot"),
+		otaReportCmd(sock, "fail", "[VERSION]", "Report that installing VERSION failed, or reject the install waiting for its reboot"))
+	return c
+}
+
+// otaReportCmd is `iotd ota begin|success|fail`: a report of the
+// program's to the hub through the daemon, printing the state after it.
+func otaReportCmd(sock func() string, name, args, short string) *cobra.Command {
+	var code int
+	var message string
+	c := &cobra.Command{
+		Use:   name + " " + args,
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var version string
+			if len(a) == 1 {
+				version = a[0]
+			}
+			if name == "begin" && version == "" {
+				return fmt.Errorf("iotd ota begin: name the VERSION being installed")
+			}
+			cl := localapi.New(sock())
+			ctx, cancel := contextWithTimeout(cmd, 45*time.Second)
+			defer cancel()
+			var st localapi.OTAStatus
+			var err error
+			switch name {
+			case "begin":
+				st, err = cl.OTABegin(ctx, version)
+			case "success":
+				st, err = cl.OTASuccess(ctx, version)
+			default:
+				st, err = cl.OTAFail(ctx, localapi.OTAReport{Version: version, Code: code, Message: message})
+			}
+			if err != nil {
+				return err
+			}
+			printOTA(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	if name == "fail" {
+		c.Flags().IntVar(&code, "code", 0, "the negative result code reported (default -5, install failed)")
+		c.Flags().StringVar(&message, "message", "", "why it failed, shown in the console")
+	}
 	return c
 }
 
@@ -166,6 +228,8 @@ func progressLine(st localapi.OTAStatus, rate float64, tty bool) string {
 		return s
 	case localapi.OTABurning:
 		return st.TargetVersion + " downloaded and verified; installing"
+	case localapi.OTARebootPending:
+		return st.TargetVersion + " installed; waiting for the reboot that runs it (iotd ota success confirms it)"
 	case localapi.OTADone:
 		return st.TargetVersion + " installed; version is now " + st.Version
 	case localapi.OTAFailed:

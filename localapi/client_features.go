@@ -62,6 +62,27 @@ func (c *Client) OTA(ctx context.Context) (OTAStatus, error) {
 	return s, c.get(ctx, PathOTA, &s)
 }
 
+// OTABegin reports that the program starts installing version itself;
+// it answers the state after the report.
+func (c *Client) OTABegin(ctx context.Context, version string) (OTAStatus, error) {
+	var s OTAStatus
+	return s, c.post(ctx, PathOTABegin, OTAReport{Version: version}, &s)
+}
+
+// OTASuccess reports version installed, or confirms the install waiting
+// for its reboot ("": that install's version).
+func (c *Client) OTASuccess(ctx context.Context, version string) (OTAStatus, error) {
+	var s OTAStatus
+	return s, c.post(ctx, PathOTASuccess, OTAReport{Version: version}, &s)
+}
+
+// OTAFail reports that installing version failed (code 0: -5), or rejects
+// the install waiting for its reboot ("": that install's version).
+func (c *Client) OTAFail(ctx context.Context, r OTAReport) (OTAStatus, error) {
+	var s OTAStatus
+	return s, c.post(ctx, PathOTAFail, r, &s)
+}
+
 // GatewaySubDevices lists the gateway's known sub-devices and their state.
 func (c *Client) GatewaySubDevices(ctx context.Context) ([]SubDevice, error) {
 	var out []SubDevice

@@ -44,6 +44,12 @@ type Checkpoint struct {
 	HashState []byte `json:"hash_state,omitempty"`
 	// Installing is set while the install hook runs.
 	Installing bool `json:"installing,omitempty"`
+	// RebootPending is set when the install succeeded but takes effect
+	// after a reboot (an A/B install); From is the version it replaces. The
+	// update is done once the device runs Version, failed if it still runs
+	// From when the confirmation times out.
+	RebootPending bool   `json:"reboot_pending,omitempty"`
+	From          string `json:"from,omitempty"`
 	// Failed is set when the download failed; a restart does not resume it
 	// on its own, the same update sent again does.
 	Failed bool `json:"failed,omitempty"`
@@ -97,7 +103,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	// after the durable point are checked against its hash state before
 	// they are trusted (restoreHash).
 	if f := loadFast(dir); f != nil && f.Update() == c.Update() && f.Partial == c.Partial &&
-		f.Written > c.Written && f.Synced >= c.Synced && !c.Installing && !c.Failed {
+		f.Written > c.Written && f.Synced >= c.Synced && !c.Installing && !c.RebootPending && !c.Failed {
 		return f, nil
 	}
 	return c, nil

@@ -14,6 +14,7 @@ const (
 	DefaultStallTimeout    = 30 * time.Second
 	DefaultRetries         = 5
 	DefaultHookTimeout     = 10 * time.Minute
+	DefaultConfirmTimeout  = 10 * time.Minute
 	DefaultHTTPDriver      = "tcp"
 	DefaultVersion         = "0.0.0"
 )
@@ -55,6 +56,12 @@ type Config struct {
 	// Retries is how many consecutive attempts without progress are made
 	// before the update fails with -1 (default 5).
 	Retries int `yaml:"retries" json:"retries"`
+	// ConfirmTimeout bounds the wait for an install that takes effect after
+	// a reboot (the hook exited 3, or a Go installer returned
+	// feature.ErrRebootPending): when iotd starts again and the device does
+	// not run the new version within this long (default 10m), the board
+	// rolled back and the update is reported failed (-5).
+	ConfirmTimeout time.Duration `yaml:"confirm_timeout" json:"confirm_timeout"`
 }
 
 func (c *Config) setDefaults() {
@@ -69,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HTTPDriver == "" {
 		c.HTTPDriver = DefaultHTTPDriver
+	}
+	if c.ConfirmTimeout == 0 {
+		c.ConfirmTimeout = DefaultConfirmTimeout
 	}
 	if c.Hook.Enabled() && c.Hook.Timeout == 0 {
 		c.Hook.Timeout = DefaultHookTimeout
@@ -99,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.StallTimeout < 0 {
 		return errors.New("ota: stall_timeout: must not be negative")
+	}
+	if c.ConfirmTimeout < 0 {
+		return errors.New("ota: confirm_timeout: must not be negative")
 	}
 	if c.Retries < 0 || c.Retries > 1000 {
 		return fmt.Errorf("ota: retries: %d, use 1 to 1000 (0 means %d)", c.Retries, DefaultRetries)

@@ -2,8 +2,10 @@ package ota
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
+	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/hub"
 	"github.com/iotd/iotd/feature"
@@ -52,11 +54,57 @@ type otaFeature interface {
 // ownModule is the device's own OTA as the daemon runs it.
 type ownModule struct{ otaFeature }
 
-// Routes mounts GET /v1/ota (feature.Router).
+// Routes mounts GET /v1/ota, and POST /v1/ota/begin, /success and /fail
+// for the program's reports (feature.Router).
 func (m ownModule) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+localapi.PathOTA, func(w http.ResponseWriter, _ *http.Request) {
 		feature.WriteJSON(w, http.StatusOK, statusToWire(m.otaFeature.Status()))
 	})
+	report := func(path string, do func(feature.OTAAPI, *http.Request, localapi.OTAReport) error) {
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+			api := m.OTAAPI()
+			if api == nil {
+				feature.WriteError(w, http.StatusConflict, errModuleInstalls)
+				return
+			}
+			var req localapi.OTAReport
+			if !feature.DecodeBody(w, r, 4<<10, "ota report", &req) {
+				return
+			}
+			if err := do(api, r, req); err != nil {
+				code := http.StatusBadRequest
+				if errors.Is(err, ErrBusy) {
+					code = http.StatusConflict
+				} else if errors.Is(err, bus.ErrNotServing) || errors.Is(err, context.DeadlineExceeded) {
+					code = http.StatusServiceUnavailable
+				}
+				feature.WriteError(w, code, err)
+				return
+			}
+			feature.WriteJSON(w, http.StatusOK, api.Status())
+		})
+	}
+	report(localapi.PathOTABegin, func(api feature.OTAAPI, r *http.Request, req localapi.OTAReport) error {
+		return api.Begin(r.Context(), req.Version)
+	})
+	report(localapi.PathOTASuccess, func(api feature.OTAAPI, r *http.Request, req localapi.OTAReport) error {
+		return api.Succeed(r.Context(), req.Version)
+	})
+	report(localapi.PathOTAFail, func(api feature.OTAAPI, r *http.Request, req localapi.OTAReport) error {
+		return api.Fail(r.Context(), req.Version, req.Code, req.Message)
+	})
+}
+
+// errModuleInstalls: no program reports on channel at-tencent.
+var errModuleInstalls = errors.New("ota: on channel at-tencent the module downloads firmware and iotd installs it with the hook; the program cannot report installs itself")
+
+// OTAAPI offers the OTA to programs (feature.OTAProvider); nil on channel
+// at-tencent.
+func (m ownModule) OTAAPI() feature.OTAAPI {
+	if o, ok := m.otaFeature.(*OTA); ok {
+		return otaAPI{o}
+	}
+	return nil
 }
 
 // Status is the "ota" section of the daemon's status (feature.Reporter).

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/internal/pki"
 )
 
@@ -25,6 +26,9 @@ const (
 	StateBurning     = "burning"
 	StateDone        = "done"
 	StateFailed      = "failed"
+	// StateRebootPending: installed, waiting for the device to run the new
+	// version after a reboot.
+	StateRebootPending = "reboot_pending"
 )
 
 // publishTimeout bounds one report publish.
@@ -73,11 +77,18 @@ type OTA struct {
 	vfile string
 	dl    *Downloader
 
-	mu     sync.Mutex // guards st and cur
-	st     Status
-	cur    *job
-	jobCtx context.Context
-	wg     sync.WaitGroup
+	mu        sync.Mutex // guards st, cur, jobCtx and installer
+	st        Status
+	cur       *job
+	jobCtx    context.Context
+	installer feature.Installer
+	started   chan struct{} // closed once Run set jobCtx
+	wg        sync.WaitGroup
+
+	// reports serialises the outcomes of an install — iotd's own, the
+	// program's manual reports and the confirmation timeout — so that one
+	// update ends once.
+	reports sync.Mutex
 
 	updates, installs, failures, ignored, bad atomic.Int64
 }
@@ -116,6 +127,7 @@ func New(cfg Config, b *bus.Bus, productID, deviceName string, env Env, log *slo
 		dl: &Downloader{Client: &http.Client{Transport: tr}, CheckpointEvery: cfg.CheckpointEvery,
 			StallTimeout: cfg.StallTimeout, Retries: cfg.Retries}}
 	o.st = Status{State: StateIdle, Disabled: cfg.Disabled}
+	o.started = make(chan struct{})
 	return o, nil
 }
 
@@ -137,6 +149,7 @@ func (o *OTA) Run(ctx context.Context) error {
 	o.st.Version = CurrentVersion(o.vfile, o.cfg.Version, o.log)
 	o.jobCtx = ctx
 	o.mu.Unlock()
+	close(o.started)
 	defer o.stopJob()
 	defer o.wg.Wait()
 
@@ -176,8 +189,19 @@ func (o *OTA) resume(ctx context.Context) {
 	if cp.Failed {
 		return // kept for a resume when the update is sent again
 	}
+	if cp.RebootPending {
+		o.confirmAfterReboot(ctx, cp)
+		return
+	}
 	if cp.Installing {
-		msg := fmt.Sprintf("iotd stopped while the install hook ran for %s; the outcome is unknown, send the update again to retry", cp.Version)
+		if o.Version() == cp.Version {
+			// The install rebooted the board before it could return, and
+			// the new image says it runs.
+			o.log.Info("OTA install confirmed: the device runs the new version", "version", cp.Version)
+			_ = o.installed(ctx, cp.Version)
+			return
+		}
+		msg := fmt.Sprintf("iotd stopped while the install ran for %s and the device still runs %s; the outcome is unknown, send the update again to retry", cp.Version, o.Version())
 		o.fail(ctx, cp, &Failure{Code: CodeInstallFailed, Msg: msg})
 		o.discard(cp)
 		return
@@ -215,12 +239,17 @@ func (o *OTA) handle(ctx context.Context, payload []byte) {
 		o.log.Info("OTA update replaces the one in progress", "old", cur.upd.Version, "new", u.Version)
 		o.stopJob()
 	}
-	o.updates.Add(1)
 	cp, err := LoadCheckpoint(o.dir)
 	if err != nil {
 		o.log.Warn("OTA checkpoint unusable; starting over", "err", err)
 		cp = nil
 	}
+	if cp != nil && cp.RebootPending && cp.Version == u.Version {
+		o.ignored.Add(1)
+		o.log.Info("OTA update ignored: this version is installed and waits for the reboot that runs it", "version", u.Version)
+		return
+	}
+	o.updates.Add(1)
 	if cp != nil && cp.Version == u.Version && cp.MD5 == u.MD5 && cp.Size == u.Size && !cp.Installing {
 		cp.URL, cp.Failed = u.URL, false // a refreshed signed URL
 		o.log.Info("OTA resuming", "version", u.Version, "written", cp.Written)
@@ -320,7 +349,8 @@ func (o *OTA) runJob(ctx context.Context, cp *Checkpoint) {
 	o.install(ctx, cp)
 }
 
-// install runs the hook for a verified file and reports the outcome.
+// install installs a verified file — with the program's installer, else
+// the hook, else by keeping it as firmware.bin — and reports the outcome.
 func (o *OTA) install(ctx context.Context, cp *Checkpoint) {
 	cp.Installing = true
 	if err := SaveCheckpoint(o.dir, cp); err != nil {
@@ -329,36 +359,65 @@ func (o *OTA) install(ctx context.Context, cp *Checkpoint) {
 	}
 	o.setState(StateBurning)
 	o.publish(ctx, ProgressReport(cp.Version, Progress{State: "burning", ResultCode: "0"}), 1)
-	if o.cfg.Hook.Enabled() {
-		err := RunHook(ctx, o.cfg.Hook, Image{File: cp.Partial, Version: cp.Version, MD5: cp.MD5, Size: cp.Size}, o.pid, o.dn, o.log)
-		if ctx.Err() != nil {
-			return // shutting down: the next start reports the unknown outcome
-		}
-		if err != nil {
-			o.fail(ctx, cp, &Failure{Code: CodeInstallFailed, Err: err,
-				Msg: fmt.Sprintf("install hook failed for %s; version %s stays: %v", cp.Version, o.Version(), err)})
-			o.discard(cp)
-			return
-		}
-		_ = os.Remove(cp.Partial)
-	} else {
-		_ = os.Rename(cp.Partial, filepath.Join(o.dir, "firmware.bin"))
+	img := Image{File: cp.Partial, Version: cp.Version, MD5: cp.MD5, Size: cp.Size}
+	o.mu.Lock()
+	installer := o.installer
+	o.mu.Unlock()
+	var err error
+	what := "install"
+	switch {
+	case installer != nil:
+		what = "installer"
+		err = installer(ctx, feature.FirmwareImage(img))
+	case o.cfg.Hook.Enabled():
+		what = "install hook"
+		err = rebootPending(RunHook(ctx, o.cfg.Hook, img, o.pid, o.dn, o.log))
+	default:
+		err = os.Rename(cp.Partial, filepath.Join(o.dir, "firmware.bin"))
 	}
-	if err := pki.WriteFileAtomic(o.vfile, []byte(cp.Version+"\n"), 0o600); err != nil {
-		o.log.Warn("OTA could not record the new version; it is reported but reverts at restart", "file", o.vfile, "err", err)
+	if ctx.Err() != nil {
+		return // shutting down: the next start reports the outcome
+	}
+	o.reports.Lock()
+	defer o.reports.Unlock()
+	if errors.Is(err, feature.ErrRebootPending) {
+		_ = os.Remove(cp.Partial)
+		o.awaitReboot(ctx, cp)
+		return
+	}
+	if err != nil {
+		o.fail(ctx, cp, &Failure{Code: CodeInstallFailed, Err: err,
+			Msg: fmt.Sprintf("%s failed for %s; version %s stays: %v", what, cp.Version, o.Version(), err)})
+		o.discard(cp)
+		return
+	}
+	_ = os.Remove(cp.Partial)
+	_ = o.installed(ctx, cp.Version)
+}
+
+// installed records version as the device's firmware and reports it done,
+// ending the update. It returns the error of a report not sent.
+func (o *OTA) installed(ctx context.Context, version string) error {
+	if CurrentVersion(o.vfile, "", o.log) != version {
+		if err := pki.WriteFileAtomic(o.vfile, []byte(version+"\n"), 0o600); err != nil {
+			o.log.Warn("OTA could not record the new version; it is reported but reverts at restart", "file", o.vfile, "err", err)
+		}
 	}
 	_ = removeCheckpoint(o.dir)
 	o.installs.Add(1)
 	o.mu.Lock()
-	o.st.Version, o.st.State, o.st.Percent, o.st.Updated = cp.Version, StateDone, 100, time.Now()
+	o.st.Version, o.st.TargetVersion, o.st.State, o.st.Percent, o.st.Updated = version, version, StateDone, 100, time.Now()
+	o.st.ResultCode, o.st.LastError = 0, ""
 	o.mu.Unlock()
-	o.log.Info("OTA installed", "version", cp.Version)
-	o.publish(ctx, ProgressReport(cp.Version, Progress{State: "done", ResultCode: "0"}), 1)
-	o.publish(ctx, VersionReport(cp.Version), 1)
+	o.log.Info("OTA installed", "version", version)
+	return errors.Join(
+		o.publishErr(ctx, ProgressReport(version, Progress{State: "done", ResultCode: "0"}), 1),
+		o.publishErr(ctx, VersionReport(version), 1))
 }
 
-// fail records and reports a failed update.
-func (o *OTA) fail(ctx context.Context, cp *Checkpoint, f *Failure) {
+// fail records and reports a failed update; it returns the error of a
+// report not sent (also logged).
+func (o *OTA) fail(ctx context.Context, cp *Checkpoint, f *Failure) error {
 	o.failures.Add(1)
 	o.mu.Lock()
 	o.st.State, o.st.ResultCode, o.st.LastError, o.st.Updated = StateFailed, f.Code, f.Msg, time.Now()
@@ -367,7 +426,7 @@ func (o *OTA) fail(ctx context.Context, cp *Checkpoint, f *Failure) {
 	}
 	o.mu.Unlock()
 	o.log.Warn("OTA update failed", "version", cp.Version, "result_code", f.Code, "reason", f.Msg)
-	o.publish(ctx, ProgressReport(cp.Version, Progress{State: "fail", ResultCode: strconv.Itoa(f.Code), ResultMsg: f.Msg}), 1)
+	return o.publishErr(ctx, ProgressReport(cp.Version, Progress{State: "fail", ResultCode: strconv.Itoa(f.Code), ResultMsg: f.Msg}), 1)
 }
 
 // keepFailed marks the checkpoint of a failed download so that a restart
@@ -394,11 +453,21 @@ func (o *OTA) setState(s string) {
 // publish sends a report and logs a failure; reports are not retried here
 // (the uplink queues QoS 1 publishes while offline).
 func (o *OTA) publish(ctx context.Context, payload []byte, qos byte) {
+	_ = o.publishErr(ctx, payload, qos)
+}
+
+// publishErr is publish returning the error too.
+func (o *OTA) publishErr(ctx context.Context, payload []byte, qos byte) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	if err := o.bus.CloudPublish(pctx, ReportTopic(o.pid, o.dn), payload, qos); err != nil && ctx.Err() == nil {
+	err := o.bus.CloudPublish(pctx, ReportTopic(o.pid, o.dn), payload, qos)
+	if err != nil && ctx.Err() == nil {
 		o.log.Warn("OTA report not sent", "err", err)
 	}
+	if err != nil {
+		return fmt.Errorf("ota: report not sent: %w", err)
+	}
+	return nil
 }
 
 func (o *OTA) goPublish(ctx context.Context, payload []byte, qos byte) {

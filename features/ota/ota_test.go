@@ -99,7 +99,7 @@ func TestFailures(t *testing.T) {
 		{"not found", hubsim.OTAFaults{Status: 404}, hubsim.OTAPushRequest{}, 0, "-2", "404"},
 		{"forbidden", hubsim.OTAFaults{Status: 403}, hubsim.OTAPushRequest{}, 0, "-3", "403"},
 		{"md5 mismatch", hubsim.OTAFaults{}, hubsim.OTAPushRequest{MD5: strings.Repeat("ab", 16)}, 0, "-4", "MD5 mismatch"},
-		{"hook fails", hubsim.OTAFaults{}, hubsim.OTAPushRequest{}, 3, "-5", "install hook failed"},
+		{"hook fails", hubsim.OTAFaults{}, hubsim.OTAPushRequest{}, 2, "-5", "install hook failed"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
