@@ -64,6 +64,7 @@ var defaultAPILimits = apiLimits{
 
 type apiServer struct {
 	d      *Daemon
+	muxes  map[string]*http.ServeMux // each device's routes, by name
 	ln     net.Listener
 	srv    *http.Server
 	limits apiLimits
@@ -107,17 +108,8 @@ func (d *Daemon) listenAPIWith(limits apiLimits) (*apiServer, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &apiServer{d: d, ln: netutil.LimitListener(ul, limits.MaxConns), limits: limits, path: path, sock: sock}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+localapi.PathStatus, s.status)
-	mux.HandleFunc("POST "+localapi.PathPublish, s.publish)
-	mux.HandleFunc("GET "+localapi.PathSubscribe, s.subscribe)
-	mux.HandleFunc("DELETE "+localapi.PathSubscribe, s.unsubscribe)
-	mux.HandleFunc("GET "+localapi.PathDrivers, s.drivers)
-	s.outboxRoutes(mux)
-	s.atRoutes(mux)
-	d.dev.Routes(mux) // the features' own
 	s.srv = &http.Server{
-		Handler:           s.readBody(mux),
+		Handler:           s.readBody(s.routes()),
 		ReadHeaderTimeout: limits.HeaderTimeout,
 		ReadTimeout:       limits.ReadTimeout,
 		IdleTimeout:       limits.IdleTimeout,
@@ -237,15 +229,15 @@ func (s *apiServer) readBody(next http.Handler) http.Handler {
 	})
 }
 
-func (s *apiServer) status(w http.ResponseWriter, r *http.Request) {
+func (s *deviceAPI) status(w http.ResponseWriter, r *http.Request) {
 	st := s.d.Status()
 	ctx, cancel := context.WithTimeout(r.Context(), statusModemWait)
 	defer cancel()
-	st.Modems = modemsToWire(s.d.Modems(ctx, true))
+	st.Modems = modemsToWire(modems(ctx, s.d.reg, true))
 	feature.WriteJSON(w, http.StatusOK, st)
 }
 
-func (s *apiServer) subscribe(w http.ResponseWriter, r *http.Request) {
+func (s *deviceAPI) subscribe(w http.ResponseWriter, r *http.Request) {
 	filter := s.d.ExpandTopic(r.URL.Query().Get("filter"))
 	qos, _ := strconv.Atoi(r.URL.Query().Get("qos"))
 	if err := s.d.CheckTopic(filter, true); err != nil {

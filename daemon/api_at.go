@@ -68,7 +68,12 @@ func capable[T any](reg *core.Registry) (names []string, caps []T) {
 // Modems reports the modems the drivers have open; with refresh they are
 // asked first (at most every 30 s each), waiting at most until ctx ends.
 func (d *Daemon) Modems(ctx context.Context, refresh bool) []driver.ModemStatus {
-	_, insp := capable[driver.ModemInspector](d.reg)
+	return modems(ctx, d.reg, refresh)
+}
+
+// modems is Daemon.Modems of the drivers of reg, which the devices share.
+func modems(ctx context.Context, reg *core.Registry, refresh bool) []driver.ModemStatus {
+	_, insp := capable[driver.ModemInspector](reg)
 	out := []driver.ModemStatus{}
 	for _, in := range insp {
 		out = append(out, in.Modems(ctx, refresh)...)

@@ -12,13 +12,13 @@ import (
 // The outbox's dead letters (GET /v1/outbox, POST /v1/outbox/{id}/retry,
 // DELETE /v1/outbox/{id}), through the device.
 
-func (s *apiServer) outboxRoutes(mux *http.ServeMux) {
+func (s *deviceAPI) outboxRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+localapi.PathOutbox, s.outboxList)
 	mux.HandleFunc("POST "+localapi.PathOutbox+"/{id}/retry", s.outboxRetry)
 	mux.HandleFunc("DELETE "+localapi.PathOutbox+"/{id}", s.outboxDrop)
 }
 
-func (s *apiServer) outboxList(w http.ResponseWriter, _ *http.Request) {
+func (s *deviceAPI) outboxList(w http.ResponseWriter, _ *http.Request) {
 	out, err := s.d.dev.DeadLetters()
 	if err != nil {
 		feature.WriteError(w, outboxCode(err), err)
@@ -27,15 +27,15 @@ func (s *apiServer) outboxList(w http.ResponseWriter, _ *http.Request) {
 	feature.WriteJSON(w, http.StatusOK, out)
 }
 
-func (s *apiServer) outboxRetry(w http.ResponseWriter, r *http.Request) {
+func (s *deviceAPI) outboxRetry(w http.ResponseWriter, r *http.Request) {
 	s.outboxAct(w, r, s.d.dev.RetryDeadLetter)
 }
 
-func (s *apiServer) outboxDrop(w http.ResponseWriter, r *http.Request) {
+func (s *deviceAPI) outboxDrop(w http.ResponseWriter, r *http.Request) {
 	s.outboxAct(w, r, s.d.dev.DropDeadLetter)
 }
 
-func (s *apiServer) outboxAct(w http.ResponseWriter, r *http.Request, act func(id string) error) {
+func (s *deviceAPI) outboxAct(w http.ResponseWriter, r *http.Request, act func(id string) error) {
 	id := r.PathValue("id")
 	if err := act(id); err != nil {
 		feature.WriteError(w, outboxCode(err), err)

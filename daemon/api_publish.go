@@ -13,7 +13,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
+func (s *deviceAPI) publish(w http.ResponseWriter, r *http.Request) {
 	var req localapi.PublishRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, localapi.MaxRequestBody))
 	dec.DisallowUnknownFields()

@@ -11,7 +11,7 @@ import (
 
 // unsubscribe drops the cloud subscription to a filter, however many local
 // subscribers hold it.
-func (s *apiServer) unsubscribe(w http.ResponseWriter, r *http.Request) {
+func (s *deviceAPI) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	filter := s.d.ExpandTopic(r.URL.Query().Get("filter"))
 	if err := s.d.CheckTopic(filter, true); err != nil {
 		feature.WriteError(w, http.StatusForbidden, fmt.Errorf("unsubscribe: %w", err))

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,8 +27,29 @@ import (
 // first connection attempt: nil once the hub accepted the device, or an
 // error saying why not (with a hint when the hub refused). Installers and
 // `iotd run --check --connect` use it to fail fast with a non-zero exit,
-// where the daemon itself would keep retrying.
+// where the daemon itself would keep retrying. With several devices it
+// checks them all at once and joins the errors, each naming its device.
 func (d *Daemon) CheckConnect(ctx context.Context) error {
+	if len(d.units) == 1 && !d.first().named {
+		return d.first().CheckConnect(ctx)
+	}
+	errs := make([]error, len(d.units))
+	var wg sync.WaitGroup
+	for i, u := range d.units {
+		wg.Go(func() {
+			if err := u.CheckConnect(ctx); err != nil {
+				errs[i] = fmt.Errorf("device %s: %w", u.name, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// CheckConnect runs the device just long enough to learn the outcome of
+// its first connection attempt; see [Daemon.CheckConnect]. The device
+// cannot run afterwards.
+func (d *Unit) CheckConnect(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	states, err := d.dev.Bus().Subscribe(ctx, bus.TopicLinkState)
@@ -35,7 +57,11 @@ func (d *Daemon) CheckConnect(ctx context.Context) error {
 		return err
 	}
 	done := make(chan error, 1)
-	go func() { done <- d.run(ctx, false) }()
+	go func() {
+		d.logStart("none (check only)")
+		go d.logLinkStates(ctx)
+		done <- d.dev.Run(ctx)
+	}()
 	defer func() { cancel(); <-done }()
 	for {
 		select {
@@ -98,13 +124,13 @@ func (wk *walk) mqtt(ctx context.Context, conn net.Conn) error {
 
 // credentials signs CONNECT's credentials as the uplink does, with the
 // username valid for expiry (0: forever).
-func (d *Daemon) credentials(expiry time.Duration) (core.Credentials, error) {
+func (d *Unit) credentials(expiry time.Duration) (core.Credentials, error) {
 	return core.MQTTCredentials(d.dev.Identity(), core.CredentialOptions{
 		Method: core.SignMethod(d.cfg.MQTT.SignMethod), Expiry: expiry, Now: d.dev.Clock().Now,
 	})
 }
 
-func (d *Daemon) connectTimeout() time.Duration {
+func (d *Unit) connectTimeout() time.Duration {
 	if t := d.cfg.MQTT.ConnectTimeout; t > 0 {
 		return t
 	}
@@ -113,7 +139,7 @@ func (d *Daemon) connectTimeout() time.Duration {
 
 // sendConnect sends CONNECT with creds over conn and returns the CONNACK's
 // return code.
-func (d *Daemon) sendConnect(conn net.Conn, creds core.Credentials) (byte, error) {
+func (d *Unit) sendConnect(conn net.Conn, creds core.Credentials) (byte, error) {
 	keepAlive := d.cfg.MQTT.KeepAlive
 	if keepAlive == 0 {
 		keepAlive = mqttup.DefaultKeepAlive
@@ -288,7 +314,7 @@ const timeTimeout = 10 * time.Second
 // askTime subscribes to the device's $sys result topic, asks the hub's
 // time and returns the offset of the hub's clock from this one (positive:
 // this clock is behind) and the round trip.
-func (d *Daemon) askTime(conn net.Conn) (offset, rtt time.Duration, err error) {
+func (d *Unit) askTime(conn net.Conn) (offset, rtt time.Duration, err error) {
 	pid, dn := d.dev.Identity().ProductID, d.dev.Identity().DeviceName
 	result := "$sys/operation/result/" + pid + "/" + dn
 	_ = conn.SetDeadline(time.Now().Add(timeTimeout))

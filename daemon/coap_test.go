@@ -238,8 +238,8 @@ func TestCoAPLinkDefaults(t *testing.T) {
 			}
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = d.Bus().Close() })
-			assert.Equal(t, row.wantDriver, d.dev.LinkConfig().Driver)
-			assert.Equal(t, row.wantAddr, d.dev.LinkConfig().Address)
+			assert.Equal(t, row.wantDriver, d.first().dev.LinkConfig().Driver)
+			assert.Equal(t, row.wantAddr, d.first().dev.LinkConfig().Address)
 			assert.NotNil(t, d.Status().CoAP, "the CoAP uplink")
 			assert.Nil(t, d.Status().Queue, "no MQTT uplink")
 		})

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	mqttup "github.com/iotd/iotd/bus/mqtt"
@@ -16,17 +18,33 @@ import (
 // the memory limit and plugins. Every key is optional; the zero value
 // connects with device_info.json from the working directory over TLS to
 // the real hub. See iotd.sample.yaml for the annotated version.
+//
+// A daemon that runs several devices has them under devices: instead, by
+// name, each with the device's keys; the top level then keeps only the
+// daemon's own keys (see Devices).
 type Config struct {
+	// Config is the device of a configuration without devices: (the
+	// device named [DefaultDeviceName]). With Devices, only its Dir and
+	// File are used: a device key beside devices: is an error.
 	device.Config `yaml:",inline"`
+
+	// Devices are the devices of a daemon that runs several, by name (the
+	// keys under devices:, 1 to 32 of a-z, 0-9, _ and -), each with the
+	// keys of the top-level device part; nil when the file has no
+	// devices:. Each device's relative paths resolve against the
+	// configuration file's directory; a device without state_dir keeps its
+	// state in iotd-state/NAME there. No two devices share a state
+	// directory or a device_info.json.
+	Devices map[string]*device.Config `yaml:"-"`
 
 	// Socket is the local API's Unix socket path.
 	Socket string    `yaml:"socket"`
 	Log    LogConfig `yaml:"log"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
-	// 16 MiB plus mqtt.queue_bytes; GOMEMLIMIT in the environment wins): the
-	// garbage collector works harder near it instead of letting garbage
-	// grow the heap, which keeps iotd's footprint predictable on a small
-	// board. It is not a hard cap; -1 leaves the runtime's default (none).
+	// 16 MiB plus each device's mqtt.queue_bytes; GOMEMLIMIT in the
+	// environment wins): the garbage collector works harder near it
+	// instead of letting garbage grow the heap, which keeps iotd's
+	// footprint predictable on a small board. It is not a hard cap; -1 leaves the runtime's default (none).
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// Plugins are out-of-tree drivers, launched as separate processes.
 	Plugins PluginsConfig `yaml:"plugins"`
@@ -45,13 +63,28 @@ type LogConfig struct {
 // directory relative paths are resolved against.
 func ParseConfig(data []byte, source, dir string) (*Config, error) {
 	cfg := &Config{}
+	root, devs, err := devicesNode(data, source)
+	if err != nil {
+		return nil, err
+	}
+	if devs != nil {
+		return cfg.decoded(cfg.decodeDevices(data, source, dir, root, devs))
+	}
 	return cfg.decoded(device.Decode(data, source, dir, cfg, &cfg.Config))
 }
 
-// LoadConfig reads and strictly decodes the file at path.
+// LoadConfig reads and strictly decodes the file at path; relative paths
+// in it are resolved against its directory.
 func LoadConfig(path string) (*Config, error) {
-	cfg := &Config{}
-	return cfg.decoded(device.DecodeFile(path, cfg, &cfg.Config))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(data, path, filepath.Dir(abs))
 }
 
 // decoded checks the daemon's own keys of a configuration the device's
@@ -70,7 +103,11 @@ func (c *Config) decoded(err error) (*Config, error) {
 // Validate checks values that decoding alone cannot: the device's, then
 // the daemon's own.
 func (c *Config) Validate() error {
-	if err := c.Config.Validate(); err != nil {
+	if c.Devices != nil {
+		if err := c.validateDevices(); err != nil {
+			return err
+		}
+	} else if err := c.Config.Validate(); err != nil {
 		return err
 	}
 	if err := c.validateOwn(); err != nil {
@@ -112,9 +149,13 @@ func (c *Config) MemoryLimitBytes() int64 {
 	case c.MemoryLimit > 0:
 		return c.MemoryLimit
 	}
-	q := c.MQTT.QueueBytes
-	if q <= 0 {
-		q = mqttup.DefaultQueueBytes
+	var q int64
+	for _, nd := range c.DeviceConfigs() {
+		if b := nd.Config.MQTT.QueueBytes; b > 0 {
+			q += b
+		} else {
+			q += mqttup.DefaultQueueBytes
+		}
 	}
 	return 16<<20 + q
 }

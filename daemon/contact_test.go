@@ -64,7 +64,7 @@ func TestContactEndpoints(t *testing.T) {
 			assert.Equal(t, row.endpoint, c.Endpoint)
 			assert.Contains(t, c.EndpointFrom, row.from)
 			assert.Equal(t, row.drv, c.Driver)
-			assert.Equal(t, row.endpoint, d.dev.LinkConfig().Address)
+			assert.Equal(t, row.endpoint, d.first().dev.LinkConfig().Address)
 		})
 	}
 }

@@ -44,7 +44,29 @@ func (e *FirstContactError) Error() string {
 // A running daemon of the same device is disconnected by the hub while the
 // walk connects: the hub keeps one connection per client id. Like
 // CheckConnect, FirstContact ends the daemon: it cannot Run afterwards.
+//
+// With several devices it walks each in turn, under a line naming it, and
+// returns the failures joined, each naming its device.
 func (d *Daemon) FirstContact(ctx context.Context, w io.Writer) error {
+	if len(d.units) == 1 && !d.first().named {
+		return d.first().FirstContact(ctx, w)
+	}
+	var errs []error
+	for i, u := range d.units {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "device %s (%s):\n", u.name, u.Identity().ClientID())
+		if err := u.FirstContact(ctx, w); err != nil {
+			errs = append(errs, fmt.Errorf("device %s: %w", u.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FirstContact walks the device's first contact with the hub; see
+// [Daemon.FirstContact]. The device cannot run afterwards.
+func (d *Unit) FirstContact(ctx context.Context, w io.Writer) error {
 	if d.dev.Contact().Channel == device.ChannelATTencent {
 		return d.moduleFirstContact(ctx, w)
 	}
@@ -59,7 +81,7 @@ func (d *Daemon) FirstContact(ctx context.Context, w io.Writer) error {
 
 // walk is one run of FirstContact.
 type walk struct {
-	d    *Daemon
+	d    *Unit
 	w    io.Writer
 	c    device.Contact
 	lc   core.LinkConfig
@@ -584,7 +606,7 @@ func certNames(c *x509.Certificate) string {
 // moduleFirstContact is FirstContact for the at-tencent channel: the
 // module does DNS, TCP, TLS and CONNECT itself, so the walk is one step,
 // the session's outcome as the module reports it.
-func (d *Daemon) moduleFirstContact(ctx context.Context, w io.Writer) error {
+func (d *Unit) moduleFirstContact(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "config   ok   %s\nmodule   ..   %s: the module connects to the hub itself\n", d.cfg.Source(), d.cfg.ATTencent.Port)
 	if err := d.CheckConnect(ctx); err != nil {
 		return &FirstContactError{Step: "module", Msg: err.Error(),

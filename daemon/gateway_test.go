@@ -60,7 +60,7 @@ func TestGatewayThroughDaemon(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond)
 
 	// The sub-device's own shadow, through the gateway.
-	sub := r.client.WithDevice("PSUB000001/s1")
+	sub := r.client.WithSubDevice("PSUB000001/s1")
 	_, err = sub.ShadowReport(ctx, localapi.ShadowReport{Reported: map[string]json.RawMessage{"brightness": json.RawMessage(`80`)}})
 	require.NoError(t, err)
 	view, err := hubsim.NewClient(hub.AdminURL()).Shadow(ctx, "PSUB000001", "s1")
@@ -81,7 +81,7 @@ func TestGatewayThroughDaemon(t *testing.T) {
 	_, err = r.client.Publish(ctx, localapi.PublishRequest{Topic: "PSUB000001/s2/event", Payload: "x", QoS: 1})
 	assert.ErrorContains(t, err, "does not belong to this device")
 
-	_, err = r.client.WithDevice("PSUB000001/s2").ShadowGet(ctx)
+	_, err = r.client.WithSubDevice("PSUB000001/s2").ShadowGet(ctx)
 	assert.ErrorContains(t, err, "not an online sub-device")
 
 	views, err := hubsim.NewClient(hub.AdminURL()).SubDevices(ctx, "PGW0000001", "gw1")

@@ -22,7 +22,7 @@ type refusal struct {
 	signedAt time.Time
 }
 
-func (d *Daemon) refusal() refusal {
+func (d *Unit) refusal() refusal {
 	return refusal{
 		cert:       d.dev.Identity().IsCert(),
 		clientID:   d.dev.Identity().ClientID(),
@@ -34,7 +34,7 @@ func (d *Daemon) refusal() refusal {
 
 // refusalHint explains a failed connection attempt, from its error text, in
 // terms of what the user can check; "" when it has no advice.
-func (d *Daemon) refusalHint(errText string) string { return d.refusal().hint(errText) }
+func (d *Unit) refusalHint(errText string) string { return d.refusal().hint(errText) }
 
 func (r refusal) hint(errText string) string {
 	if code, ok := connackCode(errText); ok {

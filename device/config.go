@@ -160,8 +160,16 @@ type withDaemonKeys struct {
 // source names the file in errors; dir is the directory relative paths
 // are resolved against. The caller validates base's own keys.
 func Decode(data []byte, source, dir string, base any, cfg *Config) error {
+	return DecodeAt(data, source, dir, nil, base, cfg)
+}
+
+// DecodeAt is [Decode] of the mapping at path in data (the keys from the
+// top: devices, NAME for a device of a daemon that runs several): its keys
+// are base's, decoded as strictly, with errors naming lines of data. The
+// other keys along the path are left to the caller.
+func DecodeAt(data []byte, source, dir string, path []string, base any, cfg *Config) error {
 	cfg.Dir, cfg.File = dir, source
-	secs, err := feature.DecodeConfig(data, base, feature.Modules())
+	secs, err := feature.DecodeConfigAt(data, path, base, feature.Modules())
 	if err != nil {
 		return &core.ConfigError{Source: source, Msg: err.Error()}
 	}

@@ -23,6 +23,15 @@ import (
 // feature that mods lacks (left out of this build, see [BuiltIn]) is an
 // error saying so, with the build tag that left it out.
 func DecodeConfig(data []byte, base any, mods []Module) (map[string]Section, error) {
+	return DecodeConfigAt(data, nil, base, mods)
+}
+
+// DecodeConfigAt is [DecodeConfig] of the mapping at path in data (the
+// keys from the top, e.g. devices, b): base and its features: are that
+// mapping's keys, decoded as strictly, with errors naming the lines of
+// data. The other keys along the path (a sibling device's section, the
+// daemon's own keys) are left undecoded: the caller decodes them.
+func DecodeConfigAt(data []byte, path []string, base any, mods []Module) (map[string]Section, error) {
 	bv := reflect.ValueOf(base)
 	if bv.Kind() != reflect.Pointer || bv.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("feature: DecodeConfig: base is %T, not a pointer to a struct", base)
@@ -47,9 +56,23 @@ func DecodeConfig(data []byte, base any, mods []Module) (map[string]Section, err
 	for i, m := range mods {
 		w.Field(1).Field(i).Set(reflect.ValueOf(secs[m.Name]))
 	}
+	// Along the path, each level is the next key's mapping beside the
+	// others, which an inline map takes as they are.
+	outer := w
+	for i := len(path) - 1; i >= 0; i-- {
+		t := reflect.StructOf([]reflect.StructField{
+			{Name: "Rest", Type: reflect.TypeFor[map[string]yaml.Node](), Tag: `yaml:",inline"`},
+			{Name: "At", Type: outer.Type(), Tag: reflect.StructTag(`yaml:"` + path[i] + `"`)},
+		})
+		o := reflect.New(t).Elem()
+		o.Field(1).Set(outer)
+		outer = o
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(w.Addr().Interface()); err != nil && !errors.Is(err, io.EOF) {
+	out := reflect.New(outer.Type())
+	out.Elem().Set(outer)
+	if err := dec.Decode(out.Interface()); err != nil && !errors.Is(err, io.EOF) {
 		types := map[string]string{bv.Elem().Type().String(): "a mapping (the configuration)"}
 		for _, m := range mods {
 			t := reflect.TypeOf(secs[m.Name])
@@ -60,7 +83,11 @@ func DecodeConfig(data []byte, base any, mods []Module) (map[string]Section, err
 				types[t.String()] = "a mapping (features." + m.Name + ")"
 			}
 		}
-		return nil, errors.New(leftOut(data, mods, yamlMessage(err, types)))
+		return nil, errors.New(leftOut(data, path, mods, yamlMessage(err, types)))
+	}
+	w = out.Elem()
+	for range path {
+		w = w.Field(1)
 	}
 	bv.Elem().Set(w.Field(0))
 	for i, m := range mods {
@@ -135,12 +162,27 @@ func yamlMessage(err error, types map[string]string) string {
 // key "x"` whose key is a section under features: naming a built-in
 // feature that mods lacks: the feature was left out of this build, which
 // is what the message then says.
-func leftOut(data []byte, mods []Module, msg string) string {
+func leftOut(data []byte, path []string, mods []Module, msg string) string {
 	var doc yaml.Node
 	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
 		return msg
 	}
 	root := deref(doc.Content[0])
+	for _, key := range path {
+		if root.Kind != yaml.MappingNode {
+			return msg
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == key {
+				next = deref(root.Content[i+1])
+			}
+		}
+		if next == nil {
+			return msg
+		}
+		root = next
+	}
 	if root.Kind != yaml.MappingNode {
 		return msg
 	}

@@ -18,16 +18,16 @@ import (
 // `iotd at` debugs the AT modem the running daemon holds: the daemon owns
 // the serial port, so a terminal program cannot open it while iotd runs.
 
-func atCmd(sock func() string) *cobra.Command {
+func atCmd(api func() *localapi.Client) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "at trace|send",
 		Short: "Debug the daemon's AT modem: watch its serial line, send it a command",
 	}
-	c.AddCommand(atTraceCmd(sock), atSendCmd(sock))
+	c.AddCommand(atTraceCmd(api), atSendCmd(api))
 	return c
 }
 
-func atTraceCmd(sock func() string) *cobra.Command {
+func atTraceCmd(api func() *localapi.Client) *cobra.Command {
 	var port string
 	var asJSON bool
 	c := &cobra.Command{
@@ -43,7 +43,7 @@ With no modem open yet the trace waits for the first one (its bring-up
 included); with several, --port picks one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client := localapi.New(sock())
+			client := api()
 			if port == "" {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 				ms, err := client.ATModems(ctx, false)
@@ -99,7 +99,7 @@ func modemPorts(ms []localapi.ModemStatus) []string {
 	return ports
 }
 
-func atSendCmd(sock func() string) *cobra.Command {
+func atSendCmd(api func() *localapi.Client) *cobra.Command {
 	var port string
 	var timeout time.Duration
 	c := &cobra.Command{
@@ -118,7 +118,7 @@ data prompt (AT+QISEND, AT+CIPSEND, ...) or read a socket's data are refused.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), wait)
 			defer cancel()
-			res, err := localapi.New(sock()).ATSend(ctx, localapi.ATSendRequest{Port: port, Command: args[0], Timeout: timeout})
+			res, err := api().ATSend(ctx, localapi.ATSendRequest{Port: port, Command: args[0], Timeout: timeout})
 			if err != nil {
 				return err
 			}

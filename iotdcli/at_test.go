@@ -81,12 +81,10 @@ link:
 	return sock, sim
 }
 
-// runDaemon writes the configuration y to path, runs iotd with it (tcp,
-// tls and the AT drivers registered) until the test ends, and waits for
-// its link to connect.
-func runDaemon(t *testing.T, path, y string) {
+// startDaemonAt runs iotd with the configuration at path (tcp, tls and
+// the AT drivers registered) until the test ends, and returns its socket.
+func startDaemonAt(t *testing.T, path string) string {
 	t.Helper()
-	require.NoError(t, os.WriteFile(path, []byte(y), 0o600))
 	cfg, err := daemon.LoadConfig(path)
 	require.NoError(t, err)
 	reg := core.NewRegistry()
@@ -102,7 +100,17 @@ func runDaemon(t *testing.T, path, y string) {
 		cancel()
 		assert.NoError(t, <-done)
 	})
-	client := localapi.New(cfg.Socket)
+	<-d.Ready()
+	return cfg.Socket
+}
+
+// runDaemon writes the configuration y to path, runs iotd with it (tcp,
+// tls and the AT drivers registered) until the test ends, and waits for
+// its link to connect.
+func runDaemon(t *testing.T, path, y string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(y), 0o600))
+	client := localapi.New(startDaemonAt(t, path))
 	require.Eventually(t, func() bool {
 		st, err := client.Status(context.Background())
 		return err == nil && st.Link.State == "connected"

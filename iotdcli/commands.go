@@ -55,11 +55,23 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 		}
 		return localapi.DefaultSocket()
 	}
-	root.AddCommand(runCmd(&socket), statusCmd(sock), pubCmd(sock), subCmd(sock), driversCmd(sock),
-		shadowCmd(sock), rrpcCmd(sock), broadcastCmd(sock))
-	root.AddCommand(registerCmd(), gatewayCmd(sock), logCmd(sock), unsubCmd(sock))
-	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(sock), initCmd(), atCmd(sock))
+	var deviceName string
+	root.PersistentFlags().StringVar(&deviceName, "device", "", "the daemon's device to address, when it runs several (the names under devices: in its configuration; default: $IOTD_DEVICE, then its only device)")
+	api := func() *localapi.Client { return localapi.New(sock()).ForDevice(chosenDevice(deviceName)) }
+	root.AddCommand(runCmd(&socket), statusCmd(api), pubCmd(api), subCmd(api), driversCmd(api),
+		shadowCmd(api), rrpcCmd(api), broadcastCmd(api))
+	root.AddCommand(registerCmd(), gatewayCmd(api), logCmd(api), unsubCmd(api))
+	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(api), initCmd(), atCmd(api))
 	return root
+}
+
+// chosenDevice is the device --device (flag) or IOTD_DEVICE names; ""
+// addresses the daemon's only device.
+func chosenDevice(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv("IOTD_DEVICE")
 }
 
 // pluginLoader launches the plugins of the configuration and registers their
@@ -104,8 +116,10 @@ func runCmd(socket *string) *cobra.Command {
 			if check {
 				// A check neither takes the running daemon's outbox nor
 				// sends what it holds.
-				off := false
-				cfg.Outbox.Enabled = &off
+				for _, nd := range cfg.DeviceConfigs() {
+					off := false
+					nd.Config.Outbox.Enabled = &off
+				}
 			}
 			d, err := daemon.New(cfg, core.Default, log)
 			if err != nil {
@@ -113,9 +127,7 @@ func runCmd(socket *string) *cobra.Command {
 			}
 			if check {
 				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "%s: configuration and %s are valid (device %s)\n",
-					cfgPath, cfg.DeviceInfoPath(), d.Device().ClientID())
-				printContact(out, d.Contact())
+				printCheck(out, cfgPath, cfg, d)
 				if !connect {
 					return nil
 				}
@@ -131,6 +143,23 @@ func runCmd(socket *string) *cobra.Command {
 	c.Flags().BoolVar(&check, "check", false, "validate the configuration and device identity, then exit")
 	c.Flags().BoolVar(&connect, "connect", false, "with --check: also connect once, step by step (DNS, TCP, TLS, MQTT, clock), and exit non-zero at the first failure; it connects as the device, so the hub drops a daemon already connected for it until it reconnects")
 	return c
+}
+
+// printCheck prints what `iotd run --check` found valid: each device's
+// identity and what it contacts.
+func printCheck(out io.Writer, cfgPath string, cfg *daemon.Config, d *daemon.Daemon) {
+	units := d.Units()
+	if cfg.Devices == nil {
+		fmt.Fprintf(out, "%s: configuration and %s are valid (device %s)\n",
+			cfgPath, cfg.DeviceInfoPath(), d.Device().ClientID())
+		printContact(out, d.Contact())
+		return
+	}
+	fmt.Fprintf(out, "%s: configuration is valid: %d devices\n", cfgPath, len(units))
+	for _, u := range units {
+		fmt.Fprintf(out, "\ndevice %s: %s is valid (device %s)\n", u.Name(), u.Config().DeviceInfoPath(), u.Identity().ClientID())
+		printContact(out, u.Contact())
+	}
 }
 
 // builtinDrivers probes this binary's own drivers, for `iotd drivers`

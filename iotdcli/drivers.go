@@ -13,7 +13,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func driversCmd(sock func() string) *cobra.Command {
+func driversCmd(api func() *localapi.Client) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "drivers",
@@ -22,7 +22,7 @@ func driversCmd(sock func() string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			res, err := localapi.New(sock()).Drivers(ctx)
+			res, err := api().Drivers(ctx)
 			source := "daemon"
 			if err != nil {
 				res, source = builtinDrivers(ctx), "built-in"
@@ -43,7 +43,7 @@ func driversCmd(sock func() string) *cobra.Command {
 			tw.Flush()
 			fmt.Fprintf(out, "(%d drivers, from the %s registry)\n", len(res), source)
 			if source == "daemon" {
-				if ms, err := localapi.New(sock()).ATModems(ctx, true); err == nil {
+				if ms, err := api().ATModems(ctx, true); err == nil {
 					printDriverModems(out, ms)
 				}
 			}

@@ -12,7 +12,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func gatewayCmd(sock func() string) *cobra.Command {
+func gatewayCmd(api func() *localapi.Client) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "gateway",
 		Short: "Manage the gateway's sub-devices",
@@ -37,7 +37,7 @@ sub-device (except unbind).
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			subs, err := localapi.New(sock()).GatewaySubDevices(ctx)
+			subs, err := api().GatewaySubDevices(ctx)
 			if err != nil {
 				return err
 			}
@@ -61,7 +61,7 @@ sub-device (except unbind).
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			refs, err := localapi.New(sock()).GatewayDescribe(ctx)
+			refs, err := api().GatewayDescribe(ctx)
 			if err != nil {
 				return err
 			}
@@ -79,7 +79,7 @@ sub-device (except unbind).
 			RunE: func(cmd *cobra.Command, args []string) error {
 				ctx, cancel := contextWithTimeout(cmd, timeout)
 				defer cancel()
-				res, err := localapi.New(sock()).GatewayOp(ctx, name, args)
+				res, err := api().GatewayOp(ctx, name, args)
 				if err != nil {
 					return err
 				}
@@ -110,7 +110,7 @@ sub-device (except unbind).
 			sub := localapi.SubDeviceConfig{ProductID: ref.ProductID, DeviceName: ref.DeviceName, DeviceSecret: secret, CertFile: certFile}
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			if err := localapi.New(sock()).GatewayAdd(ctx, sub); err != nil {
+			if err := api().GatewayAdd(ctx, sub); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added %s\n", ref)
@@ -125,7 +125,7 @@ sub-device (except unbind).
 	return c
 }
 
-func logCmd(sock func() string) *cobra.Command {
+func logCmd(api func() *localapi.Client) *cobra.Command {
 	var source string
 	c := &cobra.Command{
 		Use:   "log LEVEL TEXT",
@@ -134,7 +134,7 @@ func logCmd(sock func() string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			defer cancel()
-			res, err := localapi.New(sock()).Log(ctx, localapi.LogLine{Level: args[0], Source: source, Text: args[1]})
+			res, err := api().Log(ctx, localapi.LogLine{Level: args[0], Source: source, Text: args[1]})
 			if err == nil && !res.Accepted {
 				err = errors.New("log: the uploader's queue is full; the line was dropped")
 			}

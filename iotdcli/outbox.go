@@ -11,7 +11,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func outboxCmd(sock func() string) *cobra.Command {
+func outboxCmd(api func() *localapi.Client) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "outbox",
 		Short: "Show the queues and handle parked messages (dead letters)",
@@ -19,11 +19,11 @@ func outboxCmd(sock func() string) *cobra.Command {
 (mqtt.dead_letter_after) is parked as a dead letter so that the messages
 behind it are sent. These commands show and handle parked messages.`,
 	}
-	c.AddCommand(outboxListCmd(sock), outboxRetryCmd(sock), outboxDropCmd(sock))
+	c.AddCommand(outboxListCmd(api), outboxRetryCmd(api), outboxDropCmd(api))
 	return c
 }
 
-func outboxListCmd(sock func() string) *cobra.Command {
+func outboxListCmd(api func() *localapi.Client) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "list",
@@ -32,7 +32,7 @@ func outboxListCmd(sock func() string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			defer cancel()
-			l, err := localapi.New(sock()).Outbox(ctx)
+			l, err := api().Outbox(ctx)
 			if err != nil {
 				return err
 			}
@@ -73,18 +73,18 @@ func sizeText(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-func outboxRetryCmd(sock func() string) *cobra.Command {
-	return outboxActCmd(sock, "retry ID...", "Queue parked messages again (at the tail of the queue)", "retry", "queued %s again\n",
+func outboxRetryCmd(api func() *localapi.Client) *cobra.Command {
+	return outboxActCmd(api, "retry ID...", "Queue parked messages again (at the tail of the queue)", "retry", "queued %s again\n",
 		(*localapi.Client).OutboxRetry)
 }
 
-func outboxDropCmd(sock func() string) *cobra.Command {
-	return outboxActCmd(sock, "drop ID...", "Delete parked messages for good", "drop", "dropped %s\n",
+func outboxDropCmd(api func() *localapi.Client) *cobra.Command {
+	return outboxActCmd(api, "drop ID...", "Delete parked messages for good", "drop", "dropped %s\n",
 		(*localapi.Client).OutboxDrop)
 }
 
 // outboxActCmd runs act on each parked message named on the command line.
-func outboxActCmd(sock func() string, use, short, verb, done string, act func(*localapi.Client, context.Context, string) error) *cobra.Command {
+func outboxActCmd(api func() *localapi.Client, use, short, verb, done string, act func(*localapi.Client, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -92,7 +92,7 @@ func outboxActCmd(sock func() string, use, short, verb, done string, act func(*l
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			defer cancel()
-			cl := localapi.New(sock())
+			cl := api()
 			for _, id := range args {
 				if err := act(cl, ctx, id); err != nil {
 					return fmt.Errorf("%s %s: %w", verb, id, err)

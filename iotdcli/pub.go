@@ -11,7 +11,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func pubCmd(sock func() string) *cobra.Command {
+func pubCmd(api func() *localapi.Client) *cobra.Command {
 	var qos int
 	var timeout time.Duration
 	var noWait bool
@@ -50,7 +50,7 @@ and survives a restart of iotd or a power cut.`,
 			// go out); the margin covers its answer.
 			ctx, cancel := contextWithTimeout(cmd, timeout+10*time.Second)
 			defer cancel()
-			rep, err := localapi.New(sock()).Publish(ctx, req)
+			rep, err := api().Publish(ctx, req)
 			var pe *localapi.PublishError
 			if errors.As(err, &pe) {
 				return fmt.Errorf("%s %d bytes for %s: %w", pe.Result, len(msg), rep.Topic, err)

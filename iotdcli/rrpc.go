@@ -10,7 +10,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func rrpcCmd(sock func() string) *cobra.Command {
+func rrpcCmd(api func() *localapi.Client) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "rrpc",
 		Short: "Answer the cloud's synchronous calls (RRPC) from the command line",
@@ -31,7 +31,7 @@ for each request, and also streams requests to local clients:
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
 			n := 0
-			return ignoreDone(localapi.Each(localapi.New(sock()).RRPCRequests(cmd.Context()), func(r localapi.RRPCRequest) error {
+			return ignoreDone(localapi.Each(api().RRPCRequests(cmd.Context()), func(r localapi.RRPCRequest) error {
 				if asJSON {
 					if err := enc.Encode(r); err != nil {
 						return err
@@ -59,7 +59,7 @@ for each request, and also streams requests to local clients:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := contextWithTimeout(cmd, timeout)
 			defer cancel()
-			if err := localapi.New(sock()).RRPCReply(ctx, args[0], []byte(args[1])); err != nil {
+			if err := api().RRPCReply(ctx, args[0], []byte(args[1])); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "replied to %s\n", args[0])
@@ -71,7 +71,7 @@ for each request, and also streams requests to local clients:
 	return c
 }
 
-func broadcastCmd(sock func() string) *cobra.Command {
+func broadcastCmd(api func() *localapi.Client) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "broadcast",
 		Short: "Messages the cloud broadcasts to every device of the product",
@@ -86,7 +86,7 @@ func broadcastCmd(sock func() string) *cobra.Command {
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
 			n := 0
-			return ignoreDone(localapi.Each(localapi.New(sock()).Broadcasts(cmd.Context()), func(m localapi.BroadcastMessage) error {
+			return ignoreDone(localapi.Each(api().Broadcasts(cmd.Context()), func(m localapi.BroadcastMessage) error {
 				if asJSON {
 					if err := enc.Encode(m); err != nil {
 						return err

@@ -14,7 +14,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func shadowCmd(sock func() string) *cobra.Command {
+func shadowCmd(api func() *localapi.Client) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "shadow",
 		Short: "Read, report and watch the device shadow",
@@ -31,7 +31,7 @@ reconnect, and applies deltas in version order.
 	var device string
 	c.PersistentFlags().DurationVar(&timeout, "timeout", 15*time.Second, "give up after this long")
 	c.PersistentFlags().StringVar(&device, "device", "", "PRODUCT/DEVICE: an online sub-device's shadow (gateway daemons)")
-	client := func() *localapi.Client { return localapi.New(sock()).WithDevice(device) }
+	client := func() *localapi.Client { return api().WithSubDevice(device) }
 
 	var fresh, asJSON bool
 	get := &cobra.Command{

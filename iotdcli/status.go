@@ -3,8 +3,10 @@ package iotdcli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,16 +16,25 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func statusCmd(sock func() string) *cobra.Command {
+func statusCmd(api func() *localapi.Client) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the daemon's connection, driver, endpoint, clock offset and queue depth",
-		Args:  cobra.NoArgs,
+		Long: `Show the daemon's connection, driver, endpoint, clock offset and queue depth.
+
+A daemon that runs several devices shows each, under its name, unless
+--device picks one; with --json they are an object by name.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 			defer cancel()
-			st, err := localapi.New(sock()).Status(ctx)
+			client := api()
+			st, err := client.Status(ctx)
+			var refused *localapi.Error
+			if errors.As(err, &refused) && refused.StatusCode == http.StatusBadRequest && client.Device() == "" {
+				return printAllStatus(ctx, cmd.OutOrStdout(), client, asJSON)
+			}
 			if err != nil {
 				return err
 			}
@@ -37,6 +48,35 @@ func statusCmd(sock func() string) *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// printAllStatus prints the status of each device of a daemon that runs
+// several, under its name.
+func printAllStatus(ctx context.Context, out io.Writer, client *localapi.Client, asJSON bool) error {
+	devs, err := client.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	all := map[string]localapi.Status{}
+	for i, d := range devs {
+		st, err := client.ForDevice(d.Name).Status(ctx)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", d.Name, err)
+		}
+		if asJSON {
+			all[d.Name] = st
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		fmt.Fprintf(out, "== %s (iotd --device %s status)\n", d.Name, d.Name)
+		printStatus(out, st)
+	}
+	if asJSON {
+		return printJSON(out, all)
+	}
+	return nil
 }
 
 func printStatus(w io.Writer, st localapi.Status) {

@@ -9,7 +9,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func subCmd(sock func() string) *cobra.Command {
+func subCmd(api func() *localapi.Client) *cobra.Command {
 	var qos, count int
 	var asJSON bool
 	c := &cobra.Command{
@@ -20,7 +20,7 @@ func subCmd(sock func() string) *cobra.Command {
 			out := cmd.OutOrStdout()
 			n := 0
 			enc := json.NewEncoder(out)
-			for m, err := range localapi.New(sock()).Subscribe(cmd.Context(), args[0], qos) {
+			for m, err := range api().Subscribe(cmd.Context(), args[0], qos) {
 				if err != nil {
 					return err
 				}

@@ -10,7 +10,7 @@ import (
 	"github.com/iotd/iotd/localapi"
 )
 
-func unsubCmd(sock func() string) *cobra.Command {
+func unsubCmd(api func() *localapi.Client) *cobra.Command {
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "unsub FILTER",
@@ -32,7 +32,7 @@ FILTER is written as for 'iotd sub': "control" means
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			res, err := localapi.New(sock()).Unsubscribe(ctx, args[0])
+			res, err := api().Unsubscribe(ctx, args[0])
 			if err != nil {
 				return err
 			}

@@ -24,7 +24,12 @@ import (
 type Client struct {
 	socket string
 	http   *http.Client
-	device string // PRODUCT/DEVICE for a sub-device's shadow, or ""
+	// subDevice is PRODUCT/DEVICE for a gateway sub-device's shadow, or
+	// "" (WithSubDevice).
+	subDevice string
+	// prefix is /v1/devices/{name} for one device of several (ForDevice),
+	// or "".
+	prefix string
 }
 
 // New returns a client for the daemon listening on the Unix socket at
@@ -62,20 +67,28 @@ func DefaultSocket() string {
 // Socket is the path the client connects to.
 func (c *Client) Socket() string { return c.socket }
 
-// WithDevice returns a client whose shadow calls address the named
-// sub-device ("PRODUCT/DEVICE") of a gateway daemon; "" is the daemon's
-// own device.
-func (c *Client) WithDevice(device string) *Client {
+// WithSubDevice returns a client whose shadow calls address the named
+// sub-device ("PRODUCT/DEVICE") of a gateway device; "" is the gateway's
+// own shadow. It is not [Client.ForDevice], which picks one of the devices
+// a daemon runs (each its own connection to the hub); the two combine.
+func (c *Client) WithSubDevice(subDevice string) *Client {
 	c2 := *c
-	c2.device = device
+	c2.subDevice = subDevice
 	return &c2
 }
 
+// WithDevice is WithSubDevice: a gateway's sub-device for the shadow
+// calls.
+//
+// Deprecated: use [Client.WithSubDevice] (a gateway's sub-device), or
+// [Client.ForDevice] (one of the devices of a daemon that runs several).
+func (c *Client) WithDevice(device string) *Client { return c.WithSubDevice(device) }
+
 func (c *Client) deviceQuery() string {
-	if c.device == "" {
+	if c.subDevice == "" {
 		return ""
 	}
-	return "?" + url.Values{"device": {c.device}}.Encode()
+	return "?" + url.Values{"device": {c.subDevice}}.Encode()
 }
 
 // ErrNotRunning means no daemon answers on the socket.
@@ -135,7 +148,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://iotd"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://iotd"+c.devicePath(path), rd)
 	if err != nil {
 		return nil, err
 	}

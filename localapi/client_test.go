@@ -101,7 +101,7 @@ func TestClientRequests(t *testing.T) {
 			func() (any, error) { d, err := c.Shadow(ctx); return d.Version, err },
 			seenRequest{"GET", "/v1/shadow", ""}, int64(3)},
 		{"shadow of a sub-device", `{"reported":{},"version":4}`,
-			func() (any, error) { d, err := c.WithDevice("PSUB/s1").Shadow(ctx); return d.Version, err },
+			func() (any, error) { d, err := c.WithSubDevice("PSUB/s1").Shadow(ctx); return d.Version, err },
 			seenRequest{"GET", "/v1/shadow?device=PSUB%2Fs1", ""}, int64(4)},
 		{"shadow get", `{"reported":{},"version":5}`,
 			func() (any, error) { d, err := c.ShadowGet(ctx); return d.Version, err },
@@ -270,7 +270,7 @@ func TestClientStreams(t *testing.T) {
 	require.ErrorIs(t, err, ErrStreamClosed)
 	assert.Equal(t, "/v1/broadcast", f.last(t).URI)
 
-	_, err = collect(c.WithDevice("P/s1").ShadowWatch(ctx))
+	_, err = collect(c.WithSubDevice("P/s1").ShadowWatch(ctx))
 	require.ErrorIs(t, err, ErrStreamClosed)
 	assert.Equal(t, "/v1/shadow/watch?device=P%2Fs1", f.last(t).URI)
 
