@@ -61,7 +61,7 @@ A TOPIC without a slash is short for the device's own topic: "event" means
 	root.AddCommand(runCmd(&socket), statusCmd(api), pubCmd(api), subCmd(api), driversCmd(api),
 		shadowCmd(api), rrpcCmd(api), broadcastCmd(api))
 	root.AddCommand(registerCmd(), gatewayCmd(api), logCmd(api), unsubCmd(api))
-	root.AddCommand(otaCmd(sock), conformanceCmd(), outboxCmd(api), initCmd(), atCmd(api))
+	root.AddCommand(otaCmd(api), conformanceCmd(), outboxCmd(api), initCmd(), atCmd(api))
 	return root
 }
 

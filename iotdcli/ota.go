@@ -17,7 +17,7 @@ import (
 // otaPoll is how often a followed update is polled.
 const otaPoll = 250 * time.Millisecond
 
-func otaCmd(sock func() string) *cobra.Command {
+func otaCmd(api func() *localapi.Client) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "ota",
 		Short: "Firmware updates pushed by the cloud",
@@ -56,7 +56,7 @@ IOT_OTA_ReportUpgradeBegin/Success/Fail:
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			cl := localapi.New(sock())
+			cl := api()
 			ctx, cancel := contextWithTimeout(cmd, 10*time.Second)
 			st, err := cl.OTA(ctx)
 			cancel()
@@ -80,15 +80,15 @@ IOT_OTA_ReportUpgradeBegin/Success/Fail:
 	status.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (with --watch: one line per change)")
 	status.Flags().BoolVarP(&watch, "watch", "w", false, "follow the update until it is done or failed (if none ran yet, wait for one)")
 	status.Flags().StringVar(&target, "target", "", "with --watch: follow the update to this version, waiting for it to be pushed")
-	c.AddCommand(status, otaReportCmd(sock, "begin", "VERSION", "Report that the device starts installing VERSION itself"),
-		otaReportCmd(sock, "success", "[VERSION]", "Report VERSION installed, or confirm the install waiting for its reboot"),
-		otaReportCmd(sock, "fail", "[VERSION]", "Report that installing VERSION failed, or reject the install waiting for its reboot"))
+	c.AddCommand(status, otaReportCmd(api, "begin", "VERSION", "Report that the device starts installing VERSION itself"),
+		otaReportCmd(api, "success", "[VERSION]", "Report VERSION installed, or confirm the install waiting for its reboot"),
+		otaReportCmd(api, "fail", "[VERSION]", "Report that installing VERSION failed, or reject the install waiting for its reboot"))
 	return c
 }
 
 // otaReportCmd is `iotd ota begin|success|fail`: a report of the
 // program's to the hub through the daemon, printing the state after it.
-func otaReportCmd(sock func() string, name, args, short string) *cobra.Command {
+func otaReportCmd(api func() *localapi.Client, name, args, short string) *cobra.Command {
 	var code int
 	var message string
 	c := &cobra.Command{
@@ -103,7 +103,7 @@ func otaReportCmd(sock func() string, name, args, short string) *cobra.Command {
 			if name == "begin" && version == "" {
 				return fmt.Errorf("iotd ota begin: name the VERSION being installed")
 			}
-			cl := localapi.New(sock())
+			cl := api()
 			ctx, cancel := contextWithTimeout(cmd, 45*time.Second)
 			defer cancel()
 			var st localapi.OTAStatus

@@ -10,6 +10,8 @@
 // goes away; the client yields them as iterators. Request bodies are at
 // most [MaxRequestBody] bytes.
 //
+//	GET    /v1/devices                  → []DeviceSummary
+//	ANY    /v1/devices/{name}/X         → the device's /v1/X (a daemon of several devices)
 //	GET    /v1/status                   → Status
 //	GET    /v1/drivers                  → []ProbeResult
 //	POST   /v1/publish                  ← PublishRequest → PublishResponse
@@ -35,6 +37,11 @@
 //	GET    /v1/at/modems[?refresh=1]    → []ModemStatus
 //	GET    /v1/at/trace[?port=P]        → stream of ATTraceEvent
 //	POST   /v1/at/send                  ← ATSendRequest → ATSendResult
+//
+// A daemon that runs several devices serves each one's routes under
+// /v1/devices/{name} ([Client.ForDevice]), and refuses the unprefixed ones
+// with 400 except /v1/devices, /v1/drivers and /v1/at/..., which are the
+// daemon's; one that runs a single device serves it at both.
 //
 // Every path is under /v1; a change that breaks a client will come as
 // /v2 beside it. The JSON field names are those iotd has always sent
