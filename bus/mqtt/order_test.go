@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -158,8 +159,10 @@ func TestOrderKeptWhenPublishReturnsAfterTheSessionSettled(t *testing.T) {
 }
 
 // TestOrderKeptWhenPublishOutlivesItsSession: the connection drops while
-// the sender is inside paho's Publish of C, waiting for paho to take it
-// (paho's writer blocks writing A, its hand-off goroutine holds B). After
+// the sender is inside paho's Publish, waiting for paho to take a message
+// (the connection takes nothing: the bufferedConn's flusher blocks writing
+// A, B fills its pending buffer, paho's writer blocks handing it C, its
+// hand-off goroutine holds D, and the sender's Publish of E waits). After
 // the drop paho either still takes C or leaves the Publish waiting until
 // writeTimeout: which, is up to a race inside paho. Either way C must be
 // back in the queue, behind A and B and ahead of D, before the next
@@ -171,21 +174,33 @@ func TestOrderKeptWhenPublishReturnsAfterTheSessionSettled(t *testing.T) {
 // did); with it every run passes. Some runs take writeTimeout.
 func TestOrderKeptWhenPublishOutlivesItsSession(t *testing.T) {
 	d := &pipeDriver{conns: make(chan net.Conn)}
-	h := newHarness(t, "hub.example:1883", harnessOpts{driver: d})
-	want := queueAtoF(t, h)
+	h := newHarness(t, "hub.example:1883", harnessOpts{driver: d, cfg: Config{MaxPayload: 64 << 10}})
+	// Messages of 40 KiB, so that the conn's 64 KiB of pending writes fill
+	// up and paho's writer blocks.
+	want := []string{"A", "B", "C", "D", "E", "F"}
+	for _, p := range want {
+		res, err := noWait(t, h, "o/t", []byte(strings.Repeat(p, 40<<10)), 1)
+		require.NoError(t, err)
+		require.Equal(t, bus.Stored, res)
+	}
 
-	// First connection: the broker reads nothing after CONNACK. paho's
-	// writer blocks writing A, its hand-off goroutine holds B, and the
-	// sender's Publish of C waits for paho to take it.
+	// First connection: the broker reads nothing after CONNACK; the sender
+	// ends up inside paho's Publish with messages still queued behind it.
 	c1 := d.accept(t)
-	waitFor(t, "the sender inside Publish(C)", func() bool {
-		st := h.up.Status()
-		return st.Inflight == 3 && st.QueueDepth == 3 && stuckInPublish()
+	waitFor(t, "the sender inside Publish", func() bool {
+		return h.up.Status().QueueDepth > 0 && stuckInPublish()
 	})
 	require.NoError(t, c1.Close())
 
 	// Second connection: the broker acknowledges everything.
 	c2 := d.accept(t)
-	assert.Equal(t, want, ackAll(t, c2, len(want)), "sent in the order accepted, across the reconnect")
+	got := ackAll(t, c2, len(want))
+	for i, p := range got {
+		got[i] = p[:1] + fmt.Sprintf("×%d", len(p))
+	}
+	for i, p := range want {
+		want[i] = p + fmt.Sprintf("×%d", 40<<10)
+	}
+	assert.Equal(t, want, got, "sent in the order accepted, across the reconnect")
 	waitFor(t, "all acknowledged", func() bool { return idle(h.up.Status()) })
 }

@@ -65,6 +65,8 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 		return fmt.Errorf("uplink: credentials: %w", err)
 	}
 	lost := make(chan error, 1)
+	bc := newBufferedConn(conn)
+	defer bc.Close()
 	var handed atomic.Bool
 	opts := paho.NewClientOptions().
 		AddBroker(brokerURL).
@@ -72,7 +74,7 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 			if handed.Swap(true) {
 				return nil, errors.New("uplink: the link's connection was already used")
 			}
-			return conn, nil
+			return bc, nil
 		}).
 		SetClientID(creds.ClientID).
 		SetUsername(creds.Username).
@@ -99,7 +101,7 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 	select {
 	case <-tok.Done():
 	case <-ctx.Done():
-		_ = conn.Close() // unblocks the handshake
+		_ = bc.Close() // unblocks the handshake
 		<-tok.Done()
 		return nil
 	}
@@ -112,7 +114,7 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 
 	sctx, endSession := context.WithCancel(ctx)
 	defer endSession()
-	s := &session{client: client, conn: conn, done: make(chan struct{}), ctx: sctx}
+	s := &session{client: client, conn: bc, done: make(chan struct{}), ctx: sctx}
 	u.mu.Lock()
 	u.sess, u.since = s, time.Now()
 	subs := make(map[string]byte, len(u.subs))
@@ -172,7 +174,7 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 	workers.Wait()
 	// Stop paho; after this no token changes any more.
 	client.Disconnect(disconnectQuiesce)
-	_ = conn.Close()
+	_ = bc.Close()
 
 	// Settle what paho held: confirmed ones are replied to, the rest go
 	// back to the head of the queue, in their original order.
