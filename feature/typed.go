@@ -30,7 +30,10 @@ type ShadowAPI interface {
 	// ClearDesired removes the whole desired state.
 	ClearDesired(ctx context.Context) (localapi.ShadowDocument, error)
 	// Watch returns a channel of every desired-state change (delta)
-	// applied from now on, closed when ctx ends. A watcher that falls
+	// applied from now on, closed when ctx ends. A desired value set
+	// while the device was offline may have been applied before Watch was
+	// called: call Watch, then Get, and apply the document's desired state
+	// too (examples/shadow does). A watcher that falls
 	// behind by more than a few deltas loses some (counted in the status's
 	// shadow.watch_dropped). The application applies what it wants and
 	// says so with ReportAndClearDesired.
