@@ -15,6 +15,7 @@ import (
 	"github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/linkstate"
 	"github.com/iotd/iotd/drivers/posix"
 )
 
@@ -32,17 +33,26 @@ type iotd struct {
 	stop func()
 }
 
-func newLink(b *testing.B, addr string, bb *bus.Bus) *core.Link {
+// newLink opens a tcp link to addr whose states go to bb; connected is
+// closed when the link first reports "connected" (the session is ready).
+func newLink(b *testing.B, addr string, bb *bus.Bus) (link *core.Link, connected <-chan struct{}) {
 	b.Helper()
 	reg := core.NewRegistry()
 	if err := reg.Register(posix.NewTCP()); err != nil {
 		b.Fatal(err)
 	}
-	link, err := reg.OpenLink(core.LinkConfig{Driver: "tcp", Address: addr}, core.LinkOptions{OnState: bb.PublishLinkState})
+	up := make(chan struct{})
+	var once sync.Once
+	link, err := reg.OpenLink(core.LinkConfig{Driver: "tcp", Address: addr}, core.LinkOptions{OnState: func(s linkstate.State) {
+		bb.PublishLinkState(s)
+		if s.State == linkstate.Connected {
+			once.Do(func() { close(up) })
+		}
+	}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return link
+	return link, up
 }
 
 var clientSeq atomic.Int64
@@ -62,7 +72,7 @@ func startUplink(b *testing.B, addr string, bb *bus.Bus) *iotd {
 // startUplinkWith is startUplink with cfg (its Credentials are set here).
 func startUplinkWith(b *testing.B, addr string, bb *bus.Bus, cfg mqtt.Config) *iotd {
 	b.Helper()
-	link := newLink(b, addr, bb)
+	link, connected := newLink(b, addr, bb)
 	cfg.Credentials = credentials
 	up, err := mqtt.New(cfg, link, bb, nil)
 	if err != nil {
@@ -71,13 +81,10 @@ func startUplinkWith(b *testing.B, addr string, bb *bus.Bus, cfg mqtt.Config) *i
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- up.Run(ctx) }()
-	for up.Status().ConnectedSince.IsZero() {
-		select {
-		case err := <-done:
-			b.Fatalf("uplink stopped: %v", err)
-		default:
-			time.Sleep(20 * time.Microsecond)
-		}
+	select {
+	case <-connected:
+	case err := <-done:
+		b.Fatalf("uplink stopped: %v", err)
 	}
 	return &iotd{bus: bb, link: link, up: up, stop: func() { cancel(); <-done }}
 }
