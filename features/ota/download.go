@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -202,49 +203,117 @@ func (d *Downloader) attempt(ctx context.Context, cp *Checkpoint, f *os.File, h 
 			return diskFailure(cp, err)
 		}
 	}
-	chunk := d.CheckpointEvery
-	if chunk == 0 {
-		chunk = DefaultCheckpointEvery
+	every := d.CheckpointEvery
+	if every == 0 {
+		every = DefaultCheckpointEvery
 	}
-	buf := make([]byte, chunk)
 	body := &kickReader{r: resp.Body, kick: func() { watchdog.Reset(stall) }}
-	lastSync := time.Now()
-	for cp.Written < cp.Size {
-		want := min(int64(chunk), cp.Size-cp.Written)
-		n, rerr := io.ReadFull(body, buf[:want])
-		if n > 0 {
-			if _, err := f.Write(buf[:n]); err != nil {
-				return diskFailure(cp, err)
-			}
-			h.Write(buf[:n])
-			cp.Written += int64(n)
-			cp.HashState = marshalHash(h)
-			// fsync at most once a second and at the end: every chunk's
-			// checkpoint survives the process dying; the synced point
-			// survives a power cut (see Checkpoint).
-			if cp.Written == cp.Size || rerr != nil || time.Since(lastSync) >= syncEvery {
-				if err := f.Sync(); err != nil {
-					return diskFailure(cp, err)
-				}
-				cp.Synced, cp.SyncedHashState = cp.Written, cp.HashState
-				lastSync = time.Now()
-			}
-			if err := save(cp); err != nil {
-				return diskFailure(cp, err)
-			}
-			if progress != nil {
-				progress(cp.Written)
-			}
+	rerr, werr := d.pipe(body, cp, f, h, every, save, progress)
+	if werr != nil {
+		return diskFailure(cp, werr)
+	}
+	if rerr != nil {
+		if c := context.Cause(actx); c != nil && ctx.Err() == nil {
+			return c
 		}
-		if rerr != nil {
-			if c := context.Cause(actx); c != nil && ctx.Err() == nil {
-				return c
-			}
-			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("connection closed at byte %d of %d", cp.Written, cp.Size)
-			}
-			return rerr
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("connection closed at byte %d of %d", cp.Written, cp.Size)
 		}
+		return rerr
+	}
+	return nil
+}
+
+// blockSize is how much one read of the body takes at most; blocks are
+// written and hashed while the next is read.
+const blockSize = 128 << 10
+
+// block is bytes read from the body, in order; last marks the final block
+// of an attempt that ended with a read error.
+type block struct {
+	buf  []byte
+	last bool
+}
+
+// pipe reads the body up to cp.Size into blocks while a second goroutine
+// writes each to f, hashes it, advances cp and saves it every `every`
+// bytes (and at the end): the MD5 and the disk run beside the network
+// instead of between its reads. Two blocks circulate, so memory stays at
+// 2 × blockSize. It returns the read error that ended the body early and
+// the write error that stopped the download, if any; cp is consistent
+// with what was written and hashed either way.
+func (d *Downloader) pipe(body io.Reader, cp *Checkpoint, f *os.File, h hash.Hash, every int,
+	save func(*Checkpoint) error, progress func(int64)) (rerr, werr error) {
+	size := min(blockSize, every)
+	free := make(chan []byte, 2)
+	free <- make([]byte, size)
+	free <- make([]byte, size)
+	full := make(chan block, 2)
+	stored := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var err error
+		saved, lastSync := cp.Written, time.Now()
+		for b := range full {
+			if err == nil {
+				err = d.store(cp, f, h, b, every, &saved, &lastSync, save, progress)
+				failed.Store(err != nil)
+			}
+			free <- b.buf[:cap(b.buf)]
+		}
+		// Keep the hash state with Written for whoever saves cp next.
+		cp.HashState = marshalHash(h)
+		stored <- err
+	}()
+	pos := cp.Written
+	for pos < cp.Size && !failed.Load() {
+		buf := <-free
+		n, err := io.ReadFull(body, buf[:min(int64(size), cp.Size-pos)])
+		if n == 0 {
+			free <- buf
+		} else {
+			pos += int64(n)
+			full <- block{buf: buf[:n], last: err != nil}
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+	}
+	close(full)
+	return rerr, <-stored
+}
+
+// store writes and hashes one block, then checkpoints when every bytes
+// passed since the last one, at the end of the file and after the last
+// block of an attempt. The partial file is fsynced at most once a second
+// and at those ends: every checkpoint survives the process dying; the
+// synced point survives a power cut (see Checkpoint).
+func (d *Downloader) store(cp *Checkpoint, f *os.File, h hash.Hash, b block, every int, saved *int64, lastSync *time.Time,
+	save func(*Checkpoint) error, progress func(int64)) error {
+	if _, err := f.Write(b.buf); err != nil {
+		return err
+	}
+	h.Write(b.buf)
+	cp.Written += int64(len(b.buf))
+	end := cp.Written == cp.Size || b.last
+	if !end && cp.Written-*saved < int64(every) {
+		return nil
+	}
+	cp.HashState = marshalHash(h)
+	if end || time.Since(*lastSync) >= syncEvery {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		cp.Synced, cp.SyncedHashState = cp.Written, cp.HashState
+		*lastSync = time.Now()
+	}
+	if err := save(cp); err != nil {
+		return err
+	}
+	*saved = cp.Written
+	if progress != nil {
+		progress(cp.Written)
 	}
 	return nil
 }
