@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotd/iotd/internal/peers"
 )
 
 // libcoapClient finds libcoap's coap-client built with OpenSSL (Debian
@@ -20,14 +21,7 @@ import (
 // installs it, so there its absence is a failure.
 func libcoapClient(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("coap-client-openssl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("coap-client-openssl not found (CI is set): install libcoap3-bin")
-		}
-		t.Skip("coap-client-openssl not found: install libcoap3-bin to run the libcoap interop test")
-	}
-	return path
+	return peers.Need(t, peers.CoAPClient)
 }
 
 // runLibcoap runs coap-client and returns what it printed: the response

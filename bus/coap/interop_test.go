@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/drivers/posix/dtls"
+	"github.com/iotd/iotd/internal/peers"
 )
 
 // freePortPair returns a port p such that UDP p and p+1 on 127.0.0.1 are
@@ -46,13 +46,7 @@ func freePortPair(t *testing.T) int {
 // server's banner), PUT echoed back (2.01), POST on a resource that does
 // not take it (4.05).
 func TestInteropLibcoapServer(t *testing.T) {
-	bin, err := exec.LookPath("coap-server-openssl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			require.FailNow(t, "coap-server-openssl is missing; install libcoap3-bin")
-		}
-		t.Skip("coap-server-openssl not installed (libcoap3-bin)")
-	}
+	bin := peers.Need(t, peers.CoAPServer)
 	const identity, key = "PRODUCT001dev1", "secretPSK123" // coap-server takes the key as text
 	port := freePortPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/iotd/iotd/internal/peers"
 )
 
 // Options shape a broker.
@@ -28,6 +30,7 @@ type Options struct {
 // Broker is a mosquitto process listening on a loopback port.
 type Broker struct {
 	addr, conf string
+	bin        string // the mosquitto program
 	durable    bool
 	mu         sync.Mutex
 	cmd        *exec.Cmd
@@ -40,12 +43,7 @@ type Broker struct {
 // it fails: CI must install it.
 func Start(t testing.TB, o Options) *Broker {
 	t.Helper()
-	if _, err := exec.LookPath("mosquitto"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mosquitto not found (CI=true): install it with `apt-get install -y mosquitto`")
-		}
-		t.Skip("mosquitto not installed; `apt-get install -y mosquitto` to run this test")
-	}
+	bin := peers.Need(t, peers.Mosquitto)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +66,7 @@ func Start(t testing.TB, o Options) *Broker {
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &Broker{addr: addr, conf: conf, durable: o.Durable}
+	b := &Broker{addr: addr, conf: conf, bin: bin, durable: o.Durable}
 	b.Start(t)
 	t.Cleanup(func() { b.Stop(t) })
 	return b
@@ -81,7 +79,7 @@ func (b *Broker) Addr() string { return b.addr }
 func (b *Broker) Start(t testing.TB) {
 	t.Helper()
 	var out bytes.Buffer
-	cmd := exec.Command("mosquitto", "-c", b.conf)
+	cmd := exec.Command(b.bin, "-c", b.conf)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
