@@ -82,7 +82,9 @@ type Config struct {
 	// Dialect is "esp", "quectel", "simcom", "ublox", "tencent" or "sim800".
 	Dialect string
 	// Baud, when > 0, paces output and input to Baud/10 bytes per second
-	// (8N1) like a real UART; 0 means unthrottled.
+	// (8N1) like a real UART: a byte is taken, or handed to the host, when
+	// the line has carried it, and a busy line carries bytes back to back
+	// (BenchmarkLineRate measures both directions). 0 means unthrottled.
 	Baud int
 	// SIM is the SIM card's state; PIN the PIN it wants (DefaultPIN).
 	SIM SIMState

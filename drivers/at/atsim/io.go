@@ -45,6 +45,9 @@ func (m *Modem) emitLocked(b []byte) {
 	if len(b) == 0 || m.closed {
 		return
 	}
+	if len(m.out) == 0 {
+		m.outSince = time.Now()
+	}
 	m.out = append(m.out, b)
 	m.outLen += len(b)
 	select {
@@ -97,52 +100,107 @@ func (m *Modem) respondLocked(r reply) {
 	}
 }
 
-// readLoop takes input from the pty master.
+// readLoop takes input from the pty master. Throttled, each byte is taken
+// when the line has carried it: a line that is busy carries bytes back to
+// back, so the time a byte is taken follows from the line's own clock (the
+// end of the byte before it, or the byte's arrival when the line was idle),
+// never from when this goroutine woke from its last pause, which would add
+// the timer's lateness to every read and run the line slower than its baud.
 func (m *Modem) readLoop() {
 	defer m.wg.Done()
-	size := 1024
-	if m.cfg.Baud > 0 {
-		size = max(1, min(64, m.cfg.Baud/10/100))
+	if m.cfg.Baud <= 0 {
+		buf := make([]byte, 1024)
+		for {
+			n, err := m.master.Read(buf)
+			if n > 0 {
+				m.takeInput(buf[:n], time.Now())
+			}
+			if err != nil {
+				m.readFailed(err)
+				return
+			}
+		}
 	}
-	buf := make([]byte, size)
+	ch := make(chan inChunk, 4)
+	m.wg.Add(1)
+	go m.lineIn(ch, max(1, min(64, m.cfg.Baud/10/100)))
 	var next time.Time
+	for c := range ch {
+		start := lineStart(next, c.at)
+		next = start.Add(byteTime(len(c.b), m.cfg.Baud))
+		if !m.sleepUntil(next) {
+			return
+		}
+		m.takeInput(c.b, start)
+	}
+}
+
+// inChunk is input read from the pty and when it was read.
+type inChunk struct {
+	b  []byte
+	at time.Time
+}
+
+// lineIn reads the pty master as the host writes, stamping each read, for
+// readLoop to pace; it closes ch when the pty fails. It reads at most four
+// chunks ahead of the pacing, so a host that writes faster than the line
+// still blocks in its write once the pty's buffer is full, as on a UART.
+func (m *Modem) lineIn(ch chan<- inChunk, size int) {
+	defer m.wg.Done()
+	defer close(ch)
 	for {
+		buf := make([]byte, size)
 		n, err := m.master.Read(buf)
 		if n > 0 {
-			if m.cfg.Baud > 0 {
-				next = pace(next, n, m.cfg.Baud)
-				if !m.sleepUntil(next) {
-					return
-				}
+			select {
+			case ch <- inChunk{b: buf[:n], at: time.Now()}:
+			case <-m.ctx.Done():
+				return
 			}
-			m.mu.Lock()
-			m.stats.BytesIn += int64(n)
-			if time.Now().Before(m.stallUntil) {
-				m.line = m.line[:0]
-			} else {
-				m.inputLocked(buf[:n])
-			}
-			m.mu.Unlock()
 		}
 		if err != nil {
-			if !errors.Is(err, os.ErrClosed) && m.ctx.Err() == nil {
-				m.log.Debug("atsim: read", "err", err)
-				// EIO cannot happen while we hold the slave; anything
-				// else is fatal to the modem.
-				m.cancel()
-			}
+			m.readFailed(err)
 			return
 		}
 	}
 }
 
-// pace returns when n more bytes may pass at baud, 10 bits a byte.
-func pace(next time.Time, n, baud int) time.Time {
-	now := time.Now()
-	if next.Before(now) {
-		next = now
+// takeInput interprets p, whose first byte started on the line at start.
+func (m *Modem) takeInput(p []byte, start time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stats.BytesIn += int64(len(p))
+	if time.Now().Before(m.stallUntil) {
+		m.line = m.line[:0]
+		return
 	}
-	return next.Add(time.Duration(n) * 10 * time.Second / time.Duration(baud))
+	m.inAt = start
+	m.inputLocked(p)
+}
+
+// readFailed handles a read error of the pty master.
+func (m *Modem) readFailed(err error) {
+	if !errors.Is(err, os.ErrClosed) && m.ctx.Err() == nil {
+		m.log.Debug("atsim: read", "err", err)
+		// EIO cannot happen while we hold the slave; anything else is
+		// fatal to the modem.
+		m.cancel()
+	}
+}
+
+// lineStart is when bytes that became ready at ready start on a line whose
+// previous byte ends at next: at once if the line is idle, else right
+// after that byte.
+func lineStart(next, ready time.Time) time.Time {
+	if next.After(ready) {
+		return next
+	}
+	return ready
+}
+
+// byteTime is how long n bytes take at baud, 10 bits a byte (8N1).
+func byteTime(n, baud int) time.Duration {
+	return time.Duration(n) * 10 * time.Second / time.Duration(baud)
 }
 
 // sleepUntil sleeps until t or until the modem stops (false).
@@ -192,6 +250,10 @@ func (m *Modem) writeLoop() {
 			b := m.out[0]
 			m.out = m.out[1:]
 			m.outLen -= len(b)
+			// Output queued behind other output goes back to back with
+			// it; the first of a queue waits for nothing before it.
+			ready := m.outSince
+			m.outSince = time.Time{}
 			var pieces [][]byte
 			var pauses []time.Duration
 			if m.fault.fragment {
@@ -207,10 +269,13 @@ func (m *Modem) writeLoop() {
 			m.cond.Broadcast()
 			m.mu.Unlock()
 			for i, p := range pieces {
-				if i > 0 && i-1 < len(pauses) && !m.sleepUntil(time.Now().Add(pauses[i-1])) {
-					return
+				if i > 0 && i-1 < len(pauses) {
+					if !m.sleepUntil(time.Now().Add(pauses[i-1])) {
+						return
+					}
+					ready = time.Now()
 				}
-				if !m.writeOut(p, &next) {
+				if !m.writeOut(p, &next, ready) {
 					return
 				}
 			}
@@ -218,8 +283,11 @@ func (m *Modem) writeLoop() {
 	}
 }
 
-// writeOut writes p, paced when throttled; false when the modem stopped.
-func (m *Modem) writeOut(p []byte, next *time.Time) bool {
+// writeOut writes p, paced when throttled: p becomes ready at ready (zero:
+// when the line has carried what was queued before it) and each chunk
+// goes to the host when the line has carried it; false when the modem
+// stopped.
+func (m *Modem) writeOut(p []byte, next *time.Time, ready time.Time) bool {
 	chunk := len(p)
 	if m.cfg.Baud > 0 {
 		chunk = max(1, m.cfg.Baud/10/100) // 10 ms of line time
@@ -227,7 +295,8 @@ func (m *Modem) writeOut(p []byte, next *time.Time) bool {
 	for len(p) > 0 {
 		k := min(chunk, len(p))
 		if m.cfg.Baud > 0 {
-			*next = pace(*next, k, m.cfg.Baud)
+			*next = lineStart(*next, ready).Add(byteTime(k, m.cfg.Baud))
+			ready = time.Time{} // the rest of p follows back to back
 			if !m.sleepUntil(*next) {
 				return false
 			}
@@ -294,7 +363,11 @@ func (m *Modem) inputLocked(p []byte) {
 // dataInputLocked feeds bytes to data mode and returns how many it took.
 func (m *Modem) dataInputLocked(p []byte) int {
 	dm := m.data
-	if !dm.guard.IsZero() && time.Now().Before(dm.guard) {
+	at := m.inAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if !dm.guard.IsZero() && at.Before(dm.guard) {
 		m.stats.EarlyData += len(p)
 		m.log.Debug("atsim: data before the prompt's guard time dropped", "bytes", len(p))
 		return len(p)

@@ -39,7 +39,12 @@ type Modem struct {
 	out    [][]byte
 	outLen int
 	outCh  chan struct{} // cap 1: output queued
-	fault  faults
+	// outSince is when output was queued to an empty queue, until the
+	// writer takes it.
+	outSince time.Time
+	// inAt is when the input being interpreted started on the line.
+	inAt  time.Time
+	fault faults
 	// stallUntil: no input is taken and no output sent before it.
 	stallUntil time.Time
 	closed     bool
