@@ -48,9 +48,12 @@ lint:
 	cd plugins/example && $(GO) vet ./...
 	cd modules/sim800 && $(GO) vet ./...
 
-# Benchmarks compare iotd against a bare paho client on the same broker.
+# Benchmarks compare iotd against a peer run side by side (bare paho, curl,
+# in process, the serial line rate); the run ends with one table of every
+# figure, iotd's and the peer's numbers and the ratio against its target.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 30m ./bench/...
+	@mkdir -p $(BIN); { $(GO) test -run '^$$' -bench . -benchtime 3s -timeout 30m ./bench/...; echo $$? > $(BIN)/bench.status; } | tee $(BIN)/bench.out
+	@echo; $(GO) run ./bench/table < $(BIN)/bench.out; exit $$(cat $(BIN)/bench.status)
 
 # Static binaries of iotd for the boards we target.
 cross:
