@@ -78,13 +78,13 @@ func Parse(r io.Reader) ([]Result, error) {
 // Row is one figure of the table: which benchmark, which metrics, and the
 // target for the ratio (at least Target when Higher, at most otherwise).
 type Row struct {
-	Label          string
-	Bench          *regexp.Regexp
-	IOTD, Peer     string // metric units of the absolute figures
-	PeerName       string
-	Ratio          string // the ratio's unit
-	Target         float64
-	Higher         bool
+	Label      string
+	Bench      *regexp.Regexp
+	IOTD, Peer string // metric units of the absolute figures
+	PeerName   string
+	Ratio      string // the ratio's unit
+	Target     float64
+	Higher     bool
 }
 
 // Rows are issue 16's figures.
