@@ -41,17 +41,25 @@ func (d *Device) featureEnv() (*feature.Env, map[string][]string) {
 		Bus: d.bus, Clock: d.clock, Device: d.device, StateDir: d.cfg.StateDirPath(), Log: d.log,
 		Link: d.linkState, Caps: caps, Region: region, Path: d.cfg.Path,
 		HTTP: func(driverName string, tlsConfig *tls.Config) (http.RoundTripper, error) {
-			if tlsConfig == nil {
-				var err error
-				if tlsConfig, err = hub.ServiceTLS(""); err != nil {
-					return nil, err
-				}
-			}
 			dc, err := d.cfg.driverJSON(driverName)
 			if err != nil {
 				return nil, err
 			}
-			return d.reg.HTTPTransport(driverName, dc, tlsConfig)
+			if tlsConfig != nil {
+				return d.reg.HTTPTransport(driverName, dc, tlsConfig)
+			}
+			// The default roots are loaded at the first https request.
+			plain, err := d.reg.HTTPTransport(driverName, dc, &tls.Config{MinVersion: tls.VersionTLS12})
+			if err != nil {
+				return nil, err
+			}
+			return &lazyHTTPS{plain: plain, build: func() (http.RoundTripper, error) {
+				tlsConfig, err := hub.ServiceTLS("")
+				if err != nil {
+					return nil, err
+				}
+				return d.reg.HTTPTransport(driverName, dc, tlsConfig)
+			}}, nil
 		},
 	}
 	mods, secs := feature.Modules(), d.cfg.sections()

@@ -43,7 +43,8 @@ type Env struct {
 	// HTTP returns an HTTP transport whose connections go through the
 	// named driver (configured from the drivers section, so over a modem
 	// too), verifying servers with tlsConfig (nil: hub.ServiceTLS's
-	// default, the system's roots plus the hub services' CAs).
+	// default, the system's roots plus the hub services' CAs, loaded at
+	// the first https request).
 	HTTP func(driver string, tlsConfig *tls.Config) (http.RoundTripper, error)
 }
 

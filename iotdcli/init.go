@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/template"
 
 	"github.com/spf13/cobra"
 
@@ -239,32 +238,36 @@ func (o initOptions) deviceInfo(dir string) (*core.DeviceInfo, error) {
 }
 
 // initYAML is the configuration init writes: short, with the defaults
-// left to iotd.
-var initYAML = template.Must(template.New("iotd.yaml").Parse(`# iotd configuration, written by ` + "`iotd init`" + `. Every key is optional: what is not
+// left to iotd. endpoint and caFile are YAML strings (yamlString), empty
+// when not set. (Plain code rather than text/template: a reachable template
+// executor makes the linker keep every exported method of every type, some
+// 1.5 MB of the binary.)
+func initYAML(region, channel, endpoint, caFile string) string {
+	var b strings.Builder
+	b.WriteString(`# iotd configuration, written by ` + "`iotd init`" + `. Every key is optional: what is not
 # here is iotd's default. daemon/iotd.sample.yaml in iotd's source lists every key, annotated;
 # ` + "`iotd run --check -c THIS_FILE`" + ` prints what iotd will contact and trust.
 
-# The device identity, in the C SDK's format (keep it private). Its region ({{.Region}})
+# The device identity, in the C SDK's format (keep it private). Its region (` + region + `)
 # chooses the hub's endpoints.
 device_info: device_info.json
 
 # mqtt: MQTT over TLS on 8883. websocket: MQTT over wss on 443, for networks that let only
 # HTTPS out. coap: publishes and OTA only.
-channel: {{.Channel}}
-{{- if or .Endpoint .CAFile}}
-
-link:
-{{- if .Endpoint}}
-  # Not the region's endpoint: another server (a lab, hubsim).
-  endpoint: {{.Endpoint}}
-{{- end}}
-{{- if .CAFile}}
-  driver_config:
-    # The CA that signed that server's certificate (instead of the hub CAs bundled with iotd).
-    ca_file: {{.CAFile}}
-{{- end}}
-{{- end}}
-`))
+channel: ` + channel + "\n")
+	if endpoint != "" || caFile != "" {
+		b.WriteString("\nlink:\n")
+	}
+	if endpoint != "" {
+		b.WriteString("  # Not the region's endpoint: another server (a lab, hubsim).\n  endpoint: " + endpoint + "\n")
+	}
+	if caFile != "" {
+		b.WriteString("  driver_config:\n" +
+			"    # The CA that signed that server's certificate (instead of the hub CAs bundled with iotd).\n" +
+			"    ca_file: " + caFile + "\n")
+	}
+	return b.String()
+}
 
 func (o initOptions) yaml() ([]byte, error) {
 	channel := o.channel
@@ -279,14 +282,10 @@ func (o initOptions) yaml() ([]byte, error) {
 		}
 		caFile = abs
 	}
-	var b strings.Builder
-	err := initYAML.Execute(&b, map[string]string{
-		"Region": o.region, "Channel": channel, "Endpoint": yamlString(o.endpoint), "CAFile": yamlString(caFile),
-	})
-	return []byte(b.String()), err
+	return []byte(initYAML(o.region, channel, yamlString(o.endpoint), yamlString(caFile))), nil
 }
 
-// yamlString quotes s for YAML ("" stays empty, for the template's ifs).
+// yamlString quotes s for YAML ("" stays empty: the key is left out).
 func yamlString(s string) string {
 	if s == "" {
 		return ""

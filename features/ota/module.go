@@ -2,6 +2,7 @@ package ota
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 
@@ -125,12 +126,18 @@ func build(cfg Config, key, pid, dn, stateDir string, env *feature.Env) (*OTA, e
 	bad := func(field, msg string) error {
 		return &core.ConfigError{Source: "config", Field: key + "." + field, Msg: msg}
 	}
-	tlsCfg, err := hub.ServiceTLS(cfg.CAFile)
-	if err != nil {
-		return nil, bad("ca_file", err.Error())
+	// No ca_file: env.HTTP's default roots (the same as hub.ServiceTLS's),
+	// which it loads at the first https request rather than now.
+	var tlsCfg *tls.Config
+	if cfg.CAFile != "" {
+		var err error
+		if tlsCfg, err = hub.ServiceTLS(cfg.CAFile); err != nil {
+			return nil, bad("ca_file", err.Error())
+		}
 	}
 	var tr http.RoundTripper
 	if !cfg.Disabled {
+		var err error
 		if tr, err = env.HTTP(cfg.WithDefaults().HTTPDriver, tlsCfg); err != nil {
 			return nil, bad("http_driver", err.Error())
 		}
