@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -38,7 +39,11 @@ func pluginTCP(b *testing.B) (remote, local driver.Dialer) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("build the test plugin: %v\n%s", err, out)
 	}
-	p, err := plugins.Load(context.Background(), bin, plugins.Options{Logger: slog.New(slog.DiscardHandler)})
+	opts := plugins.Options{Logger: slog.New(slog.DiscardHandler)}
+	if f := os.Getenv("IOTD_TESTPLUGIN_CPUPROFILE"); f != "" {
+		opts.Env = append(opts.Env, "IOTD_TESTPLUGIN_CPUPROFILE="+f) // the plugin's side of -cpuprofile
+	}
+	p, err := plugins.Load(context.Background(), bin, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,11 +2,14 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/core/driver/deadline"
@@ -14,14 +17,19 @@ import (
 	pb "github.com/iotd/iotd/plugins/proto"
 )
 
-// writeGrace is how long a Write whose deadline passed waits for the
-// plugin (which has the same deadline) to report how much it wrote, before
-// returning the timeout without that count.
+// writeGrace is how long a datagram Write whose deadline passed waits for
+// the plugin (which has the same deadline) to report whether it sent the
+// datagram, before returning the timeout without that answer.
 const writeGrace = 200 * time.Millisecond
 
 // closeWait bounds how long Close waits for the plugin to confirm it closed
-// the connection.
+// the connection (the plugin first writes what it accepted, for at most
+// the SDK's flush bound).
 const closeWait = 5 * time.Second
+
+// dataWait bounds how long a dial waits for the plugin's data socket once
+// the plugin reported success.
+const dataWait = 10 * time.Second
 
 // item is what one Read in the plugin returned.
 type item struct {
@@ -29,10 +37,11 @@ type item struct {
 	err  error
 }
 
-// conn is the host's end of a connection whose Conn lives in a plugin. One
-// gRPC stream carries it: a receiver goroutine files incoming data, write
-// acknowledgements and close results; Read and Write never make an RPC of
-// their own.
+// conn is the host's end of a connection whose Conn lives in a plugin. Its
+// gRPC stream carries the dial and the close; its data channel (a Unix
+// socket, see wire.FrameData) carries the data both ways with credit, the
+// datagram write deadline and half-close. A receiver goroutine per channel
+// files what arrives; Read and Write never make an RPC of their own.
 type conn struct {
 	d        *remoteDriver
 	g        *generation
@@ -40,11 +49,12 @@ type conn struct {
 	datagram bool
 	stream   pb.Plugin_ConnClient
 	cancel   context.CancelFunc
+	data     net.Conn
 	local    net.Addr
 	remote   net.Addr
 	caps     any
 
-	sendMu sync.Mutex // serialises stream.Send
+	sendMu sync.Mutex // serialises frames on data
 
 	rdl, wdl deadline.Timer
 	wsem     chan struct{} // one Write (or CloseWrite) at a time
@@ -54,26 +64,32 @@ type conn struct {
 	rerr    error         // stream: the final read error, after items
 	rch     chan struct{} // closed and replaced when items or rerr change
 	unacked int64         // bytes read but not yet returned as credit
-	op      uint64        // the last write op
-	waitOp  uint64        // the op a Write waits for, 0: none
-	ack     *pb.WriteAck
-	ackCh   chan struct{} // closed when ack arrives
+	credit  int64         // stream: bytes the plugin will still take
+	werr    error         // stream: the plugin's Conn failed a Write: final
+	op      uint64        // datagram: the last datagram sent
+	ack     *pb.WriteAck  // datagram: the latest acknowledgement
+	cwRes   []error       // CloseWrite results not yet collected
+	wch     chan struct{} // closed and replaced when credit, werr, ack or cwRes change
 
-	cwRes    chan error // CloseWrite results
 	closeRes chan error // the plugin's Close result
 
-	closeOnce sync.Once
-	closed    chan struct{}
-	gone      chan struct{} // closed when goneErr is set
-	goneErr   error
-	recvDone  chan struct{}
+	closeOnce  sync.Once
+	closed     chan struct{}
+	brokenOnce sync.Once
+	gone       chan struct{} // closed when goneErr is set
+	goneErr    error
+	recvDone   chan struct{}
+	dataDone   chan struct{}
 }
 
 var _ driver.Conn = (*conn)(nil)
 
-// dialConn opens the connection stream and dials through it. ctx bounds
-// the dial only: the stream has its own context, cancelled by Close.
+// dialConn opens the connection stream and dials through it, then takes
+// the data socket the plugin connects. ctx bounds the dial only: the
+// stream has its own context, cancelled by Close.
 func dialConn(ctx context.Context, d *remoteDriver, g *generation, dialer uint64, t driver.Transport, address string) (driver.Conn, error) {
+	token, socks, forget := g.data.expect()
+	defer forget()
 	sctx, cancel := context.WithCancel(context.Background())
 	stream, err := g.rpc.Conn(sctx)
 	if err != nil {
@@ -81,7 +97,7 @@ func dialConn(ctx context.Context, d *remoteDriver, g *generation, dialer uint64
 		return nil, d.p.callError(ctx, g, err)
 	}
 	stop := context.AfterFunc(ctx, cancel)
-	dial := &pb.Dial{Dialer: dialer, Transport: string(t), Address: address}
+	dial := &pb.Dial{Dialer: dialer, Transport: string(t), Address: address, DataSocket: g.data.path, DataToken: token}
 	if dl, ok := ctx.Deadline(); ok {
 		dial.DeadlineUnixNano = dl.UnixNano()
 	}
@@ -106,22 +122,45 @@ func dialConn(ctx context.Context, d *remoteDriver, g *generation, dialer uint64
 		cancel()
 		return nil, wire.DecodeError(res.Error)
 	}
+	var data net.Conn
+	wait := time.NewTimer(dataWait)
+	defer wait.Stop()
+	select {
+	case data = <-socks:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-g.exited():
+		err = &GoneError{Plugin: d.p.name, Status: g.proc.status}
+	case <-wait.C:
+		err = errors.New("the plugin did not connect the data channel")
+	}
+	if data == nil || res.WriteWindow <= 0 {
+		if data != nil {
+			_ = data.Close()
+			err = fmt.Errorf("the plugin granted a write window of %d bytes", res.WriteWindow)
+		}
+		cancel()
+		return nil, fmt.Errorf("plugins: %s: dial %s: %w: %w", d.info.Name, address, driver.ErrBadConn, err)
+	}
 	c := &conn{
 		d: d, g: g, id: res.Conn,
 		datagram: t == driver.Datagram,
-		stream:   stream, cancel: cancel,
+		stream:   stream, cancel: cancel, data: data,
 		local:    addrOf(res.Local, d.info.Name, ""),
 		remote:   addrOf(res.Remote, d.info.Name, address),
 		wsem:     make(chan struct{}, 1),
 		rch:      make(chan struct{}),
-		cwRes:    make(chan error, 1),
+		wch:      make(chan struct{}),
+		credit:   res.WriteWindow,
 		closeRes: make(chan error, 1),
 		closed:   make(chan struct{}),
 		gone:     make(chan struct{}),
 		recvDone: make(chan struct{}),
+		dataDone: make(chan struct{}),
 	}
 	c.caps = connCaps(c, res.MaxPayload, res.Signal, res.Sleeper)
 	go c.recvLoop()
+	go c.dataLoop()
 	return c, nil
 }
 
@@ -132,7 +171,7 @@ func addrOf(a *pb.Addr, name, fallback string) net.Addr {
 	return driver.Addr{Net: a.Network, Address: a.Address}
 }
 
-// recvLoop files what the plugin sends until the stream ends.
+// recvLoop waits for the plugin's Closed until the stream ends.
 func (c *conn) recvLoop() {
 	defer close(c.recvDone)
 	for {
@@ -141,53 +180,115 @@ func (c *conn) recvLoop() {
 			c.broken(err)
 			return
 		}
-		switch fr := f.Frame.(type) {
-		case *pb.PluginFrame_Data:
-			c.mu.Lock()
-			it := item{data: fr.Data.Data, err: wire.DecodeError(fr.Data.Error)}
-			if !c.datagram && it.err != nil {
-				c.rerr, it.err = it.err, nil
-			}
-			if len(it.data) > 0 || c.datagram {
-				c.items = append(c.items, it)
-			}
-			close(c.rch)
-			c.rch = make(chan struct{})
-			c.mu.Unlock()
-		case *pb.PluginFrame_WriteAck:
-			c.mu.Lock()
-			if fr.WriteAck.Op == c.waitOp && c.ack == nil {
-				c.ack = fr.WriteAck
-				close(c.ackCh)
-			}
-			c.mu.Unlock()
-		case *pb.PluginFrame_CloseWriteResult:
-			select {
-			case c.cwRes <- wire.DecodeError(fr.CloseWriteResult.Error):
-			default:
-			}
-		case *pb.PluginFrame_Closed:
-			c.closeRes <- wire.DecodeError(fr.Closed.Error)
+		if cl := f.GetClosed(); cl != nil {
+			c.closeRes <- wire.DecodeError(cl.Error)
 			return
 		}
 	}
 }
 
-// broken handles the end of the stream that Close did not cause: the
-// plugin process is gone (then the error names its exit status), or the
-// plugin dropped the stream.
-func (c *conn) broken(err error) {
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	select {
-	case <-c.closed:
-		return
-	case <-c.g.exited():
-		c.goneErr = c.goneError()
-	case <-t.C:
-		c.goneErr = fmt.Errorf("plugins: %s: %w: the plugin dropped the connection: %v", c.d.info.Name, driver.ErrBadConn, err)
+// dataLoop files what the plugin sends on the data channel until it ends.
+func (c *conn) dataLoop() {
+	defer close(c.dataDone)
+	r := wire.NewFrameReader(c.data)
+	for {
+		t, p, err := r.Next()
+		if err == nil {
+			err = c.file(t, p)
+		}
+		if err != nil {
+			c.broken(err)
+			return
+		}
 	}
-	close(c.gone)
+}
+
+// file applies one frame from the plugin.
+func (c *conn) file(t byte, p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch t {
+	case wire.FrameData:
+		if len(p) > 0 || c.datagram {
+			c.items = append(c.items, item{data: p})
+			c.notifyRead()
+		}
+	case wire.FrameReadError:
+		var m pb.Data
+		if err := proto.Unmarshal(p, &m); err != nil {
+			return fmt.Errorf("%w: read result: %v", wire.ErrFrame, err)
+		}
+		it := item{data: m.Data, err: wire.DecodeError(m.Error)}
+		if !c.datagram && it.err != nil {
+			c.rerr, it.err = it.err, nil
+		}
+		if len(it.data) > 0 || c.datagram {
+			c.items = append(c.items, it)
+		}
+		c.notifyRead()
+	case wire.FrameCredit:
+		n, err := wire.ParseCredit(p)
+		if err != nil || c.datagram {
+			return fmt.Errorf("%w: write credit on a %s conn: %v", wire.ErrFrame, c.d.info.Name, err)
+		}
+		c.credit += n
+		c.notifyWrite()
+	case wire.FrameWriteAck:
+		var a pb.WriteAck
+		if err := proto.Unmarshal(p, &a); err != nil {
+			return fmt.Errorf("%w: write result: %v", wire.ErrFrame, err)
+		}
+		if !c.datagram {
+			c.werr = wire.DecodeError(a.Error)
+			if c.werr == nil {
+				c.werr = fmt.Errorf("plugins: %s: %w: the plugin reported a failed write without its error", c.d.info.Name, driver.ErrBadConn)
+			}
+		}
+		c.ack = &a
+		c.notifyWrite()
+	case wire.FrameCloseWrite:
+		var r pb.CloseWriteResult
+		if err := proto.Unmarshal(p, &r); err != nil {
+			return fmt.Errorf("%w: half-close result: %v", wire.ErrFrame, err)
+		}
+		c.cwRes = append(c.cwRes, wire.DecodeError(r.Error))
+		c.notifyWrite()
+	default:
+		return fmt.Errorf("%w: type %q from the plugin", wire.ErrFrame, t)
+	}
+	return nil
+}
+
+func (c *conn) notifyRead() {
+	close(c.rch)
+	c.rch = make(chan struct{})
+}
+
+func (c *conn) notifyWrite() {
+	close(c.wch)
+	c.wch = make(chan struct{})
+}
+
+// broken handles the end of a channel that Close did not cause: the
+// plugin process is gone (then the error names its exit status), or the
+// plugin dropped the connection or broke the protocol.
+func (c *conn) broken(err error) {
+	c.brokenOnce.Do(func() {
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-c.closed:
+			return
+		case <-c.g.exited():
+			c.goneErr = c.goneError()
+		case <-t.C:
+			c.goneErr = fmt.Errorf("plugins: %s: %w: the plugin dropped the connection: %v", c.d.info.Name, driver.ErrBadConn, err)
+		}
+		close(c.gone)
+		// The other channel may still be open.
+		c.cancel()
+		_ = c.data.Close()
+	})
 }
 
 func (c *conn) goneError() error {
@@ -212,10 +313,11 @@ func (c *conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.d.info.Name, Source: c.local, Addr: c.remote, Err: err}
 }
 
-func (c *conn) send(f *pb.HostFrame) error {
+// send writes one frame on the data channel.
+func (c *conn) send(t byte, p []byte) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	return c.stream.Send(f)
+	return wire.WriteFrame(c.data, t, p)
 }
 
 // sendError is the error of a call whose frame could not be sent.
@@ -269,7 +371,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			credit := c.consumeLocked(cost)
 			c.mu.Unlock()
 			if credit > 0 {
-				_ = c.send(&pb.HostFrame{Frame: &pb.HostFrame_Credit{Credit: &pb.Credit{Bytes: credit}}})
+				_ = c.send(wire.FrameCredit, wire.Uint64(uint64(credit)))
 			}
 			return n, err
 		}
@@ -301,9 +403,13 @@ func (c *conn) consumeLocked(n int64) int64 {
 	return n
 }
 
-// Write sends p through the plugin and returns once the plugin's Conn has
-// taken it (or failed), so that back-pressure and write deadlines are the
-// driver's own. Stream data goes in ops of at most wire.WriteWindow bytes.
+// Write sends p to the plugin. On a stream conn it returns once the plugin
+// has accepted all of p within its write window, which it returns as its
+// Conn takes the bytes: when the Conn is slow the window runs out and Write
+// waits, bounded by the write deadline (then n counts what the plugin
+// accepted, which it still writes). A Conn's write error is final and
+// returned by the next Write. On a datagram conn Write returns the result
+// of the plugin's Write of that datagram.
 func (c *conn) Write(p []byte) (int, error) {
 	select {
 	case c.wsem <- struct{}{}:
@@ -324,77 +430,106 @@ func (c *conn) Write(p []byte) (int, error) {
 		if len(p) > wire.MaxDatagram {
 			return 0, c.opError("write", fmt.Errorf("%w: %d bytes; a plugin connection carries datagrams of at most %d", driver.ErrTooLarge, len(p), wire.MaxDatagram))
 		}
-		return c.writeOp(p, len(p))
+		return c.writeDatagram(p)
 	}
 	total := 0
 	for len(p) > 0 {
-		seg := p[:min(len(p), wire.WriteWindow)]
-		n, err := c.writeOp(seg, wire.Chunk)
-		total += n
-		if err != nil {
+		c.mu.Lock()
+		credit, werr, ch := c.credit, c.werr, c.wch
+		if werr == nil && deadConn(c.rerr) {
+			werr = c.rerr // the read side saw the connection go
+		}
+		if werr == nil && credit > 0 {
+			k := int(min(credit, int64(len(p)), wire.StreamFrame))
+			c.credit -= int64(k)
+			c.mu.Unlock()
+			if err := c.send(wire.FrameData, p[:k]); err != nil {
+				return total, c.sendError("write", err)
+			}
+			total += k
+			p = p[k:]
+			continue
+		}
+		c.mu.Unlock()
+		if werr != nil {
+			return total, werr
+		}
+		select {
+		case <-ch:
+			continue
+		case <-c.wdl.Done():
+		case <-c.closed:
+		case <-c.gone:
+		case <-c.g.exited():
+		}
+		if err := c.failed("write"); err != nil {
 			return total, err
 		}
-		p = p[len(seg):]
+		if c.wdl.Passed() {
+			return total, c.opError("write", os.ErrDeadlineExceeded)
+		}
 	}
 	return total, nil
 }
 
-// writeOp sends one op in chunks and waits for its acknowledgement.
-func (c *conn) writeOp(p []byte, chunk int) (int, error) {
+// deadConn reports whether a stream's final read error says that the
+// connection is gone both ways (ErrBadConn, ErrReset), so that Write
+// returns it at once, as it would in process, rather than once the
+// plugin's Conn has failed a write too.
+func deadConn(err error) bool {
+	return err != nil && (errors.Is(err, driver.ErrBadConn) || errors.Is(err, driver.ErrReset))
+}
+
+// writeDatagram sends one datagram and waits for the plugin's result.
+func (c *conn) writeDatagram(p []byte) (int, error) {
 	c.mu.Lock()
 	c.op++
 	op := c.op
-	c.waitOp, c.ack, c.ackCh = op, nil, make(chan struct{})
-	ackCh := c.ackCh
 	c.mu.Unlock()
-	for off := 0; ; {
-		end := min(off+max(chunk, 1), len(p))
-		last := end == len(p)
-		w := &pb.Write{Op: op, Data: p[off:end], Last: last}
-		if err := c.send(&pb.HostFrame{Frame: &pb.HostFrame_Write{Write: w}}); err != nil {
-			return 0, c.sendError("write", err)
-		}
-		if off = end; last {
-			break
-		}
+	if err := c.send(wire.FrameData, p); err != nil {
+		return 0, c.sendError("write", err)
 	}
-	ack := func() (int, error) {
+	// acked returns the ack of op once it is in.
+	acked := func() (<-chan struct{}, *pb.WriteAck) {
 		c.mu.Lock()
-		a := c.ack
-		c.waitOp = 0
-		c.mu.Unlock()
-		return int(a.N), wire.DecodeError(a.Error)
+		defer c.mu.Unlock()
+		if c.ack != nil && c.ack.Op == op {
+			return nil, c.ack
+		}
+		return c.wch, nil
 	}
-	select {
-	case <-ackCh:
-		return ack()
-	case <-c.wdl.Done():
-	case <-c.closed:
-	case <-c.gone:
-	case <-c.g.exited():
+	var grace <-chan time.Time
+	for {
+		ch, a := acked()
+		if a != nil {
+			return int(a.N), wire.DecodeError(a.Error)
+		}
+		dl := c.wdl.Done()
+		if grace != nil {
+			dl = nil
+		}
+		select {
+		case <-ch:
+			continue
+		case <-dl:
+			if c.wdl.Passed() {
+				// The plugin has the deadline too; let it say whether
+				// its Conn sent the datagram before it timed out.
+				t := time.NewTimer(writeGrace)
+				defer t.Stop()
+				grace = t.C
+			}
+			continue
+		case <-grace:
+		case <-c.closed:
+		case <-c.gone:
+		case <-c.g.exited():
+		}
+		if err := c.failed("write"); err != nil {
+			return 0, err
+		}
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	}
-	if err := c.failed("write"); err != nil {
-		return 0, err
-	}
-	// The deadline passed. The plugin has it too; let it say how much of
-	// p its Conn took before it timed out.
-	t := time.NewTimer(writeGrace)
-	defer t.Stop()
-	select {
-	case <-ackCh:
-		return ack()
-	case <-t.C:
-	case <-c.closed:
-	case <-c.gone:
-	case <-c.g.exited():
-	}
-	c.mu.Lock()
-	c.waitOp = 0
-	c.mu.Unlock()
-	if err := c.failed("write"); err != nil {
-		return 0, err
-	}
-	return 0, c.opError("write", os.ErrDeadlineExceeded)
 }
 
 // CloseWrite half-closes a stream connection (the plugin's Conn must have
@@ -413,22 +548,33 @@ func (c *conn) CloseWrite() error {
 	if err := c.failed("close-write"); err != nil {
 		return err
 	}
-	if err := c.send(&pb.HostFrame{Frame: &pb.HostFrame_CloseWrite{CloseWrite: &pb.CloseWrite{}}}); err != nil {
+	if err := c.send(wire.FrameCloseWrite, nil); err != nil {
 		return c.sendError("close-write", err)
 	}
-	select {
-	case err := <-c.cwRes:
-		return err
-	case <-c.closed:
-	case <-c.gone:
-	case <-c.g.exited():
+	for {
+		c.mu.Lock()
+		if len(c.cwRes) > 0 {
+			err := c.cwRes[0]
+			c.cwRes = c.cwRes[1:]
+			c.mu.Unlock()
+			return err
+		}
+		ch := c.wch
+		c.mu.Unlock()
+		select {
+		case <-ch:
+			continue
+		case <-c.closed:
+		case <-c.gone:
+		case <-c.g.exited():
+		}
+		return c.failed("close-write")
 	}
-	return c.failed("close-write")
 }
 
-// Close closes the connection in the plugin and ends its stream; pending
-// and later calls return net.ErrClosed. A second Close returns an error
-// wrapping net.ErrClosed.
+// Close closes the connection in the plugin, which first writes what it
+// accepted, and ends both channels; pending and later calls return
+// net.ErrClosed. A second Close returns an error wrapping net.ErrClosed.
 func (c *conn) Close() error {
 	first := false
 	c.closeOnce.Do(func() { first = true; close(c.closed) })
@@ -439,7 +585,14 @@ func (c *conn) Close() error {
 	c.wdl.Stop()
 	var err error
 	if !isClosed(c.gone) && !isClosed(c.g.exited()) {
-		if c.send(&pb.HostFrame{Frame: &pb.HostFrame_Close{Close: &pb.Close{}}}) == nil {
+		// The end of the data tells the plugin it has all the writes
+		// to finish before it closes its Conn.
+		c.sendMu.Lock()
+		if cw, ok := c.data.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		c.sendMu.Unlock()
+		if c.stream.Send(&pb.HostFrame{Frame: &pb.HostFrame_Close{Close: &pb.Close{}}}) == nil {
 			t := time.NewTimer(closeWait)
 			select {
 			case err = <-c.closeRes:
@@ -451,7 +604,9 @@ func (c *conn) Close() error {
 		}
 	}
 	c.cancel()
+	_ = c.data.Close()
 	<-c.recvDone
+	<-c.dataDone
 	if err != nil {
 		return c.opError("close", err)
 	}
@@ -480,18 +635,22 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline is enforced here and forwarded to the plugin's Conn, so
-// that a Write blocked in the driver ends at the deadline too.
+// SetWriteDeadline is enforced here. On a datagram conn it is also
+// forwarded to the plugin's Conn, in order with the datagrams; a stream
+// conn's plugin writes what it accepted regardless (see Write).
 func (c *conn) SetWriteDeadline(t time.Time) error {
 	if err := c.failed("set-deadline"); err != nil {
 		return err
 	}
 	c.wdl.Set(t)
+	if !c.datagram {
+		return nil
+	}
 	var ns int64
 	if !t.IsZero() {
 		ns = t.UnixNano()
 	}
-	if err := c.send(&pb.HostFrame{Frame: &pb.HostFrame_WriteDeadline{WriteDeadline: &pb.Deadline{UnixNano: ns}}}); err != nil {
+	if err := c.send(wire.FrameDeadline, wire.Uint64(uint64(ns))); err != nil {
 		return c.sendError("set-deadline", err)
 	}
 	return nil

@@ -5,10 +5,25 @@
 // [Discover] lists the plugin binaries of a directory, [Load] starts one,
 // and [Register] puts its drivers in a core.Registry. A remote driver's
 // Dial returns a driver.Conn that follows the whole contract: deadlines are
-// enforced in this process (and the write deadline is forwarded to the
-// plugin), Close unblocks pending calls, io.EOF and ErrReset stay apart,
-// datagrams keep their boundaries, and every contract sentinel survives the
-// boundary for errors.Is.
+// enforced in this process, Close unblocks pending calls, io.EOF and
+// ErrReset stay apart, datagrams keep their boundaries, and every contract
+// sentinel survives the boundary for errors.Is.
+//
+// A connection's data does not go over gRPC but over a Unix socket of its
+// own, in go-plugin's private directory, opened with a one-time token that
+// travels over the mutual-TLS gRPC connection (framed, with credit
+// both ways). A stream Write returns once the plugin has accepted the bytes
+// within its write window (256 KiB), which it gives back as its Conn takes
+// them: a slow driver fills the window and Write then waits, bounded by the
+// write deadline, as a kernel's socket buffer makes it wait. A write error
+// of the Conn comes back on the next Write; Close lets the plugin write what
+// it accepted (for at most 2 s) before it closes the Conn. A datagram Write
+// returns the result of the plugin's Write of that datagram. The plugin
+// reads ahead as far as a 512 KiB read window allows.
+//
+// The protocol is versioned: this package speaks version 2 only, and a
+// plugin built with an older SDK (version 1) is refused at [Load] with an
+// error wrapping [ErrProtocolVersion] that names both versions.
 //
 // A plugin that crashes fails every open connection's pending and later
 // calls at once with a [*GoneError] (which wraps driver.ErrBadConn), and is

@@ -4,7 +4,14 @@ import (
 	"fmt"
 
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/plugins/internal/wire"
 )
+
+// ErrProtocolVersion is wrapped by the error of Load (and logged by a
+// restart) when the plugin speaks another version of the plugin protocol
+// than this host: a plugin built with an older plugins/sdk. The error's
+// text names the plugin's version and the host's.
+var ErrProtocolVersion = fmt.Errorf("the plugin speaks another version of the driver plugin protocol than this iotd, which speaks version %d only; rebuild the plugin with the current plugins/sdk", wire.Protocol)
 
 // GoneError is the error of every call on a connection, and of a Dial,
 // whose plugin process is gone (it crashed, was killed or was closed). It

@@ -105,6 +105,13 @@ type generation struct {
 	client *plugin.Client
 	rpc    pb.PluginClient
 	proc   *procRunner
+	data   *dataListener
+}
+
+// stop ends the process (if it still runs) and its data listener.
+func (g *generation) stop() {
+	g.client.Kill() // releases go-plugin's goroutines and socket directory
+	g.data.close()
 }
 
 // exited is closed when the generation's process has ended.
@@ -311,11 +318,11 @@ func (p *Plugin) supervise() {
 	for {
 		select {
 		case <-p.closing:
-			g.client.Kill()
+			g.stop()
 			return
 		case <-g.exited():
 		}
-		g.client.Kill() // releases go-plugin's goroutines and socket directory
+		g.stop()
 		p.log.Warn("plugins: plugin exited; restarting", "status", g.proc.status)
 		p.mu.Lock()
 		p.gen, p.ready = nil, make(chan struct{})
@@ -386,6 +393,7 @@ func (p *Plugin) launch(ctx context.Context, n int) (*generation, *pb.DescribeRe
 		return nil, nil, err
 	}
 	var proc *procRunner
+	var sockDir string
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.Plugins(nil),
@@ -397,7 +405,8 @@ func (p *Plugin) launch(ctx context.Context, n int) (*generation, *pb.DescribeRe
 		Stderr:           io.Discard,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(wire.MaxMessage), grpc.MaxCallSendMsgSize(wire.MaxMessage))},
-		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
+		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, dir string) (runner.Runner, error) {
+			sockDir = dir
 			var err error
 			proc, err = newProcRunner(p.path, p.name, p.env(spec.Env), p.log)
 			return proc, err
@@ -415,7 +424,7 @@ func (p *Plugin) launch(ctx context.Context, n int) (*generation, *pb.DescribeRe
 		return fail(ctx.Err())
 	}
 	if err != nil {
-		return fail(err)
+		return fail(versionError(err))
 	}
 	raw, err := cp.Dispense(wire.PluginName)
 	if err != nil {
@@ -434,7 +443,20 @@ func (p *Plugin) launch(ctx context.Context, n int) (*generation, *pb.DescribeRe
 	if len(desc.Drivers) == 0 {
 		return fail(errors.New("the plugin serves no drivers"))
 	}
-	return &generation{n: n, client: client, rpc: rpc, proc: proc}, desc, nil
+	data, err := listenData(sockDir)
+	if err != nil {
+		return fail(fmt.Errorf("data channel: %w", err))
+	}
+	return &generation{n: n, client: client, rpc: rpc, proc: proc, data: data}, desc, nil
+}
+
+// versionError names the protocol versions when go-plugin refused the
+// plugin for speaking another one.
+func versionError(err error) error {
+	if !strings.Contains(err.Error(), "incompatible API version") {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrProtocolVersion, err)
 }
 
 // env is the plugin's environment: go-plugin's variables (spec), a few

@@ -1,11 +1,16 @@
-// The iotd transport-driver plugin protocol, version 1.
+// The iotd transport-driver plugin protocol, version 2 (go-plugin protocol
+// version 2; version 1 carried a connection's data on its Conn stream).
 //
 // A plugin process serves one or more drivers. The host learns them with
 // Describe, probes them with Probe, parses a configuration with Open (which
 // returns a dialer handle) and opens each connection with one Conn stream:
 // the first host frame is a Dial, the first plugin frame its result, and
-// after that the stream carries the connection's data both ways together
-// with control frames (write deadline, read credit, half-close, close).
+// the last ones Close and Closed. The connection's data does not go over
+// gRPC: the Dial names a Unix socket the host listens on (in go-plugin's
+// private 0700 directory) and a one-time token; the plugin connects to it,
+// presents the token, and both ends then speak the framed data channel of
+// plugins/internal/wire (data, credit both ways, write deadline, half-close,
+// and the Data, WriteAck and CloseWriteResult messages below for errors).
 //
 // Errors cross the boundary as an Error: the codes of every contract
 // sentinel the error wrapped, plus its text, so that errors.Is on the host
@@ -698,10 +703,6 @@ type HostFrame struct {
 	// Types that are valid to be assigned to Frame:
 	//
 	//	*HostFrame_Dial
-	//	*HostFrame_Write
-	//	*HostFrame_WriteDeadline
-	//	*HostFrame_Credit
-	//	*HostFrame_CloseWrite
 	//	*HostFrame_Close
 	Frame         isHostFrame_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
@@ -754,42 +755,6 @@ func (x *HostFrame) GetDial() *Dial {
 	return nil
 }
 
-func (x *HostFrame) GetWrite() *Write {
-	if x != nil {
-		if x, ok := x.Frame.(*HostFrame_Write); ok {
-			return x.Write
-		}
-	}
-	return nil
-}
-
-func (x *HostFrame) GetWriteDeadline() *Deadline {
-	if x != nil {
-		if x, ok := x.Frame.(*HostFrame_WriteDeadline); ok {
-			return x.WriteDeadline
-		}
-	}
-	return nil
-}
-
-func (x *HostFrame) GetCredit() *Credit {
-	if x != nil {
-		if x, ok := x.Frame.(*HostFrame_Credit); ok {
-			return x.Credit
-		}
-	}
-	return nil
-}
-
-func (x *HostFrame) GetCloseWrite() *CloseWrite {
-	if x != nil {
-		if x, ok := x.Frame.(*HostFrame_CloseWrite); ok {
-			return x.CloseWrite
-		}
-	}
-	return nil
-}
-
 func (x *HostFrame) GetClose() *Close {
 	if x != nil {
 		if x, ok := x.Frame.(*HostFrame_Close); ok {
@@ -807,35 +772,11 @@ type HostFrame_Dial struct {
 	Dial *Dial `protobuf:"bytes,1,opt,name=dial,proto3,oneof"`
 }
 
-type HostFrame_Write struct {
-	Write *Write `protobuf:"bytes,2,opt,name=write,proto3,oneof"`
-}
-
-type HostFrame_WriteDeadline struct {
-	WriteDeadline *Deadline `protobuf:"bytes,3,opt,name=write_deadline,json=writeDeadline,proto3,oneof"`
-}
-
-type HostFrame_Credit struct {
-	Credit *Credit `protobuf:"bytes,4,opt,name=credit,proto3,oneof"`
-}
-
-type HostFrame_CloseWrite struct {
-	CloseWrite *CloseWrite `protobuf:"bytes,5,opt,name=close_write,json=closeWrite,proto3,oneof"`
-}
-
 type HostFrame_Close struct {
 	Close *Close `protobuf:"bytes,6,opt,name=close,proto3,oneof"`
 }
 
 func (*HostFrame_Dial) isHostFrame_Frame() {}
-
-func (*HostFrame_Write) isHostFrame_Frame() {}
-
-func (*HostFrame_WriteDeadline) isHostFrame_Frame() {}
-
-func (*HostFrame_Credit) isHostFrame_Frame() {}
-
-func (*HostFrame_CloseWrite) isHostFrame_Frame() {}
 
 func (*HostFrame_Close) isHostFrame_Frame() {}
 
@@ -847,8 +788,12 @@ type Dial struct {
 	// deadline_unix_nano bounds the dial (0: none); the host also cancels the
 	// stream when its context ends.
 	DeadlineUnixNano int64 `protobuf:"varint,4,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// data_socket is the Unix socket the plugin connects to for the
+	// connection's data once its Dial succeeded; it first writes data_token.
+	DataSocket    string `protobuf:"bytes,5,opt,name=data_socket,json=dataSocket,proto3" json:"data_socket,omitempty"`
+	DataToken     []byte `protobuf:"bytes,6,opt,name=data_token,json=dataToken,proto3" json:"data_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Dial) Reset() {
@@ -909,192 +854,18 @@ func (x *Dial) GetDeadlineUnixNano() int64 {
 	return 0
 }
 
-// Write is one chunk of one Write call; op numbers the call, last marks its
-// final chunk. The plugin answers each op with one WriteAck.
-type Write struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Op            uint64                 `protobuf:"varint,1,opt,name=op,proto3" json:"op,omitempty"`
-	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	Last          bool                   `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Write) Reset() {
-	*x = Write{}
-	mi := &file_driver_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Write) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Write) ProtoMessage() {}
-
-func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[13]
+func (x *Dial) GetDataSocket() string {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
+		return x.DataSocket
 	}
-	return mi.MessageOf(x)
+	return ""
 }
 
-// Deprecated: Use Write.ProtoReflect.Descriptor instead.
-func (*Write) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *Write) GetOp() uint64 {
+func (x *Dial) GetDataToken() []byte {
 	if x != nil {
-		return x.Op
-	}
-	return 0
-}
-
-func (x *Write) GetData() []byte {
-	if x != nil {
-		return x.Data
+		return x.DataToken
 	}
 	return nil
-}
-
-func (x *Write) GetLast() bool {
-	if x != nil {
-		return x.Last
-	}
-	return false
-}
-
-// Deadline sets the connection's write deadline (0: none).
-type Deadline struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UnixNano      int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Deadline) Reset() {
-	*x = Deadline{}
-	mi := &file_driver_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Deadline) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Deadline) ProtoMessage() {}
-
-func (x *Deadline) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Deadline.ProtoReflect.Descriptor instead.
-func (*Deadline) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *Deadline) GetUnixNano() int64 {
-	if x != nil {
-		return x.UnixNano
-	}
-	return 0
-}
-
-// Credit lets the plugin send this many more bytes of read data.
-type Credit struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bytes         int64                  `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Credit) Reset() {
-	*x = Credit{}
-	mi := &file_driver_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Credit) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Credit) ProtoMessage() {}
-
-func (x *Credit) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Credit.ProtoReflect.Descriptor instead.
-func (*Credit) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *Credit) GetBytes() int64 {
-	if x != nil {
-		return x.Bytes
-	}
-	return 0
-}
-
-type CloseWrite struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CloseWrite) Reset() {
-	*x = CloseWrite{}
-	mi := &file_driver_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CloseWrite) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CloseWrite) ProtoMessage() {}
-
-func (x *CloseWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CloseWrite.ProtoReflect.Descriptor instead.
-func (*CloseWrite) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{16}
 }
 
 type Close struct {
@@ -1105,7 +876,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_driver_proto_msgTypes[17]
+	mi := &file_driver_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +888,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[17]
+	mi := &file_driver_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +901,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{17}
+	return file_driver_proto_rawDescGZIP(), []int{13}
 }
 
 // PluginFrame is what the plugin sends on a Conn stream.
@@ -1139,10 +910,7 @@ type PluginFrame struct {
 	// Types that are valid to be assigned to Frame:
 	//
 	//	*PluginFrame_DialResult
-	//	*PluginFrame_Data
-	//	*PluginFrame_WriteAck
 	//	*PluginFrame_Closed
-	//	*PluginFrame_CloseWriteResult
 	Frame         isPluginFrame_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1150,7 +918,7 @@ type PluginFrame struct {
 
 func (x *PluginFrame) Reset() {
 	*x = PluginFrame{}
-	mi := &file_driver_proto_msgTypes[18]
+	mi := &file_driver_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +930,7 @@ func (x *PluginFrame) String() string {
 func (*PluginFrame) ProtoMessage() {}
 
 func (x *PluginFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[18]
+	mi := &file_driver_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +943,7 @@ func (x *PluginFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginFrame.ProtoReflect.Descriptor instead.
 func (*PluginFrame) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{18}
+	return file_driver_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PluginFrame) GetFrame() isPluginFrame_Frame {
@@ -1194,37 +962,10 @@ func (x *PluginFrame) GetDialResult() *DialResult {
 	return nil
 }
 
-func (x *PluginFrame) GetData() *Data {
-	if x != nil {
-		if x, ok := x.Frame.(*PluginFrame_Data); ok {
-			return x.Data
-		}
-	}
-	return nil
-}
-
-func (x *PluginFrame) GetWriteAck() *WriteAck {
-	if x != nil {
-		if x, ok := x.Frame.(*PluginFrame_WriteAck); ok {
-			return x.WriteAck
-		}
-	}
-	return nil
-}
-
 func (x *PluginFrame) GetClosed() *Closed {
 	if x != nil {
 		if x, ok := x.Frame.(*PluginFrame_Closed); ok {
 			return x.Closed
-		}
-	}
-	return nil
-}
-
-func (x *PluginFrame) GetCloseWriteResult() *CloseWriteResult {
-	if x != nil {
-		if x, ok := x.Frame.(*PluginFrame_CloseWriteResult); ok {
-			return x.CloseWriteResult
 		}
 	}
 	return nil
@@ -1238,31 +979,13 @@ type PluginFrame_DialResult struct {
 	DialResult *DialResult `protobuf:"bytes,1,opt,name=dial_result,json=dialResult,proto3,oneof"`
 }
 
-type PluginFrame_Data struct {
-	Data *Data `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
-}
-
-type PluginFrame_WriteAck struct {
-	WriteAck *WriteAck `protobuf:"bytes,3,opt,name=write_ack,json=writeAck,proto3,oneof"`
-}
-
 type PluginFrame_Closed struct {
 	Closed *Closed `protobuf:"bytes,4,opt,name=closed,proto3,oneof"`
 }
 
-type PluginFrame_CloseWriteResult struct {
-	CloseWriteResult *CloseWriteResult `protobuf:"bytes,5,opt,name=close_write_result,json=closeWriteResult,proto3,oneof"`
-}
-
 func (*PluginFrame_DialResult) isPluginFrame_Frame() {}
 
-func (*PluginFrame_Data) isPluginFrame_Frame() {}
-
-func (*PluginFrame_WriteAck) isPluginFrame_Frame() {}
-
 func (*PluginFrame_Closed) isPluginFrame_Frame() {}
-
-func (*PluginFrame_CloseWriteResult) isPluginFrame_Frame() {}
 
 type DialResult struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1273,15 +996,18 @@ type DialResult struct {
 	MaxPayload int64                  `protobuf:"varint,5,opt,name=max_payload,json=maxPayload,proto3" json:"max_payload,omitempty"`
 	Signal     bool                   `protobuf:"varint,6,opt,name=signal,proto3" json:"signal,omitempty"`
 	Sleeper    bool                   `protobuf:"varint,7,opt,name=sleeper,proto3" json:"sleeper,omitempty"`
-	// initial_credit is the read window the plugin assumes before any Credit.
+	// initial_credit is the read window the plugin assumes before any credit.
 	InitialCredit int64 `protobuf:"varint,8,opt,name=initial_credit,json=initialCredit,proto3" json:"initial_credit,omitempty"`
+	// write_window is the write credit the plugin grants: how many bytes of
+	// stream data the host may send ahead of what the plugin's Conn took.
+	WriteWindow   int64 `protobuf:"varint,9,opt,name=write_window,json=writeWindow,proto3" json:"write_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DialResult) Reset() {
 	*x = DialResult{}
-	mi := &file_driver_proto_msgTypes[19]
+	mi := &file_driver_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1019,7 @@ func (x *DialResult) String() string {
 func (*DialResult) ProtoMessage() {}
 
 func (x *DialResult) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[19]
+	mi := &file_driver_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1032,7 @@ func (x *DialResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialResult.ProtoReflect.Descriptor instead.
 func (*DialResult) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{19}
+	return file_driver_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DialResult) GetError() *Error {
@@ -1365,8 +1091,15 @@ func (x *DialResult) GetInitialCredit() int64 {
 	return 0
 }
 
-// Data is what one Read returned: the bytes and, when set, its error. An
-// error on a stream conn is final.
+func (x *DialResult) GetWriteWindow() int64 {
+	if x != nil {
+		return x.WriteWindow
+	}
+	return 0
+}
+
+// Data is what one Read returned, on the data channel when it has an error:
+// the bytes and the error. An error on a stream conn is final.
 type Data struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
@@ -1377,7 +1110,7 @@ type Data struct {
 
 func (x *Data) Reset() {
 	*x = Data{}
-	mi := &file_driver_proto_msgTypes[20]
+	mi := &file_driver_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1122,7 @@ func (x *Data) String() string {
 func (*Data) ProtoMessage() {}
 
 func (x *Data) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[20]
+	mi := &file_driver_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1135,7 @@ func (x *Data) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Data.ProtoReflect.Descriptor instead.
 func (*Data) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{20}
+	return file_driver_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Data) GetData() []byte {
@@ -1419,6 +1152,9 @@ func (x *Data) GetError() *Error {
 	return nil
 }
 
+// WriteAck answers a datagram Write on the data channel (n and its error),
+// or reports that a stream conn's Write failed (n: the bytes written in
+// all; later data is dropped).
 type WriteAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Op            uint64                 `protobuf:"varint,1,opt,name=op,proto3" json:"op,omitempty"`
@@ -1430,7 +1166,7 @@ type WriteAck struct {
 
 func (x *WriteAck) Reset() {
 	*x = WriteAck{}
-	mi := &file_driver_proto_msgTypes[21]
+	mi := &file_driver_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1178,7 @@ func (x *WriteAck) String() string {
 func (*WriteAck) ProtoMessage() {}
 
 func (x *WriteAck) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[21]
+	mi := &file_driver_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1191,7 @@ func (x *WriteAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAck.ProtoReflect.Descriptor instead.
 func (*WriteAck) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{21}
+	return file_driver_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WriteAck) GetOp() uint64 {
@@ -1488,7 +1224,7 @@ type CloseWriteResult struct {
 
 func (x *CloseWriteResult) Reset() {
 	*x = CloseWriteResult{}
-	mi := &file_driver_proto_msgTypes[22]
+	mi := &file_driver_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1236,7 @@ func (x *CloseWriteResult) String() string {
 func (*CloseWriteResult) ProtoMessage() {}
 
 func (x *CloseWriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[22]
+	mi := &file_driver_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1249,7 @@ func (x *CloseWriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseWriteResult.ProtoReflect.Descriptor instead.
 func (*CloseWriteResult) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{22}
+	return file_driver_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CloseWriteResult) GetError() *Error {
@@ -1532,7 +1268,7 @@ type Closed struct {
 
 func (x *Closed) Reset() {
 	*x = Closed{}
-	mi := &file_driver_proto_msgTypes[23]
+	mi := &file_driver_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1280,7 @@ func (x *Closed) String() string {
 func (*Closed) ProtoMessage() {}
 
 func (x *Closed) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[23]
+	mi := &file_driver_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1293,7 @@ func (x *Closed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Closed.ProtoReflect.Descriptor instead.
 func (*Closed) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{23}
+	return file_driver_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Closed) GetError() *Error {
@@ -1576,7 +1312,7 @@ type ConnCall struct {
 
 func (x *ConnCall) Reset() {
 	*x = ConnCall{}
-	mi := &file_driver_proto_msgTypes[24]
+	mi := &file_driver_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1324,7 @@ func (x *ConnCall) String() string {
 func (*ConnCall) ProtoMessage() {}
 
 func (x *ConnCall) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[24]
+	mi := &file_driver_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1337,7 @@ func (x *ConnCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnCall.ProtoReflect.Descriptor instead.
 func (*ConnCall) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{24}
+	return file_driver_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ConnCall) GetConn() uint64 {
@@ -1623,7 +1359,7 @@ type SignalResponse struct {
 
 func (x *SignalResponse) Reset() {
 	*x = SignalResponse{}
-	mi := &file_driver_proto_msgTypes[25]
+	mi := &file_driver_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1371,7 @@ func (x *SignalResponse) String() string {
 func (*SignalResponse) ProtoMessage() {}
 
 func (x *SignalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[25]
+	mi := &file_driver_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1384,7 @@ func (x *SignalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalResponse.ProtoReflect.Descriptor instead.
 func (*SignalResponse) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{25}
+	return file_driver_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SignalResponse) GetRssi() int64 {
@@ -1689,7 +1425,7 @@ type SleepRequest struct {
 
 func (x *SleepRequest) Reset() {
 	*x = SleepRequest{}
-	mi := &file_driver_proto_msgTypes[26]
+	mi := &file_driver_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1437,7 @@ func (x *SleepRequest) String() string {
 func (*SleepRequest) ProtoMessage() {}
 
 func (x *SleepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[26]
+	mi := &file_driver_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1450,7 @@ func (x *SleepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SleepRequest.ProtoReflect.Descriptor instead.
 func (*SleepRequest) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{26}
+	return file_driver_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SleepRequest) GetConn() uint64 {
@@ -1740,7 +1476,7 @@ type SleepResponse struct {
 
 func (x *SleepResponse) Reset() {
 	*x = SleepResponse{}
-	mi := &file_driver_proto_msgTypes[27]
+	mi := &file_driver_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1488,7 @@ func (x *SleepResponse) String() string {
 func (*SleepResponse) ProtoMessage() {}
 
 func (x *SleepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_driver_proto_msgTypes[27]
+	mi := &file_driver_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1501,7 @@ func (x *SleepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SleepResponse.ProtoReflect.Descriptor instead.
 func (*SleepResponse) Descriptor() ([]byte, []int) {
-	return file_driver_proto_rawDescGZIP(), []int{27}
+	return file_driver_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SleepResponse) GetError() *Error {
@@ -1817,40 +1553,26 @@ const file_driver_proto_rawDesc = "" +
 	"\x13CloseDialerResponse\":\n" +
 	"\x04Addr\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xd2\x02\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\x87\x01\n" +
 	"\tHostFrame\x12*\n" +
 	"\x04dial\x18\x01 \x01(\v2\x14.iotd.plugin.v1.DialH\x00R\x04dial\x12-\n" +
-	"\x05write\x18\x02 \x01(\v2\x15.iotd.plugin.v1.WriteH\x00R\x05write\x12A\n" +
-	"\x0ewrite_deadline\x18\x03 \x01(\v2\x18.iotd.plugin.v1.DeadlineH\x00R\rwriteDeadline\x120\n" +
-	"\x06credit\x18\x04 \x01(\v2\x16.iotd.plugin.v1.CreditH\x00R\x06credit\x12=\n" +
-	"\vclose_write\x18\x05 \x01(\v2\x1a.iotd.plugin.v1.CloseWriteH\x00R\n" +
-	"closeWrite\x12-\n" +
 	"\x05close\x18\x06 \x01(\v2\x15.iotd.plugin.v1.CloseH\x00R\x05closeB\a\n" +
-	"\x05frame\"\x84\x01\n" +
+	"\x05frameJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06\"\xc4\x01\n" +
 	"\x04Dial\x12\x16\n" +
 	"\x06dialer\x18\x01 \x01(\x04R\x06dialer\x12\x1c\n" +
 	"\ttransport\x18\x02 \x01(\tR\ttransport\x12\x18\n" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\x12,\n" +
-	"\x12deadline_unix_nano\x18\x04 \x01(\x03R\x10deadlineUnixNano\"?\n" +
-	"\x05Write\x12\x0e\n" +
-	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
-	"\x04last\x18\x03 \x01(\bR\x04last\"'\n" +
-	"\bDeadline\x12\x1b\n" +
-	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\"\x1e\n" +
-	"\x06Credit\x12\x14\n" +
-	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\"\f\n" +
+	"\x12deadline_unix_nano\x18\x04 \x01(\x03R\x10deadlineUnixNano\x12\x1f\n" +
+	"\vdata_socket\x18\x05 \x01(\tR\n" +
+	"dataSocket\x12\x1d\n" +
 	"\n" +
-	"CloseWrite\"\a\n" +
-	"\x05Close\"\xbe\x02\n" +
+	"data_token\x18\x06 \x01(\fR\tdataToken\"\a\n" +
+	"\x05Close\"\x99\x01\n" +
 	"\vPluginFrame\x12=\n" +
 	"\vdial_result\x18\x01 \x01(\v2\x1a.iotd.plugin.v1.DialResultH\x00R\n" +
-	"dialResult\x12*\n" +
-	"\x04data\x18\x02 \x01(\v2\x14.iotd.plugin.v1.DataH\x00R\x04data\x127\n" +
-	"\twrite_ack\x18\x03 \x01(\v2\x18.iotd.plugin.v1.WriteAckH\x00R\bwriteAck\x120\n" +
-	"\x06closed\x18\x04 \x01(\v2\x16.iotd.plugin.v1.ClosedH\x00R\x06closed\x12P\n" +
-	"\x12close_write_result\x18\x05 \x01(\v2 .iotd.plugin.v1.CloseWriteResultH\x00R\x10closeWriteResultB\a\n" +
-	"\x05frame\"\xa1\x02\n" +
+	"dialResult\x120\n" +
+	"\x06closed\x18\x04 \x01(\v2\x16.iotd.plugin.v1.ClosedH\x00R\x06closedB\a\n" +
+	"\x05frameJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x05\x10\x06\"\xc4\x02\n" +
 	"\n" +
 	"DialResult\x12+\n" +
 	"\x05error\x18\x01 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\x12\x12\n" +
@@ -1861,7 +1583,8 @@ const file_driver_proto_rawDesc = "" +
 	"maxPayload\x12\x16\n" +
 	"\x06signal\x18\x06 \x01(\bR\x06signal\x12\x18\n" +
 	"\asleeper\x18\a \x01(\bR\asleeper\x12%\n" +
-	"\x0einitial_credit\x18\b \x01(\x03R\rinitialCredit\"G\n" +
+	"\x0einitial_credit\x18\b \x01(\x03R\rinitialCredit\x12!\n" +
+	"\fwrite_window\x18\t \x01(\x03R\vwriteWindow\"G\n" +
 	"\x04Data\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12+\n" +
 	"\x05error\x18\x02 \x01(\v2\x15.iotd.plugin.v1.ErrorR\x05error\"U\n" +
@@ -1927,7 +1650,7 @@ func file_driver_proto_rawDescGZIP() []byte {
 }
 
 var file_driver_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_driver_proto_goTypes = []any{
 	(Code)(0),                   // 0: iotd.plugin.v1.Code
 	(*Error)(nil),               // 1: iotd.plugin.v1.Error
@@ -1943,21 +1666,17 @@ var file_driver_proto_goTypes = []any{
 	(*Addr)(nil),                // 11: iotd.plugin.v1.Addr
 	(*HostFrame)(nil),           // 12: iotd.plugin.v1.HostFrame
 	(*Dial)(nil),                // 13: iotd.plugin.v1.Dial
-	(*Write)(nil),               // 14: iotd.plugin.v1.Write
-	(*Deadline)(nil),            // 15: iotd.plugin.v1.Deadline
-	(*Credit)(nil),              // 16: iotd.plugin.v1.Credit
-	(*CloseWrite)(nil),          // 17: iotd.plugin.v1.CloseWrite
-	(*Close)(nil),               // 18: iotd.plugin.v1.Close
-	(*PluginFrame)(nil),         // 19: iotd.plugin.v1.PluginFrame
-	(*DialResult)(nil),          // 20: iotd.plugin.v1.DialResult
-	(*Data)(nil),                // 21: iotd.plugin.v1.Data
-	(*WriteAck)(nil),            // 22: iotd.plugin.v1.WriteAck
-	(*CloseWriteResult)(nil),    // 23: iotd.plugin.v1.CloseWriteResult
-	(*Closed)(nil),              // 24: iotd.plugin.v1.Closed
-	(*ConnCall)(nil),            // 25: iotd.plugin.v1.ConnCall
-	(*SignalResponse)(nil),      // 26: iotd.plugin.v1.SignalResponse
-	(*SleepRequest)(nil),        // 27: iotd.plugin.v1.SleepRequest
-	(*SleepResponse)(nil),       // 28: iotd.plugin.v1.SleepResponse
+	(*Close)(nil),               // 14: iotd.plugin.v1.Close
+	(*PluginFrame)(nil),         // 15: iotd.plugin.v1.PluginFrame
+	(*DialResult)(nil),          // 16: iotd.plugin.v1.DialResult
+	(*Data)(nil),                // 17: iotd.plugin.v1.Data
+	(*WriteAck)(nil),            // 18: iotd.plugin.v1.WriteAck
+	(*CloseWriteResult)(nil),    // 19: iotd.plugin.v1.CloseWriteResult
+	(*Closed)(nil),              // 20: iotd.plugin.v1.Closed
+	(*ConnCall)(nil),            // 21: iotd.plugin.v1.ConnCall
+	(*SignalResponse)(nil),      // 22: iotd.plugin.v1.SignalResponse
+	(*SleepRequest)(nil),        // 23: iotd.plugin.v1.SleepRequest
+	(*SleepResponse)(nil),       // 24: iotd.plugin.v1.SleepResponse
 }
 var file_driver_proto_depIdxs = []int32{
 	0,  // 0: iotd.plugin.v1.Error.codes:type_name -> iotd.plugin.v1.Code
@@ -1965,44 +1684,37 @@ var file_driver_proto_depIdxs = []int32{
 	1,  // 2: iotd.plugin.v1.ProbeResponse.error:type_name -> iotd.plugin.v1.Error
 	1,  // 3: iotd.plugin.v1.OpenResponse.error:type_name -> iotd.plugin.v1.Error
 	13, // 4: iotd.plugin.v1.HostFrame.dial:type_name -> iotd.plugin.v1.Dial
-	14, // 5: iotd.plugin.v1.HostFrame.write:type_name -> iotd.plugin.v1.Write
-	15, // 6: iotd.plugin.v1.HostFrame.write_deadline:type_name -> iotd.plugin.v1.Deadline
-	16, // 7: iotd.plugin.v1.HostFrame.credit:type_name -> iotd.plugin.v1.Credit
-	17, // 8: iotd.plugin.v1.HostFrame.close_write:type_name -> iotd.plugin.v1.CloseWrite
-	18, // 9: iotd.plugin.v1.HostFrame.close:type_name -> iotd.plugin.v1.Close
-	20, // 10: iotd.plugin.v1.PluginFrame.dial_result:type_name -> iotd.plugin.v1.DialResult
-	21, // 11: iotd.plugin.v1.PluginFrame.data:type_name -> iotd.plugin.v1.Data
-	22, // 12: iotd.plugin.v1.PluginFrame.write_ack:type_name -> iotd.plugin.v1.WriteAck
-	24, // 13: iotd.plugin.v1.PluginFrame.closed:type_name -> iotd.plugin.v1.Closed
-	23, // 14: iotd.plugin.v1.PluginFrame.close_write_result:type_name -> iotd.plugin.v1.CloseWriteResult
-	1,  // 15: iotd.plugin.v1.DialResult.error:type_name -> iotd.plugin.v1.Error
-	11, // 16: iotd.plugin.v1.DialResult.local:type_name -> iotd.plugin.v1.Addr
-	11, // 17: iotd.plugin.v1.DialResult.remote:type_name -> iotd.plugin.v1.Addr
-	1,  // 18: iotd.plugin.v1.Data.error:type_name -> iotd.plugin.v1.Error
-	1,  // 19: iotd.plugin.v1.WriteAck.error:type_name -> iotd.plugin.v1.Error
-	1,  // 20: iotd.plugin.v1.CloseWriteResult.error:type_name -> iotd.plugin.v1.Error
-	1,  // 21: iotd.plugin.v1.Closed.error:type_name -> iotd.plugin.v1.Error
-	1,  // 22: iotd.plugin.v1.SignalResponse.error:type_name -> iotd.plugin.v1.Error
-	1,  // 23: iotd.plugin.v1.SleepResponse.error:type_name -> iotd.plugin.v1.Error
-	3,  // 24: iotd.plugin.v1.Plugin.Describe:input_type -> iotd.plugin.v1.DescribeRequest
-	5,  // 25: iotd.plugin.v1.Plugin.Probe:input_type -> iotd.plugin.v1.ProbeRequest
-	7,  // 26: iotd.plugin.v1.Plugin.Open:input_type -> iotd.plugin.v1.OpenRequest
-	9,  // 27: iotd.plugin.v1.Plugin.CloseDialer:input_type -> iotd.plugin.v1.CloseDialerRequest
-	12, // 28: iotd.plugin.v1.Plugin.Conn:input_type -> iotd.plugin.v1.HostFrame
-	25, // 29: iotd.plugin.v1.Plugin.Signal:input_type -> iotd.plugin.v1.ConnCall
-	27, // 30: iotd.plugin.v1.Plugin.Sleep:input_type -> iotd.plugin.v1.SleepRequest
-	4,  // 31: iotd.plugin.v1.Plugin.Describe:output_type -> iotd.plugin.v1.DescribeResponse
-	6,  // 32: iotd.plugin.v1.Plugin.Probe:output_type -> iotd.plugin.v1.ProbeResponse
-	8,  // 33: iotd.plugin.v1.Plugin.Open:output_type -> iotd.plugin.v1.OpenResponse
-	10, // 34: iotd.plugin.v1.Plugin.CloseDialer:output_type -> iotd.plugin.v1.CloseDialerResponse
-	19, // 35: iotd.plugin.v1.Plugin.Conn:output_type -> iotd.plugin.v1.PluginFrame
-	26, // 36: iotd.plugin.v1.Plugin.Signal:output_type -> iotd.plugin.v1.SignalResponse
-	28, // 37: iotd.plugin.v1.Plugin.Sleep:output_type -> iotd.plugin.v1.SleepResponse
-	31, // [31:38] is the sub-list for method output_type
-	24, // [24:31] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	14, // 5: iotd.plugin.v1.HostFrame.close:type_name -> iotd.plugin.v1.Close
+	16, // 6: iotd.plugin.v1.PluginFrame.dial_result:type_name -> iotd.plugin.v1.DialResult
+	20, // 7: iotd.plugin.v1.PluginFrame.closed:type_name -> iotd.plugin.v1.Closed
+	1,  // 8: iotd.plugin.v1.DialResult.error:type_name -> iotd.plugin.v1.Error
+	11, // 9: iotd.plugin.v1.DialResult.local:type_name -> iotd.plugin.v1.Addr
+	11, // 10: iotd.plugin.v1.DialResult.remote:type_name -> iotd.plugin.v1.Addr
+	1,  // 11: iotd.plugin.v1.Data.error:type_name -> iotd.plugin.v1.Error
+	1,  // 12: iotd.plugin.v1.WriteAck.error:type_name -> iotd.plugin.v1.Error
+	1,  // 13: iotd.plugin.v1.CloseWriteResult.error:type_name -> iotd.plugin.v1.Error
+	1,  // 14: iotd.plugin.v1.Closed.error:type_name -> iotd.plugin.v1.Error
+	1,  // 15: iotd.plugin.v1.SignalResponse.error:type_name -> iotd.plugin.v1.Error
+	1,  // 16: iotd.plugin.v1.SleepResponse.error:type_name -> iotd.plugin.v1.Error
+	3,  // 17: iotd.plugin.v1.Plugin.Describe:input_type -> iotd.plugin.v1.DescribeRequest
+	5,  // 18: iotd.plugin.v1.Plugin.Probe:input_type -> iotd.plugin.v1.ProbeRequest
+	7,  // 19: iotd.plugin.v1.Plugin.Open:input_type -> iotd.plugin.v1.OpenRequest
+	9,  // 20: iotd.plugin.v1.Plugin.CloseDialer:input_type -> iotd.plugin.v1.CloseDialerRequest
+	12, // 21: iotd.plugin.v1.Plugin.Conn:input_type -> iotd.plugin.v1.HostFrame
+	21, // 22: iotd.plugin.v1.Plugin.Signal:input_type -> iotd.plugin.v1.ConnCall
+	23, // 23: iotd.plugin.v1.Plugin.Sleep:input_type -> iotd.plugin.v1.SleepRequest
+	4,  // 24: iotd.plugin.v1.Plugin.Describe:output_type -> iotd.plugin.v1.DescribeResponse
+	6,  // 25: iotd.plugin.v1.Plugin.Probe:output_type -> iotd.plugin.v1.ProbeResponse
+	8,  // 26: iotd.plugin.v1.Plugin.Open:output_type -> iotd.plugin.v1.OpenResponse
+	10, // 27: iotd.plugin.v1.Plugin.CloseDialer:output_type -> iotd.plugin.v1.CloseDialerResponse
+	15, // 28: iotd.plugin.v1.Plugin.Conn:output_type -> iotd.plugin.v1.PluginFrame
+	22, // 29: iotd.plugin.v1.Plugin.Signal:output_type -> iotd.plugin.v1.SignalResponse
+	24, // 30: iotd.plugin.v1.Plugin.Sleep:output_type -> iotd.plugin.v1.SleepResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_driver_proto_init() }
@@ -2012,18 +1724,11 @@ func file_driver_proto_init() {
 	}
 	file_driver_proto_msgTypes[11].OneofWrappers = []any{
 		(*HostFrame_Dial)(nil),
-		(*HostFrame_Write)(nil),
-		(*HostFrame_WriteDeadline)(nil),
-		(*HostFrame_Credit)(nil),
-		(*HostFrame_CloseWrite)(nil),
 		(*HostFrame_Close)(nil),
 	}
-	file_driver_proto_msgTypes[18].OneofWrappers = []any{
+	file_driver_proto_msgTypes[14].OneofWrappers = []any{
 		(*PluginFrame_DialResult)(nil),
-		(*PluginFrame_Data)(nil),
-		(*PluginFrame_WriteAck)(nil),
 		(*PluginFrame_Closed)(nil),
-		(*PluginFrame_CloseWriteResult)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2031,7 +1736,7 @@ func file_driver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_driver_proto_rawDesc), len(file_driver_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,11 +1,16 @@
-// The iotd transport-driver plugin protocol, version 1.
+// The iotd transport-driver plugin protocol, version 2 (go-plugin protocol
+// version 2; version 1 carried a connection's data on its Conn stream).
 //
 // A plugin process serves one or more drivers. The host learns them with
 // Describe, probes them with Probe, parses a configuration with Open (which
 // returns a dialer handle) and opens each connection with one Conn stream:
 // the first host frame is a Dial, the first plugin frame its result, and
-// after that the stream carries the connection's data both ways together
-// with control frames (write deadline, read credit, half-close, close).
+// the last ones Close and Closed. The connection's data does not go over
+// gRPC: the Dial names a Unix socket the host listens on (in go-plugin's
+// private 0700 directory) and a one-time token; the plugin connects to it,
+// presents the token, and both ends then speak the framed data channel of
+// plugins/internal/wire (data, credit both ways, write deadline, half-close,
+// and the Data, WriteAck and CloseWriteResult messages below for errors).
 //
 // Errors cross the boundary as an Error: the codes of every contract
 // sentinel the error wrapped, plus its text, so that errors.Is on the host

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/iotd/iotd/core/driver"
 	"github.com/iotd/iotd/plugins/internal/wire"
@@ -20,10 +23,20 @@ import (
 // would otherwise spin.
 const maxDatagramErrors = 64
 
-// Conn serves one connection: the host's Dial, then the data both ways.
-// Three goroutines share the stream: this one receives host frames (and
-// applies deadlines and close at once), a writer performs writes in order,
-// and a reader reads ahead as far as the host's credit allows.
+// flushWait bounds how long Close lets the writer finish the data the
+// host sent before it closes the Conn, as a kernel flushes a socket's
+// buffer after close.
+const flushWait = 2 * time.Second
+
+// dataWait bounds the connect of a data channel.
+const dataWait = 10 * time.Second
+
+// Conn serves one connection: the host's Dial, then its Close. The data
+// goes over a data channel of its own (see wire.FrameData), which three
+// goroutines share: one receives host frames (credit and deadlines applied
+// at once, data queued), a writer performs the queued writes in order and
+// returns their credit, and a reader reads ahead as far as the host's
+// credit allows.
 func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
@@ -38,24 +51,51 @@ func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 	if c == nil {
 		return stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: res}})
 	}
+	data, err := openData(ctx, dial)
+	if err != nil {
+		_ = c.Close()
+		err = fmt.Errorf("sdk: %w: data channel: %v", driver.ErrBadConn, err)
+		return stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: &pb.DialResult{Error: wire.EncodeError(err)}}})
+	}
 	id := s.addConn(c)
 	defer s.dropConn(id)
 	res.Conn = id
 	p := &pump{
 		conn:     c,
-		stream:   stream,
+		data:     data,
 		datagram: driver.Transport(dial.Transport) == driver.Datagram,
 		credit:   wire.ReadWindow,
 		more:     make(chan struct{}, 1),
-		writes:   make(chan *pb.HostFrame, 2*wire.WriteWindow/wire.Chunk+8),
+		work:     make(chan struct{}, 1),
+		idle:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	res.InitialCredit = p.credit
-	if err := p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: res}}); err != nil {
+	res.InitialCredit, res.WriteWindow = p.credit, wire.WriteWindow
+	if err := stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: res}}); err != nil {
 		_ = c.Close()
+		_ = data.Close()
 		return err
 	}
-	return p.run()
+	return p.run(stream)
+}
+
+// openData connects the data channel the Dial names.
+func openData(ctx context.Context, d *pb.Dial) (net.Conn, error) {
+	if d.DataSocket == "" || len(d.DataToken) != wire.TokenSize {
+		return nil, errors.New("the host named no data channel")
+	}
+	ctx, cancel := context.WithTimeout(ctx, dataWait)
+	defer cancel()
+	var nd net.Dialer
+	c, err := nd.DialContext(ctx, "unix", d.DataSocket)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write(d.DataToken); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 func (s *server) dial(ctx context.Context, d *pb.Dial) (driver.Conn, *pb.DialResult) {
@@ -95,69 +135,154 @@ func addr(a net.Addr) *pb.Addr {
 
 type pump struct {
 	conn     driver.Conn
-	stream   pb.Plugin_ConnServer
+	data     net.Conn
 	datagram bool
 
-	sendMu sync.Mutex // serialises stream.Send
+	sendMu sync.Mutex // serialises frames on data
 
-	mu     sync.Mutex // guards credit
-	credit int64
+	mu     sync.Mutex    // guards the fields below
+	credit int64         // read credit
+	queue  []entry       // what the writer has yet to do
+	busy   bool          // the writer is doing a batch
+	inDone bool          // the host's data has ended
 	more   chan struct{} // a token when credit grew
-
-	writes chan *pb.HostFrame // Write and CloseWrite frames, in order
-	done   chan struct{}      // closed when the pump ends
+	work   chan struct{} // a token when queue grew
+	idle   chan struct{} // a token when the writer went idle or inDone was set
+	done   chan struct{} // closed when the pump ends
 }
 
-func (p *pump) send(f *pb.PluginFrame) error {
+// entry is one piece of the host's writes: data, or a half-close.
+type entry struct {
+	data       []byte
+	closeWrite bool
+}
+
+func (p *pump) send(t byte, b []byte) error {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	return p.stream.Send(f)
+	return wire.WriteFrame(p.data, t, b)
 }
 
-func (p *pump) run() error {
+func (p *pump) sendMsg(t byte, m proto.Message) error {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return p.send(t, b)
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// run serves the connection until the host closes it (the writer first
+// finishes what the host sent, bounded by flushWait) or goes away.
+func (p *pump) run(stream pb.Plugin_ConnServer) error {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); p.readLoop() }()
 	go func() { defer wg.Done(); p.writeLoop() }()
-	var closeErr error
+	go func() { defer wg.Done(); p.recvLoop() }()
 	closed := false
 	for !closed {
-		f, err := p.stream.Recv()
+		f, err := stream.Recv()
 		if err != nil {
 			break // the host went away or cancelled: close below
 		}
-		switch fr := f.Frame.(type) {
-		case *pb.HostFrame_Write, *pb.HostFrame_CloseWrite:
-			select {
-			case p.writes <- f:
-			case <-p.stream.Context().Done():
-			}
-		case *pb.HostFrame_WriteDeadline:
-			var t time.Time
-			if fr.WriteDeadline.UnixNano != 0 {
-				t = time.Unix(0, fr.WriteDeadline.UnixNano)
-			}
-			_ = p.conn.SetWriteDeadline(t)
-		case *pb.HostFrame_Credit:
-			p.mu.Lock()
-			p.credit += fr.Credit.Bytes
-			p.mu.Unlock()
-			select {
-			case p.more <- struct{}{}:
-			default:
-			}
-		case *pb.HostFrame_Close:
-			closeErr = p.conn.Close()
-			closed = true
-		}
+		closed = f.GetClose() != nil
 	}
-	if !closed {
-		_ = p.conn.Close()
+	if closed {
+		p.flush()
 	}
+	closeErr := p.conn.Close()
 	close(p.done)
+	_ = p.data.Close()
 	wg.Wait()
 	if closed {
-		return p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_Closed{Closed: &pb.Closed{Error: wire.EncodeError(closeErr)}}})
+		return stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_Closed{Closed: &pb.Closed{Error: wire.EncodeError(closeErr)}}})
+	}
+	return nil
+}
+
+// flush waits until the host's data has ended (it half-closes the data
+// channel before it sends Close) and the writer has done all of it, for at
+// most flushWait.
+func (p *pump) flush() {
+	t := time.NewTimer(flushWait)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		drained := p.inDone && len(p.queue) == 0 && !p.busy
+		p.mu.Unlock()
+		if drained {
+			return
+		}
+		select {
+		case <-p.idle:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// recvLoop applies the host's frames: credit and deadlines at once, data
+// and half-close queued for the writer.
+func (p *pump) recvLoop() {
+	defer func() {
+		p.mu.Lock()
+		p.inDone = true
+		p.mu.Unlock()
+		signal(p.idle)
+	}()
+	r := wire.NewFrameReader(p.data)
+	for {
+		t, b, err := r.Next()
+		if err == nil {
+			err = p.apply(t, b)
+		}
+		if err != nil {
+			if errors.Is(err, wire.ErrFrame) {
+				slog.Error("sdk: the host broke the data channel protocol; dropping the connection", "err", err)
+				_ = p.data.Close()
+			}
+			return
+		}
+	}
+}
+
+func (p *pump) apply(t byte, b []byte) error {
+	switch t {
+	case wire.FrameData, wire.FrameCloseWrite:
+		p.mu.Lock()
+		p.queue = append(p.queue, entry{data: b, closeWrite: t == wire.FrameCloseWrite})
+		p.mu.Unlock()
+		signal(p.work)
+	case wire.FrameCredit:
+		n, err := wire.ParseCredit(b)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.credit += n
+		p.mu.Unlock()
+		signal(p.more)
+	case wire.FrameDeadline:
+		v, err := wire.ParseUint64(b)
+		if err != nil {
+			return err
+		}
+		var dl time.Time
+		if v != 0 {
+			dl = time.Unix(0, int64(v))
+		}
+		if p.datagram {
+			_ = p.conn.SetWriteDeadline(dl)
+		}
+	default:
+		return fmt.Errorf("%w: type %q from the host", wire.ErrFrame, t)
 	}
 	return nil
 }
@@ -166,7 +291,7 @@ func (p *pump) run() error {
 // first error is final; on a datagram conn errors are passed on and reading
 // goes on.
 func (p *pump) readLoop() {
-	size := wire.Chunk
+	size := wire.StreamFrame
 	if p.datagram {
 		size = wire.ReadBuffer
 		if m, err := driver.Lookup[driver.MaxPayloader](p.conn); err == nil && m.MaxPayload() > size {
@@ -204,8 +329,13 @@ func (p *pump) readLoop() {
 		p.mu.Lock()
 		p.credit -= cost
 		p.mu.Unlock()
-		data := &pb.Data{Data: buf[:n], Error: wire.EncodeError(err)}
-		if sendErr := p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_Data{Data: data}}); sendErr != nil || final {
+		var sendErr error
+		if err == nil {
+			sendErr = p.send(wire.FrameData, buf[:n])
+		} else {
+			sendErr = p.sendMsg(wire.FrameReadError, &pb.Data{Data: buf[:n], Error: wire.EncodeError(err)})
+		}
+		if sendErr != nil || final {
 			return
 		}
 	}
@@ -229,49 +359,78 @@ func (p *pump) waitCredit() bool {
 	}
 }
 
-// writeLoop performs the host's writes in order and acknowledges each op
-// once: after its last chunk, or at its first error (the op's remaining
-// chunks are then dropped).
+// writeLoop performs the host's writes in order. Stream data is credited
+// back as the Conn takes it (small pieces queued together go in one Write);
+// the first stream write error is reported once and the data after it
+// dropped. Each datagram is acknowledged with its own result.
 func (p *pump) writeLoop() {
-	var failed uint64
-	var op uint64
-	var total int64
+	w := writer{p: p}
 	for {
-		var f *pb.HostFrame
-		select {
-		case f = <-p.writes:
-		case <-p.done:
-			return
-		}
-		if f.GetCloseWrite() != nil {
-			err := closeWrite(p.conn)
-			if p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_CloseWriteResult{CloseWriteResult: &pb.CloseWriteResult{Error: wire.EncodeError(err)}}}) != nil {
+		p.mu.Lock()
+		batch := p.queue
+		p.queue = nil
+		p.busy = len(batch) > 0
+		p.mu.Unlock()
+		if len(batch) == 0 {
+			signal(p.idle)
+			select {
+			case <-p.work:
+				continue
+			case <-p.done:
 				return
 			}
-			continue
 		}
-		w := f.GetWrite()
-		if w.Op == failed {
-			continue
-		}
-		if w.Op != op {
-			op, total = w.Op, 0
-		}
-		n, err := p.conn.Write(w.Data)
-		total += int64(n)
-		if err == nil && !w.Last {
-			continue
-		}
-		if err != nil {
-			failed = w.Op
-		}
-		ack := &pb.WriteAck{Op: w.Op, N: total, Error: wire.EncodeError(err)}
-		if p.send(&pb.PluginFrame{Frame: &pb.PluginFrame_WriteAck{WriteAck: ack}}) != nil {
-			return
+		for len(batch) > 0 {
+			var err error
+			if batch, err = w.do(batch); err != nil {
+				return // the data channel is gone
+			}
 		}
 	}
 }
 
+// writer is the writeLoop's state.
+type writer struct {
+	p      *pump
+	op     uint64 // datagrams written
+	total  int64  // stream bytes written
+	failed bool   // a stream write failed
+	buf    []byte
+}
+
+// do performs the first entry of batch (or several small data entries in
+// one Write) and returns the rest; an error means the host cannot be told.
+func (w *writer) do(batch []entry) ([]entry, error) {
+	p, e := w.p, batch[0]
+	switch {
+	case e.closeWrite:
+		err := closeWrite(p.conn)
+		return batch[1:], p.sendMsg(wire.FrameCloseWrite, &pb.CloseWriteResult{Error: wire.EncodeError(err)})
+	case p.datagram:
+		n, err := p.conn.Write(e.data)
+		w.op++
+		return batch[1:], p.sendMsg(wire.FrameWriteAck, &pb.WriteAck{Op: w.op, N: int64(n), Error: wire.EncodeError(err)})
+	}
+	data, rest := e.data, batch[1:]
+	if len(rest) > 0 && !rest[0].closeWrite && len(data)+len(rest[0].data) <= wire.StreamFrame {
+		w.buf = append(w.buf[:0], data...)
+		for len(rest) > 0 && !rest[0].closeWrite && len(w.buf)+len(rest[0].data) <= wire.StreamFrame {
+			w.buf = append(w.buf, rest[0].data...)
+			rest = rest[1:]
+		}
+		data = w.buf
+	}
+	if w.failed {
+		return rest, nil
+	}
+	n, err := p.conn.Write(data)
+	w.total += int64(n)
+	if err != nil {
+		w.failed = true
+		return rest, p.sendMsg(wire.FrameWriteAck, &pb.WriteAck{N: w.total, Error: wire.EncodeError(err)})
+	}
+	return rest, p.send(wire.FrameCredit, wire.Uint64(uint64(len(data))))
+}
 func closeWrite(c driver.Conn) error {
 	// Only the Conn itself: a CloseWrite found under a TLS layer would
 	// half-close the TCP stream without the TLS close_notify.

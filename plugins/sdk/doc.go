@@ -18,7 +18,8 @@
 // Build it as iotd-driver-<something> and put it in iotd's plugin directory
 // (or pass it to `iotd conformance --plugin`). iotd starts the binary,
 // speaks the protocol of plugins/proto to it over a private socket with
-// one-time mutual TLS, and registers every driver it serves under the name
+// one-time mutual TLS (each connection's data on a Unix socket of its own
+// in a directory only iotd's user can enter), and registers every driver it serves under the name
 // the driver's Name returns; to iotd they are indistinguishable from
 // built-in drivers.
 //

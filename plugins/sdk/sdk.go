@@ -13,8 +13,9 @@ import (
 	"github.com/iotd/iotd/plugins/internal/wire"
 )
 
-// Version is the version of this SDK, sent to the host in Describe.
-const Version = "1.0.0"
+// Version is the version of this SDK, sent to the host in Describe. 2.x
+// speaks protocol version 2, which iotd hosts of this version require.
+const Version = "2.0.0"
 
 // Capabilities are what a driver's connections offer beyond net.Conn, for
 // capabilities the driver value itself does not implement (a Conn's

@@ -14,29 +14,29 @@ import (
 // from being run by hand); it is not a secret. ProtocolVersion is the
 // default; VersionedPlugins decides.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolV1,
+	ProtocolVersion:  Protocol,
 	MagicCookieKey:   "IOTD_DRIVER_PLUGIN",
 	MagicCookieValue: "5c1e0b7a-iotd-driver-plugin-d41f",
 }
 
-// ProtocolV1 is the first version of the protocol in plugins/proto. A v2
-// is added as another key of VersionedPlugins on both sides; go-plugin picks
-// the highest version both list.
-const ProtocolV1 = 1
+// Protocol is the version of the protocol in plugins/proto that both ends
+// speak: 2, where each connection's data has a channel of its own (version
+// 1, which carried it on the connection's gRPC stream, is no longer
+// served). A later version is added as another key of VersionedPlugins on
+// both sides; go-plugin picks the highest version both list, and refuses a
+// plugin that lists none of the host's.
+const Protocol = 2
 
 // PluginName is the name the driver service is dispensed under.
 const PluginName = "driver"
 
-// Limits of the Conn stream.
+// Limits of the data channel.
 const (
-	// Chunk is the largest piece of stream data in one frame. It leaves
-	// room for the frame's own bytes within 32 KiB: gRPC takes message
-	// buffers from power-of-two pools (…, 32 KiB, 1 MiB) and clears the
-	// whole buffer it hands out, so a frame just above 32 KiB would cost a
-	// 1 MiB clear each way (measured: a third of the CPU of a transfer).
-	Chunk = 32<<10 - 64
-	// WriteWindow is the most stream data one write op carries; the host
-	// waits for an op's acknowledgement before it sends the next.
+	// StreamFrame is the largest piece of stream data in one frame, and
+	// the plugin's read buffer for stream conns.
+	StreamFrame = 64 << 10
+	// WriteWindow is the write credit a plugin grants: how much stream data
+	// the host sends ahead of what the plugin's Conn has taken.
 	WriteWindow = 256 << 10
 	// ReadWindow is the read credit: how much data the plugin may send
 	// ahead of what the host has consumed.
@@ -71,6 +71,6 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grp
 // Plugins returns the versioned plugin sets; server is nil on the host.
 func Plugins(server pb.PluginServer) map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
-		ProtocolV1: {PluginName: &GRPCPlugin{Impl: server}},
+		Protocol: {PluginName: &GRPCPlugin{Impl: server}},
 	}
 }
