@@ -124,15 +124,8 @@ func TestIdleDaemonRunsNoPluginHost(t *testing.T) {
 	cfgPath := filepath.Join(dir, "iotd.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-
+	t.Setenv("GOTRACEBACK", "all") // SIGQUIT then dumps every goroutine's stack
+	p := startDaemonProc(t, bin, cfgPath, socket)
 	cl := localapi.New(socket)
 	require.Eventually(t, func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
@@ -141,10 +134,9 @@ func TestIdleDaemonRunsNoPluginHost(t *testing.T) {
 		return err == nil && st.Link.State == localapi.LinkConnected
 	}, 20*time.Second, 20*time.Millisecond, "iotd did not connect")
 
-	// SIGQUIT with GOTRACEBACK=all: every goroutine's stack, then exit.
-	require.NoError(t, cmd.Process.Signal(syscall.SIGQUIT))
-	<-exited
-	dump := out.String()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGQUIT))
+	<-p.exited
+	dump := p.log.String()
 	require.Contains(t, dump, "goroutine ", "no goroutine dump")
 	for _, pkg := range []string{"github.com/hashicorp/go-plugin", "google.golang.org/grpc", "github.com/hashicorp/yamux", "github.com/iotd/iotd/plugins"} {
 		assert.NotContains(t, dump, pkg+".", "an idle daemon without plugins runs %s", pkg)
