@@ -12,7 +12,7 @@ PKGS    := ./...
 TAGS    ?= grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
-.PHONY: all build run run-at test lint bench cross fuzz generate clean
+.PHONY: all build run run-at test lint bench cross package fuzz generate clean
 
 all: build
 
@@ -68,6 +68,17 @@ cross:
 	GOOS=linux GOARCH=mipsle GOMIPS=softfloat $(GOBUILD) -o $(DIST)/iotd-linux-mipsle ./cmd/iotd
 	GOOS=linux GOARCH=riscv64 $(GOBUILD) -o $(DIST)/iotd-linux-riscv64 ./cmd/iotd
 	@ls -l $(DIST)
+
+# Packages for the boards, in dist/: .deb and .rpm for amd64, arm64, armv7
+# and riscv64, and a tarball for mipsle (OpenWrt-class boards), with nfpm
+# (pinned in scripts/package.sh). PKG_ARCHES picks some, e.g.
+# `make package PKG_ARCHES=amd64 PKG_FORMATS=deb`; PKG_VERSION overrides the
+# version. scripts/test-package.sh (root, dpkg) installs, upgrades and purges
+# the amd64 .deb.
+PKG_ARCHES ?=
+PKG_FORMATS ?= deb rpm
+package:
+	GO='$(GO)' DIST='$(DIST)' VERSION='$(VERSION)' TAGS='$(TAGS)' PKG_FORMATS='$(PKG_FORMATS)' ./scripts/package.sh $(PKG_ARCHES)
 
 # Run every fuzz target for FUZZTIME each (default 20s).
 FUZZTIME ?= 20s
