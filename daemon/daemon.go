@@ -28,6 +28,7 @@ type Daemon struct {
 	log   *slog.Logger
 	units []*Unit       // in name order
 	ready chan struct{} // closed once the local API listens
+	live  liveLevel     // the log level a reload may change (reload.go)
 }
 
 // Unit is one device of a daemon: its name (the key under devices:, or
@@ -53,7 +54,9 @@ func New(cfg *Config, reg *core.Registry, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{cfg: cfg, reg: reg, log: log, ready: make(chan struct{})}
+	d := &Daemon{cfg: cfg, reg: reg, ready: make(chan struct{})}
+	log = d.live.wrap(log)
+	d.log = log
 	// The drivers that log (a modem's bring-up, its AT trace) log to the
 	// daemon's log from the start, and, with one device, through the
 	// features that take log lines (log upload) once the device has them.
@@ -241,6 +244,9 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 		apiErr <- nil
 	}
 	close(d.ready)
+	if api != nil {
+		d.supervise(ctx) // notify.go: READY, STATUS, WATCHDOG, SIGHUP; until ctx ends
+	}
 
 	var err error
 	for range d.units {
