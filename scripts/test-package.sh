@@ -2,7 +2,8 @@
 # Installs, upgrades, removes and purges iotd's amd64 .deb on this machine
 # with dpkg, checking what each step leaves (issue 17 item 1). Runs as root
 # on Debian (CI: .ci/run); systemd need not be running. It refuses to run
-# where an iotd package is already installed.
+# where an iotd package is already installed, or /etc/iotd or /var/lib/iotd
+# exist (it deletes them when done).
 #   1. build two versions of the .deb (scripts/package.sh)
 #   2. install the first: files, owners, modes, the user iotd in dialout;
 #      the unit passes systemd-analyze verify; the installed binary, as
@@ -16,6 +17,10 @@ cd "$(dirname "$0")/.."
 command -v dpkg >/dev/null || { echo "test-package: needs dpkg" >&2; exit 2; }
 if dpkg-query -W -f '${Status}' iotd 2>/dev/null | grep -q installed; then
   echo "test-package: an iotd package is installed here; remove it first (dpkg -P iotd)" >&2
+  exit 2
+fi
+if [ -e /etc/iotd ] || [ -e /var/lib/iotd ]; then
+  echo "test-package: /etc/iotd or /var/lib/iotd exists here (an iotd installed by hand?); it would be deleted: move it away first" >&2
   exit 2
 fi
 user_existed=no
