@@ -145,6 +145,9 @@ func (d *Device) uplinkStatus(st *localapi.Status) {
 	st.ConnectedSince, st.QueueDepth, st.Inflight = us.ConnectedSince, us.QueueDepth, us.Inflight
 	st.Subscriptions, st.LastError = us.Subscriptions, us.LastError
 	st.Queue = &localapi.QueueStatus{Memory: localapi.Bound(us.Memory), Outbox: boundToWire(us.Outbox), DeadLetters: us.DeadLetters, Parked: us.Parked}
+	st.Sessions = us.Sessions
+	pc := localapi.PublishCounts(us.Published)
+	st.Published = &pc
 }
 
 func boundToWire(b *mqttup.Bound) *localapi.Bound {

@@ -21,10 +21,15 @@ type Status struct {
 	LastSync       time.Time     `json:"last_sync,omitzero"`
 	QueueDepth     int           `json:"queue_depth"`
 	// Queue holds the MQTT channel's queue bounds and dead letters.
-	Queue         *QueueStatus `json:"queue,omitempty"`
-	Inflight      int          `json:"inflight"`
-	Subscriptions []string     `json:"subscriptions"`
-	LastError     string       `json:"last_error,omitempty"`
+	Queue    *QueueStatus `json:"queue,omitempty"`
+	Inflight int          `json:"inflight"`
+	// Sessions counts the MQTT sessions established since start (the
+	// first connection and every reconnection); Published the publishes by
+	// final outcome. Zero on channels other than mqtt and websocket.
+	Sessions      int64          `json:"sessions,omitempty"`
+	Published     *PublishCounts `json:"published,omitempty"`
+	Subscriptions []string       `json:"subscriptions"`
+	LastError     string         `json:"last_error,omitempty"`
 	// Trust is what verifies the hub's server, with warnings for trusted
 	// CAs that expire within a year.
 	Trust TrustStatus `json:"trust"`
@@ -102,6 +107,18 @@ type QueueStatus struct {
 	// DeadLetters counts parked messages; Parked those parked since start.
 	DeadLetters int `json:"dead_letters"`
 	Parked      int `json:"parked"`
+}
+
+// PublishCounts counts publishes by what finally became of them.
+type PublishCounts struct {
+	// Acknowledged: the hub has it (QoS 1) or it was written (QoS 0).
+	Acknowledged int64 `json:"acknowledged"`
+	// Refused at acceptance (too large, queue full, a topic the hub would
+	// refuse) or later (parked as a dead letter; one retried counts again).
+	Refused int64 `json:"refused"`
+	// NotSent: withdrawn by its publisher, dropped for newer messages, or
+	// still queued when iotd stopped.
+	NotSent int64 `json:"not_sent"`
 }
 
 // Bound is the use of a queue against its bounds.

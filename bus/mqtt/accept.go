@@ -38,6 +38,7 @@ func (u *Uplink) handlePublish(req *message.Message) {
 	}
 	qos, err := parseQoS(req.Metadata.Get(bus.MetaQoS))
 	if err != nil {
+		u.counts.count(bus.Refused)
 		_ = u.bus.PublishReply(req, bus.Refused, err)
 		return
 	}
@@ -89,7 +90,12 @@ func (u *Uplink) Publish(ctx context.Context, topic string, payload []byte, o bu
 // accept checks a publish, queues it and, bound for the outbox, hands it to
 // the writer; reply is called once with the outcome. An error means it was
 // refused and reply will not be called.
-func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool, reply func(bus.Result, error)) error {
+func (u *Uplink) accept(id, topic string, qos byte, payload []byte, wantAck bool, reply func(bus.Result, error)) (err error) {
+	defer func() {
+		if err != nil {
+			u.counts.count(bus.Refused)
+		}
+	}()
 	if err := validateTopic(topic); err != nil {
 		return err
 	}
@@ -328,6 +334,7 @@ func (u *Uplink) withdraw(id string) (res bus.Result, answered bool) {
 		}
 		u.forget(m)
 		u.remember(id, bus.NotSent)
+		u.counts.count(bus.NotSent)
 		res = bus.NotSent
 	} else { // on the wire: it completes, and nobody waits for it
 		res = bus.Stored

@@ -139,6 +139,7 @@ func (u *Uplink) answerDropped(ms []*outMsg) {
 
 // answer replies to m's publisher, once.
 func (u *Uplink) answer(m *outMsg, res bus.Result, reason error) {
+	u.counts.count(res)
 	u.mu.Lock()
 	reply := m.reply
 	m.reply = nil

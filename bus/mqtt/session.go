@@ -122,6 +122,7 @@ func (u *Uplink) session(ctx context.Context, conn driver.Conn, ready func()) (e
 		subs[f] = q
 	}
 	u.mu.Unlock()
+	u.counts.sessions.Add(1)
 	u.log.Info("uplink: MQTT session up", "client_id", creds.ClientID, "subscriptions", len(subs))
 
 	// restore and send may be stuck inside paho (up to writeTimeout) when

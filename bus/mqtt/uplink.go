@@ -34,6 +34,8 @@ type Uplink struct {
 	flight  atomic.Int64
 	// directSeq names the publishes that arrive by a direct call.
 	directSeq atomic.Uint64
+	// counts are the publishes' final outcomes and the sessions, since New.
+	counts counters
 
 	pace    *rate.Limiter // nil when publishes are not paced
 	toWrite chan *outMsg  // accepted messages for the outbox writer
@@ -123,6 +125,40 @@ type Status struct {
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 	// LastError is why the last session ended or failed to start.
 	LastError string `json:"last_error,omitempty"`
+	// Sessions counts the MQTT sessions established since start: the
+	// first connection and every reconnection.
+	Sessions int64 `json:"sessions"`
+	// Published counts the publishes by final outcome since start.
+	Published Outcomes `json:"published"`
+}
+
+// Outcomes counts publishes by what finally became of them.
+type Outcomes struct {
+	// Acknowledged: the broker has it (QoS 1) or it was written (QoS 0).
+	Acknowledged int64 `json:"acknowledged"`
+	// Refused at acceptance (too large, queue full, a bad topic) or later
+	// (parked as a dead letter).
+	Refused int64 `json:"refused"`
+	// NotSent: withdrawn by its publisher, dropped for newer messages, or
+	// still queued when the uplink stopped.
+	NotSent int64 `json:"not_sent"`
+}
+
+// counters are the uplink's event counts.
+type counters struct {
+	sessions, acknowledged, refused, notSent atomic.Int64
+}
+
+// count records a publish's final outcome (Stored is not one).
+func (c *counters) count(res bus.Result) {
+	switch res {
+	case bus.Acknowledged:
+		c.acknowledged.Add(1)
+	case bus.Refused:
+		c.refused.Add(1)
+	case bus.NotSent:
+		c.notSent.Add(1)
+	}
 }
 
 // Bound is the use of a queue against its bounds.
@@ -202,6 +238,9 @@ func (u *Uplink) Status() Status {
 		Inflight:      int(u.flight.Load()),
 		Subscriptions: make([]string, 0, len(u.subs)),
 		LastError:     u.lastErr,
+		Sessions:      u.counts.sessions.Load(),
+		Published: Outcomes{Acknowledged: u.counts.acknowledged.Load(), Refused: u.counts.refused.Load(),
+			NotSent: u.counts.notSent.Load()},
 	}
 	if u.sess != nil {
 		s.ConnectedSince = u.since

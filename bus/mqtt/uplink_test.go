@@ -265,6 +265,8 @@ func TestUplinkQueuesWhileDisconnected(t *testing.T) {
 	st := h.up.Status()
 	assert.Equal(t, 3, st.QueueDepth)
 	assert.NotEqual(t, linkstate.Connected, st.State.State)
+	assert.Equal(t, Outcomes{Refused: 1}, st.Published)
+	assert.Zero(t, st.Sessions)
 	waitFor(t, "the dial's refusal in the status", func() bool {
 		st := h.up.Status()
 		return strings.Contains(st.LastError+st.State.Err, "refused")
@@ -285,10 +287,32 @@ func TestUplinkQueuesWhileDisconnected(t *testing.T) {
 	}
 	waitFor(t, "queued messages at the peer", func() bool { return len(p.received("q/t")) == 3 })
 	assert.Equal(t, []string{"m0", "m1", "m2"}, p.received("q/t"), "queue order kept, QoS 0 not dropped")
+	st = h.up.Status()
+	assert.Equal(t, Outcomes{Acknowledged: 3, Refused: 1}, st.Published)
+	assert.Equal(t, int64(1), st.Sessions)
+
 
 	p.publish(t, "cmd/reboot", 1, "now")
 	m := next(t, down)
 	assert.Equal(t, "now", string(m.Payload))
+}
+
+// A publisher that gives up while offline withdraws its message: counted
+// as not sent, and nothing else.
+func TestUplinkCountsWithdrawals(t *testing.T) {
+	h := newHarness(t, freePort(t), harnessOpts{})
+	ctx, cancel := context.WithCancel(ctxT(t, 30*time.Second))
+	res := make(chan bus.Result, 1)
+	go func() {
+		r, _ := h.bus.CloudPublishWith(ctx, "q/t", []byte("late"), bus.PublishOptions{QoS: 1})
+		res <- r
+	}()
+	waitFor(t, "message queued", func() bool { return h.up.Status().QueueDepth == 1 })
+	cancel()
+	assert.Equal(t, bus.NotSent, <-res)
+	st := h.up.Status()
+	assert.Equal(t, Outcomes{NotSent: 1}, st.Published)
+	assert.Zero(t, st.QueueDepth)
 }
 
 func TestUplinkResubscribesAfterReconnect(t *testing.T) {
