@@ -291,7 +291,6 @@ func TestUplinkQueuesWhileDisconnected(t *testing.T) {
 	assert.Equal(t, Outcomes{Acknowledged: 3, Refused: 1}, st.Published)
 	assert.Equal(t, int64(1), st.Sessions)
 
-
 	p.publish(t, "cmd/reboot", 1, "now")
 	m := next(t, down)
 	assert.Equal(t, "now", string(m.Payload))
