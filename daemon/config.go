@@ -48,6 +48,8 @@ type Config struct {
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// Plugins are out-of-tree drivers, launched as separate processes.
 	Plugins PluginsConfig `yaml:"plugins"`
+	// Metrics is the optional metrics and health listener.
+	Metrics MetricsConfig `yaml:"metrics"`
 }
 
 // LogConfig selects log level and format.
@@ -122,6 +124,9 @@ func (c *Config) validateOwn() *core.ConfigError {
 		return &core.ConfigError{Source: "config", Field: field, Msg: msg}
 	}
 	if err := c.Plugins.validate(); err != nil {
+		return err
+	}
+	if err := c.Metrics.validate(); err != nil {
 		return err
 	}
 	switch strings.ToLower(c.Log.Level) {

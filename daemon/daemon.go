@@ -191,9 +191,16 @@ func (d *Daemon) Run(ctx context.Context) error { return d.run(ctx, true) }
 // run is Run, with the local API only when serveAPI is set: a one-shot
 // check must not compete with a running daemon for its socket.
 func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var api *apiServer
 	if serveAPI {
-		var err error
+		waitMetrics, err := d.startMetrics(ctx) // metrics.go; stopped by cancel
+		if err != nil {
+			d.close()
+			return err
+		}
+		defer waitMetrics()
 		if api, err = d.listenAPI(); err != nil {
 			d.close()
 			return err
@@ -206,8 +213,6 @@ func (d *Daemon) run(ctx context.Context, serveAPI bool) error {
 	if len(d.units) > 1 {
 		d.log.Info("iotd starting", "version", Version, "devices", strings.Join(d.names(), ","), "socket", socket)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// The devices and the API: the first to fail stops the others.
 	devErrs, apiErr := make(chan error, len(d.units)), make(chan error, 1)
 	for _, u := range d.units {

@@ -76,7 +76,7 @@ func devicesNode(data []byte, source string) (root, devs *yaml.Node, err error) 
 }
 
 // ownKeys are the daemon's keys, the top level's beside devices:.
-var ownKeys = []string{"socket", "log", "memory_limit", "plugins", "devices"}
+var ownKeys = []string{"socket", "log", "memory_limit", "plugins", "metrics", "devices"}
 
 // deviceKeys are the keys of a device (device.Config's and features).
 var deviceKeys = func() []string {
@@ -102,7 +102,7 @@ func (c *Config) decodeDevices(data []byte, source, dir string, root, devs *yaml
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k := root.Content[i]
 		if !slices.Contains(ownKeys, k.Value) && slices.Contains(deviceKeys, k.Value) {
-			return bad(k.Value, k.Line, fmt.Sprintf("a device's key beside devices: — with devices: each device's keys go in its section (devices.NAME.%s); the top level keeps the daemon's own: socket, log, memory_limit, plugins", k.Value))
+			return bad(k.Value, k.Line, fmt.Sprintf("a device's key beside devices: — with devices: each device's keys go in its section (devices.NAME.%s); the top level keeps the daemon's own: socket, log, memory_limit, plugins, metrics", k.Value))
 		}
 	}
 	var own struct {
@@ -110,6 +110,7 @@ func (c *Config) decodeDevices(data []byte, source, dir string, root, devs *yaml
 		Log         LogConfig     `yaml:"log"`
 		MemoryLimit int64         `yaml:"memory_limit"`
 		Plugins     PluginsConfig `yaml:"plugins"`
+		Metrics     MetricsConfig `yaml:"metrics"`
 		Devices     yaml.Node     `yaml:"devices"`
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -117,7 +118,7 @@ func (c *Config) decodeDevices(data []byte, source, dir string, root, devs *yaml
 	if err := dec.Decode(&own); err != nil && !errors.Is(err, io.EOF) {
 		return &core.ConfigError{Source: source, Msg: feature.YAMLError(err)}
 	}
-	c.Socket, c.Log, c.MemoryLimit, c.Plugins = own.Socket, own.Log, own.MemoryLimit, own.Plugins
+	c.Socket, c.Log, c.MemoryLimit, c.Plugins, c.Metrics = own.Socket, own.Log, own.MemoryLimit, own.Plugins, own.Metrics
 	if devs.Kind != yaml.MappingNode || len(devs.Content) == 0 {
 		return bad("devices", devs.Line, "must map device names to device sections (devices: {a: {device_info: a.json}}), at least one")
 	}
