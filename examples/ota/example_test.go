@@ -93,7 +93,9 @@ func TestABUpdate(t *testing.T) {
 	var out2 testlog.Buffer
 	wait = r.start(t, &out2, "ab")
 	r.waitHub(t, "done", &out2, func(s hubsim.OTADeviceStatus) bool { return s.State == "done" && s.Version == "2.0.0" })
-	require.Eventually(t, func() bool { return bytes.Contains([]byte(out2.String()), []byte("booted 2.0.0 from slot b: confirmed")) },
+	require.Eventually(t, func() bool {
+		return bytes.Contains([]byte(out2.String()), []byte("booted 2.0.0 from slot b: confirmed"))
+	},
 		10*time.Second, 20*time.Millisecond, "output:\n%s", &out2)
 	require.NoError(t, wait(true))
 	active, err := os.ReadFile(filepath.Join(r.slots, "active"))
