@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -190,10 +191,12 @@ func (s *apiServer) removeSocket() {
 
 // readBody reads a request's body before the handler runs, at most
 // localapi.MaxRequestBody bytes, refusing a larger one with 413. Handlers then read
-// it from memory.
+// it from memory. A publish stream's body is not one request: its handler
+// reads it line by line, each line under that limit.
 func (s *apiServer) readBody(next http.Handler) http.Handler {
+	streamTail := strings.TrimPrefix(localapi.PathPublishStream, "/v1")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody || strings.HasSuffix(r.URL.Path, streamTail) {
 			next.ServeHTTP(w, r)
 			return
 		}

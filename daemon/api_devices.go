@@ -47,6 +47,7 @@ func (s *apiServer) deviceRoutes(u *Unit) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+localapi.PathStatus, da.status)
 	mux.HandleFunc("POST "+localapi.PathPublish, da.publish)
+	mux.HandleFunc("POST "+localapi.PathPublishStream, da.publishStream)
 	mux.HandleFunc("GET "+localapi.PathSubscribe, da.subscribe)
 	mux.HandleFunc("DELETE "+localapi.PathSubscribe, da.unsubscribe)
 	mux.HandleFunc("GET "+localapi.PathDrivers, s.drivers)

@@ -2,6 +2,7 @@ package localapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +12,8 @@ import (
 )
 
 // Streams are NDJSON: one JSON value per line, each line flushed as it is
-// written, until the client goes away or the daemon stops.
+// written, until the client goes away or the daemon stops. An empty line is
+// a keep-alive, skipped.
 
 // maxStreamLine bounds a stream's line: a message's payload is at most
 // MaxRequestBody, base64 makes it 4/3 larger, and its JSON escapes.
@@ -51,6 +53,9 @@ func readStream[T any](r io.Reader, yield func(T) bool) (stopped bool, err error
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxStreamLine)
 	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue // a keep-alive (see PathPublishStream)
+		}
 		var v T
 		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
 			return false, fmt.Errorf("bad stream line: %w", err)
