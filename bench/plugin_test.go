@@ -20,10 +20,15 @@ import (
 
 // The plugin benchmarks compare the tcp driver served through the plugin
 // boundary (plugins/internal/testplugin: drivers/posix in a child process,
-// one gRPC stream per connection) with the same driver in process, over one
-// loopback TCP echo, alternating the two in every iteration:
+// each connection's bytes on a Unix socket of its own) with the same driver
+// in process, over one loopback TCP echo, alternating the two in every
+// iteration:
 //
-//	go test ./bench -run '^$' -bench Plugin -benchtime 200x
+//	go test ./bench -run '^$' -bench Plugin -benchtime 3s
+//
+// With IOTD_TESTPLUGIN_CPUPROFILE=FILE the plugin process writes its CPU
+// profile to FILE (the last plugin the run started), for -cpuprofile's
+// other half.
 //
 // Metrics: "plugin-MB/s" and "inproc-MB/s" echo 1 MiB per iteration
 // (written in 32 KiB or 256 KiB writes and read back concurrently),

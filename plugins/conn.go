@@ -35,12 +35,15 @@ const dataWait = 10 * time.Second
 type item struct {
 	data []byte
 	err  error
+	buf  []byte // the frame payload data is in, recycled once read
 }
 
 // conn is the host's end of a connection whose Conn lives in a plugin. Its
-// gRPC stream carries the dial and the close; its data channel (a Unix
-// socket, see wire.FrameData) carries the data both ways with credit, the
-// datagram write deadline and half-close. A receiver goroutine per channel
+// gRPC stream carries the dial and the close. A stream conn's bytes go on
+// its raw channel (a Unix socket: Read and Write are the socket's, with its
+// deadlines), their errors and the half-close on its framed channel; a
+// datagram conn's data goes on its framed channel with credit (see
+// wire.FrameData). A receiver goroutine per framed channel and stream
 // files what arrives; Read and Write never make an RPC of their own.
 type conn struct {
 	d        *remoteDriver
@@ -49,27 +52,27 @@ type conn struct {
 	datagram bool
 	stream   pb.Plugin_ConnClient
 	cancel   context.CancelFunc
-	data     net.Conn
+	data     net.Conn      // the framed channel
+	raw      *net.UnixConn // a stream's raw channel; nil on a datagram conn
 	local    net.Addr
 	remote   net.Addr
 	caps     any
 
 	sendMu sync.Mutex // serialises frames on data
 
-	rdl, wdl deadline.Timer
-	wsem     chan struct{} // one Write (or CloseWrite) at a time
+	rdl, wdl deadline.Timer // a datagram conn's deadlines
+	wsem     chan struct{}  // one datagram Write (or CloseWrite) at a time
 
 	mu      sync.Mutex // guards the fields below
 	items   []item
 	rerr    error         // stream: the final read error, after items
 	rch     chan struct{} // closed and replaced when items or rerr change
 	unacked int64         // bytes read but not yet returned as credit
-	credit  int64         // stream: bytes the plugin will still take
 	werr    error         // stream: the plugin's Conn failed a Write: final
 	op      uint64        // datagram: the last datagram sent
 	ack     *pb.WriteAck  // datagram: the latest acknowledgement
 	cwRes   []error       // CloseWrite results not yet collected
-	wch     chan struct{} // closed and replaced when credit, werr, ack or cwRes change
+	wch     chan struct{} // closed and replaced when werr, ack or cwRes change
 
 	closeRes chan error // the plugin's Close result
 
@@ -88,10 +91,11 @@ var _ driver.Conn = (*conn)(nil)
 // the data socket the plugin connects. ctx bounds the dial only: the
 // stream has its own context, cancelled by Close.
 func dialConn(ctx context.Context, d *remoteDriver, g *generation, dialer uint64, t driver.Transport, address string) (driver.Conn, error) {
-	token, socks, forget := g.data.expect()
+	stream := t == driver.Stream
+	token, framed, rawc, forget := g.data.expect(stream)
 	defer forget()
 	sctx, cancel := context.WithCancel(context.Background())
-	stream, err := g.rpc.Conn(sctx)
+	cs, err := g.rpc.Conn(sctx)
 	if err != nil {
 		cancel()
 		return nil, d.p.callError(ctx, g, err)
@@ -102,8 +106,8 @@ func dialConn(ctx context.Context, d *remoteDriver, g *generation, dialer uint64
 		dial.DeadlineUnixNano = dl.UnixNano()
 	}
 	var f *pb.PluginFrame
-	if err = stream.Send(&pb.HostFrame{Frame: &pb.HostFrame_Dial{Dial: dial}}); err == nil {
-		f, err = stream.Recv()
+	if err = cs.Send(&pb.HostFrame{Frame: &pb.HostFrame_Dial{Dial: dial}}); err == nil {
+		f, err = cs.Recv()
 	}
 	if !stop() {
 		cancel()
@@ -122,36 +126,46 @@ func dialConn(ctx context.Context, d *remoteDriver, g *generation, dialer uint64
 		cancel()
 		return nil, wire.DecodeError(res.Error)
 	}
-	var data net.Conn
+	var data, raw net.Conn
 	wait := time.NewTimer(dataWait)
 	defer wait.Stop()
-	select {
-	case data = <-socks:
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-g.exited():
-		err = &GoneError{Plugin: d.p.name, Status: g.proc.status}
-	case <-wait.C:
-		err = errors.New("the plugin did not connect the data channel")
+	for err == nil && (data == nil || stream && raw == nil) {
+		select {
+		case data = <-framed:
+		case raw = <-rawc:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-g.exited():
+			err = &GoneError{Plugin: d.p.name, Status: g.proc.status}
+		case <-wait.C:
+			err = errors.New("the plugin did not connect the data channels")
+		}
 	}
-	if data == nil || res.WriteWindow <= 0 {
-		if data != nil {
-			_ = data.Close()
-			err = fmt.Errorf("the plugin granted a write window of %d bytes", res.WriteWindow)
+	uraw, _ := raw.(*net.UnixConn)
+	if err == nil && res.WriteWindow <= 0 {
+		err = fmt.Errorf("the plugin granted a write window of %d bytes", res.WriteWindow)
+	}
+	if err != nil || stream && uraw == nil {
+		for _, s := range []net.Conn{data, raw} {
+			if s != nil {
+				_ = s.Close()
+			}
 		}
 		cancel()
 		return nil, fmt.Errorf("plugins: %s: dial %s: %w: %w", d.info.Name, address, driver.ErrBadConn, err)
 	}
+	if uraw != nil {
+		_ = uraw.SetWriteBuffer(int(min(res.WriteWindow, wire.MaxWindow)))
+	}
 	c := &conn{
 		d: d, g: g, id: res.Conn,
-		datagram: t == driver.Datagram,
-		stream:   stream, cancel: cancel, data: data,
+		datagram: !stream,
+		stream:   cs, cancel: cancel, data: data, raw: uraw,
 		local:    addrOf(res.Local, d.info.Name, ""),
 		remote:   addrOf(res.Remote, d.info.Name, address),
 		wsem:     make(chan struct{}, 1),
 		rch:      make(chan struct{}),
 		wch:      make(chan struct{}),
-		credit:   res.WriteWindow,
 		closeRes: make(chan error, 1),
 		closed:   make(chan struct{}),
 		gone:     make(chan struct{}),
@@ -209,8 +223,11 @@ func (c *conn) file(t byte, p []byte) error {
 	defer c.mu.Unlock()
 	switch t {
 	case wire.FrameData:
+		if !c.datagram {
+			return fmt.Errorf("%w: data on a stream's framed channel", wire.ErrFrame)
+		}
 		if len(p) > 0 || c.datagram {
-			c.items = append(c.items, item{data: p})
+			c.items = append(c.items, item{data: p, buf: p})
 			c.notifyRead()
 		}
 	case wire.FrameReadError:
@@ -226,13 +243,6 @@ func (c *conn) file(t byte, p []byte) error {
 			c.items = append(c.items, it)
 		}
 		c.notifyRead()
-	case wire.FrameCredit:
-		n, err := wire.ParseCredit(p)
-		if err != nil || c.datagram {
-			return fmt.Errorf("%w: write credit on a %s conn: %v", wire.ErrFrame, c.d.info.Name, err)
-		}
-		c.credit += n
-		c.notifyWrite()
 	case wire.FrameWriteAck:
 		var a pb.WriteAck
 		if err := proto.Unmarshal(p, &a); err != nil {
@@ -243,6 +253,8 @@ func (c *conn) file(t byte, p []byte) error {
 			if c.werr == nil {
 				c.werr = fmt.Errorf("plugins: %s: %w: the plugin reported a failed write without its error", c.d.info.Name, driver.ErrBadConn)
 			}
+			// Writes fail from now on; wake one blocked on a full buffer.
+			_ = c.raw.SetWriteDeadline(time.Unix(1, 0))
 		}
 		c.ack = &a
 		c.notifyWrite()
@@ -285,9 +297,12 @@ func (c *conn) broken(err error) {
 			c.goneErr = fmt.Errorf("plugins: %s: %w: the plugin dropped the connection: %v", c.d.info.Name, driver.ErrBadConn, err)
 		}
 		close(c.gone)
-		// The other channel may still be open.
+		// The other channels may still be open.
 		c.cancel()
 		_ = c.data.Close()
+		if c.raw != nil {
+			_ = c.raw.Close()
+		}
 	})
 }
 
@@ -339,6 +354,9 @@ func (c *conn) sendError(op string, err error) error {
 // checked here, without asking the plugin, which reads ahead as far as the
 // read window allows.
 func (c *conn) Read(p []byte) (int, error) {
+	if !c.datagram {
+		return c.readStream(p)
+	}
 	for {
 		if err := c.failed("read"); err != nil {
 			return 0, err
@@ -365,6 +383,7 @@ func (c *conn) Read(p []byte) (int, error) {
 				it.data = it.data[n:]
 			}
 			if len(it.data) == 0 {
+				wire.PutBuffer(it.buf)
 				c.items[0] = item{}
 				c.items = c.items[1:]
 			}
@@ -392,6 +411,66 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 }
 
+// readStream reads from the raw channel.
+func (c *conn) readStream(p []byte) (int, error) {
+	if err := c.failed("read"); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := c.raw.Read(p)
+	if n > 0 || err == nil {
+		return n, nil // an error comes again on the next Read
+	}
+	return 0, c.rawError("read", err)
+}
+
+// rawError turns an error of the raw channel into the conn's: a timeout
+// is the deadline's, and the channel's end is explained by the error the
+// plugin sent on the framed channel before it (its Conn's final read or
+// write error), or by the plugin's end.
+func (c *conn) rawError(op string, err error) error {
+	if e := c.failed(op); e != nil {
+		return e
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.mu.Lock()
+		werr := c.werr
+		c.mu.Unlock()
+		if op == "write" && werr != nil {
+			return werr // the deadline that woke this Write was ours
+		}
+		return c.opError(op, os.ErrDeadlineExceeded)
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		e := c.rerr
+		if op == "write" && !deadConn(e) {
+			e = c.werr
+		}
+		rch, wch := c.rch, c.wch
+		c.mu.Unlock()
+		if e != nil {
+			return e
+		}
+		select {
+		case <-rch:
+			continue
+		case <-wch:
+			continue
+		case <-c.closed:
+		case <-c.gone:
+		case <-c.g.exited():
+		case <-t.C:
+			return c.opError(op, fmt.Errorf("%w: the plugin ended the data channel: %v", driver.ErrBadConn, err))
+		}
+		return c.failed(op)
+	}
+}
+
 // consumeLocked counts read bytes and returns the credit to give back now
 // (in batches of a quarter window), or 0.
 func (c *conn) consumeLocked(n int64) int64 {
@@ -403,14 +482,17 @@ func (c *conn) consumeLocked(n int64) int64 {
 	return n
 }
 
-// Write sends p to the plugin. On a stream conn it returns once the plugin
-// has accepted all of p within its write window, which it returns as its
-// Conn takes the bytes: when the Conn is slow the window runs out and Write
-// waits, bounded by the write deadline (then n counts what the plugin
-// accepted, which it still writes). A Conn's write error is final and
-// returned by the next Write. On a datagram conn Write returns the result
-// of the plugin's Write of that datagram.
+// Write sends p to the plugin. On a stream conn it returns once all of p
+// is within the write window (the raw channel's buffer), which drains as
+// the plugin's Conn takes the bytes: when the Conn is slow the window fills
+// and Write waits, bounded by the write deadline (then n counts what the
+// window took, which the plugin still writes). A Conn's write error is
+// final and returned by the next Write. On a datagram conn Write returns
+// the result of the plugin's Write of that datagram.
 func (c *conn) Write(p []byte) (int, error) {
+	if !c.datagram {
+		return c.writeStream(p)
+	}
 	select {
 	case c.wsem <- struct{}{}:
 		defer func() { <-c.wsem }()
@@ -426,50 +508,31 @@ func (c *conn) Write(p []byte) (int, error) {
 	if c.wdl.Passed() {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	}
-	if c.datagram {
-		if len(p) > wire.MaxDatagram {
-			return 0, c.opError("write", fmt.Errorf("%w: %d bytes; a plugin connection carries datagrams of at most %d", driver.ErrTooLarge, len(p), wire.MaxDatagram))
-		}
-		return c.writeDatagram(p)
+	if len(p) > wire.MaxDatagram {
+		return 0, c.opError("write", fmt.Errorf("%w: %d bytes; a plugin connection carries datagrams of at most %d", driver.ErrTooLarge, len(p), wire.MaxDatagram))
 	}
-	total := 0
-	for len(p) > 0 {
-		c.mu.Lock()
-		credit, werr, ch := c.credit, c.werr, c.wch
-		if werr == nil && deadConn(c.rerr) {
-			werr = c.rerr // the read side saw the connection go
-		}
-		if werr == nil && credit > 0 {
-			k := int(min(credit, int64(len(p)), wire.StreamFrame))
-			c.credit -= int64(k)
-			c.mu.Unlock()
-			if err := c.send(wire.FrameData, p[:k]); err != nil {
-				return total, c.sendError("write", err)
-			}
-			total += k
-			p = p[k:]
-			continue
-		}
-		c.mu.Unlock()
-		if werr != nil {
-			return total, werr
-		}
-		select {
-		case <-ch:
-			continue
-		case <-c.wdl.Done():
-		case <-c.closed:
-		case <-c.gone:
-		case <-c.g.exited():
-		}
-		if err := c.failed("write"); err != nil {
-			return total, err
-		}
-		if c.wdl.Passed() {
-			return total, c.opError("write", os.ErrDeadlineExceeded)
-		}
+	return c.writeDatagram(p)
+}
+
+// writeStream writes to the raw channel.
+func (c *conn) writeStream(p []byte) (int, error) {
+	if err := c.failed("write"); err != nil {
+		return 0, err
 	}
-	return total, nil
+	c.mu.Lock()
+	werr := c.werr
+	if werr == nil && deadConn(c.rerr) {
+		werr = c.rerr // the read side saw the connection go
+	}
+	c.mu.Unlock()
+	if werr != nil {
+		return 0, werr
+	}
+	n, err := c.raw.Write(p)
+	if err != nil {
+		return n, c.rawError("write", err)
+	}
+	return n, nil
 }
 
 // deadConn reports whether a stream's final read error says that the
@@ -548,6 +611,11 @@ func (c *conn) CloseWrite() error {
 	if err := c.failed("close-write"); err != nil {
 		return err
 	}
+	// The raw channel's end comes after the writes; the frame asks the
+	// plugin to half-close its Conn once it has written them.
+	if err := c.raw.CloseWrite(); err != nil {
+		return c.rawError("close-write", err)
+	}
 	if err := c.send(wire.FrameCloseWrite, nil); err != nil {
 		return c.sendError("close-write", err)
 	}
@@ -583,12 +651,22 @@ func (c *conn) Close() error {
 	}
 	c.rdl.Stop()
 	c.wdl.Stop()
+	if c.raw != nil {
+		// Wake pending calls, which then see the conn closed.
+		past := time.Unix(1, 0)
+		_ = c.raw.SetReadDeadline(past)
+		_ = c.raw.SetWriteDeadline(past)
+	}
 	var err error
 	if !isClosed(c.gone) && !isClosed(c.g.exited()) {
 		// The end of the data tells the plugin it has all the writes
 		// to finish before it closes its Conn.
 		c.sendMu.Lock()
-		if cw, ok := c.data.(interface{ CloseWrite() error }); ok {
+		data := net.Conn(c.raw)
+		if c.raw == nil {
+			data = c.data
+		}
+		if cw, ok := data.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
 		c.sendMu.Unlock()
@@ -605,6 +683,9 @@ func (c *conn) Close() error {
 	}
 	c.cancel()
 	_ = c.data.Close()
+	if c.raw != nil {
+		_ = c.raw.Close()
+	}
 	<-c.recvDone
 	<-c.dataDone
 	if err != nil {
@@ -626,26 +707,31 @@ func (c *conn) SetDeadline(t time.Time) error {
 	return c.SetWriteDeadline(t)
 }
 
-// SetReadDeadline is enforced here only: the plugin reads ahead regardless.
+// SetReadDeadline is enforced here only (on a stream, by the raw
+// channel's socket): the plugin reads ahead regardless.
 func (c *conn) SetReadDeadline(t time.Time) error {
 	if err := c.failed("set-deadline"); err != nil {
 		return err
+	}
+	if c.raw != nil {
+		return c.raw.SetReadDeadline(t)
 	}
 	c.rdl.Set(t)
 	return nil
 }
 
-// SetWriteDeadline is enforced here. On a datagram conn it is also
-// forwarded to the plugin's Conn, in order with the datagrams; a stream
-// conn's plugin writes what it accepted regardless (see Write).
+// SetWriteDeadline is enforced here (on a stream, by the raw channel's
+// socket). On a datagram conn it is also forwarded to the plugin's Conn,
+// in order with the datagrams; a stream conn's plugin writes what the
+// window took regardless (see Write).
 func (c *conn) SetWriteDeadline(t time.Time) error {
 	if err := c.failed("set-deadline"); err != nil {
 		return err
 	}
-	c.wdl.Set(t)
-	if !c.datagram {
-		return nil
+	if c.raw != nil {
+		return c.raw.SetWriteDeadline(t)
 	}
+	c.wdl.Set(t)
 	var ns int64
 	if !t.IsZero() {
 		ns = t.UnixNano()

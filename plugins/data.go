@@ -26,8 +26,14 @@ type dataListener struct {
 	path string
 
 	mu      sync.Mutex // guards pending
-	pending map[[wire.TokenSize]byte]chan net.Conn
+	pending map[[wire.TokenSize]byte]*arrivals
 	done    chan struct{}
+}
+
+// arrivals are the sockets that presented one token: the framed channel
+// and, for a stream conn, the raw one.
+type arrivals struct {
+	framed, raw chan net.Conn // buffered; one send each at most
 }
 
 // listenData listens on a socket in dir, a private directory.
@@ -47,7 +53,7 @@ func listenData(dir string) (*dataListener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &dataListener{ln: ln, path: path, pending: make(map[[wire.TokenSize]byte]chan net.Conn), done: make(chan struct{})}
+	l := &dataListener{ln: ln, path: path, pending: make(map[[wire.TokenSize]byte]*arrivals), done: make(chan struct{})}
 	go l.serve()
 	return l, nil
 }
@@ -63,44 +69,62 @@ func (l *dataListener) serve() {
 	}
 }
 
-// admit hands c to the dial whose token it presents, or closes it.
+// admit hands c to the dial whose token it presents, as the kind of
+// channel it names (wire.ChannelFramed or wire.ChannelRaw), or closes it.
 func (l *dataListener) admit(c net.Conn) {
-	var tok [wire.TokenSize]byte
+	var hello [wire.TokenSize + 1]byte
 	_ = c.SetReadDeadline(time.Now().Add(tokenWait))
-	if _, err := io.ReadFull(c, tok[:]); err != nil {
+	if _, err := io.ReadFull(c, hello[:]); err != nil {
 		_ = c.Close()
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
+	tok := [wire.TokenSize]byte(hello[:wire.TokenSize])
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ch, ok := l.pending[tok]
-	if !ok {
+	a, ok := l.pending[tok]
+	var ch chan net.Conn
+	switch {
+	case !ok:
+	case hello[wire.TokenSize] == wire.ChannelFramed:
+		ch, a.framed = a.framed, nil
+	case hello[wire.TokenSize] == wire.ChannelRaw:
+		ch, a.raw = a.raw, nil
+	}
+	if ch == nil {
 		_ = c.Close()
 		return
 	}
-	delete(l.pending, tok)
+	if a.framed == nil && a.raw == nil {
+		delete(l.pending, tok)
+	}
 	ch <- c // buffered, and the only send: never blocks
 }
 
-// expect registers a fresh token. The data socket that presents it arrives
-// on the channel; cancel forgets the token and closes a socket that came
-// but was not taken.
-func (l *dataListener) expect() (token []byte, conns <-chan net.Conn, cancel func()) {
+// expect registers a fresh token. The sockets that present it arrive on
+// the channels (raw only when raw is set); cancel forgets the token and
+// closes the sockets that came but were not taken.
+func (l *dataListener) expect(raw bool) (token []byte, framed, rawc <-chan net.Conn, cancel func()) {
 	var tok [wire.TokenSize]byte
 	_, _ = rand.Read(tok[:]) // never fails (crypto/rand)
-	ch := make(chan net.Conn, 1)
+	fch, rch := make(chan net.Conn, 1), make(chan net.Conn, 1)
+	a := &arrivals{framed: fch}
+	if raw {
+		a.raw = rch
+	}
 	l.mu.Lock()
-	l.pending[tok] = ch
+	l.pending[tok] = a
 	l.mu.Unlock()
-	return tok[:], ch, func() {
+	return tok[:], fch, rch, func() {
 		l.mu.Lock()
 		delete(l.pending, tok)
 		l.mu.Unlock()
-		select {
-		case c := <-ch:
-			_ = c.Close()
-		default:
+		for _, ch := range []chan net.Conn{fch, rch} {
+			select {
+			case c := <-ch:
+				_ = c.Close()
+			default:
+			}
 		}
 	}
 }

@@ -9,17 +9,19 @@
 // ErrReset stay apart, datagrams keep their boundaries, and every contract
 // sentinel survives the boundary for errors.Is.
 //
-// A connection's data does not go over gRPC but over a Unix socket of its
+// A connection's data does not go over gRPC but over Unix sockets of its
 // own, in go-plugin's private directory, opened with a one-time token that
-// travels over the mutual-TLS gRPC connection (framed, with credit
-// both ways). A stream Write returns once the plugin has accepted the bytes
-// within its write window (256 KiB), which it gives back as its Conn takes
-// them: a slow driver fills the window and Write then waits, bounded by the
-// write deadline, as a kernel's socket buffer makes it wait. A write error
-// of the Conn comes back on the next Write; Close lets the plugin write what
-// it accepted (for at most 2 s) before it closes the Conn. A datagram Write
-// returns the result of the plugin's Write of that datagram. The plugin
-// reads ahead as far as a 512 KiB read window allows.
+// travels over the mutual-TLS gRPC connection. A stream's bytes go as they
+// are on one socket, with its Conn's errors and the half-close on a second,
+// framed one; a datagram conn has the framed one only, with read credit
+// (see plugins/internal/wire). A stream Write returns once the bytes are
+// within the plugin's write window (256 KiB of socket buffer), which drains
+// as the plugin's Conn takes them: a slow driver fills the window and Write
+// then waits, bounded by the write deadline, as a kernel's socket buffer
+// makes it wait. A write error of the Conn comes back on the next Write;
+// Close lets the plugin write what the window holds (for at most 2 s)
+// before it closes the Conn. A datagram Write returns the result of the
+// plugin's Write of that datagram. The plugin reads ahead 512 KiB.
 //
 // The protocol is versioned: this package speaks version 2 only, and a
 // plugin built with an older SDK (version 1) is refused at [Load] with an

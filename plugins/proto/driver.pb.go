@@ -8,9 +8,10 @@
 // the last ones Close and Closed. The connection's data does not go over
 // gRPC: the Dial names a Unix socket the host listens on (in go-plugin's
 // private 0700 directory) and a one-time token; the plugin connects to it,
-// presents the token, and both ends then speak the framed data channel of
-// plugins/internal/wire (data, credit both ways, write deadline, half-close,
-// and the Data, WriteAck and CloseWriteResult messages below for errors).
+// presents the token, and opens the connection's channels of
+// plugins/internal/wire: a stream's raw bytes on one, and on a framed one
+// its errors and half-close (the Data, WriteAck and CloseWriteResult
+// messages below) or a datagram conn's data, with credit.
 //
 // Errors cross the boundary as an Error: the codes of every contract
 // sentinel the error wrapped, plus its text, so that errors.Is on the host
@@ -789,7 +790,8 @@ type Dial struct {
 	// stream when its context ends.
 	DeadlineUnixNano int64 `protobuf:"varint,4,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
 	// data_socket is the Unix socket the plugin connects to for the
-	// connection's data once its Dial succeeded; it first writes data_token.
+	// connection's channels once its Dial succeeded; each starts with
+	// data_token and the channel's kind.
 	DataSocket    string `protobuf:"bytes,5,opt,name=data_socket,json=dataSocket,proto3" json:"data_socket,omitempty"`
 	DataToken     []byte `protobuf:"bytes,6,opt,name=data_token,json=dataToken,proto3" json:"data_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -998,7 +1000,7 @@ type DialResult struct {
 	Sleeper    bool                   `protobuf:"varint,7,opt,name=sleeper,proto3" json:"sleeper,omitempty"`
 	// initial_credit is the read window the plugin assumes before any credit.
 	InitialCredit int64 `protobuf:"varint,8,opt,name=initial_credit,json=initialCredit,proto3" json:"initial_credit,omitempty"`
-	// write_window is the write credit the plugin grants: how many bytes of
+	// write_window is the write window the plugin grants: how many bytes of
 	// stream data the host may send ahead of what the plugin's Conn took.
 	WriteWindow   int64 `protobuf:"varint,9,opt,name=write_window,json=writeWindow,proto3" json:"write_window,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -8,9 +8,10 @@
 // the last ones Close and Closed. The connection's data does not go over
 // gRPC: the Dial names a Unix socket the host listens on (in go-plugin's
 // private 0700 directory) and a one-time token; the plugin connects to it,
-// presents the token, and both ends then speak the framed data channel of
-// plugins/internal/wire (data, credit both ways, write deadline, half-close,
-// and the Data, WriteAck and CloseWriteResult messages below for errors).
+// presents the token, and opens the connection's channels of
+// plugins/internal/wire: a stream's raw bytes on one, and on a framed one
+// its errors and half-close (the Data, WriteAck and CloseWriteResult
+// messages below) or a datagram conn's data, with credit.
 //
 // Errors cross the boundary as an Error: the codes of every contract
 // sentinel the error wrapped, plus its text, so that errors.Is on the host

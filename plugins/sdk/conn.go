@@ -51,8 +51,26 @@ func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 	if c == nil {
 		return stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: res}})
 	}
-	data, err := openData(ctx, dial)
+	p := &pump{
+		conn:     c,
+		datagram: driver.Transport(dial.Transport) == driver.Datagram,
+		credit:   wire.ReadWindow,
+		more:     make(chan struct{}, 1),
+		work:     make(chan struct{}, 1),
+		idle:     make(chan struct{}, 1),
+		rawDone:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	p.data, err = openData(ctx, dial, wire.ChannelFramed)
+	if err == nil && !p.datagram {
+		var raw net.Conn
+		if raw, err = openData(ctx, dial, wire.ChannelRaw); err == nil {
+			p.raw = raw.(*net.UnixConn)
+			_ = p.raw.SetWriteBuffer(wire.ReadWindow)
+		}
+	}
 	if err != nil {
+		p.closeChannels()
 		_ = c.Close()
 		err = fmt.Errorf("sdk: %w: data channel: %v", driver.ErrBadConn, err)
 		return stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: &pb.DialResult{Error: wire.EncodeError(err)}}})
@@ -60,27 +78,17 @@ func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 	id := s.addConn(c)
 	defer s.dropConn(id)
 	res.Conn = id
-	p := &pump{
-		conn:     c,
-		data:     data,
-		datagram: driver.Transport(dial.Transport) == driver.Datagram,
-		credit:   wire.ReadWindow,
-		more:     make(chan struct{}, 1),
-		work:     make(chan struct{}, 1),
-		idle:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-	}
 	res.InitialCredit, res.WriteWindow = p.credit, wire.WriteWindow
 	if err := stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: res}}); err != nil {
 		_ = c.Close()
-		_ = data.Close()
+		p.closeChannels()
 		return err
 	}
 	return p.run(stream)
 }
 
-// openData connects the data channel the Dial names.
-func openData(ctx context.Context, d *pb.Dial) (net.Conn, error) {
+// openData connects a channel of the connection the Dial names.
+func openData(ctx context.Context, d *pb.Dial, kind byte) (net.Conn, error) {
 	if d.DataSocket == "" || len(d.DataToken) != wire.TokenSize {
 		return nil, errors.New("the host named no data channel")
 	}
@@ -91,11 +99,20 @@ func openData(ctx context.Context, d *pb.Dial) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.Write(d.DataToken); err != nil {
+	if _, err := c.Write(append(d.DataToken[:wire.TokenSize:wire.TokenSize], kind)); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+func (p *pump) closeChannels() {
+	if p.data != nil {
+		_ = p.data.Close()
+	}
+	if p.raw != nil {
+		_ = p.raw.Close()
+	}
 }
 
 func (s *server) dial(ctx context.Context, d *pb.Dial) (driver.Conn, *pb.DialResult) {
@@ -135,20 +152,22 @@ func addr(a net.Addr) *pb.Addr {
 
 type pump struct {
 	conn     driver.Conn
-	data     net.Conn
+	data     net.Conn      // the framed channel
+	raw      *net.UnixConn // a stream's raw channel
 	datagram bool
 
 	sendMu sync.Mutex // serialises frames on data
 
-	mu     sync.Mutex    // guards the fields below
-	credit int64         // read credit
-	queue  []entry       // what the writer has yet to do
-	busy   bool          // the writer is doing a batch
-	inDone bool          // the host's data has ended
-	more   chan struct{} // a token when credit grew
-	work   chan struct{} // a token when queue grew
-	idle   chan struct{} // a token when the writer went idle or inDone was set
-	done   chan struct{} // closed when the pump ends
+	mu      sync.Mutex    // guards the fields below
+	credit  int64         // read credit
+	queue   []entry       // what the writer has yet to do
+	busy    bool          // the writer is doing a batch
+	inDone  bool          // the host's data has ended
+	more    chan struct{} // a token when credit grew
+	work    chan struct{} // a token when queue grew
+	idle    chan struct{} // a token when the writer went idle or inDone was set
+	rawDone chan struct{} // closed when the raw writer ended: at the channel's end, all written
+	done    chan struct{} // closed when the pump ends
 }
 
 // entry is one piece of the host's writes: data, or a half-close.
@@ -183,8 +202,13 @@ func signal(ch chan struct{}) {
 func (p *pump) run(stream pb.Plugin_ConnServer) error {
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); p.readLoop() }()
-	go func() { defer wg.Done(); p.writeLoop() }()
+	if p.datagram {
+		go func() { defer wg.Done(); p.readLoop() }()
+		go func() { defer wg.Done(); p.writeLoop() }()
+	} else {
+		go func() { defer wg.Done(); p.rawReadLoop() }()
+		go func() { defer wg.Done(); p.rawWriteLoop() }()
+	}
 	go func() { defer wg.Done(); p.recvLoop() }()
 	closed := false
 	for !closed {
@@ -199,7 +223,7 @@ func (p *pump) run(stream pb.Plugin_ConnServer) error {
 	}
 	closeErr := p.conn.Close()
 	close(p.done)
-	_ = p.data.Close()
+	p.closeChannels()
 	wg.Wait()
 	if closed {
 		return stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_Closed{Closed: &pb.Closed{Error: wire.EncodeError(closeErr)}}})
@@ -229,14 +253,17 @@ func (p *pump) flush() {
 }
 
 // recvLoop applies the host's frames: credit and deadlines at once, data
-// and half-close queued for the writer.
+// and half-close queued for the writer (on a stream, the half-close once
+// the raw channel's data is written).
 func (p *pump) recvLoop() {
-	defer func() {
-		p.mu.Lock()
-		p.inDone = true
-		p.mu.Unlock()
-		signal(p.idle)
-	}()
+	if p.datagram {
+		defer func() {
+			p.mu.Lock()
+			p.inDone = true
+			p.mu.Unlock()
+			signal(p.idle)
+		}()
+	}
 	r := wire.NewFrameReader(p.data)
 	for {
 		t, b, err := r.Next()
@@ -254,6 +281,18 @@ func (p *pump) recvLoop() {
 }
 
 func (p *pump) apply(t byte, b []byte) error {
+	if !p.datagram {
+		if t != wire.FrameCloseWrite {
+			return fmt.Errorf("%w: type %q on a stream's framed channel", wire.ErrFrame, t)
+		}
+		select {
+		case <-p.rawDone:
+		case <-p.done:
+			return nil
+		}
+		err := closeWrite(p.conn)
+		return p.sendMsg(wire.FrameCloseWrite, &pb.CloseWriteResult{Error: wire.EncodeError(err)})
+	}
 	switch t {
 	case wire.FrameData, wire.FrameCloseWrite:
 		p.mu.Lock()
@@ -285,6 +324,65 @@ func (p *pump) apply(t byte, b []byte) error {
 		return fmt.Errorf("%w: type %q from the host", wire.ErrFrame, t)
 	}
 	return nil
+}
+
+// rawReadLoop copies what the Conn reads to the raw channel, which holds
+// the read-ahead (its send buffer) and blocks when the host has not read
+// it. The Conn's first error is final: it goes on the framed channel, then
+// the raw channel ends.
+func (p *pump) rawReadLoop() {
+	buf := make([]byte, wire.StreamFrame)
+	for {
+		n, err := p.conn.Read(buf)
+		if n > 0 {
+			if _, werr := p.raw.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err == nil {
+			continue
+		}
+		select {
+		case <-p.done:
+			return // closed by the host: what this read returned is moot
+		default:
+		}
+		if p.sendMsg(wire.FrameReadError, &pb.Data{Error: wire.EncodeError(err)}) == nil {
+			_ = p.raw.CloseWrite()
+		}
+		return
+	}
+}
+
+// rawWriteLoop writes what the raw channel brings to the Conn, in order.
+// When the Conn fails a write, the error goes on the framed channel and the
+// raw channel stops reading, so that the host's writes fail too; at the
+// channel's end (the host's half-close or close) all is written.
+func (p *pump) rawWriteLoop() {
+	defer func() {
+		p.mu.Lock()
+		p.inDone = true
+		p.mu.Unlock()
+		signal(p.idle)
+		close(p.rawDone)
+	}()
+	buf := make([]byte, wire.StreamFrame)
+	var total int64
+	for {
+		n, err := p.raw.Read(buf)
+		if n > 0 {
+			m, werr := p.conn.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				_ = p.sendMsg(wire.FrameWriteAck, &pb.WriteAck{N: total, Error: wire.EncodeError(werr)})
+				_ = p.raw.CloseRead()
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // readLoop reads ahead while the host has credit. On a stream conn the
@@ -408,14 +506,17 @@ func (w *writer) do(batch []entry) ([]entry, error) {
 		return batch[1:], p.sendMsg(wire.FrameCloseWrite, &pb.CloseWriteResult{Error: wire.EncodeError(err)})
 	case p.datagram:
 		n, err := p.conn.Write(e.data)
+		wire.PutBuffer(e.data)
 		w.op++
 		return batch[1:], p.sendMsg(wire.FrameWriteAck, &pb.WriteAck{Op: w.op, N: int64(n), Error: wire.EncodeError(err)})
 	}
 	data, rest := e.data, batch[1:]
 	if len(rest) > 0 && !rest[0].closeWrite && len(data)+len(rest[0].data) <= wire.StreamFrame {
 		w.buf = append(w.buf[:0], data...)
+		wire.PutBuffer(data)
 		for len(rest) > 0 && !rest[0].closeWrite && len(w.buf)+len(rest[0].data) <= wire.StreamFrame {
 			w.buf = append(w.buf, rest[0].data...)
+			wire.PutBuffer(rest[0].data)
 			rest = rest[1:]
 		}
 		data = w.buf
@@ -424,6 +525,9 @@ func (w *writer) do(batch []entry) ([]entry, error) {
 		return rest, nil
 	}
 	n, err := p.conn.Write(data)
+	if len(w.buf) == 0 || &data[0] != &w.buf[0] {
+		wire.PutBuffer(data)
+	}
 	w.total += int64(n)
 	if err != nil {
 		w.failed = true

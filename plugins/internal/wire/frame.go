@@ -7,28 +7,41 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 )
 
-// The data channel carries one connection's data between the host and the
-// plugin, on a Unix socket of its own (see plugins/proto's Dial). The
-// plugin connects, writes the TokenSize bytes of the Dial's data_token, and
-// from then on both ends send frames: a type byte, the payload's length as
-// a big-endian uint32, and the payload.
+// A connection's data goes between the host and the plugin on Unix sockets
+// of its own (see plugins/proto's Dial), which the plugin connects to the
+// socket the Dial names. Each opens with the TokenSize bytes of the Dial's
+// data_token and a byte naming the channel: ChannelFramed, which every
+// connection has, and for a stream connection also ChannelRaw.
 //
-// Flow control is credit both ways. The host sends at most the DialResult's
-// write_window bytes of stream data ahead of what the plugin's Conn has
-// taken: the plugin returns FrameCredit for each piece once Write took it.
-// The plugin reads ahead at most the DialResult's initial_credit bytes
-// (a datagram costs its length plus one) beyond what the host's Reads have
-// consumed, and the host returns FrameCredit as they consume it.
+// The raw channel carries a stream's bytes as they are, both ways: the
+// kernel's socket buffers are the windows (the host's send buffer is the
+// DialResult's write_window, the plugin's its initial_credit), so a Write
+// returns once the bytes are in the host's buffer and waits, bounded by the
+// deadline, when a slow Conn behind the plugin has let it fill up. Its
+// errors go on the framed channel, before the raw channel's end: the plugin
+// sends the final read error (FrameReadError) and then half-closes the raw
+// channel; when its Conn fails a Write it sends the error (FrameWriteAck)
+// and shuts the raw channel's reading side, so that the host's writes fail.
+// The host half-closes the raw channel to half-close the stream (then sends
+// FrameCloseWrite) or before it closes the conn: the plugin writes what it
+// read before it acts on either.
 //
-// A datagram conn's Write is not credited but acknowledged: each FrameData
-// from the host is one datagram, answered by one FrameWriteAck whose op
-// counts the datagrams from 1.
+// The framed channel carries frames: a type byte, the payload's length as
+// a big-endian uint32, and the payload. On a datagram conn it carries the
+// data too, with credit for reads: the plugin reads ahead at most the
+// DialResult's initial_credit bytes (a datagram costs its length plus one)
+// beyond what the host's Reads have consumed, and the host returns
+// FrameCredit as they consume it. Each FrameData from the host is one
+// datagram, answered by one FrameWriteAck whose op counts the datagrams
+// from 1.
 const (
 	// FrameData is data: stream bytes, or exactly one datagram.
 	FrameData byte = 'D'
-	// FrameCredit is a big-endian uint64: that many more bytes may be sent.
+	// FrameCredit (host to plugin, datagram conns) is a big-endian
+	// uint64: that many more bytes may be read ahead.
 	FrameCredit byte = 'C'
 	// FrameDeadline (host to plugin, datagram conns) is a big-endian
 	// int64: the write deadline in Unix nanoseconds, 0 for none. A stream
@@ -36,15 +49,22 @@ const (
 	// the plugin's to write, as a kernel's socket buffer would.
 	FrameDeadline byte = 'T'
 	// FrameCloseWrite from the host is empty and half-closes the stream
-	// after the data before it; the plugin answers with a
-	// pb.CloseWriteResult.
+	// once the plugin has written what the raw channel brought before its
+	// end; the plugin answers with a pb.CloseWriteResult.
 	FrameCloseWrite byte = 'H'
 	// FrameReadError (plugin to host) is a pb.Data: what a Read returned
-	// along with an error. On a stream conn it is the last frame of data.
+	// along with an error (on a stream conn, the error only: the data went
+	// on the raw channel). On a stream conn the error is final.
 	FrameReadError byte = 'R'
 	// FrameWriteAck (plugin to host) is a pb.WriteAck: a datagram's
 	// result, or a stream conn's final write error.
 	FrameWriteAck byte = 'A'
+)
+
+// The kinds of channel, the byte after the token.
+const (
+	ChannelFramed byte = 'F'
+	ChannelRaw    byte = 'S'
 )
 
 // HeaderSize is the size of a frame header.
@@ -103,7 +123,7 @@ func (f *FrameReader) Next() (byte, []byte, error) {
 	case size >= 0 && int(n) != size:
 		return 0, nil, fmt.Errorf("%w: type %q with %d bytes, want %d", ErrFrame, t, n, size)
 	}
-	p := make([]byte, n)
+	p := getBuffer(int(n))
 	if k, err := io.ReadFull(f.r, p); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = fmt.Errorf("%w: cut short after %d of %d bytes", ErrFrame, k, n)
@@ -111,6 +131,27 @@ func (f *FrameReader) Next() (byte, []byte, error) {
 		return 0, nil, err
 	}
 	return t, p, nil
+}
+
+// buffers recycles the payloads of stream frames, which a transfer goes
+// through at a rate that would otherwise keep the garbage collector busy.
+var buffers = sync.Pool{New: func() any { b := make([]byte, StreamFrame); return &b }}
+
+func getBuffer(n int) []byte {
+	if n == 0 || n > StreamFrame {
+		return make([]byte, n)
+	}
+	return (*buffers.Get().(*[]byte))[:n]
+}
+
+// PutBuffer recycles a payload that Next returned, once nothing refers to
+// it any more. Payloads of other sizes are left to the garbage collector.
+func PutBuffer(p []byte) {
+	if cap(p) != StreamFrame {
+		return
+	}
+	p = p[:cap(p)]
+	buffers.Put(&p)
 }
 
 // WriteFrame writes one frame to w in one write where w allows (writev on

@@ -30,17 +30,21 @@ const Protocol = 2
 // PluginName is the name the driver service is dispensed under.
 const PluginName = "driver"
 
-// Limits of the data channel.
+// Limits of the data channels.
 const (
-	// StreamFrame is the largest piece of stream data in one frame, and
-	// the plugin's read buffer for stream conns.
+	// StreamFrame is the plugin's copy buffer for each direction of a
+	// stream, and the size of the frame payloads the reader recycles.
 	StreamFrame = 64 << 10
-	// WriteWindow is the write credit a plugin grants: how much stream data
-	// the host sends ahead of what the plugin's Conn has taken.
+	// WriteWindow is the write window a plugin grants: how much stream
+	// data the host sends ahead of what the plugin's Conn has taken (the
+	// host's send buffer on the raw channel, which the kernel may round).
 	WriteWindow = 256 << 10
-	// ReadWindow is the read credit: how much data the plugin may send
-	// ahead of what the host has consumed.
+	// ReadWindow is how much the plugin reads ahead of what the host has
+	// consumed: its send buffer on a stream's raw channel, the read credit
+	// of a datagram conn.
 	ReadWindow = 512 << 10
+	// MaxWindow caps the windows an end sets as its socket buffer.
+	MaxWindow = 4 << 20
 	// MaxDatagram is the largest datagram the protocol carries.
 	MaxDatagram = 1 << 20
 	// MaxMessage is the gRPC message limit both ends set (above gRPC's
