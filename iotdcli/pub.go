@@ -15,9 +15,10 @@ func pubCmd(api func() *localapi.Client) *cobra.Command {
 	var qos int
 	var timeout time.Duration
 	var noWait bool
+	var lines linesOptions
 	c := &cobra.Command{
-		Use:   "pub TOPIC MESSAGE",
-		Short: "Publish MESSAGE on TOPIC through the daemon (MESSAGE '-' reads stdin)",
+		Use:   "pub TOPIC MESSAGE | pub --lines [--topic T] [--json]",
+		Short: "Publish MESSAGE on TOPIC through the daemon (MESSAGE '-' reads stdin; --lines: one message per line)",
 		Long: `Publish MESSAGE on TOPIC through the daemon and wait for the hub's
 acknowledgement (QoS 1) or for the message to be written (QoS 0).
 
@@ -31,9 +32,44 @@ The answer is one of:
                 is safe to publish it again)
 
 With the outbox on (the default), a QoS 1 message reported stored is on disk
-and survives a restart of iotd or a power cut.`,
-		Args: cobra.ExactArgs(2),
+and survives a restart of iotd or a power cut.
+
+With --lines, stdin is read line by line and every line is a message, sent
+through one streaming connection (POST /v1/publish/stream) without waiting
+for each acknowledgement: many messages are in flight at once, and the hub
+gets them in the order of the lines.
+  plain (default)  each line is the payload of a message on --topic, at --qos
+  --json           each line is a request object:
+                     {"topic":"event","payload":"text","qos":1,"id":"a1"}
+                   with payload_base64 instead of payload for binary data,
+                   and optionally "no_wait":true; topic and qos default to
+                   --topic and --qos, id is echoed in the result
+Empty lines are skipped; a line is at most 1 MiB. One result is printed per
+message as it is known (acknowledgements come in order, a refusal at once):
+  line N: acknowledged TOPIC [id]
+  line N: refused: REASON [id]
+With --quiet only the failures are printed. A summary goes to stderr (count,
+acknowledged, stored, refused, not sent, messages per second). The exit
+status is 1 when any message was refused or not sent, or a line was bad.
+--timeout does not apply: the messages wait while the stream lasts; an
+interrupt (Ctrl-C) withdraws those not yet sent.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if lines.on {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(2)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if lines.on {
+				if cmd.Flags().Changed("timeout") {
+					return errors.New("--timeout does not apply to --lines")
+				}
+				lines.qos, lines.noWait = qos, noWait
+				return pubLines(cmd, api(), lines)
+			}
+			if lines.json || lines.topic != "" || lines.quiet {
+				return errors.New("--json, --topic and --quiet go with --lines")
+			}
 			msg := args[1]
 			if msg == "-" {
 				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), localapi.MaxRequestBody+1))
@@ -76,5 +112,9 @@ and survives a restart of iotd or a power cut.`,
 	c.Flags().IntVarP(&qos, "qos", "q", 0, "QoS 0 or 1")
 	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "wait at most this long for the acknowledgement; a message not sent by then is withdrawn")
 	c.Flags().BoolVar(&noWait, "no-wait", false, "return as soon as the message is stored (QoS 1: on disk with the outbox on)")
+	c.Flags().BoolVar(&lines.on, "lines", false, "publish each line of stdin as a message, through one stream")
+	c.Flags().StringVar(&lines.topic, "topic", "", "with --lines: the topic of the messages (with --json: of those that name none)")
+	c.Flags().BoolVar(&lines.json, "json", false, "with --lines: each line is a request object (topic, payload or payload_base64, qos, no_wait, id)")
+	c.Flags().BoolVar(&lines.quiet, "quiet", false, "with --lines: print only the messages refused or not sent")
 	return c
 }

@@ -15,6 +15,7 @@
 //	GET    /v1/status                   → Status
 //	GET    /v1/drivers                  → []ProbeResult
 //	POST   /v1/publish                  ← PublishRequest → PublishResponse
+//	POST   /v1/publish/stream           ← NDJSON PublishStreamRequest → NDJSON PublishStreamResult (full duplex)
 //	GET    /v1/subscribe?filter=F&qos=N → stream of Message
 //	DELETE /v1/subscribe?filter=F       → UnsubscribeResult
 //	GET    /v1/shadow[?device=P/D]      → ShadowDocument (the daemon's copy)
