@@ -77,6 +77,30 @@ func (b *Bus) SetDirect(p DirectPublisher) (unset func()) {
 	return func() { b.direct.CompareAndSwap(&p, nil) }
 }
 
+// Submitter is a direct uplink that also takes a publish without waiting
+// for its outcome, for a caller that keeps many in flight in order (the
+// local API's publish stream). Submit queues the message under id (unique:
+// the caller's prefix plus a counter) in the order of the calls, and calls
+// done once with its outcome, from the uplink's goroutines (done must not
+// block); a refusal at once is Submit's error, and done is not called.
+// Withdraw takes a message that has not gone out back, as [Bus] does for a
+// publisher that gave up; answered reports that done was or will be called.
+type Submitter interface {
+	Submit(id, topic string, payload []byte, o PublishOptions, done func(Result, error)) error
+	Withdraw(id string) (res Result, answered bool)
+}
+
+// Submitter returns the direct uplink when it is a [Submitter], else nil
+// (no uplink in this process, or one without it: use [TopicUplinkPublish]).
+func (b *Bus) Submitter() Submitter {
+	if d := b.direct.Load(); d != nil {
+		if s, ok := (*d).(Submitter); ok {
+			return s
+		}
+	}
+	return nil
+}
+
 // PublishOptions shape [Bus.CloudPublishWith].
 type PublishOptions struct {
 	// QoS is 0 or 1.

@@ -223,6 +223,25 @@ func decodeStreamLine(line []byte) (localapi.PublishStreamRequest, []byte, error
 // again (and the lines behind it wait) until it fits or ctx ends.
 func (st *pubStream) send(ctx context.Context, m *streamMsg, req localapi.PublishStreamRequest, payload []byte) error {
 	id := st.name + "." + strconv.FormatInt(m.line, 10)
+	st.mu.Lock()
+	st.pending[id] = m
+	st.mu.Unlock()
+	if sub := st.bus.Submitter(); sub != nil {
+		// The uplink in this process takes it by a call, in this order,
+		// and answers through the callback: no request and reply on the
+		// bus per line.
+		err := sub.Submit(id, m.topic, payload, bus.PublishOptions{QoS: byte(req.QoS), NoWait: req.NoWait}, func(res bus.Result, reason error) {
+			msg := ""
+			if reason != nil {
+				msg = reason.Error()
+			}
+			st.settle(id, localapi.PublishResult(res), msg)
+		})
+		if err != nil {
+			st.settle(id, localapi.Refused, err.Error())
+		}
+		return nil
+	}
 	msg := message.NewMessage(id, payload)
 	msg.Metadata.Set(bus.MetaTopic, m.topic)
 	msg.Metadata.Set(bus.MetaQoS, strconv.Itoa(req.QoS))
@@ -231,9 +250,6 @@ func (st *pubStream) send(ctx context.Context, m *streamMsg, req localapi.Publis
 	}
 	msg.Metadata.Set(bus.MetaReplyTo, st.replyTo)
 	msg.Metadata.Set(bus.MetaCorrelationID, id)
-	st.mu.Lock()
-	st.pending[id] = m
-	st.mu.Unlock()
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		err := st.bus.Publish(bus.TopicUplinkPublish, msg)
 		if err == nil {
@@ -269,25 +285,28 @@ func (st *pubStream) forget(id string) bool {
 func (st *pubStream) collect(replies <-chan *message.Message) {
 	for rep := range replies {
 		rep.Ack()
-		id := rep.Metadata.Get(bus.MetaCorrelationID)
-		st.mu.Lock()
-		m, ok := st.pending[id]
-		delete(st.pending, id)
-		st.mu.Unlock()
-		if !ok {
-			continue
-		}
-		reason := rep.Metadata.Get(bus.MetaError)
-		switch res := localapi.PublishResult(rep.Metadata.Get(bus.MetaResult)); {
-		case res == localapi.NotSent:
-			st.answer(m, res, fmt.Sprintf("publish %s: not sent: %s", m.topic, reason))
-		case res == localapi.Refused || reason != "":
-			st.answer(m, localapi.Refused, fmt.Sprintf("publish %s: %s", m.topic, reason))
-		case res == "": // an uplink that predates results: acknowledged
-			st.answer(m, localapi.Acknowledged, "")
-		default:
-			st.answer(m, res, "")
-		}
+		st.settle(rep.Metadata.Get(bus.MetaCorrelationID), localapi.PublishResult(rep.Metadata.Get(bus.MetaResult)), rep.Metadata.Get(bus.MetaError))
+	}
+}
+
+// settle answers pending message id with the uplink's outcome.
+func (st *pubStream) settle(id string, res localapi.PublishResult, reason string) {
+	st.mu.Lock()
+	m, ok := st.pending[id]
+	delete(st.pending, id)
+	st.mu.Unlock()
+	if !ok {
+		return
+	}
+	switch {
+	case res == localapi.NotSent:
+		st.answer(m, res, fmt.Sprintf("publish %s: not sent: %s", m.topic, reason))
+	case res == localapi.Refused || reason != "":
+		st.answer(m, localapi.Refused, fmt.Sprintf("publish %s: %s", m.topic, reason))
+	case res == "": // an uplink that predates results: acknowledged
+		st.answer(m, localapi.Acknowledged, "")
+	default:
+		st.answer(m, res, "")
 	}
 }
 
@@ -352,6 +371,12 @@ func (st *pubStream) withdrawPending() {
 		ids = append(ids, id)
 	}
 	st.mu.Unlock()
+	if sub := st.bus.Submitter(); sub != nil {
+		for _, id := range ids {
+			sub.Withdraw(id)
+		}
+		return
+	}
 	for _, id := range ids {
 		m := message.NewMessage(id+".withdraw", nil)
 		m.Metadata.Set(bus.MetaWithdraw, id)

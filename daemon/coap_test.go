@@ -245,3 +245,37 @@ func TestCoAPLinkDefaults(t *testing.T) {
 		})
 	}
 }
+
+// The publish stream over the CoAP channel, whose uplink takes requests
+// on the bus (it is no bus.Submitter): each line is answered, and the hub
+// gets the messages in line order.
+func TestCoAPPublishStream(t *testing.T) {
+	hub := startHub(t, nil)
+	const pid, dn = "PCOAPSTR01", "dev1"
+	dir := deviceDir(t, hub, pid, dn, false)
+	r := startCoAPDaemon(t, coapConfigFor(t, dir, hub.CoAPAddr(), "coap: {ack_timeout: 200ms}\n"))
+	r.waitStatus(t, "the CoAP session", connected)
+	require.Nil(t, r.d.first().dev.Bus().Submitter(), "the CoAP uplink takes the bus path")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, results := rawStream(t, ctx, r.d.cfg.SocketPath(), localapi.PathPublishStream)
+	go func() {
+		for i := range 5 {
+			_, _ = fmt.Fprintf(w, `{"topic":"data","payload":"s%d","qos":1}`+"\n", i)
+		}
+		_ = w.Close()
+	}()
+	n := 0
+	for res := range results {
+		assert.Equal(t, localapi.Acknowledged, res.Result, "line %d: %s", res.Line, res.Error)
+		n++
+	}
+	assert.Equal(t, 5, n)
+	var got []string
+	for _, m := range hub.Messages(pid, dn) {
+		if m.Topic == pid+"/"+dn+"/data" && !m.Denied {
+			got = append(got, m.Payload)
+		}
+	}
+	assert.Equal(t, []string{"s0", "s1", "s2", "s3", "s4"}, got)
+}

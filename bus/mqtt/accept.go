@@ -87,6 +87,18 @@ func (u *Uplink) Publish(ctx context.Context, topic string, payload []byte, o bu
 	return r.res, r.reason
 }
 
+// Submit queues a publish and answers it later with done (bus.Submitter):
+// the local API's publish stream keeps many in flight, in order.
+func (u *Uplink) Submit(id, topic string, payload []byte, o bus.PublishOptions, done func(bus.Result, error)) error {
+	return u.accept(id, topic, o.QoS, payload, !o.NoWait, done)
+}
+
+// Withdraw takes back a submitted message that has not gone out
+// (bus.Submitter).
+func (u *Uplink) Withdraw(id string) (bus.Result, bool) { return u.withdraw(id) }
+
+var _ bus.Submitter = (*Uplink)(nil)
+
 // accept checks a publish, queues it and, bound for the outbox, hands it to
 // the writer; reply is called once with the outcome. An error means it was
 // refused and reply will not be called.
