@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -89,8 +90,12 @@ func parseLevel(s string) slog.Level {
 // reloader re-reads the daemon's configuration file.
 type reloader struct {
 	d *Daemon
-	// started is the file as the daemon started with it, by key (see
-	// configKeys); nil when it could not be read again.
+	// file is the configuration file as the daemon started with it; nil
+	// when it could not be read again.
+	file []byte
+	// started is file by key (see configKeys), worked out at the first
+	// reload: decoding and flattening it as the daemon starts would cost
+	// every daemon half a megabyte of heap for a SIGHUP that may never come.
 	started map[string]string
 	level   slog.Level
 	memory  string // memory_limit as last applied
@@ -105,25 +110,45 @@ func (d *Daemon) newReloader() *reloader {
 	if d.cfg.File == "" {
 		return r
 	}
-	cfg, err := LoadConfig(d.cfg.File)
+	data, err := os.ReadFile(d.cfg.File)
 	if err != nil {
 		d.log.Warn("reload: cannot read the configuration again; SIGHUP will be ignored", "err", err)
 		return r
 	}
+	r.file = data
+	return r
+}
+
+// startedKeys decodes the file as the daemon started with it, once.
+func (r *reloader) startedKeys() error {
+	if r.started != nil {
+		return nil
+	}
+	abs, err := filepath.Abs(r.d.cfg.File)
+	if err != nil {
+		return err
+	}
+	cfg, err := ParseConfig(r.file, r.d.cfg.File, filepath.Dir(abs))
+	if err != nil {
+		return err
+	}
 	if r.started, err = configKeys(cfg); err != nil {
-		d.log.Warn("reload: SIGHUP will be ignored", "err", err)
-		return r
+		return err
 	}
 	r.memory = r.started["memory_limit"]
-	return r
+	return nil
 }
 
 // reload re-reads the file: it applies what can change live and names
 // the rest in the log.
 func (r *reloader) reload() {
 	log, file := r.d.log, r.d.cfg.File
-	if r.started == nil {
+	if r.file == nil {
 		log.Warn("reload: SIGHUP ignored: the configuration was not read from a file iotd can read again")
+		return
+	}
+	if err := r.startedKeys(); err != nil {
+		log.Warn("reload: SIGHUP ignored: the configuration file as iotd read it at start does not decode", "err", err)
 		return
 	}
 	cfg, err := LoadConfig(file)
