@@ -32,11 +32,12 @@ const flushWait = 2 * time.Second
 const dataWait = 10 * time.Second
 
 // Conn serves one connection: the host's Dial, then its Close. The data
-// goes over a data channel of its own (see wire.FrameData), which three
-// goroutines share: one receives host frames (credit and deadlines applied
-// at once, data queued), a writer performs the queued writes in order and
-// returns their credit, and a reader reads ahead as far as the host's
-// credit allows.
+// goes over channels of its own (see wire.ChannelRaw). On a stream, one
+// goroutine copies the raw channel to the Conn, one the Conn to the raw
+// channel, and one answers the half-close on the framed channel. On a
+// datagram conn, one receives the host's frames (credit and deadlines
+// applied at once, datagrams queued), a writer sends the queued datagrams
+// in order, and a reader reads ahead as far as the host's credit allows.
 func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
@@ -160,7 +161,7 @@ type pump struct {
 
 	mu      sync.Mutex    // guards the fields below
 	credit  int64         // read credit
-	queue   []entry       // what the writer has yet to do
+	queue   [][]byte      // datagrams the writer has yet to send
 	busy    bool          // the writer is doing a batch
 	inDone  bool          // the host's data has ended
 	more    chan struct{} // a token when credit grew
@@ -168,12 +169,6 @@ type pump struct {
 	idle    chan struct{} // a token when the writer went idle or inDone was set
 	rawDone chan struct{} // closed when the raw writer ended: at the channel's end, all written
 	done    chan struct{} // closed when the pump ends
-}
-
-// entry is one piece of the host's writes: data, or a half-close.
-type entry struct {
-	data       []byte
-	closeWrite bool
 }
 
 func (p *pump) send(t byte, b []byte) error {
@@ -294,9 +289,9 @@ func (p *pump) apply(t byte, b []byte) error {
 		return p.sendMsg(wire.FrameCloseWrite, &pb.CloseWriteResult{Error: wire.EncodeError(err)})
 	}
 	switch t {
-	case wire.FrameData, wire.FrameCloseWrite:
+	case wire.FrameData:
 		p.mu.Lock()
-		p.queue = append(p.queue, entry{data: b, closeWrite: t == wire.FrameCloseWrite})
+		p.queue = append(p.queue, b)
 		p.mu.Unlock()
 		signal(p.work)
 	case wire.FrameCredit:
@@ -457,12 +452,10 @@ func (p *pump) waitCredit() bool {
 	}
 }
 
-// writeLoop performs the host's writes in order. Stream data is credited
-// back as the Conn takes it (small pieces queued together go in one Write);
-// the first stream write error is reported once and the data after it
-// dropped. Each datagram is acknowledged with its own result.
+// writeLoop writes a datagram conn's datagrams in order and acknowledges
+// each with its own result.
 func (p *pump) writeLoop() {
-	w := writer{p: p}
+	var op uint64
 	for {
 		p.mu.Lock()
 		batch := p.queue
@@ -478,63 +471,17 @@ func (p *pump) writeLoop() {
 				return
 			}
 		}
-		for len(batch) > 0 {
-			var err error
-			if batch, err = w.do(batch); err != nil {
+		for _, d := range batch {
+			n, err := p.conn.Write(d)
+			wire.PutBuffer(d)
+			op++
+			if p.sendMsg(wire.FrameWriteAck, &pb.WriteAck{Op: op, N: int64(n), Error: wire.EncodeError(err)}) != nil {
 				return // the data channel is gone
 			}
 		}
 	}
 }
 
-// writer is the writeLoop's state.
-type writer struct {
-	p      *pump
-	op     uint64 // datagrams written
-	total  int64  // stream bytes written
-	failed bool   // a stream write failed
-	buf    []byte
-}
-
-// do performs the first entry of batch (or several small data entries in
-// one Write) and returns the rest; an error means the host cannot be told.
-func (w *writer) do(batch []entry) ([]entry, error) {
-	p, e := w.p, batch[0]
-	switch {
-	case e.closeWrite:
-		err := closeWrite(p.conn)
-		return batch[1:], p.sendMsg(wire.FrameCloseWrite, &pb.CloseWriteResult{Error: wire.EncodeError(err)})
-	case p.datagram:
-		n, err := p.conn.Write(e.data)
-		wire.PutBuffer(e.data)
-		w.op++
-		return batch[1:], p.sendMsg(wire.FrameWriteAck, &pb.WriteAck{Op: w.op, N: int64(n), Error: wire.EncodeError(err)})
-	}
-	data, rest := e.data, batch[1:]
-	if len(rest) > 0 && !rest[0].closeWrite && len(data)+len(rest[0].data) <= wire.StreamFrame {
-		w.buf = append(w.buf[:0], data...)
-		wire.PutBuffer(data)
-		for len(rest) > 0 && !rest[0].closeWrite && len(w.buf)+len(rest[0].data) <= wire.StreamFrame {
-			w.buf = append(w.buf, rest[0].data...)
-			wire.PutBuffer(rest[0].data)
-			rest = rest[1:]
-		}
-		data = w.buf
-	}
-	if w.failed {
-		return rest, nil
-	}
-	n, err := p.conn.Write(data)
-	if len(w.buf) == 0 || &data[0] != &w.buf[0] {
-		wire.PutBuffer(data)
-	}
-	w.total += int64(n)
-	if err != nil {
-		w.failed = true
-		return rest, p.sendMsg(wire.FrameWriteAck, &pb.WriteAck{N: w.total, Error: wire.EncodeError(err)})
-	}
-	return rest, p.send(wire.FrameCredit, wire.Uint64(uint64(len(data))))
-}
 func closeWrite(c driver.Conn) error {
 	// Only the Conn itself: a CloseWrite found under a TLS layer would
 	// half-close the TCP stream without the TLS close_notify.
