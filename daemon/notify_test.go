@@ -1,3 +1,5 @@
+//go:build unix
+
 package daemon
 
 import (
@@ -23,6 +25,9 @@ type notifySocket struct {
 	t    *testing.T
 	conn *net.UnixConn
 	seen []string
+	// lines received and not yet looked at by await: a datagram may
+	// carry several (READY=1 and the first STATUS=, say).
+	lines []string
 }
 
 func listenNotify(t *testing.T, usec string) *notifySocket {
@@ -41,22 +46,27 @@ func listenNotify(t *testing.T, usec string) *notifySocket {
 	return &notifySocket{t: t, conn: conn}
 }
 
-// await reads datagrams until one has a line for which match holds, and
-// returns that line. The read deadline only bounds a broken test.
+// await looks at the lines received, in order, reading datagrams as
+// needed, until one for which match holds, and returns it; the lines after
+// it are kept for the next await. The read deadline only bounds a broken
+// test.
 func (n *notifySocket) await(what string, match func(line string) bool) string {
 	n.t.Helper()
 	buf := make([]byte, 4096)
 	require.NoError(n.t, n.conn.SetReadDeadline(time.Now().Add(20*time.Second)))
 	for {
-		k, err := n.conn.Read(buf)
-		require.NoError(n.t, err, "waiting for %s; received so far:\n%s", what, strings.Join(n.seen, "\n--\n"))
-		msg := string(buf[:k])
-		n.seen = append(n.seen, msg)
-		for _, l := range strings.Split(msg, "\n") {
+		for len(n.lines) > 0 {
+			l := n.lines[0]
+			n.lines = n.lines[1:]
 			if match(l) {
 				return l
 			}
 		}
+		k, err := n.conn.Read(buf)
+		require.NoError(n.t, err, "waiting for %s; received so far:\n%s", what, strings.Join(n.seen, "\n--\n"))
+		msg := string(buf[:k])
+		n.seen = append(n.seen, msg)
+		n.lines = append(n.lines, strings.Split(msg, "\n")...)
 	}
 }
 
