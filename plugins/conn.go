@@ -27,7 +27,7 @@ const writeGrace = 200 * time.Millisecond
 // the SDK's flush bound).
 const closeWait = 5 * time.Second
 
-// dataWait bounds how long a dial waits for the plugin's data socket once
+// dataWait bounds how long a dial waits for the plugin's data sockets once
 // the plugin reported success.
 const dataWait = 10 * time.Second
 

@@ -17,10 +17,11 @@ import (
 // token.
 const tokenWait = 10 * time.Second
 
-// dataListener is where a plugin process connects the data channel of each
-// connection: a Unix socket in go-plugin's directory for that process,
-// which only this user can enter (0700), and a one-time token per channel
-// that travelled only over the mutually authenticated gRPC connection.
+// dataListener is where a plugin process connects the data channels of
+// each connection: a Unix socket in go-plugin's directory for that process,
+// which only this user can enter (0700), and a one-time token per
+// connection that travelled only over the mutually authenticated gRPC
+// connection. Each token admits one socket of each kind, once.
 type dataListener struct {
 	ln   net.Listener
 	path string
