@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -88,12 +87,9 @@ func (d *Daemon) listenAPIWith(limits apiLimits) (*apiServer, error) {
 		return nil, err
 	}
 	// Only the daemon's user may talk to it: the API can publish as the
-	// device. The umask makes the socket 0600 from the start (a chmod after
-	// bind would leave a moment when anyone could connect); this runs
-	// before any other goroutine of the daemon creates files.
-	old := syscall.Umask(0o177)
-	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	syscall.Umask(old)
+	// device (api_listen_unix.go: 0600; api_listen_windows.go: the
+	// directory's ACL).
+	ul, err := listenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
@@ -101,9 +97,6 @@ func (d *Daemon) listenAPIWith(limits apiLimits) (*apiServer, error) {
 	// the socket itself, and only if it is still this one.
 	ul.SetUnlinkOnClose(false)
 	sock, err := os.Lstat(path)
-	if err == nil {
-		err = os.Chmod(path, 0o600)
-	}
 	if err != nil {
 		ul.Close()
 		return nil, fmt.Errorf("api: %w", err)

@@ -3,6 +3,7 @@ package iotdcli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -50,8 +51,11 @@ func driversCmd(api func() *localapi.Client) *cobra.Command {
 					printDriverModems(out, ms)
 				}
 			}
-			if ports, err := serial.List(); err == nil {
+			switch ports, err := serial.List(); {
+			case err == nil:
 				printSerialPorts(out, ports)
+			case errors.Is(err, serial.ErrNoDiscovery):
+				fmt.Fprintf(out, "\nSerial ports: not listed: %v\n", err)
 			}
 			return nil
 		},

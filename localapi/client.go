@@ -12,10 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"unicode/utf8"
 )
 
@@ -45,23 +42,6 @@ func New(socket string) *Client {
 			},
 		}},
 	}
-}
-
-// DefaultSocket is where the daemon listens and the CLI looks when neither
-// the configuration nor --socket says otherwise: $IOTD_SOCKET, else
-// /run/iotd.sock for root, else $XDG_RUNTIME_DIR/iotd.sock, else a
-// per-user file in the temporary directory.
-func DefaultSocket() string {
-	if s := os.Getenv("IOTD_SOCKET"); s != "" {
-		return s
-	}
-	if os.Geteuid() == 0 {
-		return "/run/iotd.sock"
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "iotd.sock")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("iotd-%d.sock", os.Geteuid()))
 }
 
 // Socket is the path the client connects to.
@@ -181,7 +161,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 }
 
 func (c *Client) wrap(err error) error {
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+	if noDaemon(err) { // refused_unix.go, refused_windows.go
 		return fmt.Errorf("%w (no daemon on %s; start it with `iotd run --config FILE`, or pass --socket)", ErrNotRunning, c.socket)
 	}
 	return fmt.Errorf("iotd api: %w", err)

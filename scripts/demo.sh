@@ -8,6 +8,8 @@
 # and a third, certificate-authenticated, on MQTT over WebSocket (wss).
 # Ports and names can be overridden: HUBSIM_TLS, HUBSIM_TCP, HUBSIM_ADMIN,
 # HUBSIM_COAP, HUBSIM_WSS, PRODUCT, DEVICE. Everything lives in ./.run; `make clean` removes it.
+# Portable to macOS: bash 3.2 and the BSD tools (no sed -u or -i, readlink
+# -f, timeout, ss; tail -n, head -c, seq and fractional sleep are on both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +32,13 @@ ADMIN_URL="http://$HUBSIM_ADMIN"
 rm -rf "$RUN"
 mkdir -p "$RUN"
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# prefix TAG: each line of stdin with TAG before it, as it comes (sed -u is
+# GNU's; this is POSIX sh, so `make run` works with macOS's tools too).
+prefix() { while IFS= read -r line || [ -n "$line" ]; do printf '%s%s\n' "$1" "$line"; done; }
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # ${a[@]+...}: bash 3.2 (macOS) calls an empty array unbound under set -u.
+  for p in ${pids[@]+"${pids[@]}"}; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
@@ -42,7 +48,7 @@ bold "starting hubsim (TLS $HUBSIM_TLS, TCP $HUBSIM_TCP, CoAP/DTLS $HUBSIM_COAP,
 # part of the story can stop hubsim and SIGKILL iotd.
 start_hubsim() {
   ( "$BIN/hubsim" serve --state "$RUN/hubsim" --tls "$HUBSIM_TLS" --tcp "$HUBSIM_TCP" --admin "$HUBSIM_ADMIN" --coap "$HUBSIM_COAP" --wss "$HUBSIM_WSS" &
-    echo $! > "$RUN/hubsim.pid"; wait ) 2>&1 | sed -u 's/^/[hubsim] /' &
+    echo $! > "$RUN/hubsim.pid"; wait ) 2>&1 | prefix '[hubsim] ' &
   pids+=($!)
   for _ in $(seq 1 100); do
     "$BIN/hubsim" product list --admin "$HUBSIM_ADMIN" >/dev/null 2>&1 && break
@@ -55,7 +61,7 @@ start_hubsim() {
   fi
 }
 start_iotd() {
-  ( "$BIN/iotd" run --config "$RUN/iotd.yaml" & echo $! > "$RUN/iotd.pid"; wait ) 2>&1 | sed -u 's/^/[iotd]   /' &
+  ( "$BIN/iotd" run --config "$RUN/iotd.yaml" & echo $! > "$RUN/iotd.pid"; wait ) 2>&1 | prefix '[iotd]   ' &
   pids+=($!)
   for _ in $(seq 1 100); do
     "$BIN/iotd" status >/dev/null 2>&1 && break
@@ -125,7 +131,7 @@ bold "iotd status"
 "$BIN/iotd" status
 
 bold "iotd sub control   (waits for one message from the hub)"
-"$BIN/iotd" sub control --count 1 | sed -u 's/^/[sub]    /' &
+"$BIN/iotd" sub control --count 1 | prefix '[sub]    ' &
 subpid=$!
 sleep 0.5
 bold "hubsim pub $PRODUCT/$DEVICE $PRODUCT/$DEVICE/control"
@@ -142,7 +148,7 @@ bold "device shadow: iotd shadow report temperature=21.5 mode=eco"
 "$BIN/iotd" shadow report temperature=21.5 mode=eco
 
 bold "iotd shadow watch   (waits for the cloud to change the desired state)"
-"$BIN/iotd" shadow watch --count 1 | sed -u 's/^/[watch]  /' &
+"$BIN/iotd" shadow watch --count 1 | prefix '[watch]  ' &
 watchpid=$!
 sleep 0.5
 bold "hubsim shadow desire $PRODUCT/$DEVICE light=on   (the cloud side)"
@@ -156,7 +162,7 @@ bold "RRPC: hubsim rrpc $PRODUCT/$DEVICE ping   (answered by the hook in iotd.ya
 "$BIN/hubsim" rrpc "$PRODUCT/$DEVICE" ping --timeout 5s --admin "$HUBSIM_ADMIN"
 
 bold "broadcast: iotd broadcast watch, then hubsim broadcast $PRODUCT ..."
-"$BIN/iotd" broadcast watch --count 1 | sed -u 's/^/[bcast]  /' &
+"$BIN/iotd" broadcast watch --count 1 | prefix '[bcast]  ' &
 bcastpid=$!
 sleep 0.5
 "$BIN/hubsim" broadcast "$PRODUCT" "maintenance tonight at 02:00" --admin "$HUBSIM_ADMIN"
@@ -167,13 +173,13 @@ bold "gateway: iotd gateway list   (lamp1 and lamp2 were bound and brought onlin
 bold "a local app publishes as a sub-device: iotd pub $SUBPRODUCT/lamp1/event ..."
 "$BIN/iotd" pub "$SUBPRODUCT/lamp1/event" '{"brightness":80}' --qos 1
 "$BIN/hubsim" gateway list "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN"
-"$BIN/hubsim" messages "$SUBPRODUCT/lamp1" --admin "$HUBSIM_ADMIN" | tail -1
+"$BIN/hubsim" messages "$SUBPRODUCT/lamp1" --admin "$HUBSIM_ADMIN" | tail -n 1
 
 bold "OTA: hubsim ota push $PRODUCT/$DEVICE fw-1.1.0.bin --version 1.1.0   (8 MB over HTTPS)"
 head -c 8000000 /dev/urandom > "$RUN/fw-1.1.0.bin"
 "$BIN/hubsim" ota push "$PRODUCT/$DEVICE" "$RUN/fw-1.1.0.bin" --version 1.1.0 --admin "$HUBSIM_ADMIN"
 "$BIN/iotd" ota status --watch --target 1.1.0
-"$BIN/hubsim" ota status "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN" | tail -4
+"$BIN/hubsim" ota status "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN" | tail -n 4
 bold "a bad image (wrong MD5) is refused with -4 and nothing is installed"
 "$BIN/hubsim" ota push "$PRODUCT/$DEVICE" "$RUN/fw-1.1.0.bin" --version 1.2.0 --md5 00000000000000000000000000000000 --admin "$HUBSIM_ADMIN"
 "$BIN/iotd" ota status --watch --target 1.2.0 || true
@@ -193,7 +199,7 @@ YAML
 
 bold "log upload: hubsim logs $PRODUCT/$DEVICE (last lines, signature checked)"
 sleep 2.5
-"$BIN/hubsim" logs "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN" | tail -4
+"$BIN/hubsim" logs "$PRODUCT/$DEVICE" --admin "$HUBSIM_ADMIN" | tail -n 4
 
 bold "CoAP: a sensor device that only reports, over DTLS (PSK = its secret), no standing MQTT connection"
 mkdir -p "$RUN/sensor"
@@ -213,7 +219,7 @@ features:
     hook: {command: ["/bin/sh", "-c", "cp \"\$1\" \"\$(dirname \"\$1\")/installed-\$2.bin\"", "install"]}
 YAML
 SENSOR_SOCKET="$PWD/$RUN/sensor/iotd.sock"
-IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" run --config "$RUN/sensor/iotd.yaml" 2>&1 | sed -u 's/^/[sensor] /' &
+IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" run --config "$RUN/sensor/iotd.yaml" 2>&1 | prefix '[sensor] ' &
 pids+=($!)
 for _ in $(seq 1 100); do
   IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" status --json 2>/dev/null | grep -q '"state": "connected"' && break
@@ -222,7 +228,7 @@ done
 bold "iotd pub event ... over CoAP (confirmable POST with the auth token)"
 IOTD_SOCKET="$SENSOR_SOCKET" "$BIN/iotd" pub event '{"battery":87}'
 sleep 0.3
-"$BIN/hubsim" messages "$PRODUCT/$SENSOR" --admin "$HUBSIM_ADMIN" | tail -1
+"$BIN/hubsim" messages "$PRODUCT/$SENSOR" --admin "$HUBSIM_ADMIN" | tail -n 1
 bold "OTA over CoAP: hubsim ota push $PRODUCT/$SENSOR (the report_version answer carries it)"
 head -c 200000 /dev/urandom > "$RUN/sensor-fw-2.0.0.bin"
 "$BIN/hubsim" ota push "$PRODUCT/$SENSOR" "$RUN/sensor-fw-2.0.0.bin" --version 2.0.0 --admin "$HUBSIM_ADMIN"
@@ -245,7 +251,7 @@ YAML
 bold "iotd run --check: what it would contact and trust"
 "$BIN/iotd" run --check --config "$RUN/camera/iotd.yaml"
 CAMERA_SOCKET="$PWD/$RUN/camera/iotd.sock"
-IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" run --config "$RUN/camera/iotd.yaml" 2>&1 | sed -u 's/^/[camera] /' &
+IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" run --config "$RUN/camera/iotd.yaml" 2>&1 | prefix '[camera] ' &
 pids+=($!)
 for _ in $(seq 1 100); do
   IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" status --json 2>/dev/null | grep -q '"state": "connected"' && break
@@ -254,7 +260,7 @@ done
 bold "iotd pub event ... over WebSocket, and the shadow works there too"
 IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" pub event '{"motion":true}' --qos 1
 IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" shadow report recording=on
-"$BIN/hubsim" messages "$PRODUCT/$CAMERA" --admin "$HUBSIM_ADMIN" | tail -2
+"$BIN/hubsim" messages "$PRODUCT/$CAMERA" --admin "$HUBSIM_ADMIN" | tail -n 2
 IOTD_SOCKET="$CAMERA_SOCKET" "$BIN/iotd" status | grep -E "^(connection|channel|driver|endpoint|trust)"
 
 bold "offline: hubsim stops; QoS 1 messages are stored in iotd's outbox ($RUN/state/outbox.db)"

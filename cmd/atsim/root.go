@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -179,18 +178,17 @@ func serve(cmd *cobra.Command, o *options) error {
 		defer removeLink(o.link, m.Path())
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sig)
+	if len(faultSignals) > 0 { // none on Windows; Notify with none takes all
+		signal.Notify(sig, faultSignals...)
+		defer signal.Stop(sig)
+	}
 	announce(cmd.OutOrStdout(), m, o.link)
 	for {
 		select {
 		case <-cmd.Context().Done():
 			return nil
 		case s := <-sig:
-			f := atsim.Fault{Kind: atsim.Reboot}
-			if s == syscall.SIGUSR2 {
-				f.Kind = atsim.BearerLoss
-			}
+			f := atsim.Fault{Kind: faultFor(s)}
 			log.Info("atsim: injecting fault", "fault", f.Kind)
 			if err := m.Inject(f); err != nil {
 				return err

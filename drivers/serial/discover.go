@@ -1,6 +1,7 @@
 package serial
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,10 +26,10 @@ type PortInfo struct {
 	VendorID, ProductID string
 }
 
-// List returns the serial ports of this host (Linux: /dev/ttyUSB*,
-// /dev/ttyACM*, /dev/serial/by-id/*), sorted by path. No ports is not an
-// error. On other systems it returns nothing.
-func List() ([]PortInfo, error) { return ListIn("/") }
+// ErrNoDiscovery is returned by [List] where iotd cannot discover serial
+// ports (every system but Linux): name the port in the AT driver's config
+// instead ("port": "COM3" on Windows, "/dev/cu.usbmodem1421" on macOS).
+var ErrNoDiscovery = errors.New("serial port discovery (/dev/serial/by-id, USB ids from sysfs) is Linux-only")
 
 var ifaceSuffix = regexp.MustCompile(`-if([0-9a-fA-F]{2})(-port\d+)?$`)
 

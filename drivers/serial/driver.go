@@ -3,6 +3,7 @@ package serial
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -27,6 +28,9 @@ func (d serialDriver) Probe(ctx context.Context) error {
 		return fmt.Errorf("serial: probe: %w", err)
 	}
 	ports, err := d.list()
+	if errors.Is(err, ErrNoDiscovery) {
+		return fmt.Errorf("serial: probe: %w: %w", driver.ErrSkip, err)
+	}
 	if err != nil {
 		return fmt.Errorf("serial: probe: listing ports: %w", err)
 	}

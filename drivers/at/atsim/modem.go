@@ -10,8 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
+	"github.com/iotd/iotd/internal/rawpty"
 )
 
 // maxOutQueue bounds output waiting for the pty: socket readers in push
@@ -111,9 +110,9 @@ func Start(ctx context.Context, cfg Config) (*Modem, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	master, slave, path, err := openPTY()
+	master, slave, path, err := rawpty.Open()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("atsim: %w", err)
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	m := &Modem{
@@ -143,46 +142,6 @@ func Start(ctx context.Context, cfg Config) (*Modem, error) {
 	}()
 	m.log.Debug("atsim: modem started", "path", path)
 	return m, nil
-}
-
-// openPTY opens a pty pair with the slave in raw mode and the master
-// non-blocking (so Close unblocks a pending Read).
-func openPTY() (master, slave *os.File, path string, err error) {
-	m, s, err := pty.Open()
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("atsim: open a pseudo-terminal: %w (is /dev/ptmx available?)", err)
-	}
-	if err := makeRaw(int(s.Fd())); err != nil {
-		m.Close()
-		s.Close()
-		return nil, nil, "", fmt.Errorf("atsim: raw mode: %w", err)
-	}
-	fd, err := unix.Dup(int(m.Fd()))
-	if err == nil {
-		err = unix.SetNonblock(fd, true)
-	}
-	m.Close()
-	if err != nil {
-		s.Close()
-		return nil, nil, "", fmt.Errorf("atsim: master fd: %w", err)
-	}
-	return os.NewFile(uintptr(fd), "ptmx"), s, s.Name(), nil
-}
-
-// makeRaw is cfmakeraw: a fresh slave is cooked and echoes.
-func makeRaw(fd int) error {
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return err
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN] = 1
-	tio.Cc[unix.VTIME] = 0
-	return unix.IoctlSetTermios(fd, unix.TCSETS, tio)
 }
 
 // Path is the pty slave ("/dev/pts/N") a driver opens as its serial port.

@@ -108,6 +108,9 @@ func (d *Driver) findPort(ctx context.Context) (string, error) {
 		paths = []string{d.ProbePort}
 	} else {
 		ports, err := serial.List()
+		if errors.Is(err, serial.ErrNoDiscovery) {
+			return "", fmt.Errorf("%s: probe: %w: %w", d.Name(), driver.ErrSkip, err)
+		}
 		if err != nil {
 			return "", fmt.Errorf("%s: probe: listing serial ports: %w", d.Name(), err)
 		}

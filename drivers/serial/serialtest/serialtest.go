@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
+	"github.com/iotd/iotd/internal/rawpty"
 )
 
 // Pair is a pty pair. The test reads what the code under test wrote, and
@@ -34,47 +33,19 @@ type Pair struct {
 // value passes intact) and closes it when the test ends.
 func New(t testing.TB) *Pair {
 	t.Helper()
-	m, s, err := pty.Open()
+	m, s, path, err := rawpty.Open()
+	if errors.Is(err, rawpty.ErrNoPTY) {
+		t.Skipf("serialtest: %v", err)
+	}
 	if err != nil {
-		t.Skipf("serialtest: no pseudo-terminals on this host: %v", err)
+		t.Fatalf("serialtest: %v", err)
 	}
-	if err := makeRaw(int(s.Fd())); err != nil {
-		m.Close()
-		s.Close()
-		t.Fatalf("serialtest: raw mode: %v", err)
-	}
-	// Re-wrap the master non-blocking, so the runtime poller owns it.
-	fd, err := unix.Dup(int(m.Fd()))
-	if err == nil {
-		err = unix.SetNonblock(fd, true)
-	}
-	m.Close()
-	if err != nil {
-		s.Close()
-		t.Fatalf("serialtest: master fd: %v", err)
-	}
-	p := &Pair{Modem: os.NewFile(uintptr(fd), "ptmx"), Path: s.Name(), slave: s}
+	p := &Pair{Modem: m, Path: path, slave: s}
 	t.Cleanup(func() {
 		p.Modem.Close()
 		p.slave.Close()
 	})
 	return p
-}
-
-// makeRaw is cfmakeraw: a fresh slave is cooked and echoes.
-func makeRaw(fd int) error {
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return err
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN] = 1
-	tio.Cc[unix.VTIME] = 0
-	return unix.IoctlSetTermios(fd, unix.TCSETS, tio)
 }
 
 // ErrTimeout is returned by ReadUntil when the delimiter did not arrive in time.
