@@ -176,6 +176,7 @@ func (h *Hub) mountAdmin() {
 		h.log.Info("device created", "device", d.ProductID+"/"+d.DeviceName, "auth", d.AuthMode)
 		h.writeCredentials(w, http.StatusCreated, d)
 	})
+	m.HandleFunc("POST /devices/bulk", h.handleBulkCreate)
 	m.HandleFunc("GET /devices/{pid}/{dn}", func(w http.ResponseWriter, r *http.Request) {
 		d, err := h.store.Device(r.PathValue("pid"), r.PathValue("dn"))
 		if err != nil {

@@ -77,7 +77,8 @@
 //     delivered through [Hub.Ingest] like MQTT data, and report_version
 //     answered with the pending update_firmware.
 //   - A message log: every device publish (and every hub publish to a
-//     device) is kept in a ring of 256 per device.
+//     device) is kept in a ring of 256 per device (Config.MessageLog;
+//     negative keeps none, for fleets of thousands).
 //
 // # Services
 //
@@ -108,11 +109,14 @@
 //	GET   /info                              addresses, the CA PEM and the publish limits
 //	GET   /products                          POST /products {"productId"}
 //	GET   /devices[?product=P]               POST /devices {"productId","deviceName","authMode":"KEY"|"CERT"}
+//	POST  /devices/bulk                      {"productId","deviceNames":[...]|"prefix","count","authMode","reuse"}:
+//	                                         many devices, one registry write; credentials back
 //	GET   /devices/{pid}/{dn}                device and status (no credentials)
 //	PATCH /devices/{pid}/{dn}                {"disabled":true|false}
 //	GET   /devices/{pid}/{dn}/credentials    secret or cert+key, product secret, CA
 //	GET   /devices/{pid}/{dn}/messages       message log, oldest first
 //	POST  /devices/{pid}/{dn}/publish?topic=T&qos=Q   body = payload
+//	POST  /products/{pid}/ota                {"version"}: push an uploaded firmware to every online device
 //	GET   /refusals                          recent CONNECT refusals
 //	GET   /coap                              the CoAP endpoint: addresses, mode, counters
 //	PUT   /coap/mode {"separate":bool}       piggy-backed or separate responses

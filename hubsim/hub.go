@@ -88,6 +88,12 @@ type Config struct {
 	// send back to back. 0 means two seconds' worth of PublishRate (at
 	// least 1).
 	PublishBurst int
+
+	// MessageLog is how many messages the hub keeps per device (the ring
+	// GET /devices/{pid}/{dn}/messages returns). 0 means 256; negative
+	// keeps none, for a fleet of thousands of devices whose messages no one
+	// reads. The ring grows as messages arrive, up to this size.
+	MessageLog int
 }
 
 func (c Config) withDefaults() Config {
@@ -164,6 +170,7 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 	h := &Hub{cfg: cfg, log: cfg.Logger, now: cfg.Now, tracker: newTracker(), admin: http.NewServeMux(),
 		state: st, store: st.Store, ca: st.CA, active: map[string]*mqtt.Client{},
 		limiter: newLimiter(cfg.PublishRate, cfg.PublishBurst, time.Now)}
+	h.tracker.ringSize = cfg.MessageLog
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {

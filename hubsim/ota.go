@@ -139,6 +139,7 @@ func (s *OTAService) Start(ctx context.Context, h *Hub) error {
 	a.HandleFunc("GET /ota/info", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Info()) })
 	a.HandleFunc("PUT /ota/faults", s.handleFaults)
 	a.HandleFunc("POST /devices/{pid}/{dn}/ota", s.handlePush)
+	a.HandleFunc("POST /products/{pid}/ota", s.handlePushAll)
 	a.HandleFunc("GET /devices/{pid}/{dn}/ota", s.handleStatus)
 	return nil
 }
@@ -348,14 +349,24 @@ func (s *OTAService) handleUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, f)
 }
 
-func (s *OTAService) handlePush(w http.ResponseWriter, r *http.Request) {
+// readPushRequest reads the body of an OTA push; false: it answered an
+// error.
+func readPushRequest(w http.ResponseWriter, r *http.Request) (OTAPushRequest, bool) {
+	var req OTAPushRequest
 	body, ok := readBody(w, r)
 	if !ok {
-		return
+		return req, false
 	}
-	var req OTAPushRequest
 	if err := decodeStrict(body, &req); err != nil {
 		writeError(w, err)
+		return req, false
+	}
+	return req, true
+}
+
+func (s *OTAService) handlePush(w http.ResponseWriter, r *http.Request) {
+	req, ok := readPushRequest(w, r)
+	if !ok {
 		return
 	}
 	u, err := s.Push(DeviceRef{ProductID: r.PathValue("pid"), DeviceName: r.PathValue("dn")}, req)

@@ -95,6 +95,7 @@ type deviceState struct {
 	status Status
 	subs   map[string]byte
 	ring   []Record
+	size   int // the ring's length once full; negative: keep none
 	next   int
 	full   bool
 }
@@ -105,6 +106,9 @@ type tracker struct {
 	mu       sync.Mutex
 	devices  map[string]*deviceState
 	refusals []Refusal
+	// ringSize is the message log's length per device (0: messagesPerDevice,
+	// negative: none kept).
+	ringSize int
 }
 
 func newTracker() *tracker { return &tracker{devices: map[string]*deviceState{}} }
@@ -112,7 +116,12 @@ func newTracker() *tracker { return &tracker{devices: map[string]*deviceState{}}
 func (t *tracker) get(clientID string) *deviceState {
 	st, ok := t.devices[clientID]
 	if !ok {
-		st = &deviceState{subs: map[string]byte{}, ring: make([]Record, messagesPerDevice)}
+		// The ring grows as messages arrive, up to its size: a fleet of
+		// thousands of devices that published little costs little.
+		st = &deviceState{subs: map[string]byte{}, size: t.ringSize}
+		if st.size == 0 {
+			st.size = messagesPerDevice
+		}
 		t.devices[clientID] = st
 	}
 	return st
@@ -138,6 +147,15 @@ func (t *tracker) refuse(r Refusal, known bool) {
 }
 
 func (st *deviceState) push(r Record) {
+	if st.size < 0 {
+		return
+	}
+	if !st.full && len(st.ring) < st.size {
+		st.ring = append(st.ring, r)
+		st.next = len(st.ring) % st.size
+		st.full = st.next == 0
+		return
+	}
 	st.ring[st.next] = r
 	st.next = (st.next + 1) % len(st.ring)
 	if st.next == 0 {

@@ -211,26 +211,9 @@ func (s *Store) CreateDevice(pid, dn, authMode string) (Device, error) {
 	if err := ValidateDeviceName(dn); err != nil {
 		return Device{}, err
 	}
-	d := Device{ProductID: pid, DeviceName: dn, AuthMode: authMode, Created: s.now().UTC()}
-	switch authMode {
-	case AuthKey, "":
-		d.AuthMode = AuthKey
-		secret, err := randomSecret(16)
-		if err != nil {
-			return Device{}, err
-		}
-		d.Secret = secret
-	case AuthCert:
-		if s.ca == nil {
-			return Device{}, fmt.Errorf("hubsim: no CA to issue a device certificate")
-		}
-		pair, err := s.ca.Issue(pki.Options{CommonName: d.ClientID(), Client: true})
-		if err != nil {
-			return Device{}, fmt.Errorf("hubsim: issue device certificate: %w", err)
-		}
-		d.CertPEM, d.KeyPEM = string(pair.CertPEM), string(pair.KeyPEM)
-	default:
-		return Device{}, fmt.Errorf("%w: auth mode %q: use %s or %s", ErrInvalid, authMode, AuthKey, AuthCert)
+	d, err := s.newDevice(pid, dn, authMode)
+	if err != nil {
+		return Device{}, err
 	}
 
 	s.mu.Lock()
@@ -258,6 +241,32 @@ func (s *Store) CreateDevice(pid, dn, authMode string) (Device, error) {
 			delete(s.products, pid)
 		}
 		return Device{}, err
+	}
+	return d, nil
+}
+
+// newDevice makes a device's record and credentials without adding it.
+func (s *Store) newDevice(pid, dn, authMode string) (Device, error) {
+	d := Device{ProductID: pid, DeviceName: dn, AuthMode: authMode, Created: s.now().UTC()}
+	switch authMode {
+	case AuthKey, "":
+		d.AuthMode = AuthKey
+		secret, err := randomSecret(16)
+		if err != nil {
+			return Device{}, err
+		}
+		d.Secret = secret
+	case AuthCert:
+		if s.ca == nil {
+			return Device{}, fmt.Errorf("hubsim: no CA to issue a device certificate")
+		}
+		pair, err := s.ca.Issue(pki.Options{CommonName: d.ClientID(), Client: true})
+		if err != nil {
+			return Device{}, fmt.Errorf("hubsim: issue device certificate: %w", err)
+		}
+		d.CertPEM, d.KeyPEM = string(pair.CertPEM), string(pair.KeyPEM)
+	default:
+		return Device{}, fmt.Errorf("%w: auth mode %q: use %s or %s", ErrInvalid, authMode, AuthKey, AuthCert)
 	}
 	return d, nil
 }

@@ -40,7 +40,7 @@ func newRootCmd() *cobra.Command {
 func serveCmd(g *globals) *cobra.Command {
 	var tlsAddr, tcpAddr, wsAddr, wssAddr, coapAddr, coapPlainAddr, level string
 	var coapSeparate bool
-	var maxPayload, publishBurst int
+	var maxPayload, publishBurst, messageLog int
 	var publishRate float64
 	c := &cobra.Command{
 		Use:   "serve",
@@ -57,6 +57,7 @@ func serveCmd(g *globals) *cobra.Command {
 				WSAddr: wsAddr, WSSAddr: wssAddr,
 				CoAPAddr: coapAddr, CoAPPlainAddr: coapPlainAddr, CoAPSeparate: coapSeparate,
 				MaxPayload: maxPayload, PublishRate: publishRate, PublishBurst: publishBurst,
+				MessageLog: messageLog,
 			})
 			if err != nil {
 				return err
@@ -81,6 +82,7 @@ func serveCmd(g *globals) *cobra.Command {
 	c.Flags().Float64Var(&publishRate, "publish-rate", hubsim.DefaultPublishRate,
 		"publishes per second a device may send (hubsim's choice; the hub's figure is not published); more closes the connection (negative: no limit)")
 	c.Flags().IntVar(&publishBurst, "publish-burst", 0, "publishes a device may send back to back (0: two seconds' worth of --publish-rate)")
+	c.Flags().IntVar(&messageLog, "message-log", 256, "messages kept per device for `hubsim messages` (negative: none, for a fleet of thousands)")
 	return c
 }
 
