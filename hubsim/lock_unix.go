@@ -4,42 +4,16 @@ package hubsim
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 )
 
-// ErrStateLocked is wrapped by the error for a state directory another
-// hubsim is using.
-var ErrStateLocked = errors.New("hubsim: state directory in use")
-
-// stateLock is an exclusive flock on the state directory's lock file, so
-// two processes never write the registry at once. The kernel drops it when
-// the process dies.
-type stateLock struct{ f *os.File }
-
-func lockState(dir string) (*stateLock, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("hubsim: lock state dir: %w", err)
+// tryLock takes an exclusive flock on f without waiting; errBusy when
+// another process holds it.
+func tryLock(f *os.File) error {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return errBusy
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s is used by a running hubsim; stop it, use another --state, or talk to it through --admin",
-				ErrStateLocked, dir)
-		}
-		return nil, fmt.Errorf("hubsim: lock state dir: %w", err)
-	}
-	return &stateLock{f: f}, nil
-}
-
-func (l *stateLock) release() error {
-	if l == nil || l.f == nil {
-		return nil
-	}
-	err := l.f.Close() // closing drops the flock
-	l.f = nil
 	return err
 }
