@@ -17,13 +17,13 @@ import (
 // the slowest subscriber, so that a bounded queue never fills: it measures
 // throughput, not drops.
 func BenchmarkPublishDeliver(b *testing.B) {
+	forBackends(b, benchPublishDeliver)
+}
+
+func benchPublishDeliver(b *testing.B, open func(testing.TB) *Bus) {
 	for _, subs := range []int{1, 4} {
 		b.Run(map[int]string{1: "subs=1", 4: "subs=4"}[subs], func(b *testing.B) {
-			bus, err := New(Config{}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer bus.Close()
+			bus := open(b)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			const window = 1024
@@ -69,11 +69,11 @@ func BenchmarkPublishDeliver(b *testing.B) {
 // BenchmarkRequestReply measures round trips of Request to a Serve handler
 // that replies at once.
 func BenchmarkRequestReply(b *testing.B) {
-	bus, err := New(Config{}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bus.Close()
+	forBackends(b, benchRequestReply)
+}
+
+func benchRequestReply(b *testing.B, open func(testing.TB) *Bus) {
+	bus := open(b)
 	stop, err := bus.Serve(context.Background(), map[string]func(*message.Message){
 		"svc": func(m *message.Message) { _ = bus.Reply(m, nil) },
 	})

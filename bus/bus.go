@@ -10,6 +10,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iotd/iotd/bus/natsconf"
 )
 
 // Config configures a [Bus]. The zero value works.
@@ -19,6 +21,13 @@ type Config struct {
 	// the message for that subscriber (see [Bus.Publish]); a request
 	// waits for room (see [Bus.Request]).
 	OutputBuffer int64 `yaml:"output_buffer" json:"output_buffer"`
+
+	// Backend is where messages travel: "" or "inprocess" (the default,
+	// this process only), or "nats" (a NATS JetStream stream shared by
+	// every process on it; see remote.go and README's "The bus on NATS").
+	Backend string `yaml:"backend" json:"backend,omitempty"`
+	// The NATS backend's settings (keys url, creds_file, stream, ...).
+	NATS natsconf.Config `yaml:",inline" json:",inline"`
 }
 
 // defaultOutputBuffer is [Config.OutputBuffer]'s default: enough for a
@@ -51,10 +60,24 @@ type Bus struct {
 	refs filterRefs
 	// direct is the in-process uplink's publish path, when one runs.
 	direct atomic.Pointer[DirectPublisher]
+	// remote carries every publish and subscription when the backend is
+	// not the in-process one.
+	remote Remote
 }
 
 // New starts a bus. log may be nil.
 func New(cfg Config, log *slog.Logger) (*Bus, error) {
+	if cfg.Backend != "" && cfg.Backend != "inprocess" {
+		r, err := openRemote(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return NewRemote(cfg, log, r)
+	}
+	return start(cfg, log, nil)
+}
+
+func start(cfg Config, log *slog.Logger, remote Remote) (*Bus, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -69,15 +92,19 @@ func New(cfg Config, log *slog.Logger) (*Bus, error) {
 		closed:     make(chan struct{}),
 		pending:    make(map[string]chan *message.Message),
 		done:       make(chan struct{}),
+		remote:     remote,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
-	replies, err := b.subscribe(ctx, b.replyTopic)
+	replies, err := b.Subscribe(ctx, b.replyTopic)
 	if err != nil {
 		cancel()
+		if remote != nil {
+			_ = remote.Close()
+		}
 		return nil, fmt.Errorf("bus: subscribe replies: %w", err)
 	}
-	go b.dispatchReplies(replies.out)
+	go b.dispatchReplies(replies)
 	return b, nil
 }
 
@@ -121,6 +148,9 @@ func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
 // Nacked): the next one comes after that. Messages still queued when the
 // channel closes are dropped.
 func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if b.remote != nil {
+		return b.remote.Subscribe(ctx, topic)
+	}
 	s, err := b.subscribe(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -228,6 +258,10 @@ func (b *Bus) Close() error {
 	close(b.closed)
 	b.subMu.Unlock()
 	b.workers.Wait()
+	var err error
+	if b.remote != nil {
+		err = b.remote.Close()
+	}
 	b.cancel()
 	<-b.done
 	b.mu.Lock()
@@ -236,5 +270,5 @@ func (b *Bus) Close() error {
 		delete(b.pending, id)
 	}
 	b.mu.Unlock()
-	return nil
+	return err
 }

@@ -12,8 +12,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// testBackend, when set, makes newBus's buses on another backend than the
+// in-process one (see backends_test.go).
+var testBackend func(t *testing.T) *Bus
+
 func newBus(t *testing.T) *Bus {
 	t.Helper()
+	if testBackend != nil {
+		return testBackend(t)
+	}
 	b, err := New(Config{}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })

@@ -237,6 +237,9 @@ func (s *subscription) drop(n int) int {
 // queue is full loses the messages that do not fit. With a ctx, it waits
 // for room until ctx ends.
 func (b *Bus) publish(ctx context.Context, topic string, msgs []*message.Message) error {
+	if b.remote != nil {
+		return b.remotePublish(topic, msgs)
+	}
 	subs, err := b.subscribers(topic)
 	if err != nil || len(subs) == 0 {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/bus/attencent"
 	coapup "github.com/iotd/iotd/bus/coap"
 	"github.com/iotd/iotd/core"
@@ -48,6 +49,9 @@ type Config struct {
 	Outbox OutboxConfig `yaml:"outbox"`
 	// CoAP shapes the CoAP channel (used when Channel is coap).
 	CoAP coapup.Config `yaml:"coap"`
+	// Bus chooses the bus's backend: in process (the default) or NATS
+	// JetStream (backend: nats, url, ...; see bus.Config).
+	Bus bus.Config `yaml:"bus"`
 	// Features are the features' sections, by module name (the keys under
 	// `features:`), decoded by package feature into each module's type.
 	Features map[string]feature.Section `yaml:"-"`
@@ -216,6 +220,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateDrivers(); err != nil {
 		return err
+	}
+	if err := c.Bus.Validate(); err != nil {
+		return bad("bus", err.Error())
 	}
 	switch core.SignMethod(c.MQTT.SignMethod) {
 	case "", core.HMACSHA256, core.HMACSHA1:

@@ -113,7 +113,7 @@ func New(cfg *Config, opts ...Option) (*Device, error) {
 	if d.linkCfg, err = d.linkConfig(); err != nil {
 		return nil, err
 	}
-	b, err := bus.New(bus.Config{}, log)
+	b, err := bus.New(cfg.Bus, log)
 	if err != nil {
 		return nil, err
 	}
