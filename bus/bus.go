@@ -27,7 +27,7 @@ type Config struct {
 	// every process on it; see remote.go and README's "The bus on NATS").
 	Backend string `yaml:"backend" json:"backend,omitempty"`
 	// The NATS backend's settings (keys url, creds_file, stream, ...).
-	NATS natsconf.Config `yaml:",inline" json:",inline"`
+	NATS natsconf.Config `yaml:",inline" json:"nats"`
 }
 
 // defaultOutputBuffer is [Config.OutputBuffer]'s default: enough for a

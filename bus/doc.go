@@ -52,4 +52,29 @@
 // a handler that has not acked its message yet completes. What must not be
 // done is to wait, before acking, for a later message of the same
 // subscription: it comes only after the ack.
+//
+// # Backends
+//
+// By default (Config.Backend "" or "inprocess") the bus is this process's
+// alone, as described above. With "nats" ([NewRemote] over package
+// bus/natsbus, linked with the iotd_nats build tag) every publish and
+// subscription goes through a NATS JetStream stream, so that buses in
+// several processes, on several machines, share the topics: the uplink in
+// iotd serves the requests of a feature module in a process of its own,
+// and any NATS client can publish to the device's topics. Topics map to
+// subjects as natsbus's documentation says (uplink.publish is
+// iotd.uplink.publish). What holds there: per-topic order to each
+// subscriber, the next message after the previous one's ack, a Nack's
+// redelivery before the next; request/reply across processes. What
+// differs: a publish waits until the stream stored the message (bounded
+// by publish_timeout) instead of only queueing it, and fails when NATS is
+// unreachable; a slow subscriber's messages wait in the stream (bounded
+// by max_age and max_bytes, oldest dropped) instead of its queue, and
+// [Bus.Dropped] stays 0; a request on a topic nobody serves waits until
+// its context ends instead of failing at once with [ErrNotServing]; a
+// message's context ends once it is acked; across a NATS server failure
+// delivery is at least once (a message may come twice). Cloud
+// subscriptions are counted per bus: two processes on one filter should
+// not both unsubscribe it, as the uplink drops the filter at the first
+// unsubscribe.
 package bus
