@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,4 +98,51 @@ func TestOldProtocolRefused(t *testing.T) {
 	assert.ErrorIs(t, err, plugins.ErrProtocolVersion)
 	assert.Contains(t, err.Error(), "Plugin version: 1")
 	assert.Contains(t, err.Error(), "version 2")
+}
+
+// TestWriteWindowFollowsDriver: a driver whose conns report a MaxPayload
+// (a modem's send limit) gets a write window of a few sends, not 256 KiB,
+// so that a write deadline on the host conn means what it would on the
+// modem itself: behind a driver that takes bytes at 115200 baud, a loop of
+// Writes with a deadline stops with a timeout once a few KB are queued
+// between the host and the driver, not some 20 s of the modem's data.
+func TestWriteWindowFollowsDriver(t *testing.T) {
+	p, _ := load(t, plugins.Options{})
+	var taken atomic.Int64 // what the slow driver has passed on to the peer
+	addr := tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			taken.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	})
+	dl, err := driverOf(t, p, "test.radio").(driver.Driver).Open([]byte(`{"bytes_per_second": 11520}`))
+	require.NoError(t, err)
+	c, err := dl.Dial(t.Context(), driver.Stream, addr)
+	require.NoError(t, err)
+	defer c.Close()
+	m, err := driver.Lookup[driver.MaxPayloader](c)
+	require.NoError(t, err)
+	require.Equal(t, 1460, m.MaxPayload())
+
+	chunk := pattern(1024, 1)
+	var accepted int64
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
+	for {
+		n, err := c.Write(chunk)
+		accepted += int64(n)
+		if err != nil {
+			var ne net.Error
+			require.True(t, errors.As(err, &ne) && ne.Timeout(), "want a timeout, got %v", err)
+			break
+		}
+	}
+	queued := accepted - taken.Load()
+	t.Logf("accepted %d bytes, the driver took %d, queued %d", accepted, taken.Load(), queued)
+	assert.Positive(t, accepted)
+	assert.LessOrEqual(t, queued, int64(16<<10), "bytes queued between the host and a driver with MaxPayload 1460")
 }

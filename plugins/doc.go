@@ -15,10 +15,12 @@
 // are on one socket, with its Conn's errors and the half-close on a second,
 // framed one; a datagram conn has the framed one only, with read credit
 // (see plugins/internal/wire). A stream Write returns once the bytes are
-// within the plugin's write window (256 KiB of socket buffer), which drains
-// as the plugin's Conn takes them: a slow driver fills the window and Write
-// then waits, bounded by the write deadline, as a kernel's socket buffer
-// makes it wait. A write error of the Conn comes back on the next Write;
+// within the plugin's write window (socket buffer), which drains as the
+// plugin's Conn takes them: a slow driver fills the window and Write then
+// waits, bounded by the write deadline, as a kernel's socket buffer makes
+// it wait. The window follows the driver's send size: two sends when the
+// Conn reports a MaxPayload (a modem's send limit), so that a deadline
+// means what it would on the modem; 256 KiB otherwise. A write error of the Conn comes back on the next Write;
 // Close lets the plugin write what the window holds (for at most 2 s)
 // before it closes the Conn. A datagram Write returns the result of the
 // plugin's Write of that datagram. The plugin reads ahead 512 KiB.

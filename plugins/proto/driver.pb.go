@@ -1001,7 +1001,9 @@ type DialResult struct {
 	// initial_credit is the read window the plugin assumes before any credit.
 	InitialCredit int64 `protobuf:"varint,8,opt,name=initial_credit,json=initialCredit,proto3" json:"initial_credit,omitempty"`
 	// write_window is the write window the plugin grants: how many bytes of
-	// stream data the host may send ahead of what the plugin's Conn took.
+	// stream data the host may send ahead of what the plugin's Conn took
+	// (its send buffer on the raw channel). The SDK grants 256 KiB, or two
+	// of the Conn's sends when it reports max_payload.
 	WriteWindow   int64 `protobuf:"varint,9,opt,name=write_window,json=writeWindow,proto3" json:"write_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -56,11 +56,22 @@ func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 		conn:     c,
 		datagram: driver.Transport(dial.Transport) == driver.Datagram,
 		credit:   wire.ReadWindow,
+		window:   wire.WriteWindow,
+		copyBuf:  wire.StreamFrame,
 		more:     make(chan struct{}, 1),
 		work:     make(chan struct{}, 1),
 		idle:     make(chan struct{}, 1),
 		rawDone:  make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	if !p.datagram && res.MaxPayload > 0 {
+		// A driver that sends at most so much at a time (a modem) gets a
+		// window of a few sends, so that what the host counts as written
+		// is about what the driver is sending, and its write deadline
+		// means what it would on the driver; the copy to the Conn then
+		// holds one send, not 64 KiB.
+		p.window = wire.StreamWindow(res.MaxPayload)
+		p.copyBuf = int(min(res.MaxPayload, wire.StreamFrame))
 	}
 	p.data, err = openData(ctx, dial, wire.ChannelFramed)
 	if err == nil && !p.datagram {
@@ -68,6 +79,10 @@ func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 		if raw, err = openData(ctx, dial, wire.ChannelRaw); err == nil {
 			p.raw = raw.(*net.UnixConn)
 			_ = p.raw.SetWriteBuffer(wire.ReadWindow)
+			// The host's send buffer is the write window; this end's
+			// receive buffer adds to it where the kernel queues there
+			// (not Linux's AF_UNIX streams, which charge the sender only).
+			_ = p.raw.SetReadBuffer(int(p.window))
 		}
 	}
 	if err != nil {
@@ -79,7 +94,7 @@ func (s *server) Conn(stream pb.Plugin_ConnServer) error {
 	id := s.addConn(c)
 	defer s.dropConn(id)
 	res.Conn = id
-	res.InitialCredit, res.WriteWindow = p.credit, wire.WriteWindow
+	res.InitialCredit, res.WriteWindow = p.credit, p.window
 	if err := stream.Send(&pb.PluginFrame{Frame: &pb.PluginFrame_DialResult{DialResult: res}}); err != nil {
 		_ = c.Close()
 		p.closeChannels()
@@ -156,6 +171,8 @@ type pump struct {
 	data     net.Conn      // the framed channel
 	raw      *net.UnixConn // a stream's raw channel
 	datagram bool
+	window   int64 // the write window granted (wire.StreamWindow)
+	copyBuf  int   // the raw writer's buffer: one send of the Conn
 
 	sendMu sync.Mutex // serialises frames on data
 
@@ -361,7 +378,7 @@ func (p *pump) rawWriteLoop() {
 		signal(p.idle)
 		close(p.rawDone)
 	}()
-	buf := make([]byte, wire.StreamFrame)
+	buf := make([]byte, p.copyBuf)
 	var total int64
 	for {
 		n, err := p.raw.Read(buf)

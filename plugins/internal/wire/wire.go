@@ -35,10 +35,16 @@ const (
 	// StreamFrame is the plugin's copy buffer for each direction of a
 	// stream, and the size of the frame payloads the reader recycles.
 	StreamFrame = 64 << 10
-	// WriteWindow is the write window a plugin grants: how much stream
-	// data the host sends ahead of what the plugin's Conn has taken (the
-	// host's send buffer on the raw channel, which the kernel may round).
+	// WriteWindow is the write window a plugin grants a fast driver: how
+	// much stream data the host sends ahead of what the plugin's Conn has
+	// taken (the host's send buffer on the raw channel, which the kernel
+	// may round). A driver whose conns report a MaxPayload gets less (see
+	// StreamWindow).
 	WriteWindow = 256 << 10
+	// MinWindow is the smallest write window granted; a kernel raises a
+	// smaller socket buffer to its own minimum anyway (Linux: 4608 bytes of
+	// send buffer, twice the 2304 set).
+	MinWindow = 2 << 10
 	// ReadWindow is how much the plugin reads ahead of what the host has
 	// consumed: its send buffer on a stream's raw channel, the read credit
 	// of a datagram conn.
@@ -53,6 +59,19 @@ const (
 	// ReadBuffer is the plugin's read buffer for datagram conns.
 	ReadBuffer = 64 << 10
 )
+
+// StreamWindow is the write window a plugin grants a stream conn whose
+// driver sends at most maxPayload bytes in one operation (a modem's send
+// limit; 0 when it reports none): two sends' worth, so that a write
+// deadline on the host expires about when it would on the driver itself,
+// not after hundreds of KB queued behind a 115200-baud modem. A driver
+// with no such limit gets WriteWindow.
+func StreamWindow(maxPayload int64) int64 {
+	if maxPayload <= 0 {
+		return WriteWindow
+	}
+	return min(max(2*maxPayload, MinWindow), WriteWindow)
+}
 
 // GRPCPlugin is the go-plugin glue: Impl is set in the plugin process;
 // the host leaves it nil and gets a pb.PluginClient from Dispense.
