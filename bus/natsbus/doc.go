@@ -49,7 +49,9 @@
 // # Delivery
 //
 // The stream (default IOTD, subjects "<prefix>.>") is created when missing
-// with the configured retention (interest by default: a message goes
+// (an existing one gets "<prefix>.>" added to its subjects when they do not
+// cover it, so that devices under prefixes of their own share it) with
+// the configured retention (interest by default: a message goes
 // once every subscription that existed when it was published acked it,
 // and at once when there is none), storage, max age and size, and
 // replicas. A Publish returns once the stream acknowledged each message:

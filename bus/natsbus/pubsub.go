@@ -183,17 +183,39 @@ func StreamConfig(cfg natsconf.Config) jetstream.StreamConfig {
 func (p *PubSub) ensureStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
 	defer cancel()
-	_, err := p.js.Stream(ctx, p.cfg.Stream)
+	want := StreamConfig(p.cfg)
+	st, err := p.js.Stream(ctx, p.cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = p.js.CreateStream(ctx, StreamConfig(p.cfg))
+		_, err = p.js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			err = nil // another process created it meanwhile
+			st, err = p.js.Stream(ctx, p.cfg.Stream) // another process created it meanwhile
 		}
+	}
+	if err == nil && st != nil && !covers(st.CachedInfo().Config.Subjects, p.cfg.SubjectPrefix) {
+		// A stream shared with buses under other prefixes (devices
+		// sharing a server) gets this one's subjects too.
+		sc := st.CachedInfo().Config
+		sc.Subjects = append(sc.Subjects, want.Subjects...)
+		_, err = p.js.UpdateStream(ctx, sc)
 	}
 	if err != nil {
 		return fmt.Errorf("natsbus: stream %s: %w", p.cfg.Stream, err)
 	}
 	return nil
+}
+
+// covers reports whether one of a stream's subjects holds every subject
+// under prefix.
+func covers(subjects []string, prefix string) bool {
+	for _, s := range subjects {
+		if s == ">" {
+			return true
+		}
+		if w, ok := strings.CutSuffix(s, ">"); ok && strings.HasPrefix(prefix+".", w) && !strings.Contains(w, "*") {
+			return true
+		}
+	}
+	return false
 }
 
 // Subject returns the subject of a bus topic (see [Subject]).

@@ -72,3 +72,31 @@ func TestMetadata(t *testing.T) {
 	bad.Metadata.Set("a key", "x")
 	assert.Error(t, ps.Publish("t", bad))
 }
+
+// Buses under different prefixes (two devices) share one stream: the
+// second adds its subjects to it, and each gets only its own messages.
+func TestPrefixesShareAStream(t *testing.T) {
+	srv := natstest.Run(t)
+	a := open(t, natsconf.Config{URL: srv.ClientURL(), SubjectPrefix: "iotd.dev1", Storage: "memory"})
+	b := open(t, natsconf.Config{URL: srv.ClientURL(), SubjectPrefix: "iotd.dev2", Storage: "memory"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cha, err := a.Subscribe(ctx, "uplink.publish")
+	require.NoError(t, err)
+	chb, err := b.Subscribe(ctx, "uplink.publish")
+	require.NoError(t, err)
+	require.NoError(t, a.Publish("uplink.publish", message.NewMessage(watermill.NewUUID(), []byte("a"))))
+	require.NoError(t, b.Publish("uplink.publish", message.NewMessage(watermill.NewUUID(), []byte("b"))))
+	for ch, want := range map[<-chan *message.Message]string{cha: "a", chb: "b"} {
+		m := <-ch
+		m.Ack()
+		assert.Equal(t, want, string(m.Payload))
+	}
+	// The second Open of a prefix leaves the stream as it is.
+	open(t, natsconf.Config{URL: srv.ClientURL(), SubjectPrefix: "iotd.dev1", Storage: "memory"})
+	select {
+	case m := <-cha:
+		t.Fatalf("a got %q, published for b", m.Payload)
+	default:
+	}
+}

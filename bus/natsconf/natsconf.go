@@ -27,11 +27,13 @@ type Config struct {
 
 	// Stream is the JetStream stream that holds the bus's messages
 	// (default IOTD). It is created when missing, with the settings
-	// below; an existing stream is used as it is.
+	// below; an existing stream is used as it is, except that
+	// "<prefix>.>" is added to its subjects when they do not cover it.
 	Stream string `yaml:"stream" json:"stream,omitempty"`
 	// SubjectPrefix is the first token(s) of every subject (default
 	// iotd): the stream's subjects are "<prefix>.>". Devices that share a
-	// NATS server need a prefix (and stream) each.
+	// NATS server need a prefix each (iotd.dev1, iotd.dev2); they may share
+	// the stream.
 	SubjectPrefix string `yaml:"subject_prefix" json:"subject_prefix,omitempty"`
 	// Retention is "interest" (default: a message is removed once every
 	// subscription that existed when it was published acked it, and at
