@@ -35,12 +35,20 @@ func natsBus(t *testing.T, cfg natsconf.Config) *bus.Bus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	ps, err := natsbus.Open(ctx, cfg, nil)
-	require.NoError(t, err)
-	b, err := bus.NewRemote(bus.Config{}, nil, ps)
+	b, err := openBus(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// openBus opens a bus on NATS (bus.New with backend nats does this in a
+// build with the iotd_nats tag).
+func openBus(ctx context.Context, cfg natsconf.Config) (*bus.Bus, error) {
+	ps, err := natsbus.Open(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return bus.NewRemote(bus.Config{}, nil, ps)
 }
 
 // runUplink connects device info to hub through an MQTT uplink serving b
