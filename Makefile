@@ -61,8 +61,8 @@ lint: lint-os
 lint-os:
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) vet $(PKGS)
 	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 $(GO) vet $(PKGS)
-	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -tags '$(TAGS)' -o /dev/null ./cmd/iotd ./cmd/hubsim
-	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 $(GO) build -tags '$(TAGS)' -o /dev/null ./cmd/iotd ./cmd/hubsim
+	GOOS=windows GOARCH=amd64 $(GOBUILD) -o /dev/null ./cmd/iotd ./cmd/hubsim
+	GOOS=darwin GOARCH=arm64 $(GOBUILD) -o /dev/null ./cmd/iotd ./cmd/hubsim
 
 # Benchmarks compare iotd against a peer run side by side (bare paho, curl,
 # in process, the serial line rate); the run ends with one table of every
