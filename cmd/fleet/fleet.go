@@ -121,6 +121,10 @@ type member struct {
 	name string
 	dev  *device.Device
 	up   bool // guarded by the fleet's storm mutex
+	// lastErr is why its last attempt failed (storm mutex); ever says it
+	// connected once.
+	lastErr string
+	ever    bool
 }
 
 // New creates (or reads) the devices' identities and builds every device,
@@ -139,7 +143,8 @@ func New(ctx context.Context, admin *hubsim.Client, opt Options) (*Fleet, error)
 			return nil, err
 		}
 	}
-	if _, err := raiseNoFile(uint64(len(infos))*2 + 256); err != nil {
+	// One socket per device, a second one while it downloads a firmware.
+	if _, err := raiseNoFile(uint64(len(infos)) + 1024); err != nil {
 		return nil, err
 	}
 	caFile := filepath.Join(opt.Dir, "hub-ca.pem")
@@ -296,6 +301,7 @@ func (f *Fleet) runMember(ctx context.Context, m *member) {
 			case linkstate.Connected:
 				if first {
 					first = false
+					f.storm.setEver(m)
 					f.connectTime.add(time.Since(start))
 					if f.everUp.Add(1) == int64(len(f.devs)) {
 						f.allUpAt.Store(time.Now().UnixNano())
@@ -305,6 +311,7 @@ func (f *Fleet) runMember(ctx context.Context, m *member) {
 				f.storm.set(m, true)
 			case linkstate.Disconnected:
 				f.storm.set(m, false)
+				f.storm.setErr(m, s.Err)
 				if s.Err != "" {
 					f.errs.add("connect: " + errorKind(s.Err))
 				}
@@ -467,7 +474,7 @@ func (f *Fleet) PushOTA(ctx context.Context, admin *hubsim.Client, version strin
 
 // errorKind shortens an error's text to its kind: digits and addresses
 // (ports, counts) are folded so that one cause is one line, and it is cut
-// at 80 characters.
+// at 160 characters.
 func errorKind(s string) string {
 	var b strings.Builder
 	digits := false
@@ -483,22 +490,24 @@ func errorKind(s string) string {
 		b.WriteRune(r)
 	}
 	out := b.String()
-	if len(out) > 80 {
-		out = out[:80] + "…"
+	if len(out) > 160 {
+		out = out[:160] + "…"
 	}
 	return out
 }
 
 // stormTracker follows how many devices are connected and measures every
-// reconnect storm: from the first drop after the whole fleet was up, once
-// at least a tenth of it went down, to 99% and to 100% back.
+// reconnect storm: from the first drop while the fleet was at its peak
+// (the most devices connected so far), once at least a tenth of the fleet
+// went down, to 99% and to 100% of that peak back.
 type stormTracker struct {
 	mu        sync.Mutex
 	n         int
 	up        int
-	dropAt    time.Time // the first drop since the fleet was all up
+	peak      int       // the most devices connected at once so far
+	dropAt    time.Time // the first drop while up == peak
 	active    bool
-	low       int
+	from, low int // the storm's peak and its fewest connected
 	t99, t100 time.Duration
 	storms    []Storm
 }
@@ -506,10 +515,12 @@ type stormTracker struct {
 // Storm is one reconnect storm.
 type Storm struct {
 	Start time.Time `json:"start"`
-	// Down is the most devices disconnected at once.
+	// Peak is how many were connected before it, Down the most devices
+	// disconnected at once.
+	Peak int `json:"peak"`
 	Down int `json:"down"`
 	// To99 and To100 are the times from the first drop until 99% and all
-	// devices were connected again (0: not reached).
+	// of Peak were connected again (0: not reached).
 	To99MS  float64 `json:"to99_ms"`
 	To100MS float64 `json:"to100_ms"`
 }
@@ -523,28 +534,55 @@ func (s *stormTracker) set(m *member, up bool) {
 	m.up = up
 	now := time.Now()
 	if !up {
-		if s.up == s.n {
+		if s.up == s.peak && !s.active {
 			s.dropAt = now
 		}
 		s.up--
-		if !s.active && s.n-s.up >= max(1, s.n/10) && !s.dropAt.IsZero() {
-			s.active, s.low, s.t99, s.t100 = true, s.up, 0, 0
+		if !s.active && s.peak-s.up >= max(1, s.peak/10) && !s.dropAt.IsZero() {
+			s.active, s.from, s.low, s.t99, s.t100 = true, s.peak, s.up, 0, 0
 		}
 		s.low = min(s.low, s.up)
 		return
 	}
 	s.up++
+	s.peak = max(s.peak, s.up)
 	if !s.active {
 		return
 	}
-	if s.t99 == 0 && float64(s.up) >= 0.99*float64(s.n) {
+	if s.t99 == 0 && float64(s.up) >= 0.99*float64(s.from) {
 		s.t99 = now.Sub(s.dropAt)
 	}
-	if s.up == s.n {
+	if s.up >= s.from {
 		s.t100 = now.Sub(s.dropAt)
-		s.storms = append(s.storms, Storm{Start: s.dropAt, Down: s.n - s.low, To99MS: ms(s.t99), To100MS: ms(s.t100)})
+		s.storms = append(s.storms, Storm{Start: s.dropAt, Peak: s.from, Down: s.from - s.low, To99MS: ms(s.t99), To100MS: ms(s.t100)})
 		s.active = false
 	}
+}
+
+func (s *stormTracker) setErr(m *member, err string) {
+	s.mu.Lock()
+	m.lastErr = err
+	s.mu.Unlock()
+}
+
+func (s *stormTracker) setEver(m *member) {
+	s.mu.Lock()
+	m.ever = true
+	s.mu.Unlock()
+}
+
+// neverConnected lists up to max devices that never connected, with their
+// last error.
+func (f *Fleet) neverConnected(most int) []string {
+	f.storm.mu.Lock()
+	defer f.storm.mu.Unlock()
+	var out []string
+	for _, m := range f.devs {
+		if !m.ever && len(out) < most {
+			out = append(out, m.name+": "+m.lastErr)
+		}
+	}
+	return out
 }
 
 // snapshot returns the storms, the one in progress last (To100 0), and the
@@ -554,7 +592,7 @@ func (s *stormTracker) snapshot() ([]Storm, int) {
 	defer s.mu.Unlock()
 	out := append([]Storm(nil), s.storms...)
 	if s.active {
-		out = append(out, Storm{Start: s.dropAt, Down: s.n - s.low, To99MS: ms(s.t99)})
+		out = append(out, Storm{Start: s.dropAt, Peak: s.from, Down: s.from - s.low, To99MS: ms(s.t99)})
 	}
 	return out, s.up
 }
@@ -562,6 +600,18 @@ func (s *stormTracker) snapshot() ([]Storm, int) {
 // memory reads the Go heap in use and the process's resident set (and its
 // peak) in bytes; RSS is 0 where /proc is missing.
 func memory() (heap, rss, peak uint64) {
+	m := readMemory()
+	return m.heap, m.rss, m.peak
+}
+
+type memFigures struct{ heap, stack, rss, peak uint64 }
+
+func readMemory() memFigures {
+	heap, rss, peak, stack := memoryAll()
+	return memFigures{heap: heap, stack: stack, rss: rss, peak: peak}
+}
+
+func memoryAll() (heap, rss, peak, stack uint64) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	data, _ := os.ReadFile("/proc/self/status")
@@ -574,5 +624,5 @@ func memory() (heap, rss, peak uint64) {
 			peak = v << 10
 		}
 	}
-	return ms.HeapInuse, rss, peak
+	return ms.HeapInuse, rss, peak, ms.StackInuse
 }

@@ -205,7 +205,11 @@ wait:
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	f.MarkSteady()
+	if ctx.Err() == nil {
+		f.MarkSteady()
+		now, ever := f.Connected()
+		fmt.Fprintf(stderr, "fleet: steady window starts: %d connected, %d ever, of %d\n", now, ever, f.Len())
+	}
 	var end <-chan time.Time
 	if *duration > 0 {
 		end = time.After(*duration)

@@ -52,9 +52,15 @@ type Summary struct {
 	// process's resident set divided by Devices; PeakRSS is the process's.
 	HeapPerDeviceKB float64 `json:"heap_per_device_kb"`
 	RSSPerDeviceKB  float64 `json:"rss_per_device_kb"`
-	RSSMB           float64 `json:"rss_mb"`
-	PeakRSSMB       float64 `json:"peak_rss_mb"`
-	Goroutines      int     `json:"goroutines"`
+	// StackPerDeviceKB is the goroutine stacks' share (not in the heap).
+	StackPerDeviceKB float64 `json:"stack_per_device_kb"`
+	RSSMB            float64 `json:"rss_mb"`
+	PeakRSSMB        float64 `json:"peak_rss_mb"`
+	Goroutines       int     `json:"goroutines"`
+
+	// NeverConnected names (up to 10) devices that never connected, with
+	// their last error.
+	NeverConnected []string `json:"never_connected,omitempty"`
 
 	Errors      map[string]int64 `json:"errors"`
 	ErrorsTotal int64            `json:"errors_total"`
@@ -63,7 +69,8 @@ type Summary struct {
 // Summary returns the figures now.
 func (f *Fleet) Summary(otaPushed int) Summary {
 	n := len(f.devs)
-	heap, rss, peak := memory()
+	mem := readMemory()
+	heap, rss, peak := mem.heap, mem.rss, mem.peak
 	storms, up := f.storm.snapshot()
 	s := Summary{
 		Devices: n, TLS: f.opt.TLS, SharedTLS: f.opt.SharedTLS && f.opt.TLS, JitterMS: ms(f.opt.Jitter),
@@ -74,7 +81,7 @@ func (f *Fleet) Summary(otaPushed int) Summary {
 		OTAPushed: otaPushed, OTADone: f.otaDone.Load(), OTATime: f.otaTime.quantiles(),
 		Storms: storms, Goroutines: runtime.NumGoroutine(),
 		RSSMB: float64(rss) / (1 << 20), PeakRSSMB: float64(peak) / (1 << 20),
-		Errors: f.errs.snapshot(),
+		Errors: f.errs.snapshot(), NeverConnected: f.neverConnected(10),
 	}
 	if s.Storms == nil {
 		s.Storms = []Storm{}
@@ -85,6 +92,7 @@ func (f *Fleet) Summary(otaPushed int) Summary {
 	if n > 0 {
 		s.HeapPerDeviceKB = float64(heap) / float64(n) / 1024
 		s.RSSPerDeviceKB = float64(rss) / float64(n) / 1024
+		s.StackPerDeviceKB = float64(mem.stack) / float64(n) / 1024
 	}
 	// The rate over the time devices published: from the first start to now.
 	if secs := time.Since(f.started).Seconds(); secs > 0 {
@@ -123,11 +131,14 @@ func (s Summary) writeText(w io.Writer) {
 			s.OTAPushed, s.OTADone, dur(s.OTATime.P50), dur(s.OTATime.P99), dur(s.OTATime.Max))
 	}
 	for _, st := range s.Storms {
-		fmt.Fprintf(w, "  reconnect:  %d down at %s; 99%% back after %s, all after %s\n",
-			st.Down, st.Start.Format("15:04:05.000"), durOrNever(st.To99MS), durOrNever(st.To100MS))
+		fmt.Fprintf(w, "  reconnect:  %d of %d down from %s; 99%% back after %s, all after %s\n",
+			st.Down, st.Peak, st.Start.Format("15:04:05.000"), durOrNever(st.To99MS), durOrNever(st.To100MS))
 	}
-	fmt.Fprintf(w, "  memory:     heap in use %.1f KiB/device, RSS %.1f KiB/device (%.0f MiB, peak %.0f MiB), %d goroutines\n",
-		s.HeapPerDeviceKB, s.RSSPerDeviceKB, s.RSSMB, s.PeakRSSMB, s.Goroutines)
+	fmt.Fprintf(w, "  memory:     heap in use %.1f KiB/device, stacks %.1f KiB/device, RSS %.1f KiB/device (%.0f MiB, peak %.0f MiB), %d goroutines\n",
+		s.HeapPerDeviceKB, s.StackPerDeviceKB, s.RSSPerDeviceKB, s.RSSMB, s.PeakRSSMB, s.Goroutines)
+	for _, nc := range s.NeverConnected {
+		fmt.Fprintf(w, "  never connected: %s\n", nc)
+	}
 	fmt.Fprintf(w, "  errors:     %d\n", s.ErrorsTotal)
 	kinds := make([]string, 0, len(s.Errors))
 	for k := range s.Errors {

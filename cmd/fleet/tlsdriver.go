@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"time"
@@ -91,6 +92,14 @@ func (s *sharedTLS) Dial(ctx context.Context, transport driver.Transport, addres
 	tc := tls.Client(raw, s.cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
+		// As posix's tls driver: the dial's deadline and a connection cut
+		// under load are no handshake failures (a retry may work).
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("fleet tls: handshake with %s: %w: %w", address, ctx.Err(), err)
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+			return nil, fmt.Errorf("fleet tls: handshake with %s: %w: %w", address, driver.ErrReset, err)
+		}
 		return nil, fmt.Errorf("fleet tls: handshake with %s: %w: %w", address, driver.ErrHandshake, err)
 	}
 	return tc, nil
