@@ -3,7 +3,8 @@
 # loopback ports 38883/38080, no message log), runs bin/fleet with N
 # devices and the flags given, restarts hubsim on the same ports and state
 # RESTART_AFTER seconds (default 20; 0: no restart) after the fleet's steady
-# window starts (all connected, or CONNECT_TIMEOUT, default 120s), and prints the fleet's summary and hubsim's peak RSS.
+# window starts (all connected, or CONNECT_TIMEOUT, default 120s), and
+# prints the fleet's summary and hubsim's peak RSS. Logs stay in WORK.
 #
 #   BIN=bin cmd/fleet/scale.sh 1000 -jitter 10s -rate 1 -ota -duration 60s
 set -euo pipefail
@@ -59,6 +60,7 @@ while kill -0 "$fleet_pid" 2>/dev/null; do
 done
 wait "$fleet_pid" || echo "scale: fleet exited with $?" >&2
 fleet_pid=
+[ "${KEEP:-}" = 1 ] || rm -rf "$work/fleet" # the devices' identities and state (KEEP=1 keeps them)
 cat "$work/progress.log" >&2
 cat "$work/summary.txt"
 echo "hubsim: peak RSS $((hub_rss_peak / 1024)) MiB ($(( hub_rss_peak / n )) KiB/device), restarted: $restarted; files in $work"
