@@ -161,6 +161,16 @@ func (c *counters) count(res bus.Result) {
 	}
 }
 
+// writeQueue is the capacity of the outbox writer's channel: a batch with
+// an outbox, none without one (nothing is sent to it then; 16 KiB per
+// uplink, a fleet of thousands of devices in one process felt it).
+func writeQueue(cfg Config) int {
+	if cfg.Outbox == nil {
+		return 0
+	}
+	return maxBatch
+}
+
 // Bound is the use of a queue against its bounds.
 type Bound struct {
 	Messages    int   `json:"messages"`
@@ -187,7 +197,7 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	u := &Uplink{
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
 		serving: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1), sender: make(chan struct{}, 1),
-		toWrite: make(chan *outMsg, maxBatch), quit: make(chan struct{}), wrote: make(chan struct{}),
+		toWrite: make(chan *outMsg, writeQueue(cfg)), quit: make(chan struct{}), wrote: make(chan struct{}),
 		byID: make(map[string]*outMsg), recent: make(map[string]bus.Result),
 		subs: make(map[string]byte), pending: make(map[string]bool),
 	}
