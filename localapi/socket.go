@@ -10,7 +10,9 @@ import (
 // DefaultSocket is where the daemon listens and the CLI looks when neither
 // the configuration nor --socket says otherwise: $IOTD_SOCKET, else
 //
-//   - Linux and other Unix: /run/iotd.sock for root, else
+//   - Linux and other Unix: for root /run/iotd/iotd.sock when /run/iotd
+//     exists (the package's systemd unit makes it: its daemon, running as
+//     user iotd, cannot create a socket in /run), else /run/iotd.sock; else
 //     $XDG_RUNTIME_DIR/iotd.sock, else iotd-UID.sock in the temporary
 //     directory;
 //   - macOS: /var/run/iotd.sock for root, else $XDG_RUNTIME_DIR/iotd.sock
@@ -24,14 +26,23 @@ import (
 // The socket is AF_UNIX on every system (Windows 10 1803 and later have
 // it); README: Other operating systems.
 func DefaultSocket() string {
-	return defaultSocket(runtime.GOOS, os.Getenv, os.Geteuid(), os.TempDir())
+	return defaultSocket(runtime.GOOS, os.Getenv, os.Geteuid(), os.TempDir(), isDir)
 }
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// packagedRuntimeDir is the runtime directory of the package's unit.
+const packagedRuntimeDir = "/run/iotd"
 
 // defaultSocket is DefaultSocket for the system goos, with the
 // environment getenv, the effective user id euid (-1 on Windows) and the
-// temporary directory tmp (os.TempDir): a pure function, tested for every
-// system on any.
-func defaultSocket(goos string, getenv func(string) string, euid int, tmp string) string {
+// temporary directory tmp (os.TempDir), and isDir to look for the
+// package's runtime directory: a pure function, tested for every system on
+// any.
+func defaultSocket(goos string, getenv func(string) string, euid int, tmp string, isDir func(string) bool) string {
 	if s := getenv("IOTD_SOCKET"); s != "" {
 		return s
 	}
@@ -56,6 +67,9 @@ func defaultSocket(goos string, getenv func(string) string, euid int, tmp string
 		}
 		return "/tmp/iotd-" + strconv.Itoa(euid) + ".sock"
 	default:
+		if euid == 0 && isDir(packagedRuntimeDir) {
+			return packagedRuntimeDir + "/iotd.sock"
+		}
 		if euid == 0 {
 			return "/run/iotd.sock"
 		}

@@ -1,6 +1,9 @@
 package localapi
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDefaultSocketPerOS(t *testing.T) {
 	cases := []struct {
@@ -15,6 +18,7 @@ func TestDefaultSocketPerOS(t *testing.T) {
 		{"override on linux", "linux", map[string]string{"IOTD_SOCKET": "/x/y.sock"}, 0, "/tmp", "/x/y.sock"},
 
 		{"linux root", "linux", map[string]string{"XDG_RUNTIME_DIR": "/run/user/0"}, 0, "/tmp", "/run/iotd.sock"},
+		{"linux root, the package installed", "linux", nil, 0, "/tmp", "/run/iotd/iotd.sock"},
 		{"linux user runtime dir", "linux", map[string]string{"XDG_RUNTIME_DIR": "/run/user/1000"}, 1000, "/tmp", "/run/user/1000/iotd.sock"},
 		{"linux user no runtime dir", "linux", nil, 1000, "/tmp", "/tmp/iotd-1000.sock"},
 		{"freebsd like linux", "freebsd", nil, 1001, "/var/tmp/", "/var/tmp/iotd-1001.sock"},
@@ -32,7 +36,8 @@ func TestDefaultSocketPerOS(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := defaultSocket(c.goos, func(k string) string { return c.env[k] }, c.euid, c.tmp)
+			packaged := func(dir string) bool { return strings.HasSuffix(c.name, "the package installed") && dir == "/run/iotd" }
+			got := defaultSocket(c.goos, func(k string) string { return c.env[k] }, c.euid, c.tmp, packaged)
 			if got != c.want {
 				t.Errorf("defaultSocket(%s) = %q, want %q", c.goos, got, c.want)
 			}

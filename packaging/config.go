@@ -37,7 +37,7 @@ func Config(sample string) (string, error) {
 	for _, r := range []struct{ old, new string }{
 		{"\ndevice_info: device_info.json\n", "\ndevice_info: " + DeviceInfo + "\n"},
 		{"\nstate_dir: iotd-state\n", "\nstate_dir: " + StateDir + "\n"},
-		{"\nsocket: /run/iotd.sock\n", "\nsocket: " + Socket + "   # `iotd` commands: export IOTD_SOCKET=" + Socket + "\n"},
+		{"\nsocket: /run/iotd.sock\n", "\nsocket: " + Socket + "   # `sudo iotd ...` finds it (the default for root while /run/iotd exists)\n"},
 	} {
 		if n := strings.Count(sample, r.old); n != 1 {
 			return "", fmt.Errorf("packaging: the sample has %d lines %q, want 1", n, strings.TrimSpace(r.old))
