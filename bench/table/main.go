@@ -85,6 +85,9 @@ type Row struct {
 	Ratio      string // the ratio's unit
 	Target     float64
 	Higher     bool
+	// Added compares iotd minus the peer (a cost added on top of it)
+	// with the target, instead of the ratio.
+	Added bool
 }
 
 // Rows are issue 16's figures.
@@ -96,7 +99,7 @@ var Rows = []Row{
 	{Label: "local API stream publish ÷ bare paho", Bench: regexp.MustCompile(`^BenchmarkLocalPublish`), IOTD: "stream-msgs/s", Peer: "paho-msgs/s", PeerName: "paho", Ratio: "stream/paho-ratio", Target: 0.5, Higher: true},
 	{Label: "local API, one request per message ÷ bare paho", Bench: regexp.MustCompile(`^BenchmarkLocalPublish`), IOTD: "single-msgs/s", Peer: "paho-msgs/s", PeerName: "paho", Ratio: "single/paho-ratio"},
 	{Label: "plugin TCP throughput ÷ in process", Bench: regexp.MustCompile(`^BenchmarkPluginThroughput`), IOTD: "plugin-MB/s", Peer: "inproc-MB/s", PeerName: "in process", Ratio: "plugin/inproc-throughput", Target: 0.5, Higher: true},
-	{Label: "plugin round trip, 16 B (µs added)", Bench: regexp.MustCompile(`^BenchmarkPluginRoundTrip`), IOTD: "plugin-µs/rtt", Peer: "inproc-µs/rtt", PeerName: "in process", Ratio: "plugin/inproc-rtt"},
+	{Label: "plugin round trip, 16 B: µs added", Bench: regexp.MustCompile(`^BenchmarkPluginRoundTrip`), IOTD: "plugin-µs/rtt", Peer: "inproc-µs/rtt", PeerName: "in process", Ratio: "plugin/inproc-rtt", Target: 100, Added: true},
 	{Label: "OTA download ÷ curl", Bench: regexp.MustCompile(`^BenchmarkOTADownload`), IOTD: "iotd-MiB/s", Peer: "curl-MiB/s", PeerName: "curl", Ratio: "iotd/curl-ratio", Target: 0.95, Higher: true},
 	{Label: "OTA checkpoints, % of download time", Bench: regexp.MustCompile(`^BenchmarkOTADownload`), IOTD: "checkpoint-cost-%", Ratio: "checkpoint-cost-%", Target: 5},
 	{Label: "AT goodput ÷ line rate", Bench: regexp.MustCompile(`^BenchmarkATGoodput`), IOTD: "payload-B/s", Ratio: "line-ratio", Target: 0.85, Higher: true},
@@ -171,6 +174,9 @@ func Render(w io.Writer, results []Result) {
 				byKey[key] = l
 				lines = append(lines, l)
 			}
+			if row.Added {
+				ratio = r.Metrics[row.IOTD] - r.Metrics[row.Peer]
+			}
 			l.ratio.add(ratio)
 			l.iotd.add(r.Metrics[row.IOTD])
 			if row.Peer != "" {
@@ -178,7 +184,7 @@ func Render(w io.Writer, results []Result) {
 			}
 		}
 	}
-	fmt.Fprintln(w, "| Figure | Benchmark | iotd | peer | ratio | target | met |")
+	fmt.Fprintln(w, "| Figure | Benchmark | iotd | peer | ratio (or added) | target | met |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, l := range lines {
 		peer := "—"

@@ -277,7 +277,7 @@ func TestLevelZeroHoldsErrorsUntilCommError(t *testing.T) {
 	require.Eventually(t, func() bool { return u.Level() == LevelCommErrors }, 10*time.Second, 10*time.Millisecond)
 	assert.False(t, u.Add(slog.LevelWarn, "app", "not an error"))
 	require.True(t, u.Add(slog.LevelError, "app", "held"))
-	require.Eventually(t, func() bool { return len(u.queue) == 0 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return len(u.queue) == 0 }, 20*time.Second, time.Millisecond)
 	require.NoError(t, u.Flush(ctx))
 	assert.Empty(t, r.lines(t), "no communication error yet: the line is held")
 
