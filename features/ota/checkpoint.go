@@ -112,34 +112,69 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 // SaveCheckpoint writes c into dir atomically with mode 0600: durably
 // (temp file, fsync, rename, directory fsync) when c is at its synced point,
 // else with a plain atomic replace that survives the process dying but not
-// necessarily a power cut (see Checkpoint for why that is safe).
+// necessarily a power cut (see Checkpoint for why that is safe). A
+// download saves through a [Checkpointer] instead, which keeps the fast
+// record's file open.
 func SaveCheckpoint(dir string, c *Checkpoint) error {
+	k := NewCheckpointer(dir)
+	return errors.Join(k.Save(c), k.Close())
+}
+
+// Checkpointer saves the checkpoints of one download into dir, as
+// SaveCheckpoint does, with the fast record's file kept open between
+// them: a checkpoint between two durable ones is one pwrite (opening and
+// closing the file each time cost as much again, at every chunk). Close it
+// when the download ends. It is not safe for concurrent use.
+type Checkpointer struct {
+	dir  string
+	fast *os.File // the fast record's file, once opened
+}
+
+// NewCheckpointer returns a Checkpointer for dir. It does no I/O.
+func NewCheckpointer(dir string) *Checkpointer { return &Checkpointer{dir: dir} }
+
+// Save writes c (see SaveCheckpoint).
+func (k *Checkpointer) Save(c *Checkpoint) error {
 	if c.Synced == c.Written {
-		if err := saveDurable(dir, c); err != nil {
+		if err := saveDurable(k.dir, c); err != nil {
 			return err
 		}
 		// The durable checkpoint is the newest now; an older fast record
 		// must not win over it.
-		_ = os.Remove(filepath.Join(dir, fastName))
+		_ = k.Close()
+		_ = os.Remove(filepath.Join(k.dir, fastName))
 		return nil
 	}
 	data, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	// One pwrite over an existing file: creating a temporary file per
-	// chunk cost more than the download itself. The record carries its
-	// length and CRC, so a torn write is recognised and ignored.
+	// One pwrite over the record: the record carries its length and CRC,
+	// so a torn write is recognised and ignored, and the tail of a longer
+	// earlier record after it is never read.
 	rec := append([]byte(fmt.Sprintf("%s %08x %d\n", fastMagic, crc32.ChecksumIEEE(data), len(data))), data...)
-	f, err := os.OpenFile(filepath.Join(dir, fastName), os.O_WRONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("ota: checkpoint: %w", err)
+	if k.fast == nil {
+		f, err := os.OpenFile(filepath.Join(k.dir, fastName), os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("ota: checkpoint: %w", err)
+		}
+		k.fast = f
 	}
-	_, werr := f.WriteAt(rec, 0)
-	if err := errors.Join(werr, f.Close()); err != nil {
+	if _, err := k.fast.WriteAt(rec, 0); err != nil {
+		_ = k.Close()
 		return fmt.Errorf("ota: checkpoint: %w", err)
 	}
 	return nil
+}
+
+// Close closes the fast record's file; the Checkpointer may save again.
+func (k *Checkpointer) Close() error {
+	if k.fast == nil {
+		return nil
+	}
+	err := k.fast.Close()
+	k.fast = nil
+	return err
 }
 
 // fastName holds the checkpoint written between two durable ones.

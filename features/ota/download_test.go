@@ -166,3 +166,45 @@ func TestFastCheckpointRecord(t *testing.T) {
 	assert.Equal(t, "1.0", got.Version)
 	assert.Equal(t, int64(1000), got.Written)
 }
+
+// A Checkpointer keeps the fast record's file open across saves: each save
+// is found by LoadCheckpoint at once, a shorter record after a longer one
+// reads back whole, a durable save removes the fast record and the next
+// fast save makes it again.
+func TestCheckpointerKeepsTheFastRecordOpen(t *testing.T) {
+	dir := t.TempDir()
+	base := Checkpoint{Version: "1.0", URL: "https://h/fw", MD5: strings.Repeat("0", 32), Size: 1 << 20,
+		Partial: filepath.Join(dir, "fw.part"), HashState: make([]byte, 300)}
+	k := NewCheckpointer(dir)
+	defer k.Close()
+	durable := base
+	durable.Written, durable.Synced = 1000, 1000
+	require.NoError(t, k.Save(&durable))
+	for _, n := range []int64{2000, 3000, 4000} {
+		c := base
+		c.Written, c.Synced = n, 1000
+		require.NoError(t, k.Save(&c))
+		got, err := LoadCheckpoint(dir)
+		require.NoError(t, err)
+		assert.Equal(t, n, got.Written)
+	}
+	short := base
+	short.HashState = nil // a shorter record over a longer one
+	short.Written, short.Synced = 5000, 1000
+	require.NoError(t, k.Save(&short))
+	got, err := LoadCheckpoint(dir)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5000), got.Written)
+
+	synced := base
+	synced.Written, synced.Synced = 6000, 6000
+	require.NoError(t, k.Save(&synced))
+	_, err = os.Stat(filepath.Join(dir, fastName))
+	assert.True(t, os.IsNotExist(err), "the durable save removed the fast record")
+	again := base
+	again.Written, again.Synced = 7000, 6000
+	require.NoError(t, k.Save(&again))
+	got, err = LoadCheckpoint(dir)
+	require.NoError(t, err)
+	assert.Equal(t, int64(7000), got.Written)
+}

@@ -317,7 +317,9 @@ func (o *OTA) runJob(ctx context.Context, cp *Checkpoint) {
 	} else {
 		report(percent(cp.Written, cp.Size))
 	}
-	save := func(c *Checkpoint) error { return SaveCheckpoint(o.dir, c) }
+	cps := NewCheckpointer(o.dir)
+	defer cps.Close()
+	save := cps.Save
 	err := o.dl.Download(ctx, cp, save, func(n int64) {
 		pct := percent(n, cp.Size)
 		o.mu.Lock()
