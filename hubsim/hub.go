@@ -138,7 +138,7 @@ type Hub struct {
 	admin   *http.ServeMux
 	state   *State
 
-	tlsL, tcpL *listeners.TCP
+	tlsL, tcpL *tcpListener
 	wsL, wssL  *wsListener
 	adminLn    net.Listener
 	adminSrv   *http.Server
@@ -191,13 +191,13 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("hubsim: %w", err)
 	}
 	if cfg.TLSAddr != Off {
-		h.tlsL = listeners.NewTCP(listeners.Config{ID: "tls", Address: cfg.TLSAddr, TLSConfig: serverTLSConfig(st.Server, h.ca)})
+		h.tlsL = newTCPListener(listeners.Config{ID: "tls", Address: cfg.TLSAddr, TLSConfig: serverTLSConfig(st.Server, h.ca)})
 		if err := h.broker.AddListener(h.tlsL); err != nil {
 			return nil, fmt.Errorf("hubsim: TLS listener %s: %w", cfg.TLSAddr, err)
 		}
 	}
 	if cfg.TCPAddr != Off {
-		h.tcpL = listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.TCPAddr})
+		h.tcpL = newTCPListener(listeners.Config{ID: "tcp", Address: cfg.TCPAddr})
 		if err := h.broker.AddListener(h.tcpL); err != nil {
 			return nil, fmt.Errorf("hubsim: TCP listener %s: %w", cfg.TCPAddr, err)
 		}
@@ -291,7 +291,7 @@ func (h *Hub) Close() error {
 			// that moment queues a writer between the two. Close the
 			// listeners first with a disconnect that does not use it; the
 			// broker's Close then finds them closed and skips its own.
-			for _, l := range []*listeners.TCP{h.tlsL, h.tcpL} {
+			for _, l := range []*tcpListener{h.tlsL, h.tcpL} {
 				if l != nil {
 					l.Close(h.disconnectAll)
 				}
