@@ -49,6 +49,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -68,6 +69,7 @@ func main() {
 // run parses args, runs the fleet and writes its summary to stdout; the
 // progress goes to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stderr = &lockedWriter{w: stderr} // the progress goroutine writes there too
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	adminAddr := fs.String("admin", hubsim.DefaultAdminAddr, "hubsim's admin API address")
@@ -300,4 +302,17 @@ func writeHeapProfile(path string) error {
 	defer pf.Close()
 	runtime.GC()
 	return pprof.WriteHeapProfile(pf)
+}
+
+// lockedWriter serialises writes to w: the progress lines come from their
+// own goroutine.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
