@@ -55,7 +55,10 @@ func startRig(t *testing.T, dialect string, faults ...atsim.Fault) *rig {
 	st := recordStates(t, ctx, b)
 	up, err := attencent.New(attencent.Config{
 		Port: modem.Path(), SSID: "lab", WiFiPassword: "wifi-secret",
-		MQTTTimeout: 2 * time.Second, CommandTimeout: 2 * time.Second,
+		// The defaults' 5 s: a module's data after its OK arrives at once,
+		// but a loaded CI machine running the race detector delayed it
+		// past 2 s (TestModuleOTAFragmented, twice).
+		MQTTTimeout: 2 * time.Second, CommandTimeout: attencent.DefaultCommandTimeout,
 		ProductID: info.ProductID, DeviceName: info.DeviceName, DeviceSecret: info.KeyDeviceInfo.DeviceSecret,
 		Backoff: core.BackoffConfig{Initial: core.Duration(50 * time.Millisecond), Max: core.Duration(500 * time.Millisecond), Jitter: -1},
 	}, b)
