@@ -186,6 +186,9 @@ func (s *metricSet) write(w io.Writer) {
 
 func formatValue(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
+// labelEscaper escapes a label value as the text format wants.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+
 // label renders label pairs ("device", "a", "result", "refused"), values
 // escaped as the text format wants.
 func label(kv ...string) string {
@@ -194,7 +197,7 @@ func label(kv ...string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		v := strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(kv[i+1])
+		v := labelEscaper.Replace(kv[i+1])
 		b.WriteString(kv[i] + `="` + v + `"`)
 	}
 	return b.String()
