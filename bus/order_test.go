@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/core/linkstate"
+
+	"github.com/iotd/iotd/internal/leakcheck"
 )
 
 func numbered(i int) *message.Message {
@@ -396,7 +398,7 @@ func TestSubscriptionEnds(t *testing.T) {
 // leaks. Afterwards publishing and subscribing fail, and channels are
 // closed.
 func TestCloseWithQueuedMessagesLeaksNoGoroutine(t *testing.T) {
-	before := runtime.NumGoroutine()
+	snap := leakcheck.Take()
 	b, err := New(Config{OutputBuffer: 8}, nil)
 	require.NoError(t, err)
 	var chans []<-chan *message.Message
@@ -445,14 +447,7 @@ func TestCloseWithQueuedMessagesLeaksNoGoroutine(t *testing.T) {
 	assert.Error(t, err)
 	require.NoError(t, b.Close(), "a second Close")
 
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	snap.Check(t, 5*time.Second, nil)
 }
 
 // Publishing on a topic nobody subscribes to drops the message silently.

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/internal/testlog"
+
+	"github.com/iotd/iotd/internal/leakcheck"
 )
 
 func tempPath(t testing.TB) string {
@@ -369,21 +371,12 @@ func TestClosed(t *testing.T) {
 }
 
 func TestNoGoroutineLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
+	snap := leakcheck.Take()
 	o, err := Open(tempPath(t), Options{Sync: SyncInterval})
 	require.NoError(t, err)
 	appendT(t, o, "t", nil)
 	require.NoError(t, o.Close())
-	// Polled here rather than with assert.Eventually, whose condition
-	// runs on a goroutine of its own.
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines, %d before Open:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	snap.Check(t, 10*time.Second, nil)
 }
 
 func TestOptionsValidated(t *testing.T) {

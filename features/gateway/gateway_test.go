@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
+	"github.com/iotd/iotd/internal/leakcheck"
 )
 
 // wait bounds every wait for something asynchronous; it is a deadline
@@ -408,7 +408,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	hub := hubtest.StartHub(t, nil)
 	gwDev := hubtest.Connect(t, hub, "PGWT000008", "gw")
 	s := keySub(t, hub, "PSUBT00009", "s")
-	before := runtime.NumGoroutine()
+	snap := leakcheck.Take()
 	g, err := gateway.New(gateway.Config{SubDevices: []gateway.SubDeviceConfig{s}, AutoBind: true}, gwDev.Bus, "PGWT000008", "gw", nil, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -419,12 +419,5 @@ func TestNoGoroutineLeak(t *testing.T) {
 	require.NoError(t, err)
 	cancel()
 	require.NoError(t, <-done)
-	deadline := time.Now().Add(wait)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines after Run returned, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	snap.Check(t, wait, nil)
 }

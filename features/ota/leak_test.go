@@ -2,7 +2,6 @@ package ota
 
 import (
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
+	"github.com/iotd/iotd/internal/leakcheck"
 )
 
 // Run stopped in the middle of a download leaves no goroutine behind: not
@@ -18,7 +18,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	hub := hubtest.StartHub(t, nil)
 	require.NoError(t, hub.OTA().SetFaults(hubsim.OTAFaults{Rate: 1 << 20}))
 	dev := hubtest.Connect(t, hub, "POTALEAK01", "dev1")
-	before := runtime.NumGoroutine()
+	snap := leakcheck.Take()
 
 	tr := transport(t, hub)
 	o, err := New(Config{Version: "1.0.0"}, dev.Bus, "POTALEAK01", "dev1", Env{StateDir: t.TempDir(), Transport: tr}, nil)
@@ -33,15 +33,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 	require.NoError(t, err)
 	waitStatus(t, o, func(s Status) bool { return s.Bytes > 0 })
 	stop()
-	tr.CloseIdleConnections()
-	http.DefaultClient.CloseIdleConnections()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines before, %d after Run returned:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	snap.Check(t, 10*time.Second, func() {
+		tr.CloseIdleConnections()
+		http.DefaultClient.CloseIdleConnections()
+	})
 }
