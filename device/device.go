@@ -36,7 +36,7 @@ type Device struct {
 	linkCfg  core.LinkConfig
 	uplink   uplink
 	mqtt     *mqttup.Uplink    // set when the channel is mqtt
-	box      *outbox.Outbox    // the durable outbox; nil when off
+	box      outbox.Store      // the durable outbox; nil when off
 	coap     *coapup.Uplink    // set when the channel is coap
 	module   *attencent.Uplink // set when the channel is at-tencent
 	features []builtFeature    // every registered module, built, by name

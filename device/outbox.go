@@ -64,7 +64,7 @@ const OutboxFile = "outbox.db"
 
 // openOutbox opens the outbox when the configuration wants one; nil
 // otherwise.
-func (d *Device) openOutbox() (*outbox.Outbox, error) {
+func (d *Device) openOutbox() (outbox.Store, error) {
 	c := d.cfg.Outbox
 	if !c.enabled() || d.cfg.channel() != ChannelMQTT {
 		return nil, nil
@@ -73,8 +73,12 @@ func (d *Device) openOutbox() (*outbox.Outbox, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("outbox: state directory: %w", err)
 	}
-	return outbox.Open(filepath.Join(dir, OutboxFile), outbox.Options{
+	box, err := outbox.Open(filepath.Join(dir, OutboxFile), outbox.Options{
 		MaxMessages: c.MaxMessages, MaxBytes: c.MaxBytes, MaxDeadLetters: c.MaxDeadLetters,
 		Sync: outbox.SyncPolicy(c.Sync), SyncInterval: c.SyncInterval, Log: d.log,
 	})
+	if err != nil {
+		return nil, err // not a nil *Outbox in a non-nil Store
+	}
+	return box, nil
 }

@@ -56,7 +56,7 @@ type Config struct {
 	// are accepted until their PUBACK, across restarts and power loss; the
 	// uplink replays what it holds before anything newer. Its own bounds
 	// (outbox.Options) apply to them instead of QueueSize and QueueBytes.
-	Outbox *outbox.Outbox `yaml:"-" json:"-"`
+	Outbox outbox.Store `yaml:"-" json:"-"`
 	// MaxInflight bounds the publishes handed to the broker and not yet
 	// confirmed (QoS 0 written, QoS 1 acknowledged). Default 20, the C SDK's
 	// MAX_REPUB_NUM; raise it on links with a long round trip.
