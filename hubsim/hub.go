@@ -94,7 +94,17 @@ type Config struct {
 	// keeps none, for a fleet of thousands of devices whose messages no one
 	// reads. The ring grows as messages arrive, up to this size.
 	MessageLog int
+
+	// WriteQueue is how many publishes to one connection may wait to be
+	// written (mochi's MaximumClientWritesPending) before the broker drops
+	// the next ones for that device, counted as dropped. 0 (or negative) means 256 (mochi's
+	// own default, 8192, costs a 64 KiB channel per connection: most of
+	// hubsim's memory per device in a fleet of thousands).
+	WriteQueue int
 }
+
+// defaultWriteQueue is [Config.WriteQueue]'s default.
+const defaultWriteQueue = 256
 
 func (c Config) withDefaults() Config {
 	def := func(s *string, v string) {
@@ -181,6 +191,10 @@ func Start(ctx context.Context, cfg Config) (*Hub, error) {
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.RetainAvailable = 0 // the hub keeps no retained messages
+	caps.MaximumClientWritesPending = defaultWriteQueue
+	if cfg.WriteQueue > 0 {
+		caps.MaximumClientWritesPending = int32(min(cfg.WriteQueue, 1<<24))
+	}
 	h.broker = mqtt.New(&mqtt.Options{
 		InlineClient: true,
 		Capabilities: caps,

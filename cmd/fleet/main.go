@@ -8,7 +8,7 @@
 //	fleet [-admin 127.0.0.1:8080] [-n 1000] [-product FLEET00001] [-prefix d-] [-list FILE]
 //	      [-jitter 10s] [-rate 1] [-qos 1] [-payload 64] [-shadow] [-ota] [-ota-after 10s]
 //	      [-duration 60s] [-tcp] [-shared-tls=true] [-backoff-initial 1s] [-backoff-jitter 0.5]
-//	      [-progress 5s] [-json] [-dir DIR] [-cpuprofile FILE] [-memprofile FILE]
+//	      [-progress 5s] [-json] [-dir DIR] [-cpuprofile FILE] [-memprofile FILE] [-pprof ADDR]
 //
 // It creates the devices in a running hubsim with one bulk request (POST
 // /devices/bulk; those that exist are reused) or runs the device_info.json
@@ -55,6 +55,7 @@ import (
 
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/internal/pprofserve"
 )
 
 func main() {
@@ -100,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log the devices' warnings to stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the summary to this file (go tool pprof)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address while the fleet runs (heap, goroutines)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,6 +118,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		*backoffJitter = -1 // link.backoff.jitter 0 means the default; -backoff-jitter 0 means none
 	}
 
+	if *pprofAddr != "" {
+		stopPprof, err := pprofserve.Serve(*pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	if *cpuProfile != "" {
 		pf, err := os.Create(*cpuProfile)
 		if err != nil {

@@ -134,8 +134,8 @@ func (s Summary) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  reconnect:  %d of %d down from %s; 99%% back after %s, all after %s\n",
 			st.Down, st.Peak, st.Start.Format("15:04:05.000"), durOrNever(st.To99MS), durOrNever(st.To100MS))
 	}
-	fmt.Fprintf(w, "  memory:     heap in use %.1f KiB/device, stacks %.1f KiB/device, RSS %.1f KiB/device (%.0f MiB, peak %.0f MiB), %d goroutines\n",
-		s.HeapPerDeviceKB, s.StackPerDeviceKB, s.RSSPerDeviceKB, s.RSSMB, s.PeakRSSMB, s.Goroutines)
+	fmt.Fprintf(w, "  memory:     heap in use %.1f KiB/device, stacks %.1f KiB/device, RSS %.1f KiB/device (%.0f MiB, peak %.0f MiB), %d goroutines (%.1f/device)\n",
+		s.HeapPerDeviceKB, s.StackPerDeviceKB, s.RSSPerDeviceKB, s.RSSMB, s.PeakRSSMB, s.Goroutines, float64(s.Goroutines)/float64(max(s.Devices, 1)))
 	for _, nc := range s.NeverConnected {
 		fmt.Fprintf(w, "  never connected: %s\n", nc)
 	}

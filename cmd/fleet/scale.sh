@@ -5,6 +5,7 @@
 # RESTART_AFTER seconds (default 20; 0: no restart) after the fleet's steady
 # window starts (all connected, or CONNECT_TIMEOUT, default 120s), and
 # prints the fleet's summary and hubsim's peak RSS. Logs stay in WORK.
+# HUB_FLAGS are added to hubsim serve's (e.g. "--pprof 127.0.0.1:6061").
 #
 #   BIN=bin cmd/fleet/scale.sh 1000 -jitter 10s -rate 1 -ota -duration 60s
 set -euo pipefail
@@ -18,7 +19,7 @@ mkdir -p "$work"
 hub_pid=
 start_hub() {
 	"$bin/hubsim" serve --state "$work/hub" --tls "$tls" --tcp - --coap - --admin "$admin" \
-		--message-log -1 --log-level error >>"$work/hubsim.log" 2>&1 &
+		--message-log -1 --log-level error ${HUB_FLAGS:-} >>"$work/hubsim.log" 2>&1 &
 	hub_pid=$!
 	for _ in $(seq 100); do
 		curl -sf "http://$admin/info" >/dev/null 2>&1 && return 0

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotd/iotd/hubsim"
+	"github.com/iotd/iotd/internal/pprofserve"
 )
 
 // globals are the flags every command shares.
@@ -40,7 +41,8 @@ func newRootCmd() *cobra.Command {
 func serveCmd(g *globals) *cobra.Command {
 	var tlsAddr, tcpAddr, wsAddr, wssAddr, coapAddr, coapPlainAddr, level string
 	var coapSeparate bool
-	var maxPayload, publishBurst, messageLog int
+	var pprofAddr string
+	var maxPayload, publishBurst, messageLog, writeQueue int
 	var publishRate float64
 	c := &cobra.Command{
 		Use:   "serve",
@@ -52,12 +54,19 @@ func serveCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
+			if pprofAddr != "" {
+				stop, err := pprofserve.Serve(pprofAddr)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			h, err := hubsim.Start(cmd.Context(), hubsim.Config{
 				StateDir: g.state, TLSAddr: tlsAddr, TCPAddr: tcpAddr, AdminAddr: g.admin, Logger: log,
 				WSAddr: wsAddr, WSSAddr: wssAddr,
 				CoAPAddr: coapAddr, CoAPPlainAddr: coapPlainAddr, CoAPSeparate: coapSeparate,
 				MaxPayload: maxPayload, PublishRate: publishRate, PublishBurst: publishBurst,
-				MessageLog: messageLog,
+				MessageLog: messageLog, WriteQueue: writeQueue,
 			})
 			if err != nil {
 				return err
@@ -83,6 +92,9 @@ func serveCmd(g *globals) *cobra.Command {
 		"publishes per second a device may send (hubsim's choice; the hub's figure is not published); more closes the connection (negative: no limit)")
 	c.Flags().IntVar(&publishBurst, "publish-burst", 0, "publishes a device may send back to back (0: two seconds' worth of --publish-rate)")
 	c.Flags().IntVar(&messageLog, "message-log", 256, "messages kept per device for `hubsim messages` (negative: none, for a fleet of thousands)")
+	c.Flags().IntVar(&writeQueue, "write-queue", 256, "publishes to one device that may wait to be written before the next ones are dropped")
+	c.Flags().StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (profiling a fleet's hub)")
+	_ = c.Flags().MarkHidden("pprof")
 	return c
 }
 
