@@ -655,12 +655,7 @@ func (o *Outbox) precheck(n int, size int64) error {
 }
 
 func (o *Outbox) fullError(messages int, used, size int64) error {
-	var hint string
-	if size > o.opts.MaxBytes {
-		hint = fmt.Sprintf("a message of %s can never fit: ", formatBytes(size))
-	}
-	return fmt.Errorf("%w: %s%d of %d messages, %s of %s (outbox.max_messages, outbox.max_bytes)",
-		ErrFull, hint, messages, o.opts.MaxMessages, formatBytes(used), formatBytes(o.opts.MaxBytes))
+	return FullError(o.opts, messages, used, size)
 }
 
 // addPending appends m, which has a higher Seq than every pending message

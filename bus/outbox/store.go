@@ -1,6 +1,9 @@
 package outbox
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Store is what the uplink needs of a durable outbox: a FIFO of messages
 // waiting for their acknowledgement, plus a bounded set of dead letters.
@@ -75,3 +78,33 @@ type Store interface {
 }
 
 var _ Store = (*Outbox)(nil)
+
+// WithDefaults returns opts with its zero fields at their defaults, or the
+// error naming an invalid one: for a Store other than the file to read the
+// same settings.
+func (opts Options) WithDefaults() (Options, error) { return opts.withDefaults() }
+
+// FullError is the ErrFull of a store holding messages pending messages of
+// used bytes, asked to take size more bytes, with opts's bounds: the same
+// words whatever the store.
+func FullError(opts Options, messages int, used, size int64) error {
+	var hint string
+	if size > opts.MaxBytes {
+		hint = fmt.Sprintf("a message of %s can never fit: ", formatBytes(size))
+	}
+	return fmt.Errorf("%w: %s%d of %d messages, %s of %s (outbox.max_messages, outbox.max_bytes)",
+		ErrFull, hint, messages, opts.MaxMessages, formatBytes(used), formatBytes(opts.MaxBytes))
+}
+
+// Limits of a stored message, whatever the store.
+const (
+	// MaxTopic is the longest topic (MQTT's 16-bit length).
+	MaxTopic = maxTopic
+	// MaxReason is the longest reason a dead letter keeps; Park cuts
+	// longer ones.
+	MaxReason = maxReason
+)
+
+// Cut returns s cut to at most n bytes on a UTF-8 boundary, as Park cuts a
+// reason.
+func Cut(s string, n int) string { return cut(s, n) }
