@@ -64,6 +64,19 @@ func ConnectAs(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo) *Device {
 	t.Helper()
 	b, err := bus.New(bus.Config{}, nil)
 	require.NoError(t, err)
+	return connect(t, hub, info, b, true)
+}
+
+// ConnectBus connects an existing device identity to hub with its uplink
+// serving b, a bus the caller made (on another backend, such as NATS) and
+// closes: Stop leaves it open.
+func ConnectBus(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo, b *bus.Bus) *Device {
+	t.Helper()
+	return connect(t, hub, info, b, false)
+}
+
+func connect(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo, b *bus.Bus, ownBus bool) *Device {
+	t.Helper()
 	g := &gate{}
 	reg := core.NewRegistry()
 	require.NoError(t, reg.Register(gatedDriver{posix.NewTLS(), g}))
@@ -95,7 +108,9 @@ func ConnectAs(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo) *Device {
 		case <-time.After(10 * time.Second):
 			t.Error("hubtest: uplink did not stop within 10s")
 		}
-		_ = b.Close()
+		if ownBus {
+			_ = b.Close()
+		}
 	}
 	t.Cleanup(d.stop)
 	deadline := time.Now().Add(15 * time.Second)
@@ -110,7 +125,8 @@ func ConnectAs(t testing.TB, hub *hubsim.Hub, info *core.DeviceInfo) *Device {
 	return d
 }
 
-// Stop disconnects the device and closes its bus (as stopping iotd would).
+// Stop disconnects the device and closes its bus (as stopping iotd would;
+// not a bus given to ConnectBus).
 func (d *Device) Stop() { d.stop() }
 
 // Connected reports whether the MQTT session is up.
