@@ -12,7 +12,7 @@ PKGS    := ./...
 TAGS    ?= grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
-.PHONY: all build run run-at test lint lint-os bench cross package fuzz generate clean
+.PHONY: all build run run-at run-edge test lint lint-os bench cross package fuzz generate clean
 
 all: build
 
@@ -32,6 +32,19 @@ run: build
 # (sim800: bin/iotd-sim800, the stock iotd plus modules/sim800).
 run-at: build
 	./scripts/demo-at.sh
+
+# The edge demo (README: The bus on NATS): hubsim, a JetStream nats-server
+# (bin/edge nats), iotd on the NATS bus (bin/iotd-nats: built with the
+# iotd_nats tag; the stock bin/iotd stays without it), a producer in a second
+# process publishing through NATS (bin/edge produce), the messages counted at
+# hubsim; then a fleet of FLEET_N (1000) devices and its figures. EDGE_N
+# (1000) messages; logs in .run-edge.
+run-edge:
+	$(GOBUILD) -o $(BIN)/hubsim ./cmd/hubsim
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS) iotd_nats' -ldflags '$(LDFLAGS)' -o $(BIN)/iotd-nats ./cmd/iotd
+	$(GOBUILD) -o $(BIN)/edge ./cmd/edge
+	$(GOBUILD) -o $(BIN)/fleet ./cmd/fleet
+	BIN=$(BIN) FLEET_N=$(FLEET_N) ./scripts/edge.sh
 
 # The whole suite, race detector on; fuzz targets run their seed corpora.
 # Tests whose peer (mosquitto, libcoap) is missing skip, and the run ends by
@@ -115,7 +128,7 @@ generate:
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative driver.proto
 
 clean:
-	rm -rf $(BIN) $(DIST) .run .run-at
+	rm -rf $(BIN) $(DIST) .run .run-at .run-edge
 
 # A fleet of N (default 1000) virtual devices over TLS against a local
 # hubsim (loopback ports 38883/38080, fresh state): connect with jitter,
