@@ -27,19 +27,9 @@ func (o *Outbox) AppendBatch(ctx context.Context, msgs []Message) ([]Meta, error
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	var total int64
-	for _, m := range msgs {
-		switch {
-		case m.Topic == "":
-			return nil, errors.New("outbox: append: empty topic")
-		case len(m.Topic) > maxTopic:
-			return nil, fmt.Errorf("outbox: append: topic of %d bytes, the limit is %d", len(m.Topic), maxTopic)
-		case m.QoS > 2:
-			return nil, fmt.Errorf("outbox: append: qos %d, want 0, 1 or 2", m.QoS)
-		case len(m.Payload) > maxPayload:
-			return nil, fmt.Errorf("outbox: append: payload of %d bytes, MQTT's limit is %d", len(m.Payload), maxPayload)
-		}
-		total += int64(len(m.Topic) + len(m.Payload))
+	total, err := CheckBatch(msgs)
+	if err != nil {
+		return nil, err
 	}
 	metas := make([]Meta, len(msgs))
 	p := &op{size: total, run: func(tx *bolt.Tx, b *batch) error {
@@ -77,4 +67,25 @@ func (o *Outbox) AppendBatch(ctx context.Context, msgs []Message) ([]Meta, error
 		return nil, fmt.Errorf("outbox: append %d messages: %w", len(msgs), err)
 	}
 	return metas, nil
+}
+
+// CheckBatch checks msgs as AppendBatch does before it stores anything
+// (topic, QoS, payload size) and returns their size as the bounds count
+// it: payload plus topic bytes. Other stores check with it too.
+func CheckBatch(msgs []Message) (int64, error) {
+	var total int64
+	for _, m := range msgs {
+		switch {
+		case m.Topic == "":
+			return 0, errors.New("outbox: append: empty topic")
+		case len(m.Topic) > maxTopic:
+			return 0, fmt.Errorf("outbox: append: topic of %d bytes, the limit is %d", len(m.Topic), maxTopic)
+		case m.QoS > 2:
+			return 0, fmt.Errorf("outbox: append: qos %d, want 0, 1 or 2", m.QoS)
+		case len(m.Payload) > maxPayload:
+			return 0, fmt.Errorf("outbox: append: payload of %d bytes, MQTT's limit is %d", len(m.Payload), maxPayload)
+		}
+		total += int64(len(m.Topic) + len(m.Payload))
+	}
+	return total, nil
 }

@@ -344,17 +344,7 @@ func (o *Outbox) RemoveOldest(n int, skip func(seq uint64) bool) ([]Meta, error)
 	if n <= 0 {
 		return nil, nil
 	}
-	// Pick candidates from a snapshot, so that skip runs unlocked; take
-	// more than n in case some go away meanwhile.
-	var picked []uint64
-	for _, m := range o.Pending() {
-		if len(picked) == 2*n {
-			break
-		}
-		if skip == nil || !skip(m.Seq) {
-			picked = append(picked, m.Seq)
-		}
-	}
+	picked := PickOldest(o.Pending(), n, skip)
 	var removed []Meta
 	o.mu.Lock()
 	for _, seq := range picked {

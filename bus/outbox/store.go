@@ -108,3 +108,19 @@ const (
 // Cut returns s cut to at most n bytes on a UTF-8 boundary, as Park cuts a
 // reason.
 func Cut(s string, n int) string { return cut(s, n) }
+
+// PickOldest returns RemoveOldest's candidates: the Seqs of the oldest of
+// pending (a snapshot, so that skip runs unlocked) for which skip returns
+// false, up to 2n of them in case some go away meanwhile.
+func PickOldest(pending []Meta, n int, skip func(seq uint64) bool) []uint64 {
+	var picked []uint64
+	for _, m := range pending {
+		if len(picked) == 2*n {
+			break
+		}
+		if skip == nil || !skip(m.Seq) {
+			picked = append(picked, m.Seq)
+		}
+	}
+	return picked
+}
