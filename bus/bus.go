@@ -55,7 +55,7 @@ type Bus struct {
 	isDone  bool
 
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when the replies' subscription ended
 
 	refs filterRefs
 	// direct is the in-process uplink's publish path, when one runs.
@@ -91,20 +91,34 @@ func start(cfg Config, log *slog.Logger, remote Remote) (*Bus, error) {
 		topics:     make(map[string][]*subscription),
 		closed:     make(chan struct{}),
 		pending:    make(map[string]chan *message.Message),
-		done:       make(chan struct{}),
 		remote:     remote,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
+	if remote == nil {
+		// In process, the replies are dispatched by the subscription's
+		// delivery goroutine, which runs only while replies are queued.
+		s, err := b.subscribe(ctx, b.replyTopic, b.dispatchReply)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("bus: subscribe replies: %w", err)
+		}
+		b.done = s.done
+		return b, nil
+	}
 	replies, err := b.Subscribe(ctx, b.replyTopic)
 	if err != nil {
 		cancel()
-		if remote != nil {
-			_ = remote.Close()
-		}
+		_ = remote.Close()
 		return nil, fmt.Errorf("bus: subscribe replies: %w", err)
 	}
-	go b.dispatchReplies(replies)
+	b.done = make(chan struct{})
+	go func() {
+		defer close(b.done)
+		for m := range replies {
+			b.dispatchReply(m)
+		}
+	}()
 	return b, nil
 }
 
@@ -151,7 +165,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan *message.Mess
 	if b.remote != nil {
 		return b.remote.Subscribe(ctx, topic)
 	}
-	s, err := b.subscribe(ctx, topic)
+	s, err := b.subscribe(ctx, topic, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -225,19 +239,17 @@ func ErrorReply(err error) *message.Message {
 	return m
 }
 
-func (b *Bus) dispatchReplies(replies <-chan *message.Message) {
-	defer close(b.done)
-	for m := range replies {
-		m.Ack()
-		id := m.Metadata.Get(MetaCorrelationID)
-		b.mu.Lock()
-		ch := b.pending[id]
-		b.mu.Unlock()
-		if ch != nil {
-			select {
-			case ch <- m:
-			default: // a duplicate reply; the first one won
-			}
+// dispatchReply hands a reply to the Request waiting for it.
+func (b *Bus) dispatchReply(m *message.Message) {
+	m.Ack()
+	id := m.Metadata.Get(MetaCorrelationID)
+	b.mu.Lock()
+	ch := b.pending[id]
+	b.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- m:
+		default: // a duplicate reply; the first one won
 		}
 	}
 }
@@ -256,7 +268,14 @@ func (b *Bus) Close() error {
 	b.subMu.Lock()
 	b.closing = true
 	close(b.closed)
+	var subs []*subscription
+	for _, ts := range b.topics {
+		subs = append(subs, ts...)
+	}
 	b.subMu.Unlock()
+	for _, s := range subs {
+		s.stop()
+	}
 	b.workers.Wait()
 	var err error
 	if b.remote != nil {

@@ -9,7 +9,9 @@ import (
 )
 
 // Serve subscribes to each topic of handlers and calls its handler for
-// every message, one goroutine per topic, until ctx ends or stop is called.
+// every message, until ctx ends or stop is called. In process the handlers
+// run on the subscriptions' delivery goroutines, which exist only while
+// messages are queued; over a remote backend, on one goroutine per topic.
 // Each message is acked before its handler runs: the bus holds the next
 // message of a topic until then, and a handler that replies later (an
 // uplink waiting for the broker) must not hold up the requests behind it.
@@ -19,11 +21,27 @@ import (
 func (b *Bus) Serve(ctx context.Context, handlers map[string]func(*message.Message)) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var loops sync.WaitGroup
+	var ended []chan struct{} // the handler subscriptions' done
 	stop = func() {
 		cancel()
 		loops.Wait()
+		for _, d := range ended {
+			<-d
+		}
 	}
 	for topic, h := range handlers {
+		if b.remote == nil {
+			s, err := b.subscribe(ctx, topic, func(m *message.Message) {
+				m.Ack()
+				h(m)
+			})
+			if err != nil {
+				stop()
+				return nil, fmt.Errorf("bus: subscribe %s: %w", topic, err)
+			}
+			ended = append(ended, s.done)
+			continue
+		}
 		ch, err := b.Subscribe(ctx, topic)
 		if err != nil {
 			stop()
