@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -138,7 +140,8 @@ func (c *Config) decodeDevices(data []byte, source, dir string, root, devs *yaml
 			dc.StateDir = filepath.Join(defaultStateDir, name)
 		}
 		c.Devices[name] = dc
-		lines[name] = deviceLines{name: k.Line, stateDir: keyLine(v, "state_dir", k.Line), deviceInfo: keyLine(v, "device_info", k.Line)}
+		lines[name] = deviceLines{name: k.Line, stateDir: keyLine(v, "state_dir", k.Line), deviceInfo: keyLine(v, "device_info", k.Line),
+			bus: keyLine(v, "bus", k.Line), outbox: keyLine(v, "outbox", k.Line)}
 	}
 	if err := c.checkDevices(lines); err != nil {
 		err.Source = source
@@ -148,7 +151,7 @@ func (c *Config) decodeDevices(data []byte, source, dir string, root, devs *yaml
 }
 
 // deviceLines are the lines of a device's keys, for errors.
-type deviceLines struct{ name, stateDir, deviceInfo int }
+type deviceLines struct{ name, stateDir, deviceInfo, bus, outbox int }
 
 // keyLine is the line of key in mapping m, or def when m lacks it.
 func keyLine(m *yaml.Node, key string, def int) int {
@@ -234,9 +237,74 @@ func (c *Config) checkDevices(lines map[string]deviceLines) *core.ConfigError {
 					"%sdevices %s and %s are the same device (both %s): give each its own device_info",
 					at(lines[b.Name].deviceInfo), a.Name, b.Name, ia)}
 			}
+			if err := checkNATS(a, b); err != nil {
+				line := lines[b.Name].bus
+				if err.Field == "outbox.stream" {
+					line = lines[b.Name].outbox
+				}
+				err.Field = "devices." + b.Name + "." + err.Field
+				err.Msg = at(line) + err.Msg
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// checkNATS refuses two devices on one NATS server whose subjects overlap
+// (one bus.subject_prefix, or one inside the other's) or whose outboxes
+// would share a stream: each would take the other's messages.
+func checkNATS(a, b NamedDevice) *core.ConfigError {
+	ca, cb := a.Config.Bus, b.Config.Bus
+	if ca.Backend != "nats" || cb.Backend != "nats" {
+		return nil
+	}
+	server := sharedServer(ca.NATS.URL, cb.NATS.URL)
+	if server == "" {
+		return nil
+	}
+	pa, pb := ca.NATS.WithDefaults().SubjectPrefix, cb.NATS.WithDefaults().SubjectPrefix
+	if pa == pb || strings.HasPrefix(pa, pb+".") || strings.HasPrefix(pb, pa+".") {
+		return &core.ConfigError{Source: "config", Field: "bus.subject_prefix", Msg: fmt.Sprintf(
+			"devices %s and %s share the NATS server %s and their subjects (bus.subject_prefix %s and %s): each would take the other's messages; give each a prefix of its own, neither inside the other (iotd.%s, iotd.%s)",
+			a.Name, b.Name, server, pa, pb, a.Name, b.Name)}
+	}
+	if a.Config.Outbox.Backend == device.BackendJetStream && b.Config.Outbox.Backend == device.BackendJetStream {
+		if sa, sb := a.Config.OutboxStream(), b.Config.OutboxStream(); sa == sb {
+			return &core.ConfigError{Source: "config", Field: "outbox.stream", Msg: fmt.Sprintf(
+				"devices %s and %s share the NATS server %s and the outbox stream %s: each would send the other's messages; give each its own outbox.stream (or leave it unset: OUTBOX_ and the subject prefix)",
+				a.Name, b.Name, server, sa)}
+		}
+	}
+	return nil
+}
+
+// sharedServer returns a server (host:port, never credentials) that two
+// bus.url lists (comma-separated) both name, "" when none.
+func sharedServer(a, b string) string {
+	host := func(s string) string {
+		s = strings.TrimSpace(s)
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s
+		}
+		u, err := url.Parse(s)
+		if err != nil || u.Hostname() == "" {
+			return ""
+		}
+		port := u.Port()
+		if port == "" {
+			port = "4222"
+		}
+		return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+	}
+	for ua := range strings.SplitSeq(a, ",") {
+		for ub := range strings.SplitSeq(b, ",") {
+			if ha := host(ua); ha != "" && ha == host(ub) {
+				return ha
+			}
+		}
+	}
+	return ""
 }
 
 // within reports whether path p is inside directory dir.

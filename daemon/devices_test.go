@@ -266,6 +266,20 @@ func TestDevicesConfigErrors(t *testing.T) {
 			[]string{"devices.b.device_info: line 4: devices a and b are the same device"}},
 		{"shared default device_info", "devices:\n  a: {}\n  b: {}\n",
 			[]string{"devices.b.device_info: line 3: devices a and b are the same device", "device_info.json"}},
+		{"shared NATS subjects", "devices:\n  a: {device_info: a.json, bus: {backend: nats, url: 'nats://GW:4222'}}\n  b:\n    device_info: b.json\n    bus: {backend: nats, url: 'other:4222, gw'}\n",
+			[]string{"devices.b.bus.subject_prefix: line 5: devices a and b share the NATS server gw:4222 and their subjects (bus.subject_prefix iotd and iotd)"}},
+		{"nested NATS subjects", "devices:\n  a: {device_info: a.json, bus: {backend: nats, url: 'nats://u:secret@gw', subject_prefix: iotd}}\n  b: {device_info: b.json, bus: {backend: nats, url: gw, subject_prefix: iotd.b}}\n",
+			[]string{"devices.b.bus.subject_prefix", "devices a and b share the NATS server gw:4222", "neither inside the other"}},
+		{"shared outbox stream", "devices:\n  a: {device_info: a.json, bus: {backend: nats, url: gw, subject_prefix: iotd.a}, outbox: {backend: jetstream, stream: OB}}\n  b:\n    device_info: b.json\n    bus: {backend: nats, url: gw, subject_prefix: iotd.b}\n    outbox: {backend: jetstream, stream: OB}\n",
+			[]string{"devices.b.outbox.stream: line 6: devices a and b share the NATS server gw:4222 and the outbox stream OB"}},
+		{"jetstream outbox without the NATS bus", "outbox: {backend: jetstream}\n",
+			[]string{"outbox.backend", "set bus.backend: nats", "-tags iotd_nats"}},
+		{"jetstream outbox with a sync policy", "bus: {backend: nats, url: gw}\noutbox: {backend: jetstream, sync: always}\n",
+			[]string{"outbox.sync", "stream acknowledged it"}},
+		{"outbox stream without jetstream", "outbox: {stream: OB}\n",
+			[]string{"outbox.stream", "backend: jetstream"}},
+		{"unknown outbox backend", "outbox: {backend: s3}\n",
+			[]string{"outbox.backend", "file (the default) or jetstream"}},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
@@ -278,6 +292,18 @@ func TestDevicesConfigErrors(t *testing.T) {
 			assert.ErrorAs(t, err, &ce)
 		})
 	}
+}
+
+// TestDevicesOnOneNATSServer: devices may share a NATS server with a
+// subject prefix and an outbox stream each (the default stream follows the
+// prefix).
+func TestDevicesOnOneNATSServer(t *testing.T) {
+	cfg, err := ParseConfig([]byte("devices:\n"+
+		"  a: {device_info: a.json, bus: {backend: nats, url: gw, subject_prefix: iotd.a}, outbox: {backend: jetstream}}\n"+
+		"  b: {device_info: b.json, bus: {backend: nats, url: gw, subject_prefix: iotd.b}, outbox: {backend: jetstream}}\n"), "iotd.yaml", "/etc/iotd")
+	require.NoError(t, err)
+	assert.Equal(t, "OUTBOX_iotd_a", cfg.Devices["a"].OutboxStream())
+	assert.Equal(t, "OUTBOX_iotd_b", cfg.Devices["b"].OutboxStream())
 }
 
 func TestDevicesConfig(t *testing.T) {

@@ -224,6 +224,9 @@ func (c *Config) Validate() error {
 	if err := c.Bus.Validate(); err != nil {
 		return bad("bus", err.Error())
 	}
+	if c.Outbox.Backend == BackendJetStream && c.Bus.Backend != "nats" {
+		return bad("outbox.backend", "jetstream keeps the outbox on the bus's NATS server: set bus.backend: nats (and its url), in an iotd built with -tags iotd_nats")
+	}
 	switch core.SignMethod(c.MQTT.SignMethod) {
 	case "", core.HMACSHA256, core.HMACSHA1:
 	default:

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/bus/natsbus"
+	"github.com/iotd/iotd/bus/natsbus/natstest"
 	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
 )
@@ -23,11 +27,45 @@ import (
 // memory and disk stay within their bounds, and a publisher that gives up
 // is told the truth.
 
-func openBox(t *testing.T, path string, o outbox.Options) *outbox.Outbox {
-	t.Helper()
-	box, err := outbox.Open(path, o)
-	require.NoError(t, err)
-	return box
+// boxOpener opens a durable outbox at place (a file's path); a second open
+// of the same place finds what the first stored.
+type boxOpener func(t *testing.T, place string, o outbox.Options) outbox.Store
+
+// outboxes are the durable outboxes the uplink's tests run on: the file,
+// and a JetStream stream on an embedded NATS server.
+var outboxes = []struct {
+	name string
+	new  func(t *testing.T) boxOpener
+}{
+	{"file", func(*testing.T) boxOpener {
+		return func(t *testing.T, path string, o outbox.Options) outbox.Store {
+			t.Helper()
+			box, err := outbox.Open(path, o)
+			require.NoError(t, err)
+			return box
+		}
+	}},
+	{"jetstream", func(t *testing.T) boxOpener {
+		srv := natstest.Run(t)
+		return func(t *testing.T, place string, o outbox.Options) outbox.Store {
+			t.Helper()
+			nc, err := nats.Connect(srv.ClientURL())
+			require.NoError(t, err)
+			t.Cleanup(nc.Close)
+			o.Sync, o.SyncInterval = "", 0
+			box, err := natsbus.OpenOutbox(ctxT(t, 30*time.Second), nc, natsbus.OutboxConfig{
+				Stream: fmt.Sprintf("OUTBOX_%x", crc32.ChecksumIEEE([]byte(place))), Options: o})
+			require.NoError(t, err)
+			return box
+		}
+	}},
+}
+
+// forEachOutbox runs test once on each durable outbox.
+func forEachOutbox(t *testing.T, test func(t *testing.T, openBox boxOpener)) {
+	for _, ob := range outboxes {
+		t.Run(ob.name, func(t *testing.T) { test(t, ob.new(t)) })
+	}
 }
 
 func noWait(t *testing.T, h *harness, topic string, payload []byte, qos byte) (bus.Result, error) {
@@ -39,6 +77,10 @@ func noWait(t *testing.T, h *harness, topic string, payload []byte, qos byte) (b
 // unreachable, the uplink stopped and its outbox closed, a new uplink on the
 // reopened outbox: all 300 arrive, in order, before a newer one.
 func TestOutboxSurvivesRestart(t *testing.T) {
+	forEachOutbox(t, outboxSurvivesRestart)
+}
+
+func outboxSurvivesRestart(t *testing.T, openBox boxOpener) {
 	b := startMosquitto(t)
 	p := newPeer(t, b.Addr(), "cloud-app")
 	p.subscribe(t, "dur/#", 1)
@@ -78,14 +120,18 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 // DeadLetterAfter sessions, its publisher is told why, and the messages
 // behind it are delivered; retry and drop handle the dead letter.
 func TestPoisonMessageParked(t *testing.T) {
-	for _, durable := range []bool{true, false} {
-		t.Run(fmt.Sprintf("outbox=%v", durable), func(t *testing.T) {
+	for _, ob := range append(outboxes, struct {
+		name string
+		new  func(t *testing.T) boxOpener
+	}{"memory", nil}) {
+		durable := ob.new != nil
+		t.Run("outbox="+ob.name, func(t *testing.T) {
 			b := startMosquittoConf(t, false, "max_packet_size 65536\n")
 			p := newPeer(t, b.Addr(), "cloud-app")
 			p.subscribe(t, "p/#", 1)
 			cfg := Config{MaxPayload: 200 << 10}
 			if durable {
-				box := openBox(t, filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+				box := ob.new(t)(t, filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
 				t.Cleanup(func() { _ = box.Close() })
 				cfg.Outbox = box
 			}
@@ -156,6 +202,10 @@ func TestPublishLimitsAtAccept(t *testing.T) {
 
 // TestOverflowDropOldest: with drop_oldest a full queue makes room.
 func TestOverflowDropOldest(t *testing.T) {
+	forEachOutbox(t, overflowDropOldest)
+}
+
+func overflowDropOldest(t *testing.T, openBox boxOpener) {
 	b := startMosquitto(t)
 	p := newPeer(t, b.Addr(), "cloud-app")
 	p.subscribe(t, "d/#", 0)
@@ -184,6 +234,10 @@ func TestOverflowDropOldest(t *testing.T) {
 // before its message went out is told "not sent", and the message is not
 // sent later; one already on the wire is reported stored, never failed.
 func TestWithdrawWhenThePublisherGivesUp(t *testing.T) {
+	forEachOutbox(t, withdrawWhenThePublisherGivesUp)
+}
+
+func withdrawWhenThePublisherGivesUp(t *testing.T, openBox boxOpener) {
 	b := startMosquitto(t)
 	p := newPeer(t, b.Addr(), "cloud-app")
 	p.subscribe(t, "w/#", 1)
@@ -234,6 +288,10 @@ func TestPublishBeforeServingFailsAtOnce(t *testing.T) {
 // outbox while mosquitto (persistence on) is restarted twice: every message
 // reaches the far side.
 func TestTenThousandAcrossTwoBrokerRestarts(t *testing.T) {
+	forEachOutbox(t, tenThousandAcrossTwoBrokerRestarts)
+}
+
+func tenThousandAcrossTwoBrokerRestarts(t *testing.T, openBox boxOpener) {
 	const total = 10000
 	b := startMosquittoWith(t, true)
 	w := &durableWatcher{seen: map[string]bool{}}
