@@ -15,7 +15,11 @@ import (
 // coalesces writes: Write appends to a pending buffer and returns, and one
 // flusher goroutine writes whatever accumulated while its last write was
 // in the kernel — one packet when the session is quiet, many when it is
-// busy (what fast MQTT clients do: flush when the queue is empty).
+// busy (what fast MQTT clients do: flush when the queue is empty). The
+// flusher runs only while bytes are pending: a Write that finds none
+// pending starts it, and it returns when it emptied the buffer (a goroutine
+// that writes through TLS keeps a large stack; a fleet of idle sessions
+// kept one each). There is at most one at a time, so bytes go out in order.
 //
 // Back-pressure stays exact: a Write waits while maxPending bytes are
 // pending, and each flush is at most flushChunk bytes under a fresh
@@ -30,28 +34,30 @@ type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
 
-	mu      sync.Mutex
-	cond    *sync.Cond // signalled when pending shrinks, an error is set or closing
-	pending []byte     // bytes written by paho, not yet handed to Conn
-	spare   []byte     // the flusher's buffer, swapped with pending
-	err     error      // the flusher's write error, sticky
-	closing bool
-	kick    chan struct{} // capacity 1: pending has bytes
-	done    chan struct{} // closed when the flusher returned
-	closed  sync.Once
+	mu       sync.Mutex
+	cond     *sync.Cond // signalled when pending shrinks, an error is set or closing
+	pending  []byte     // bytes written by paho, not yet handed to Conn
+	spare    []byte     // the flusher's buffer, swapped with pending
+	err      error      // the flusher's write error, sticky
+	closing  bool
+	flushing bool          // a flusher runs
+	idle     chan struct{} // closed when the running flusher returned
+	closed   sync.Once
 }
 
 const (
-	readBuffer        = 8 << 10
+	// readBuffer holds the small packets (PUBACKs, a few headers) that
+	// arrive together; a read of a larger payload bypasses it. 1 KiB
+	// instead of 8: it is held by every idle session.
+	readBuffer        = 1 << 10
 	maxPending        = 64 << 10
 	flushChunk        = 16 << 10
 	closeFlushTimeout = disconnectQuiesce * time.Millisecond
 )
 
 func newBufferedConn(c net.Conn) *bufferedConn {
-	b := &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBuffer), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBuffer)}
 	b.cond = sync.NewCond(&b.mu)
-	go b.flusher()
 	return b
 }
 
@@ -86,9 +92,10 @@ func (b *bufferedConn) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	b.pending = append(b.pending, p...)
-	select {
-	case b.kick <- struct{}{}:
-	default:
+	if !b.flushing {
+		b.flushing = true
+		b.idle = make(chan struct{})
+		go b.flusher(b.idle)
 	}
 	return len(p), nil
 }
@@ -99,17 +106,15 @@ func (b *bufferedConn) SetWriteDeadline(time.Time) error { return nil }
 // SetDeadline sets the read deadline only, for the same reason.
 func (b *bufferedConn) SetDeadline(t time.Time) error { return b.Conn.SetReadDeadline(t) }
 
-// flusher writes pending bytes until the conn fails or closes.
-func (b *bufferedConn) flusher() {
-	defer close(b.done)
+// flusher writes pending bytes until none are left, or the conn fails;
+// it closes idle when it returns.
+func (b *bufferedConn) flusher(idle chan struct{}) {
+	defer close(idle)
 	for {
 		b.mu.Lock()
-		for len(b.pending) == 0 && !b.closing && b.err == nil {
-			b.mu.Unlock()
-			<-b.kick
-			b.mu.Lock()
-		}
-		if b.err != nil || len(b.pending) == 0 { // failed, or closing with nothing left
+		if b.err != nil || len(b.pending) == 0 { // failed, or all written
+			b.flushing = false
+			b.cond.Broadcast()
 			b.mu.Unlock()
 			return
 		}
@@ -132,7 +137,6 @@ func (b *bufferedConn) flusher() {
 		b.mu.Unlock()
 		if err != nil {
 			_ = b.Conn.SetReadDeadline(time.Now()) // Read returns err: paho sees the connection lost
-			return
 		}
 	}
 }
@@ -161,17 +165,21 @@ func (b *bufferedConn) Close() error {
 		b.mu.Lock()
 		b.closing = true
 		b.cond.Broadcast()
+		var idle chan struct{}
+		if b.flushing {
+			idle = b.idle
+		}
 		b.mu.Unlock()
-		select {
-		case b.kick <- struct{}{}:
-		default:
+		if idle == nil {
+			err = b.Conn.Close()
+			return
 		}
 		select {
-		case <-b.done:
+		case <-idle:
 		case <-time.After(closeFlushTimeout):
 		}
 		err = b.Conn.Close()
-		<-b.done
+		<-idle
 	})
 	return err
 }
