@@ -348,3 +348,15 @@ func tenThousandAcrossTwoBrokerRestarts(t *testing.T, openBox boxOpener) {
 	assert.Empty(t, missing, "messages lost: %s", strings.Join(missing[:min(len(missing), 20)], ","))
 	waitFor(t, "outbox drained", func() bool { return h.up.Status().Outbox.Messages == 0 })
 }
+
+// TestNilOutboxPointerMeansNone: a nil *outbox.Outbox in Config.Outbox (an
+// embedder's code from before it was an outbox.Store) means no outbox, as
+// it did.
+func TestNilOutboxPointerMeansNone(t *testing.T) {
+	h := newHarness(t, freePort(t), harnessOpts{cfg: Config{Outbox: (*outbox.Outbox)(nil)}})
+	res, err := noWait(t, h, "n/t", []byte("x"), 1)
+	require.NoError(t, err)
+	assert.Equal(t, bus.Stored, res)
+	assert.Nil(t, h.up.Status().Outbox)
+	assert.Equal(t, 1, h.up.Status().Memory.Messages)
+}

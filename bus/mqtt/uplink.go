@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/iotd/iotd/bus"
+	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/linkstate"
 )
@@ -190,6 +191,9 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if box, ok := cfg.Outbox.(*outbox.Outbox); ok && box == nil {
+		cfg.Outbox = nil // a nil *Outbox, as Config.Outbox was before it was a Store
 	}
 	if cfg.KeepAlive > MaxKeepAlive {
 		log.Warn("uplink: keepalive lowered to the hub's limit", "configured", cfg.KeepAlive, "used", MaxKeepAlive)
