@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
 )
 
 // SubDevices is a gateway's set of sub-devices online through it, the
@@ -45,12 +47,52 @@ func (b *Bus) PublishSubDevices(s SubDevices) error {
 
 // WatchSubDevices calls fn with the gateway's online sub-devices: the
 // current set first (once a gateway answers), then each change, until ctx
-// ends or the bus closes; it returns nil then. fn runs on WatchSubDevices'
-// goroutine. Without a gateway feature, fn is never called.
+// ends or the bus closes; it returns nil then. fn is called one event at a
+// time, in order (see [Bus.OnSubDevices]). Without a gateway feature, fn is
+// never called.
 func (b *Bus) WatchSubDevices(ctx context.Context, fn func(SubDevices)) error {
-	ch, err := b.Subscribe(ctx, TopicSubDevices)
+	done, err := b.OnSubDevices(ctx, fn)
 	if err != nil {
-		return fmt.Errorf("bus: %w", err)
+		return err
+	}
+	<-done
+	return nil
+}
+
+// OnSubDevices is [Bus.WatchSubDevices] without waiting: it subscribes,
+// asks for the current set and returns; done closes once fn will not be
+// called any more (ctx ended or the bus closed). In process, fn runs on the
+// subscription's delivery goroutine, which exists only while an event is
+// queued: a device that follows its sub-devices in several places pays no
+// goroutine for it while nothing changes. fn must not wait for another
+// sub-device event.
+func (b *Bus) OnSubDevices(ctx context.Context, fn func(SubDevices)) (done <-chan struct{}, err error) {
+	handle := func(m *message.Message) {
+		m.Ack()
+		var s SubDevices
+		if DecodeEvent(m, &s) == nil {
+			fn(s)
+		}
+	}
+	if b.remote == nil {
+		s, err := b.subscribe(ctx, TopicSubDevices, handle)
+		if err != nil {
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+		done = s.done
+	} else {
+		ch, err := b.Subscribe(ctx, TopicSubDevices)
+		if err != nil {
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+		loop := make(chan struct{})
+		go func() {
+			defer close(loop)
+			for m := range ch {
+				handle(m)
+			}
+		}()
+		done = loop
 	}
 	// Ask for the current set: a gateway that brought sub-devices online
 	// before this subscription answers with it.
@@ -59,16 +101,9 @@ func (b *Bus) WatchSubDevices(ctx context.Context, fn func(SubDevices)) error {
 		err = b.Publish(TopicSubDevicesQuery, q)
 	}
 	if err != nil {
-		return fmt.Errorf("bus: %w", err)
+		return nil, fmt.Errorf("bus: %w", err)
 	}
-	for m := range ch {
-		m.Ack()
-		var s SubDevices
-		if DecodeEvent(m, &s) == nil {
-			fn(s)
-		}
-	}
-	return nil
+	return done, nil
 }
 
 // SubDevicesNow asks the gateway feature for the sub-devices online now;
@@ -97,16 +132,25 @@ type SubDeviceFollower struct {
 	seen bool // a gateway answered: it is worth asking
 }
 
-// FollowSubDevices returns a follower of b's sub-device events; call Run.
+// FollowSubDevices returns a follower of b's sub-device events; call Run
+// or Start.
 func (b *Bus) FollowSubDevices() *SubDeviceFollower { return &SubDeviceFollower{b: b} }
 
 // Run follows the events until ctx ends.
 func (f *SubDeviceFollower) Run(ctx context.Context) error {
-	return f.b.WatchSubDevices(ctx, func(s SubDevices) {
-		f.mu.Lock()
-		f.cur, f.seen = s, true
-		f.mu.Unlock()
-	})
+	return f.b.WatchSubDevices(ctx, f.set)
+}
+
+// Start follows the events until ctx ends, without a goroutine of its own
+// (see [Bus.OnSubDevices]); done closes when it stopped.
+func (f *SubDeviceFollower) Start(ctx context.Context) (done <-chan struct{}, err error) {
+	return f.b.OnSubDevices(ctx, f.set)
+}
+
+func (f *SubDeviceFollower) set(s SubDevices) {
+	f.mu.Lock()
+	f.cur, f.seen = s, true
+	f.mu.Unlock()
 }
 
 // Online reports whether ref is online through the gateway. When the last

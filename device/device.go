@@ -371,8 +371,15 @@ func (d *Device) Run(ctx context.Context) error {
 	case <-d.uplink.Serving():
 	case <-ctx.Done():
 	}
-	start("sub-devices", d.subDevices.Run)
+	// The sub-devices are followed without a goroutine of their own.
+	if _, err := d.subDevices.Start(ctx); err != nil && ctx.Err() == nil {
+		errs <- fmt.Errorf("sub-devices: %w", err)
+		cancel()
+	}
 	for _, f := range d.features {
+		if idle, ok := f.Feature.(interface{ Idle() bool }); ok && idle.Idle() {
+			continue // its Run would only wait for ctx
+		}
 		start(f.name, f.Run)
 	}
 	close(d.ready)

@@ -66,6 +66,11 @@ func newSubModule(sec feature.Section, env *feature.Env) (feature.Feature, error
 	return m, nil
 }
 
+// Idle reports that Run would only wait for ctx: no sub-device has an OTA
+// section. Package device then does not start it (a goroutine per device
+// in a fleet of thousands).
+func (m *subModule) Idle() bool { return len(m.configs) == 0 }
+
 // Run follows the sub-devices online until ctx ends, then stops every
 // instance and waits for them.
 func (m *subModule) Run(ctx context.Context) error {

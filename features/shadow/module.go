@@ -57,14 +57,16 @@ func (m *module) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.ctx = ctx
 	m.mu.Unlock()
-	var watch sync.WaitGroup
-	watch.Go(func() { _ = m.online.Run(ctx) })
+	// The sub-devices are followed without a goroutine of their own.
+	watched, _ := m.online.Start(ctx) // fails only when the bus is closed
 	err := m.own.Run(ctx)
 	cancel()
 	m.mu.Lock()
 	m.ctx = nil
 	m.mu.Unlock()
-	watch.Wait()
+	if watched != nil {
+		<-watched
+	}
 	m.wg.Wait()
 	return err
 }
