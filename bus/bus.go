@@ -172,6 +172,37 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan *message.Mess
 	return s.out, nil
 }
 
+// SubscribeFunc is [Bus.Subscribe] with a handler instead of a channel: fn
+// is called with each message published on topic from now on, one at a
+// time and in order, until ctx ends or the bus closes; done closes once fn
+// will not be called any more. A message is delivered when fn returns
+// (fn need not Ack it). In process, fn runs on the subscription's delivery
+// goroutine, which exists only while messages are queued, so an idle
+// subscription costs no goroutine; fn must not wait for another message of
+// the same subscription.
+func (b *Bus) SubscribeFunc(ctx context.Context, topic string, fn func(*message.Message)) (done <-chan struct{}, err error) {
+	if b.remote == nil {
+		s, err := b.subscribe(ctx, topic, fn)
+		if err != nil {
+			return nil, err
+		}
+		return s.done, nil
+	}
+	ch, err := b.remote.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	loop := make(chan struct{})
+	go func() {
+		defer close(loop)
+		for m := range ch {
+			fn(m)
+			m.Ack()
+		}
+	}()
+	return loop, nil
+}
+
 // ErrNoReply means a request got no reply before its context ended; usually
 // nobody serves the topic (the uplink is not running).
 var ErrNoReply = errors.New("bus: no reply")

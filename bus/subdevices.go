@@ -67,32 +67,15 @@ func (b *Bus) WatchSubDevices(ctx context.Context, fn func(SubDevices)) error {
 // goroutine for it while nothing changes. fn must not wait for another
 // sub-device event.
 func (b *Bus) OnSubDevices(ctx context.Context, fn func(SubDevices)) (done <-chan struct{}, err error) {
-	handle := func(m *message.Message) {
+	done, err = b.SubscribeFunc(ctx, TopicSubDevices, func(m *message.Message) {
 		m.Ack()
 		var s SubDevices
 		if DecodeEvent(m, &s) == nil {
 			fn(s)
 		}
-	}
-	if b.remote == nil {
-		s, err := b.subscribe(ctx, TopicSubDevices, handle)
-		if err != nil {
-			return nil, fmt.Errorf("bus: %w", err)
-		}
-		done = s.done
-	} else {
-		ch, err := b.Subscribe(ctx, TopicSubDevices)
-		if err != nil {
-			return nil, fmt.Errorf("bus: %w", err)
-		}
-		loop := make(chan struct{})
-		go func() {
-			defer close(loop)
-			for m := range ch {
-				handle(m)
-			}
-		}()
-		done = loop
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
 	}
 	// Ask for the current set: a gateway that brought sub-devices online
 	// before this subscription answers with it.

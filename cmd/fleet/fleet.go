@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/linkstate"
@@ -279,120 +281,141 @@ func (f *Fleet) runMember(ctx context.Context, m *member) {
 	defer cancel()
 	// The link's states, from before Run so that the first connection is
 	// seen: "connected" is the MQTT session up (CONNACK, subscriptions).
-	states, err := m.dev.Bus().Subscribe(ctx, bus.TopicLinkState)
+	// They are followed by a handler, which runs only while a state change
+	// is queued (no goroutine per device for it).
+	firstUp := make(chan struct{})
+	first := true
+	watched, err := m.dev.Bus().SubscribeFunc(ctx, bus.TopicLinkState, func(msg *message.Message) {
+		s, err := bus.DecodeLinkState(msg)
+		if err != nil {
+			return
+		}
+		switch s.State {
+		case linkstate.Connected:
+			if first {
+				first = false
+				f.storm.setEver(m)
+				f.connectTime.add(time.Since(start))
+				if f.everUp.Add(1) == int64(len(f.devs)) {
+					f.allUpAt.Store(time.Now().UnixNano())
+				}
+				close(firstUp)
+			}
+			f.storm.set(m, true)
+		case linkstate.Disconnected:
+			f.storm.set(m, false)
+			f.storm.setErr(m, s.Err)
+			if s.Err != "" {
+				f.errs.add("connect: " + errorKind(s.Err))
+			}
+		case linkstate.Stopped:
+			f.storm.set(m, false)
+		}
+	})
 	if err != nil {
 		f.errs.add("watch link state")
 		_ = m.dev.Close()
 		return
 	}
-	firstUp := make(chan struct{})
-	var watch sync.WaitGroup
-	watch.Add(1)
-	go func() {
-		defer watch.Done()
-		first := true
-		for msg := range states {
-			s, err := bus.DecodeLinkState(msg)
-			msg.Ack()
-			if err != nil {
-				continue
-			}
-			switch s.State {
-			case linkstate.Connected:
-				if first {
-					first = false
-					f.storm.setEver(m)
-					f.connectTime.add(time.Since(start))
-					if f.everUp.Add(1) == int64(len(f.devs)) {
-						f.allUpAt.Store(time.Now().UnixNano())
-					}
-					close(firstUp)
-				}
-				f.storm.set(m, true)
-			case linkstate.Disconnected:
-				f.storm.set(m, false)
-				f.storm.setErr(m, s.Err)
-				if s.Err != "" {
-					f.errs.add("connect: " + errorKind(s.Err))
-				}
-			case linkstate.Stopped:
-				f.storm.set(m, false)
-			}
-		}
-	}()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = m.dev.Run(ctx)
-	}()
-	select {
-	case <-m.dev.Ready():
-	case <-done:
-		cancel()
-		watch.Wait()
-		return
-	}
-	if err := f.otaSetup(m); err != nil {
-		f.errs.add("ota: " + errorKind(err.Error()))
-	}
-	select {
-	case <-firstUp:
-	case <-ctx.Done():
-	}
+	// The device runs on this goroutine; the setup after its start runs on
+	// one that ends with it, and the publishes on timers (a goroutine only
+	// while one is under way): a device of the fleet adds no goroutine of
+	// its own while it waits.
 	var work sync.WaitGroup
-	if f.opt.Shadow && ctx.Err() == nil {
-		work.Add(1)
-		go func() { defer work.Done(); f.followShadow(ctx, m) }()
-	}
-	if f.opt.Rate > 0 {
-		f.publishLoop(ctx, m)
-	}
-	<-ctx.Done()
-	work.Wait()
-	<-done
-	watch.Wait()
-	f.storm.set(m, false)
-}
-
-// publishLoop publishes every 1/Rate, from a random phase, until ctx ends.
-func (f *Fleet) publishLoop(ctx context.Context, m *member) {
-	every := time.Duration(float64(time.Second) / f.opt.Rate)
-	select {
-	case <-time.After(rand.N(every)):
-	case <-ctx.Done():
-		return
-	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	payload := make([]byte, max(f.opt.Payload, 32))
-	for seq := 0; ; seq++ {
-		fill(payload, seq)
-		pctx, cancel := context.WithTimeout(ctx, f.opt.PublishTimeout)
-		t0 := time.Now()
-		res, err := m.dev.Publish(pctx, "event", payload, f.opt.QoS)
-		d := time.Since(t0)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err == nil && res == device.Acknowledged:
-			f.pubOK.Add(1)
-			f.pubLatency.add(d)
-			f.interval.Load().add(d)
-		case err == nil:
-			f.errs.add("publish: " + string(res))
-		case errors.Is(err, device.ErrNotSent):
-			f.errs.add("publish: not sent within -publish-timeout")
-		case errors.Is(err, device.ErrRefused):
-			f.errs.add("publish: refused: " + errorKind(err.Error()))
-		default:
-			f.errs.add("publish: " + errorKind(err.Error()))
-		}
+	work.Go(func() {
 		select {
-		case <-tick.C:
+		case <-m.dev.Ready():
 		case <-ctx.Done():
 			return
 		}
+		if err := f.otaSetup(m); err != nil {
+			f.errs.add("ota: " + errorKind(err.Error()))
+		}
+		select {
+		case <-firstUp:
+		case <-ctx.Done():
+			return
+		}
+		if f.opt.Shadow {
+			work.Go(func() { f.followShadow(ctx, m) })
+		}
+		if f.opt.Rate > 0 {
+			f.startPublishing(ctx, m, &work)
+		}
+	})
+	_ = m.dev.Run(ctx) // returns when ctx ends or the device cannot start
+	cancel()
+	work.Wait()
+	<-watched
+	f.storm.set(m, false)
+}
+
+// startPublishing publishes every 1/Rate, from a random phase, until ctx
+// ends, each publish on a timer's goroutine (work counts them); a tick
+// missed while a publish waited is skipped, as a time.Ticker does.
+func (f *Fleet) startPublishing(ctx context.Context, m *member, work *sync.WaitGroup) {
+	every := time.Duration(float64(time.Second) / f.opt.Rate)
+	payload := make([]byte, max(f.opt.Payload, 32))
+	var mu sync.Mutex // guards t and stopped
+	var t *time.Timer
+	stopped := false
+	seq := 0
+	next := time.Now().Add(rand.N(every))
+	var tick func()
+	arm := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		work.Add(1)
+		t = time.AfterFunc(time.Until(next), tick)
+	}
+	tick = func() {
+		defer work.Done()
+		if ctx.Err() != nil {
+			return
+		}
+		fill(payload, seq)
+		seq++
+		f.publishOnce(ctx, m, payload)
+		for now := time.Now(); !next.After(now); {
+			next = next.Add(every)
+		}
+		arm()
+	}
+	context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if t != nil && t.Stop() {
+			work.Done() // its tick will not run
+		}
+	})
+	arm()
+}
+
+// publishOnce publishes payload and counts the outcome.
+func (f *Fleet) publishOnce(ctx context.Context, m *member, payload []byte) {
+	pctx, cancel := context.WithTimeout(ctx, f.opt.PublishTimeout)
+	t0 := time.Now()
+	res, err := m.dev.Publish(pctx, "event", payload, f.opt.QoS)
+	d := time.Since(t0)
+	cancel()
+	switch {
+	case ctx.Err() != nil:
+	case err == nil && res == device.Acknowledged:
+		f.pubOK.Add(1)
+		f.pubLatency.add(d)
+		f.interval.Load().add(d)
+	case err == nil:
+		f.errs.add("publish: " + string(res))
+	case errors.Is(err, device.ErrNotSent):
+		f.errs.add("publish: not sent within -publish-timeout")
+	case errors.Is(err, device.ErrRefused):
+		f.errs.add("publish: refused: " + errorKind(err.Error()))
+	default:
+		f.errs.add("publish: " + errorKind(err.Error()))
 	}
 }
 
