@@ -9,6 +9,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,7 +72,7 @@ func TestClusterNodeKilledLosesNothingAcknowledged(t *testing.T) {
 	failed := 0
 	for i := range n {
 		if i == n/3 {
-			killStreamLeader(t, cluster, ps)
+			killStreamLeader(t, cluster, ps.Conn(), natsconf.DefaultStream)
 		}
 		for attempt := 0; ; attempt++ {
 			err := ps.Publish("telemetry", message.NewMessage(watermill.NewUUID(), []byte(strconv.Itoa(i))))
@@ -126,19 +127,19 @@ func TestClusterNodeKilledLosesNothingAcknowledged(t *testing.T) {
 }
 
 // killStreamLeader shuts down the server that leads the stream.
-func killStreamLeader(t *testing.T, c *natstest.Cluster, ps *natsbus.PubSub) {
+func killStreamLeader(t *testing.T, c *natstest.Cluster, nc *nats.Conn, stream string) {
 	t.Helper()
-	js, err := jetstream.New(ps.Conn())
+	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	st, err := js.Stream(ctx, natsconf.DefaultStream)
+	st, err := js.Stream(ctx, stream)
 	require.NoError(t, err)
 	require.NotNil(t, st.CachedInfo().Cluster)
 	leader := st.CachedInfo().Cluster.Leader
 	for _, s := range c.Servers {
 		if s.Name() == leader {
-			t.Logf("killing %s, the stream's leader", leader)
+			t.Logf("killing %s, the leader of stream %s", leader, stream)
 			s.Shutdown()
 			return
 		}

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(childEnv); v != "" {
 		os.Exit(shadowProcess(strings.Split(v, " ")))
 	}
+	if v := os.Getenv(outboxChildEnv); v != "" {
+		os.Exit(outboxProcess(strings.Split(v, " ")))
+	}
 	os.Exit(m.Run())
 }
 
