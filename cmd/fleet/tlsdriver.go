@@ -90,7 +90,13 @@ func (s *sharedTLS) Dial(ctx context.Context, transport driver.Transport, addres
 		return nil, fmt.Errorf("fleet tls: dial %s: %w", address, err)
 	}
 	tc := tls.Client(raw, s.cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	// The handshake runs on a goroutine of its own that ends with it: its
+	// stack grows deep (certificate checks, key exchange), and the
+	// caller's goroutine, which lives as long as the device, would keep
+	// that stack.
+	hs := make(chan error, 1)
+	go func() { hs <- tc.HandshakeContext(ctx) }()
+	if err := <-hs; err != nil {
 		raw.Close()
 		// As posix's tls driver: the dial's deadline and a connection cut
 		// under load are no handshake failures (a retry may work).
