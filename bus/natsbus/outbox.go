@@ -109,9 +109,11 @@ type Outbox struct {
 	deletes   []uint64 // removed pending Seqs, not yet deleted from the stream
 	drops     []uint64 // other stream sequences to delete (markers)
 
-	kick    chan struct{}
-	quit    chan struct{}
-	stopped chan struct{}
+	closing     chan struct{} // closed when Close begins
+	closingOnce sync.Once
+	kick        chan struct{}
+	quit        chan struct{} // closed by Close once calls are done: the deleter flushes and stops
+	stopped     chan struct{}
 }
 
 // deadLetter is a dead letter in memory: its record without the payload,
@@ -154,8 +156,8 @@ func OpenOutbox(ctx context.Context, nc *nats.Conn, cfg OutboxConfig) (*Outbox, 
 	o := &Outbox{
 		js: js, cfg: cfg, opts: opts, log: log,
 		msgSub: base + ".msg", deadSb: base + ".dead", attSub: base + ".att",
-		marks: map[uint64]uint64{},
-		kick:  make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{}),
+		marks:   map[uint64]uint64{},
+		closing: make(chan struct{}), kick: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if err := o.ensureStream(ctx); err != nil {
 		return nil, err
@@ -539,12 +541,34 @@ func (o *Outbox) Payload(seq uint64) ([]byte, error) {
 	if _, ok := o.isPending(seq); !ok {
 		return nil, fmt.Errorf("outbox: payload of %d: %w", seq, outbox.ErrNotFound)
 	}
-	m, err := o.get(seq, o.msgSub)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: payload of %d: %w", seq, err)
+	// The uplink parks a message whose payload it cannot read, which
+	// suits a damaged file, not a stream whose leader is being elected or
+	// a server being reconnected to: wait for those, a while.
+	deadline := time.Now().Add(payloadPatience)
+	for {
+		m, err := o.get(seq, o.msgSub)
+		switch {
+		case err == nil:
+			return m.Data, nil
+		case errors.Is(err, outbox.ErrNotFound) || errors.Is(err, outbox.ErrCorrupt) || time.Now().After(deadline):
+			return nil, fmt.Errorf("outbox: payload of %d: %w", seq, err)
+		}
+		o.log.Debug("outbox: payload not read; trying again", "seq", seq, "err", err)
+		select {
+		case <-o.closing:
+			return nil, fmt.Errorf("outbox: payload of %d: %w", seq, outbox.ErrClosed)
+		case <-time.After(payloadRetry):
+		}
 	}
-	return m.Data, nil
 }
+
+// payloadPatience bounds how long Payload tries again after a failed read
+// (NATS unreachable, a leader election: seconds); payloadRetry is the wait
+// between reads.
+const (
+	payloadPatience = 30 * time.Second
+	payloadRetry    = 200 * time.Millisecond
+)
 
 // removeLocked takes seq out of pending and queues its deletion (and its
 // marker's). o.mu must be held.
@@ -826,6 +850,7 @@ func (o *Outbox) Usage() outbox.Usage {
 // Close waits for calls in progress, makes one last attempt at the
 // deletions not yet done, and stops. It does not close the connection.
 func (o *Outbox) Close() error {
+	o.closingOnce.Do(func() { close(o.closing) }) // a Payload waiting gives up
 	o.closeMu.Lock()
 	defer o.closeMu.Unlock()
 	if o.closed {

@@ -57,6 +57,11 @@ func TestJetStreamOutboxClusterLosesNothing(t *testing.T) {
 		if b == batches/3 {
 			t.Logf("%d messages pending", len(o.Pending()))
 			killStreamLeader(t, cluster, nc, cfg.Stream)
+			// The uplink reads a payload to send it: during the election
+			// the read waits instead of failing (which would park it).
+			p, err := o.Payload(o.Pending()[0].Seq)
+			require.NoError(t, err)
+			require.Equal(t, "2", string(p))
 		}
 		msgs := make([]outbox.Message, size)
 		for i := range msgs {
