@@ -41,16 +41,19 @@ func (o *Outbox) load(ctx context.Context) error {
 	deadBySeq := map[uint64]deadLetter{}
 	marks := map[uint64]uint64{} // Seq -> marker's stream sequence, newest
 	attempts := map[uint64]int{}
+	// A record that fails its checks is listed as a dead letter under its
+	// stream sequence, to be dropped.
+	damaged := func(m scanned, r outbox.Record, err error) {
+		r.Seq, r.Reason, r.Parked = m.at, "corrupt record: "+err.Error(), m.ts
+		corrupt = append(corrupt, deadLetter{rec: r, at: m.at, corrupt: err})
+		o.log.Warn("outbox: a record fails its checks; it is listed as a dead letter", "stream", o.cfg.Stream, "subject", m.sub, "seq", m.at, "err", err)
+	}
 	for _, m := range msgs {
 		switch m.sub {
 		case o.msgSub:
 			r, err := parseRecord(m.h, false)
 			if err != nil {
-				r.Seq = m.at
-				r.Reason = "corrupt record: " + err.Error()
-				r.Parked = m.ts
-				corrupt = append(corrupt, deadLetter{rec: r, at: m.at, corrupt: err})
-				o.log.Warn("outbox: a pending message fails its checks; it is listed as a dead letter", "stream", o.cfg.Stream, "seq", m.at, "err", err)
+				damaged(m, r, err)
 				continue
 			}
 			r.Seq = m.at
@@ -58,10 +61,7 @@ func (o *Outbox) load(ctx context.Context) error {
 		case o.deadSb:
 			r, err := parseRecord(m.h, true)
 			if err != nil {
-				r.Seq = m.at
-				r.Reason = "corrupt record: " + err.Error()
-				r.Parked = m.ts
-				corrupt = append(corrupt, deadLetter{rec: r, at: m.at, corrupt: err})
+				damaged(m, r, err)
 				continue
 			}
 			if prev, ok := deadBySeq[r.Seq]; ok { // parked twice (a crash between the copy and the deletion, then again)
