@@ -41,7 +41,7 @@ run-at: build
 # (1000) messages; logs in .run-edge.
 run-edge:
 	$(GOBUILD) -o $(BIN)/hubsim ./cmd/hubsim
-	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS) iotd_nats' -ldflags '$(LDFLAGS)' -o $(BIN)/iotd-nats ./cmd/iotd
+	$(subst -tags '$(TAGS)',-tags '$(TAGS) iotd_nats',$(GOBUILD)) -o $(BIN)/iotd-nats ./cmd/iotd
 	$(GOBUILD) -o $(BIN)/edge ./cmd/edge
 	$(GOBUILD) -o $(BIN)/fleet ./cmd/fleet
 	BIN=$(BIN) FLEET_N=$(FLEET_N) ./scripts/edge.sh
