@@ -223,6 +223,15 @@ func (o *Outbox) ensureStream(ctx context.Context) error {
 			o.cfg.Stream, st.CachedInfo().Config.Subjects, outboxSubject(o.cfg.Stream))
 	}
 	o.st = st
+	// Bounds raised since the stream was created raise its backstop too,
+	// so that it never refuses what the outbox's bounds let in.
+	have, want := st.CachedInfo().Config, OutboxStreamConfig(o.cfg, o.opts)
+	if have.MaxMsgs >= 0 && have.MaxMsgs < want.MaxMsgs || have.MaxBytes >= 0 && have.MaxBytes < want.MaxBytes {
+		have.MaxMsgs, have.MaxBytes = max(have.MaxMsgs, want.MaxMsgs), max(have.MaxBytes, want.MaxBytes)
+		if _, err := o.js.UpdateStream(ctx, have); err != nil {
+			o.log.Warn("outbox: the stream's limits not raised to the outbox's bounds; a publish past them is refused as full", "stream", o.cfg.Stream, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -111,3 +111,25 @@ func TestOutboxFinishesWhatACrashInterrupted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, info.State.Msgs, "everything removed is deleted from the stream, markers included")
 }
+
+// Bounds raised after the stream was created raise its backstop limits,
+// so that the stream never refuses what the outbox lets in.
+func TestOutboxRaisesStreamLimits(t *testing.T) {
+	srv := natstest.Run(t)
+	o, err := openOutbox(t, srv.ClientURL(), "OUTBOX_grow", outbox.Options{MaxMessages: 10, MaxBytes: 1000})
+	require.NoError(t, err)
+	require.NoError(t, o.Close())
+	o, err = openOutbox(t, srv.ClientURL(), "OUTBOX_grow", outbox.Options{MaxMessages: 5000, MaxBytes: 1 << 20})
+	require.NoError(t, err)
+	defer o.Close()
+	nc, err := nats.Connect(srv.ClientURL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.Stream(context.Background(), "OUTBOX_grow")
+	require.NoError(t, err)
+	want := natsbus.OutboxStreamConfig(natsbus.OutboxConfig{Stream: "OUTBOX_grow"}, outbox.Options{MaxMessages: 5000, MaxBytes: 1 << 20, MaxDeadLetters: outbox.DefaultMaxDeadLetters})
+	assert.Equal(t, want.MaxMsgs, st.CachedInfo().Config.MaxMsgs)
+	assert.Equal(t, want.MaxBytes, st.CachedInfo().Config.MaxBytes)
+}
