@@ -76,4 +76,9 @@
 // come twice, and after one that came again order holds from there on.
 // Nothing the stream acknowledged is lost while a quorum of its replicas
 // survives (the cluster test kills the stream's leader mid-stream).
+//
+// [Outbox] is the uplink's durable outbox (an outbox.Store) in a stream of
+// its own per device, next to the bus's: see its documentation for the
+// layout (pending messages, dead letters and attempts markers as messages
+// with headers) and the guarantees.
 package natsbus
