@@ -132,6 +132,9 @@ func reopenKeepsPending(t *testing.T, open opener) {
 	assert.Equal(t, seqs(ms), seqs(p))
 	assert.Equal(t, []int{0, 3, 1, 0}, []int{p[0].Attempts, p[1].Attempts, p[2].Attempts, p[3].Attempts})
 	assert.Equal(t, "t/x", p[3].Topic)
+	assert.Equal(t, 2, p[0].Size)
+	assert.Equal(t, byte(1), p[0].QoS)
+	assert.Equal(t, int64(4*(3+2)), s.Usage().Bytes, "sizes are known again without reading the payloads")
 	assert.Equal(t, ms[0].Accepted.UnixMilli(), p[0].Accepted.UnixMilli())
 	assert.Equal(t, []string{"m0", "m1", "m2", "m3"}, payloads(t, s))
 }
