@@ -566,5 +566,6 @@ func (o *Outbox) Close() error {
 	o.closed = true
 	close(o.quit)
 	<-o.stopped
+	o.js.CleanupPublisher() // its reply subscription on the shared connection
 	return nil
 }
