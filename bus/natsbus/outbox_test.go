@@ -15,6 +15,7 @@ import (
 	"github.com/iotd/iotd/bus/natsbus/natstest"
 	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/bus/outbox/outboxtest"
+	"github.com/iotd/iotd/internal/leakcheck"
 )
 
 // openOutbox opens the outbox in stream on its own connection to url, as a
@@ -132,4 +133,28 @@ func TestOutboxRaisesStreamLimits(t *testing.T) {
 	want := natsbus.OutboxStreamConfig(natsbus.OutboxConfig{Stream: "OUTBOX_grow"}, outbox.Options{MaxMessages: 5000, MaxBytes: 1 << 20, MaxDeadLetters: outbox.DefaultMaxDeadLetters})
 	assert.Equal(t, want.MaxMsgs, st.CachedInfo().Config.MaxMsgs)
 	assert.Equal(t, want.MaxBytes, st.CachedInfo().Config.MaxBytes)
+}
+
+// Close stops every goroutine the outbox started (the connection, the
+// caller's, keeps its own).
+func TestOutboxCloseLeaksNothing(t *testing.T) {
+	srv := natstest.Run(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	require.NoError(t, err)
+	defer nc.Close()
+	cfg := natsbus.OutboxConfig{Stream: "OUTBOX_leak"}
+	o, err := natsbus.OpenOutbox(context.Background(), nc, cfg) // the server's goroutines of the stream, before the snapshot
+	require.NoError(t, err)
+	require.NoError(t, o.Close())
+	before := leakcheck.Take()
+	o, err = natsbus.OpenOutbox(context.Background(), nc, cfg)
+	require.NoError(t, err)
+	ms, err := o.AppendBatch(context.Background(), []outbox.Message{{Topic: "t/l", QoS: 1, Payload: []byte("x")}, {Topic: "t/l", QoS: 1, Payload: []byte("y")}})
+	require.NoError(t, err)
+	require.NoError(t, o.SetAttempts(ms[1].Seq, 1))
+	_, err = o.Park(ms[1].Seq, "x")
+	require.NoError(t, err)
+	require.NoError(t, o.Remove(ms[0].Seq))
+	require.NoError(t, o.Close())
+	before.Check(t, wait, nil)
 }
