@@ -4,7 +4,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iotd/iotd/core"
@@ -197,14 +199,25 @@ func certsOf(cas []hub.CA) []*x509.Certificate {
 	return certs
 }
 
+// parsedCAs holds the certificates of each CA file content read by
+// readCerts, by that content: the devices of a fleet in one process
+// (cmd/fleet) share one CA, which was parsed once per device. The
+// certificates are only read; the slice is clipped so that an append
+// copies it.
+var parsedCAs sync.Map // string(PEM) -> []*x509.Certificate
+
 // readCerts parses a CA file for the report; a file that cannot be read is
 // noted in t and left to the driver, which refuses to dial with it.
 func readCerts(file string, t *Trust) []*x509.Certificate {
 	data, err := os.ReadFile(file)
 	if err == nil {
+		if c, ok := parsedCAs.Load(string(data)); ok {
+			return slices.Clip(c.([]*x509.Certificate))
+		}
 		var certs []*x509.Certificate
 		if certs, err = hub.ParsePEM(data); err == nil {
-			return certs
+			c, _ := parsedCAs.LoadOrStore(string(data), certs)
+			return slices.Clip(c.([]*x509.Certificate))
 		}
 	}
 	t.From += fmt.Sprintf(" (unusable: %v)", err)
