@@ -260,6 +260,20 @@ func (b *Bus) Reply(req, rep *message.Message) error {
 		rep = message.NewMessage(watermill.NewUUID(), nil)
 	}
 	rep.Metadata.Set(MetaCorrelationID, req.Metadata.Get(MetaCorrelationID))
+	if b.remote == nil && to == b.replyTopic {
+		// A reply to this bus's own Request goes straight to it. Through
+		// the reply topic's queue it could be dropped: a server answers
+		// as fast as it takes requests, the queue holds OutputBuffer
+		// replies, and its delivery goroutine may wait behind every
+		// requester that a freed slot in the server's queue woke.
+		select {
+		case <-b.closed:
+			return errClosed
+		default:
+		}
+		b.dispatchReply(rep.Copy())
+		return nil
+	}
 	return b.Publish(to, rep)
 }
 
