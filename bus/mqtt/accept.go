@@ -327,7 +327,7 @@ func (u *Uplink) withdraw(id string) (res bus.Result, answered bool) {
 	u.mu.Lock()
 	m := u.byID[id]
 	if m == nil {
-		res, ok := u.recent[id]
+		res, ok := u.recent.lookup(id)
 		u.mu.Unlock()
 		if !ok {
 			return bus.NotSent, false // refused, or never seen: either way not sent

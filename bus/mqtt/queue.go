@@ -154,19 +154,7 @@ func (u *Uplink) answer(m *outMsg, res bus.Result, reason error) {
 
 // remember keeps the outcome of a finished message for a withdrawal that
 // crossed its reply. u.mu is held.
-func (u *Uplink) remember(id string, res bus.Result) {
-	if _, ok := u.recent[id]; !ok {
-		if len(u.recentIDs) >= recentOutcomes {
-			delete(u.recent, u.recentIDs[0])
-			u.recentIDs = u.recentIDs[1:]
-		}
-		u.recentIDs = append(u.recentIDs, id)
-	}
-	u.recent[id] = res
-}
-
-// recentOutcomes is how many finished messages a withdrawal can still find.
-const recentOutcomes = 1024
+func (u *Uplink) remember(id string, res bus.Result) { u.recent.remember(id, res) }
 
 // enqueue puts an accepted message at the tail of the queue, where a
 // withdrawal can find it, and answers a publisher that waits only for

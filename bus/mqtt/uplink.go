@@ -77,8 +77,7 @@ type Uplink struct {
 	byID         map[string]*outMsg
 	// recent keeps the outcome of the last finished messages, for a
 	// withdrawal that crossed its message's reply.
-	recent    map[string]bus.Result
-	recentIDs []string
+	recent outcomes
 	// careful is set when a session ended with messages unconfirmed: the
 	// next one sends the oldest alone, so that the one that ends sessions
 	// is the one blamed.
@@ -202,7 +201,7 @@ func New(cfg Config, link *core.Link, b *bus.Bus, log *slog.Logger) (*Uplink, er
 		cfg: cfg.withDefaults(), link: link, bus: b, log: log,
 		serving: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1), sender: make(chan struct{}, 1),
 		toWrite: make(chan *outMsg, writeQueue(cfg)), quit: make(chan struct{}), wrote: make(chan struct{}),
-		byID: make(map[string]*outMsg), recent: make(map[string]bus.Result),
+		byID: make(map[string]*outMsg), recent: newOutcomes(),
 		subs: make(map[string]byte), pending: make(map[string]bool),
 	}
 	if u.cfg.PublishRate > 0 {
