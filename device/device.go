@@ -18,6 +18,7 @@ import (
 	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
+	"github.com/iotd/iotd/feature"
 )
 
 // Device is one device connected to the hub: its identity, link, bus,
@@ -377,7 +378,7 @@ func (d *Device) Run(ctx context.Context) error {
 		cancel()
 	}
 	for _, f := range d.features {
-		if idle, ok := f.Feature.(interface{ Idle() bool }); ok && idle.Idle() {
+		if idle, ok := f.Feature.(feature.Idler); ok && idle.Idle() {
 			continue // its Run would only wait for ctx
 		}
 		start(f.name, f.Run)

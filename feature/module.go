@@ -52,6 +52,15 @@ type Feature interface {
 	Run(ctx context.Context) error
 }
 
+// Idler is a feature that may have nothing to do with its configuration
+// (the OTA module for sub-devices when none is listed). When Idle reports
+// true before Run would start, Run is not called: a Run that only waits
+// for ctx costs a goroutine, and a process with thousands of devices
+// (cmd/fleet) holds one per device and feature.
+type Idler interface {
+	Idle() bool
+}
+
 // Router is a feature with local API routes.
 type Router interface {
 	// Routes mounts the feature's handlers on mux, with method and path
