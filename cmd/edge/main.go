@@ -6,8 +6,8 @@
 //	edge verify  -device PRODUCT/DEVICE -topic T -want N [-admin 127.0.0.1:8080] [-wait 10s]
 //
 // nats is a JetStream nats-server on loopback that runs until SIGINT or
-// SIGTERM and prints its client URL on stdout. produce is a producer on
-// another machine would be: a bare NATS client (no iotd library but the
+// SIGTERM and prints its client URL on stdout. produce is what a producer
+// on another machine would be: a bare NATS client (no iotd library but the
 // subject mapping) that publishes telemetry to iotd's uplink subject
 // (iotd.uplink.publish, headers topic, qos, reply_to, correlation_id),
 // reads each reply and prints the rate and how many the hub acknowledged.
