@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,4 +360,53 @@ func TestNilOutboxPointerMeansNone(t *testing.T) {
 	assert.Equal(t, bus.Stored, res)
 	assert.Nil(t, h.up.Status().Outbox)
 	assert.Equal(t, 1, h.up.Status().Memory.Messages)
+}
+
+// failingReads is a store whose first reads of a payload fail as storage
+// failures (ErrDisk): a NATS server out of reach, an I/O error.
+type failingReads struct {
+	outbox.Store
+	fails atomic.Int32 // reads left to fail
+}
+
+func (f *failingReads) Payload(seq uint64) ([]byte, error) {
+	if f.fails.Add(-1) >= 0 {
+		return nil, fmt.Errorf("outbox: payload of %d: %w: server unreachable", seq, outbox.ErrDisk)
+	}
+	return f.Store.Payload(seq)
+}
+
+// TestUnreadablePayloadWaitsInsteadOfParking: a payload the store fails to
+// read (ErrDisk) is not a damaged message: it keeps its place and is read
+// again, and nothing is parked.
+func TestUnreadablePayloadWaitsInsteadOfParking(t *testing.T) {
+	b := startMosquitto(t)
+	p := newPeer(t, b.Addr(), "cloud-app")
+	p.subscribe(t, "fr/#", 1)
+	path := filepath.Join(t.TempDir(), "outbox.db")
+
+	box, err := outbox.Open(path, outbox.Options{})
+	require.NoError(t, err)
+	h := newHarness(t, freePort(t), harnessOpts{cfg: Config{Outbox: box}})
+	for i := range 5 {
+		res, err := noWait(t, h, "fr/t", []byte(strconv.Itoa(i)), 1)
+		require.NoError(t, err)
+		require.Equal(t, bus.Stored, res)
+	}
+	h.stop(t)
+	require.NoError(t, box.Close())
+
+	box, err = outbox.Open(path, outbox.Options{})
+	require.NoError(t, err)
+	defer box.Close()
+	flaky := &failingReads{Store: box}
+	flaky.fails.Store(3)
+	h2 := newHarness(t, b.Addr(), harnessOpts{cfg: Config{Outbox: flaky}})
+	waitFor(t, "all messages at the peer", func() bool { return len(p.received("fr/t")) == 5 })
+	assert.Equal(t, []string{"0", "1", "2", "3", "4"}, p.received("fr/t"), "in order, the first read again")
+	assert.Less(t, flaky.fails.Load(), int32(0), "the failing reads happened")
+	assert.Zero(t, h2.up.Status().DeadLetters, "nothing parked")
+	dead, err := box.Dead()
+	require.NoError(t, err)
+	assert.Empty(t, dead)
 }

@@ -13,6 +13,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/iotd/iotd/bus/outbox"
 	"github.com/iotd/iotd/core"
 	"github.com/iotd/iotd/core/driver"
 )
@@ -282,6 +283,7 @@ func (u *Uplink) restore(ctx context.Context, s *session, subs map[string]byte) 
 // at its place, behind the older ones the session put back, whichever
 // comes first.
 func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
+	unreadable := minUnreadableWait // the wait before a payload the store failed to read is read again
 	for {
 		select {
 		case slots <- struct{}{}:
@@ -301,11 +303,31 @@ func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 				return
 			}
 			p, err := u.cfg.Outbox.Payload(m.seq)
+			if errors.Is(err, outbox.ErrDisk) {
+				// The store failed, not the record (an I/O error, a NATS
+				// server out of reach): the message keeps its place and
+				// is read again, instead of being parked as if it were
+				// damaged.
+				<-slots
+				u.mu.Lock()
+				u.release(m)
+				u.mu.Unlock()
+				u.requeue([]*outMsg{m})
+				u.log.Warn("uplink: outbox: a payload could not be read; the queue waits and reads it again", "seq", m.seq, "in", unreadable, "err", err)
+				select {
+				case <-time.After(unreadable):
+				case <-s.done:
+					return
+				}
+				unreadable = min(2*unreadable, maxUnreadableWait)
+				continue
+			}
 			if err != nil {
 				<-slots
 				u.park(m, fmt.Sprintf("its payload could not be read from the outbox: %v", err))
 				continue
 			}
+			unreadable = minUnreadableWait
 			m.payload = p
 		}
 		u.mu.Lock()
@@ -340,6 +362,13 @@ func (u *Uplink) send(s *session, window chan<- inflight, slots chan struct{}) {
 		}
 	}
 }
+
+// The waits before the sender reads again a payload the outbox failed to
+// read: doubled at each failure, back to the least after a success.
+const (
+	minUnreadableWait = 250 * time.Millisecond
+	maxUnreadableWait = 30 * time.Second
+)
 
 // settle ends the flight of f after its session ended: a confirmed message
 // is replied to and nil returned; an unconfirmed one is returned, to be

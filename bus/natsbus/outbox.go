@@ -414,9 +414,10 @@ func (o *Outbox) Payload(seq uint64) ([]byte, error) {
 	if _, ok := o.isPending(seq); !ok {
 		return nil, fmt.Errorf("outbox: payload of %d: %w", seq, outbox.ErrNotFound)
 	}
-	// The uplink parks a message whose payload it cannot read, which
-	// suits a damaged file, not a stream whose leader is being elected or
-	// a server being reconnected to: wait for those, a while.
+	// A leader election or a reconnect takes seconds: waited for here, a
+	// while. After that the read fails with ErrDisk, and the uplink keeps
+	// the message at its place and reads it again later (it parks only a
+	// record that is damaged or gone).
 	deadline := time.Now().Add(payloadPatience)
 	for {
 		m, err := o.get(seq, o.msgSub)
