@@ -1,7 +1,6 @@
 package natsbus
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -101,8 +100,7 @@ type Outbox struct {
 	appendMu sync.Mutex
 
 	mu        sync.Mutex
-	pending   []outbox.Meta // ascending Seq
-	bytes     int64
+	pending   outbox.PendingQueue
 	marks     map[uint64]uint64 // pending Seq -> its attempts marker's stream sequence
 	dead      []deadLetter      // ascending Seq
 	deadBytes int64
@@ -295,8 +293,7 @@ func (o *Outbox) AppendBatch(ctx context.Context, msgs []outbox.Message) ([]outb
 	o.mu.Lock()
 	for i := range metas {
 		metas[i].Seq = seqs[i]
-		o.pending = append(o.pending, metas[i])
-		o.bytes += int64(len(metas[i].Topic) + metas[i].Size)
+		o.pending.Push(metas[i])
 	}
 	o.mu.Unlock()
 	return metas, nil
@@ -363,8 +360,8 @@ func (o *Outbox) deleteNow(ats []uint64) {
 func (o *Outbox) precheck(n int, size int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.pending)+n > o.opts.MaxMessages || o.bytes+size > o.opts.MaxBytes {
-		return outbox.FullError(o.opts, len(o.pending), o.bytes, size)
+	if o.pending.Len()+n > o.opts.MaxMessages || o.pending.Bytes()+size > o.opts.MaxBytes {
+		return outbox.FullError(o.opts, o.pending.Len(), o.pending.Bytes(), size)
 	}
 	return nil
 }
@@ -373,20 +370,13 @@ func (o *Outbox) precheck(n int, size int64) error {
 func (o *Outbox) Pending() []outbox.Meta {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return slices.Clone(o.pending)
-}
-
-func (o *Outbox) findLocked(seq uint64) (int, bool) {
-	return slices.BinarySearchFunc(o.pending, seq, func(m outbox.Meta, s uint64) int { return cmp.Compare(m.Seq, s) })
+	return o.pending.Snapshot()
 }
 
 func (o *Outbox) isPending(seq uint64) (outbox.Meta, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if i, ok := o.findLocked(seq); ok {
-		return o.pending[i], true
-	}
-	return outbox.Meta{}, false
+	return o.pending.Get(seq)
 }
 
 // get reads the message at stream sequence at, which must be on subject.
@@ -446,16 +436,17 @@ const (
 
 // removeLocked takes seq out of pending and queues its deletion (and its
 // marker's). o.mu must be held.
-func (o *Outbox) removeLocked(i int) outbox.Meta {
-	m := o.pending[i]
-	o.pending = slices.Delete(o.pending, i, i+1)
-	o.bytes -= int64(len(m.Topic) + m.Size)
+func (o *Outbox) removeLocked(seq uint64) (outbox.Meta, bool) {
+	m, ok := o.pending.Remove(seq)
+	if !ok {
+		return m, false
+	}
 	o.deletes = append(o.deletes, m.Seq)
 	if at, ok := o.marks[m.Seq]; ok {
 		o.drops = append(o.drops, at)
 		delete(o.marks, m.Seq)
 	}
-	return m
+	return m, true
 }
 
 // Remove takes messages out of the pending queue; their deletion from the
@@ -468,8 +459,7 @@ func (o *Outbox) Remove(seqs ...uint64) error {
 	o.mu.Lock()
 	n := 0
 	for _, seq := range seqs {
-		if i, ok := o.findLocked(seq); ok {
-			o.removeLocked(i)
+		if _, ok := o.removeLocked(seq); ok {
 			n++
 		}
 	}
@@ -497,8 +487,8 @@ func (o *Outbox) RemoveOldest(n int, skip func(seq uint64) bool) ([]outbox.Meta,
 		if len(removed) == n {
 			break
 		}
-		if i, ok := o.findLocked(seq); ok {
-			removed = append(removed, o.removeLocked(i))
+		if m, ok := o.removeLocked(seq); ok {
+			removed = append(removed, m)
 		}
 	}
 	o.mu.Unlock()
@@ -530,8 +520,7 @@ func (o *Outbox) SetAttempts(seq uint64, n int) error {
 		return fmt.Errorf("outbox: set attempts of %d: %w", seq, diskError(err))
 	}
 	o.mu.Lock()
-	if i, ok := o.findLocked(seq); ok {
-		o.pending[i].Attempts = n
+	if o.pending.SetAttempts(seq, n) {
 		if prev, ok := o.marks[seq]; ok {
 			o.drops = append(o.drops, prev)
 		}
@@ -550,7 +539,7 @@ func (o *Outbox) Usage() outbox.Usage {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return outbox.Usage{
-		Messages: len(o.pending), Bytes: o.bytes, MaxMessages: o.opts.MaxMessages, MaxBytes: o.opts.MaxBytes,
+		Messages: o.pending.Len(), Bytes: o.pending.Bytes(), MaxMessages: o.opts.MaxMessages, MaxBytes: o.opts.MaxBytes,
 		Dead: len(o.dead), DeadBytes: o.deadBytes,
 	}
 }

@@ -44,9 +44,7 @@ func (o *Outbox) Park(seq uint64, reason string) (outbox.Record, error) {
 		return fail(diskError(err))
 	}
 	o.mu.Lock()
-	if i, ok := o.findLocked(seq); ok {
-		o.removeLocked(i)
-	}
+	o.removeLocked(seq)
 	o.dead = append(o.dead, deadLetter{rec: outbox.Record{Meta: rec.Meta, Reason: rec.Reason, Parked: rec.Parked}, at: ack.Sequence})
 	slices.SortFunc(o.dead, func(a, b deadLetter) int { return cmp.Compare(a.rec.Seq, b.rec.Seq) })
 	o.deadBytes += int64(len(rec.Topic) + rec.Size)
@@ -156,8 +154,7 @@ func (o *Outbox) Retry(seq uint64) (outbox.Meta, error) {
 	}
 	meta.Seq = seqs[0]
 	o.mu.Lock()
-	o.pending = append(o.pending, meta)
-	o.bytes += int64(len(meta.Topic) + meta.Size)
+	o.pending.Push(meta)
 	o.mu.Unlock()
 	o.forgetDead(d.at)
 	o.deleteNow([]uint64{d.at}) // if lost, Open sees Iotd-Retried

@@ -54,8 +54,8 @@ func (o *Outbox) flush(ctx context.Context) {
 	deletes, drops := o.deletes, o.drops
 	o.deletes, o.drops = nil, nil
 	floor := uint64(0) // the lowest Seq on the pending subject to keep
-	if len(o.pending) > 0 {
-		floor = o.pending[0].Seq
+	if m, ok := o.pending.Oldest(); ok {
+		floor = m.Seq
 	}
 	for _, d := range o.dead {
 		if d.corrupt != nil && d.rec.Seq == d.at && (floor == 0 || d.at < floor) {

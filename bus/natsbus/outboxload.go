@@ -96,8 +96,7 @@ func (o *Outbox) load(ctx context.Context) error {
 			o.marks[p.meta.Seq] = at
 			delete(marks, p.meta.Seq)
 		}
-		o.pending = append(o.pending, p.meta)
-		o.bytes += int64(len(p.meta.Topic) + p.meta.Size)
+		o.pending.Push(p.meta)
 	}
 	for _, at := range marks {
 		o.drops = append(o.drops, at)

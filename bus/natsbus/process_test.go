@@ -75,7 +75,7 @@ func TestShadowInItsOwnProcess(t *testing.T) {
 	info, err := hub.CreateDevice("PNATS00002", "dev1", false)
 	require.NoError(t, err)
 	srv := natstest.Run(t)
-	runUplink(t, hub, info, natsBus(t, natsconf.Config{URL: srv.ClientURL()}))
+	hubtest.ConnectBus(t, hub, info, natsBus(t, natsconf.Config{URL: srv.ClientURL()}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

@@ -13,13 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotd/iotd/bus"
-	mqttup "github.com/iotd/iotd/bus/mqtt"
 	"github.com/iotd/iotd/bus/natsbus"
 	"github.com/iotd/iotd/bus/natsbus/natstest"
 	"github.com/iotd/iotd/bus/natsconf"
 	"github.com/iotd/iotd/core"
-	"github.com/iotd/iotd/core/driver"
-	"github.com/iotd/iotd/drivers/posix"
 	"github.com/iotd/iotd/features/shadow"
 	"github.com/iotd/iotd/hubsim"
 	"github.com/iotd/iotd/internal/hubtest"
@@ -49,43 +46,6 @@ func openBus(ctx context.Context, cfg natsconf.Config) (*bus.Bus, error) {
 		return nil, err
 	}
 	return bus.NewRemote(bus.Config{}, nil, ps)
-}
-
-// runUplink connects device info to hub through an MQTT uplink serving b
-// (iotd's part: the link, the uplink, its outbox if any) until the end of
-// the test, and waits for the session.
-func runUplink(t *testing.T, hub *hubsim.Hub, info *core.DeviceInfo, b *bus.Bus) {
-	t.Helper()
-	reg := core.NewRegistry()
-	require.NoError(t, reg.Register(posix.NewTLS()))
-	link, err := reg.OpenLink(core.LinkConfig{
-		Driver: "tls", Address: hub.TLSAddr(), Transport: driver.Stream,
-		DriverConfig: []byte(`{"ca_file":"` + hub.CAFile() + `"}`),
-		DialTimeout:  5 * time.Second,
-		Backoff:      core.BackoffConfig{Initial: core.Duration(50 * time.Millisecond), Max: core.Duration(500 * time.Millisecond)},
-	}, core.LinkOptions{OnState: b.PublishLinkState})
-	require.NoError(t, err)
-	up, err := mqttup.New(mqttup.Config{Credentials: func() (core.Credentials, error) {
-		return core.MQTTCredentials(info, core.CredentialOptions{})
-	}}, link, b, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- up.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(wait):
-			t.Error("uplink did not stop")
-		}
-	})
-	deadline := time.Now().Add(wait)
-	for up.Status().ConnectedSince.IsZero() || !hub.Status(info.ProductID, info.DeviceName).Connected {
-		require.False(t, time.Now().After(deadline), "the device did not connect")
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // waitMessage waits until hub logged a message from the device on topic
@@ -118,7 +78,7 @@ func TestSplitOverNATS(t *testing.T) {
 	cfg := natsconf.Config{URL: srv.ClientURL()}
 
 	iotd := natsBus(t, cfg)
-	runUplink(t, hub, info, iotd)
+	hubtest.ConnectBus(t, hub, info, iotd)
 
 	// The shadow module in "its own process".
 	feat := natsBus(t, cfg)

@@ -58,7 +58,7 @@ func (o *Outbox) AppendBatch(ctx context.Context, msgs []Message) ([]Meta, error
 		added := metas
 		b.effects = append(b.effects, func() {
 			for _, m := range added {
-				o.addPending(m)
+				o.pending.Push(m)
 			}
 		})
 		return nil

@@ -263,7 +263,7 @@ func (o *Outbox) load() error {
 		// convert.
 		plainPending, plainDead []uint64
 	)
-	o.pending = nil
+	o.pending.Reset()
 	err = o.view(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
 			maxSeq, _ = keySeqOf(v)
@@ -291,7 +291,7 @@ func (o *Outbox) load() error {
 			if len(v) > maxPlain {
 				plainPending = append(plainPending, seq)
 			}
-			o.addPending(r.Meta)
+			o.pending.Push(r.Meta)
 		})
 		if err != nil {
 			return err

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,8 +178,7 @@ type Outbox struct {
 	// it only after a commit succeeded; Remove changes it at once and
 	// leaves the deletion to the writer.
 	mu        sync.Mutex
-	pending   []Meta // ascending Seq
-	bytes     int64
+	pending   PendingQueue
 	dead      int
 	deadBytes int64
 	deletes   []uint64 // removed from pending, not yet deleted from the file
@@ -247,7 +245,7 @@ func (o *Outbox) Append(ctx context.Context, topic string, qos byte, payload []b
 		b.messages++
 		b.bytes += size
 		meta := m
-		b.effects = append(b.effects, func() { o.addPending(meta) })
+		b.effects = append(b.effects, func() { o.pending.Push(meta) })
 		return nil
 	}}
 	if err := o.submit(ctx, p); err != nil {
@@ -261,7 +259,7 @@ func (o *Outbox) Append(ctx context.Context, topic string, qos byte, payload []b
 func (o *Outbox) Pending() []Meta {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return slices.Clone(o.pending)
+	return o.pending.Snapshot()
 }
 
 // Payload returns a copy of a pending message's payload, read from the
@@ -274,7 +272,7 @@ func (o *Outbox) Payload(seq uint64) ([]byte, error) {
 	}
 	defer o.closeMu.RUnlock()
 	o.mu.Lock()
-	_, ok := o.findLocked(seq)
+	_, ok := o.pending.Get(seq)
 	o.mu.Unlock()
 	if !ok {
 		// Removed (perhaps not yet deleted from the file) or never stored.
@@ -319,7 +317,7 @@ func (o *Outbox) Remove(seqs ...uint64) error {
 	o.mu.Lock()
 	n := 0
 	for _, seq := range seqs {
-		if o.removePendingLocked(seq) {
+		if _, ok := o.pending.Remove(seq); ok {
 			o.deletes = append(o.deletes, seq)
 			n++
 		}
@@ -351,10 +349,8 @@ func (o *Outbox) RemoveOldest(n int, skip func(seq uint64) bool) ([]Meta, error)
 		if len(removed) == n {
 			break
 		}
-		if i, ok := o.findLocked(seq); ok {
-			m := o.pending[i]
+		if m, ok := o.pending.Remove(seq); ok {
 			removed = append(removed, m)
-			o.removePendingLocked(seq)
 			o.deletes = append(o.deletes, seq)
 		}
 	}
@@ -391,11 +387,7 @@ func (o *Outbox) SetAttempts(seq uint64, n int) error {
 		if err := putRecord(bk, seq, enc); err != nil {
 			return abort(err)
 		}
-		b.effects = append(b.effects, func() {
-			if i, ok := o.findLocked(seq); ok {
-				o.pending[i].Attempts = n
-			}
-		})
+		b.effects = append(b.effects, func() { o.pending.SetAttempts(seq, n) })
 		return nil
 	}}
 	if err := o.submit(context.Background(), p); err != nil {
@@ -451,7 +443,7 @@ func (o *Outbox) Park(seq uint64, reason string) (Record, error) {
 		b.effects = append(b.effects, func() {
 			// A concurrent Remove may have taken it from memory already;
 			// its deletion from the pending bucket is then a no-op.
-			o.removePendingLocked(seq)
+			o.pending.Remove(seq)
 			o.dead++
 			o.deadBytes += size
 		})
@@ -547,7 +539,7 @@ func (o *Outbox) Retry(seq uint64) (Meta, error) {
 		m = r.Meta
 		meta := r.Meta
 		b.effects = append(b.effects, func() {
-			o.addPending(meta)
+			o.pending.Push(meta)
 			o.dead--
 			o.deadBytes -= size
 		})
@@ -591,8 +583,8 @@ func (o *Outbox) Drop(seq uint64) error {
 func (o *Outbox) Usage() Usage {
 	o.mu.Lock()
 	u := Usage{
-		Messages:    len(o.pending),
-		Bytes:       o.bytes,
+		Messages:    o.pending.Len(),
+		Bytes:       o.pending.Bytes(),
 		MaxMessages: o.opts.MaxMessages,
 		MaxBytes:    o.opts.MaxBytes,
 		Dead:        o.dead,
@@ -638,55 +630,14 @@ func (o *Outbox) enter() error {
 func (o *Outbox) precheck(n int, size int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.pending)+n > o.opts.MaxMessages || o.bytes+size > o.opts.MaxBytes {
-		return o.fullError(len(o.pending), o.bytes, size)
+	if o.pending.Len()+n > o.opts.MaxMessages || o.pending.Bytes()+size > o.opts.MaxBytes {
+		return o.fullError(o.pending.Len(), o.pending.Bytes(), size)
 	}
 	return nil
 }
 
 func (o *Outbox) fullError(messages int, used, size int64) error {
 	return FullError(o.opts, messages, used, size)
-}
-
-// addPending appends m, which has a higher Seq than every pending message
-// (the writer assigns Seqs in commit order). o.mu must be held.
-func (o *Outbox) addPending(m Meta) {
-	o.pending = append(o.pending, m)
-	o.bytes += int64(len(m.Topic) + m.Size)
-}
-
-func (o *Outbox) findLocked(seq uint64) (int, bool) {
-	return slices.BinarySearchFunc(o.pending, seq, func(m Meta, s uint64) int {
-		switch {
-		case m.Seq < s:
-			return -1
-		case m.Seq > s:
-			return 1
-		}
-		return 0
-	})
-}
-
-// removePendingLocked drops seq from the in-memory queue, moving whichever
-// side of it is shorter: acknowledgements mostly come for the oldest
-// messages, so the usual cost is a reslice, not a copy of the queue.
-func (o *Outbox) removePendingLocked(seq uint64) bool {
-	i, ok := o.findLocked(seq)
-	if !ok {
-		return false
-	}
-	p := o.pending
-	o.bytes -= int64(len(p[i].Topic) + p[i].Size)
-	if i < len(p)/2 {
-		copy(p[1:i+1], p[:i])
-		p[0] = Meta{}
-		o.pending = p[1:]
-	} else {
-		copy(p[i:], p[i+1:])
-		p[len(p)-1] = Meta{}
-		o.pending = p[:len(p)-1]
-	}
-	return true
 }
 
 func (o *Outbox) kickWriter() {

@@ -214,7 +214,7 @@ func (o *Outbox) commit(ops []*op) bool {
 	o.mu.Lock()
 	dels := o.deletes
 	o.deletes = nil
-	base := batch{messages: len(o.pending), bytes: o.bytes, dead: o.dead, deadBytes: o.deadBytes, nextSeq: o.nextSeq}
+	base := batch{messages: o.pending.Len(), bytes: o.pending.Bytes(), dead: o.dead, deadBytes: o.deadBytes, nextSeq: o.nextSeq}
 	o.mu.Unlock()
 
 	var (
@@ -289,7 +289,7 @@ func (o *Outbox) commit(ops []*op) bool {
 	for _, f := range b.effects {
 		f()
 	}
-	empty := len(o.pending) == 0
+	empty := o.pending.Len() == 0
 	o.mu.Unlock()
 	o.nextSeq = b.nextSeq
 	for _, p := range ops {
