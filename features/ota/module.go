@@ -8,6 +8,7 @@ import (
 
 	"github.com/iotd/iotd/bus"
 	"github.com/iotd/iotd/core"
+	"github.com/iotd/iotd/core/hub"
 	"github.com/iotd/iotd/feature"
 	"github.com/iotd/iotd/localapi"
 )
@@ -130,7 +131,7 @@ func build(cfg Config, key, pid, dn, stateDir string, env *feature.Env) (*OTA, e
 	var tlsCfg *tls.Config
 	if cfg.CAFile != "" {
 		var err error
-		if tlsCfg, err = caTLS(cfg.CAFile); err != nil {
+		if tlsCfg, err = hub.ServiceTLS(cfg.CAFile); err != nil {
 			return nil, bad("ca_file", err.Error())
 		}
 	}
